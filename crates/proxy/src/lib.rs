@@ -1,0 +1,1 @@
+//! proxy: placeholder, filled by its issue.

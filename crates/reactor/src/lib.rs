@@ -1,0 +1,1 @@
+//! reactor: placeholder, filled by its issue.
