@@ -12,7 +12,32 @@
 //! counters observe, they never steer.
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+/// Whether `count_if!` sites (type CNT) update their counters: HAProxy's
+/// `debug_enable_counters` (HEAD, `debug counters on|off` and the global
+/// `debug.counters on|off`). On by default, as CNT counters always counted in
+/// the 3.2-dev5 founding build. BUG/CHK/GLT sites always count. The flag is
+/// read only once a condition is true, i.e. on the rare path, so it costs
+/// nothing on the hot path (see `docs/reactor.md` for the measurement).
+static CNT_ENABLED: AtomicBool = AtomicBool::new(true);
+
+/// Enables or disables updating of CNT counters.
+pub fn set_enabled(on: bool) {
+    CNT_ENABLED.store(on, Ordering::Relaxed);
+}
+
+/// True when CNT counters are updated.
+pub fn enabled() -> bool {
+    CNT_ENABLED.load(Ordering::Relaxed)
+}
+
+/// Whether a site of `kind` whose condition was true counts the hit.
+#[doc(hidden)]
+#[inline(always)]
+pub fn should_count(kind: Kind) -> bool {
+    !matches!(kind, Kind::Cnt) || CNT_ENABLED.load(Ordering::Relaxed)
+}
 
 pub use linkme;
 
@@ -131,7 +156,9 @@ macro_rules! __dbg_count {
             #[linkme(crate = $crate::counters::linkme)]
             static __DBG_CNT: $crate::counters::DebugCounter =
                 $crate::counters::DebugCounter::new($kind, file!(), line!(), __dbg_fn, $desc);
-            __DBG_CNT.hit();
+            if $crate::counters::should_count($kind) {
+                __DBG_CNT.hit();
+            }
         }
         __c
     }};
@@ -236,7 +263,24 @@ pub struct Request {
     pub all: bool,
     /// Kinds to include (bit set of [`Kind`]); 0 means all kinds.
     pub kinds: u8,
+    /// `on` / `off`: enable or disable updating CNT counters, then show
+    /// (HAProxy HEAD's parser returns to the dump after toggling).
+    pub enable: Option<bool>,
 }
+
+impl Request {
+    /// `reset`, `on` and `off` need the admin level; `show` needs operator.
+    pub fn needs_admin(&self) -> bool {
+        self.reset || self.enable.is_some()
+    }
+}
+
+/// HAProxy's answer to an unknown word after `debug counters` (HEAD's text,
+/// which lists `on`/`off` since they are supported here).
+pub const PARSE_ERROR: &str = "Expects an optional action ('reset','show','on','off'), optional types ('bug','chk','cnt','glt') and optionally 'all' to even dump null counters.\n";
+
+/// The `help` line of the command (HEAD's, unchanged since 3.1).
+pub const HELP: &str = "debug counters [?|all|bug|cnt|chk|glt]* : dump/reset rare event counters";
 
 /// Parses the words after `debug counters`. The error text is HAProxy's.
 pub fn parse_request<'a>(
@@ -245,16 +289,25 @@ pub fn parse_request<'a>(
     let mut r = Request::default();
     for w in words {
         match w {
-            "reset" => r.reset = true,
-            "show" => r.reset = false,
+            // As in HAProxy, the last action word wins.
+            "reset" => {
+                r.reset = true;
+                r.enable = None;
+            }
+            "show" => {
+                r.reset = false;
+                r.enable = None;
+            }
+            "on" | "off" => {
+                r.reset = false;
+                r.enable = Some(w == "on");
+            }
             "all" => r.all = true,
             "bug" => r.kinds |= Kind::Bug.bit(),
             "chk" => r.kinds |= Kind::Chk.bit(),
             "cnt" => r.kinds |= Kind::Cnt.bit(),
             "glt" => r.kinds |= Kind::Glt.bit(),
-            _ => {
-                return Err("Expects an optional action ('reset','show'), optional types ('bug','chk','cnt','glt') and optionally 'all' to even dump null counters.\n")
-            }
+            _ => return Err(PARSE_ERROR),
         }
     }
     Ok(r)
@@ -278,7 +331,45 @@ pub fn sorted() -> Vec<&'static DebugCounter> {
     v
 }
 
-/// Executes a request: resets the selected counters, or renders the dump.
+/// One dump row: HAProxy's `"%-10u %3s %s:%d %s()%s%s\n"` with `": "`
+/// before a non-empty description, plus HEAD's ` (stopped)` on CNT rows
+/// while CNT counting is off. Displayed without the trailing newline.
+#[derive(Clone, Copy, Debug)]
+pub struct Row<'a> {
+    pub count: u32,
+    pub kind: Kind,
+    /// Base name of the source file.
+    pub file: &'a str,
+    pub line: u32,
+    pub func: &'a str,
+    /// `"cond" [comment]`, `"cond"`, or empty.
+    pub desc: &'a str,
+    pub stopped: bool,
+}
+
+impl std::fmt::Display for Row<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{:<10} {:>3} {}:{} {}()",
+            self.count,
+            self.kind.label(),
+            self.file,
+            self.line,
+            self.func
+        )?;
+        if !self.desc.is_empty() {
+            write!(f, ": {}", self.desc)?;
+        }
+        if self.stopped && self.kind == Kind::Cnt {
+            f.write_str(" (stopped)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Executes a request: resets the selected counters (empty output), or
+/// toggles CNT counting and renders the dump, or renders the dump.
 pub fn execute(r: &Request) -> String {
     let mut out = String::new();
     if r.reset {
@@ -287,23 +378,34 @@ pub fn execute(r: &Request) -> String {
         }
         return out;
     }
+    if let Some(on) = r.enable {
+        set_enabled(on);
+    }
+    let stopped = !enabled();
     out.push_str(HEADER);
     for c in sorted() {
         if !selected(r, c) || (c.count() == 0 && !r.all) {
             continue;
         }
-        let _ = writeln!(
-            out,
-            "{:<10} {:>3} {}:{} {}(): {}",
-            c.count(),
-            c.kind.label(),
-            c.file_name(),
-            c.line,
-            (c.func)(),
-            c.desc
-        );
+        let row = Row {
+            count: c.count(),
+            kind: c.kind,
+            file: c.file_name(),
+            line: c.line,
+            func: (c.func)(),
+            desc: c.desc,
+            stopped,
+        };
+        let _ = writeln!(out, "{row}");
     }
     out
+}
+
+/// Parses and executes `debug counters <words>`; the error is HAProxy's
+/// text. Access levels are the caller's business ([`Request::needs_admin`]).
+pub fn cli(words: &[&str]) -> Result<String, &'static str> {
+    let r = parse_request(words.iter().copied())?;
+    Ok(execute(&r))
 }
 
 /// Finds a counter by its comment, for tests and the `-d` exit report.

@@ -118,7 +118,10 @@ pub fn untag(data: u64) -> (RawFd, u32) {
 /// `ST_CLONED`/`ST_LISTENER`/`ST_EXCLUSIVE` bits.
 pub fn insert(fd: RawFd, token: u64, thread_mask: u64, extra: u32) {
     let e = entry(fd);
-    e.token.store(token, Relaxed);
+    // Release: a poller that reads this token must also see the generation
+    // bump of the previous incarnation's close (see the dispatch re-check
+    // in thread.rs).
+    e.token.store(token, Release);
     e.takeovers.store(0, Relaxed);
     e.polled_recv.store(0, Relaxed);
     e.polled_send.store(0, Relaxed);

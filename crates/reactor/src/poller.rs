@@ -159,6 +159,12 @@ pub struct Poller {
     pub(crate) tid: usize,
     pub(crate) updates: Vec<RawFd>,
     pub(crate) events: Vec<libc::epoll_event>,
+    /// False when a [`crate::Reactor`] owns the epoll FD: other threads
+    /// address this set by number (takeover, cloned-FD close), so it must
+    /// stay open until the reactor's shared state is dropped, not only
+    /// until this thread exits; otherwise the number could be reused and an
+    /// `EPOLL_CTL_DEL` would hit an unrelated file.
+    pub(crate) close_on_drop: bool,
 }
 
 impl Poller {
@@ -174,6 +180,7 @@ impl Poller {
             tid,
             updates: Vec::with_capacity(256),
             events: vec![libc::epoll_event { events: 0, u64: 0 }; max_events.max(1)],
+            close_on_drop: true,
         })
     }
 
@@ -313,9 +320,11 @@ impl Poller {
 
 impl Drop for Poller {
     fn drop(&mut self) {
-        // SAFETY: we own the epoll FD.
-        unsafe {
-            libc::close(self.ep);
+        if self.close_on_drop {
+            // SAFETY: we own the epoll FD and nothing else refers to it.
+            unsafe {
+                libc::close(self.ep);
+            }
         }
     }
 }

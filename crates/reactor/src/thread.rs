@@ -158,6 +158,15 @@ impl<M> Drop for Shared<M> {
                 libc::close(mb.efd);
             }
         }
+        // The epoll sets live as long as this shared state, since any thread
+        // may address another's set by number (see `Poller::close_on_drop`).
+        for &ep in self.epoll_fds.iter() {
+            // SAFETY: created by Reactor::new, not closed by the pollers, and
+            // no thread or Cx remains (we are the last reference).
+            unsafe {
+                libc::close(ep);
+            }
+        }
     }
 }
 
@@ -222,7 +231,16 @@ impl<'a, M: Send + 'static> Cx<'a, M> {
         let old = e.state.load(Acquire);
         let new = (old | set) & !clear;
         if new != old {
-            e.state.store(new, Release);
+            // An atomic read-modify-write, not a store of `new`: an FD with
+            // several threads in its mask (a shared listener) may have its
+            // wishes changed by two threads at once, and a plain store
+            // would let one undo the other. Only paid when a wish changes.
+            if set != 0 {
+                e.state.fetch_or(set, AcqRel);
+            }
+            if clear != 0 {
+                e.state.fetch_and(!clear, AcqRel);
+            }
             self.st.poller.note_update(fdn);
         }
     }
@@ -317,20 +335,45 @@ impl<M: Send + 'static> Reactor<M> {
         fd::table();
         let mut pollers = Vec::new();
         let mut mailboxes = Vec::new();
+        // On error, the pollers created so far close their epoll FDs when
+        // dropped (close_on_drop is still true) and the eventfds are closed
+        // here; ownership passes to `Shared` only once everything exists.
+        let close_efds = |mbs: &[Mailbox<M>]| {
+            for mb in mbs {
+                // SAFETY: eventfds created below, not shared with anything yet.
+                unsafe {
+                    libc::close(mb.efd);
+                }
+            }
+        };
         for tid in 0..nbthread {
-            let p = Poller::new(tid, opts.max_poll_events)?;
+            let p = match Poller::new(tid, opts.max_poll_events) {
+                Ok(p) => p,
+                Err(e) => {
+                    close_efds(&mailboxes);
+                    return Err(e);
+                }
+            };
             // SAFETY: eventfd has no pointer arguments.
             let efd = unsafe { libc::eventfd(0, libc::EFD_NONBLOCK | libc::EFD_CLOEXEC) };
             if efd < 0 {
-                return Err(io::Error::last_os_error());
+                let e = io::Error::last_os_error();
+                close_efds(&mailboxes);
+                return Err(e);
             }
-            p.add_wakeup(efd)?;
-            pollers.push(Some(p));
             mailboxes.push(Mailbox {
                 queue: Mutex::new(VecDeque::new()),
                 efd,
                 sleeping: AtomicBool::new(false),
             });
+            if let Err(e) = p.add_wakeup(efd) {
+                close_efds(&mailboxes);
+                return Err(e);
+            }
+            pollers.push(Some(p));
+        }
+        for p in pollers.iter_mut().flatten() {
+            p.close_on_drop = false;
         }
         let epoll_fds = pollers.iter().map(|p| p.as_ref().unwrap().ep).collect();
         let shared = Arc::new(Shared {
@@ -416,8 +459,14 @@ fn run_loop<H: Handler>(
         bump(&act.loops, 1);
         st.now = now_ms();
 
-        // Expired timers.
-        while let Some(tok) = st.timers.pop_expired(st.now) {
+        // Expired timers, at most a run queue's depth per loop like
+        // HAProxy's wake_expired_tasks(): a handler re-arming a timer at or
+        // before `now` would otherwise keep this loop from ever polling.
+        // Leftovers make the next poll timeout 0.
+        for _ in 0..opts.runqueue_depth.max(1) {
+            let Some(tok) = st.timers.pop_expired(st.now) else {
+                break;
+            };
             bump(&act.wake_tasks, 1);
             h.on_timer(&mut Cx { st: &mut st, sh }, tok);
         }
@@ -504,7 +553,24 @@ fn run_loop<H: Handler>(
                 bump(&act.poll_drop_fd, 1);
                 continue;
             }
-            if e.thread_mask.load(Acquire) & bit == 0 {
+            // Token first, then mask, then the generation again. A takeover
+            // stores the mask before the new token, and a new incarnation is
+            // inserted only after the generation was bumped, so:
+            // - a new owner's token (read with Acquire) implies we also see
+            //   the mask that excludes us, or the bumped generation;
+            // - a mask that includes us but belongs to a new incarnation
+            //   implies we see the bumped generation on the re-check.
+            // Reading the mask before the token (as this loop first did) let
+            // another thread's token reach this thread's handler when a
+            // takeover landed between the two loads.
+            let token = e.token.load(Acquire);
+            let tmask = e.thread_mask.load(Acquire);
+            if e.generation.load(Acquire) != ev_gen {
+                count_stale(classify_stale(fdn, ev_gen, evs, tid));
+                bump(&act.poll_drop_fd, 1);
+                continue;
+            }
+            if tmask & bit == 0 {
                 // Taken over by (or given to) another thread: forget our
                 // registration so level-triggering does not spin here.
                 fd::epoll_del(st.poller.ep, fdn);
@@ -514,7 +580,6 @@ fn run_loop<H: Handler>(
                 continue;
             }
             bump(&act.poll_io, 1);
-            let token = e.token.load(Acquire);
             h.on_io(&mut Cx { st: &mut st, sh }, fdn, token, evs);
         }
         st.poller.events = events;
