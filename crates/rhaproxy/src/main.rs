@@ -1,7 +1,220 @@
 //! The `rhaproxy` binary: HAProxy's command line, configuration loading and
-//! process life cycle. It owns flags, signals and the start-up sequence; the
-//! event loop lives in `reactor`, the proxy logic in `proxy`.
+//! process life cycle. It owns flags, message printing and the start-up
+//! sequence; the event loop lives in `reactor`, the proxy logic in `proxy`,
+//! the configuration language in `config`.
+
+mod cli;
+
+pub use cli::Options;
+use config::{Diag, Level};
+use std::io::Write;
+use std::process::exit;
+
+/// Prints diagnostics like HAProxy: on the first warning or alert of the
+/// run, two notices (version, executable path) come first; `-q` silences
+/// everything.
+struct Printer {
+    pid: u32,
+    quiet: bool,
+    argv0: String,
+    started: bool,
+}
+
+impl Printer {
+    fn emit(&mut self, d: &Diag) {
+        if self.quiet {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        if !self.started && matches!(d.level, Level::Alert | Level::Warning) {
+            self.started = true;
+            let exe = std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| self.argv0.clone());
+            let _ = writeln!(
+                err,
+                "[NOTICE]   ({}) : haproxy version is {}",
+                self.pid,
+                config::features::VERSION
+            );
+            let _ = writeln!(
+                err,
+                "[NOTICE]   ({}) : path to executable is {exe}",
+                self.pid
+            );
+        }
+        let _ = writeln!(err, "{}", d.render(self.pid));
+    }
+    fn alert(&mut self, text: impl Into<String>) {
+        self.emit(&Diag {
+            level: Level::Alert,
+            text: text.into(),
+        });
+    }
+}
+
+/// Starts proxying with a loaded configuration. The lead replaces this body
+/// with `proxy::run(cfg, opts)` once `crates/proxy` exists.
+fn start(_cfg: config::Config, _opts: &Options, out: &mut Printer) -> ! {
+    out.alert_plain("proxying is not implemented yet");
+    exit(1)
+}
+
+impl Printer {
+    /// An alert without the "config : " context (start-up messages).
+    fn alert_plain(&mut self, text: &str) {
+        if self.quiet {
+            return;
+        }
+        eprintln!("{:<11}({}) : {text}", "[ALERT]", self.pid);
+    }
+}
+
+fn check_condition(cond: &str, out: &mut Printer) -> ! {
+    use config::tokenizer::{process_env, split_line, LineCtx, LineErrorKind};
+    let ctx = LineCtx {
+        file: "",
+        line: 0,
+        section: "",
+        env: &process_env,
+    };
+    let words = match split_line(cond.as_bytes(), &ctx) {
+        Ok(w) => w,
+        Err(e) => {
+            let msg = match e.kind {
+                LineErrorKind::Quote => "Syntax Error in condition: Unmatched quote.",
+                LineErrorKind::Hex => {
+                    "Syntax Error in condition: Truncated or invalid hexadecimal sequence."
+                }
+                _ => "Unhandled error in condition, please report this to the developers.",
+            };
+            out.alert(msg);
+            exit(2)
+        }
+    };
+    match config::cond::eval_condition(&words.join(" "), &process_env) {
+        Ok(true) => exit(0),
+        Ok(false) => exit(1),
+        Err(e) => {
+            if !e.msg.is_empty() {
+                out.alert(format!("Failed to evaluate condition: {}", e.msg));
+            }
+            exit(2)
+        }
+    }
+}
 
 fn main() {
-    println!("HAProxy version 2.6.12-rhaproxy-{}", env!("CARGO_PKG_VERSION"));
+    let mut args = std::env::args();
+    let argv0 = args.next().unwrap_or_else(|| "rhaproxy".into());
+    let rest: Vec<String> = args.collect();
+    let pid = std::process::id();
+    let prog = std::path::Path::new(&argv0)
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "rhaproxy".into());
+    let opts = match cli::parse(&argv0, &rest) {
+        cli::Action::Version => {
+            print!("{}", cli::version_text());
+            exit(0)
+        }
+        cli::Action::BuildInfo => {
+            print!("{}", cli::build_info());
+            exit(0)
+        }
+        cli::Action::Usage(msg) => {
+            print!("{}", cli::version_text());
+            if let Some(m) = msg {
+                eprintln!("{m}");
+            }
+            eprint!("{}", cli::usage(&prog));
+            exit(1)
+        }
+        cli::Action::NotSupported(what) => {
+            eprintln!(
+                "{:<11}({pid}) : {what} is not supported yet in rhaproxy.",
+                "[ALERT]"
+            );
+            exit(1)
+        }
+        cli::Action::Run(o) => *o,
+    };
+    let mut out = Printer {
+        pid,
+        quiet: opts.quiet && !opts.verbose,
+        argv0: argv0.clone(),
+        started: false,
+    };
+    if let Some(c) = &opts.check_condition {
+        check_condition(c, &mut out);
+    }
+    if let Some(dir) = &opts.chdir {
+        if let Err(e) = std::env::set_current_dir(dir) {
+            out.alert(format!(
+                "Cannot chdir to {} : {}",
+                dir.display(),
+                config::io_text(&e)
+            ));
+            exit(1);
+        }
+    }
+    let files = match config::expand_paths(&opts.cfg_files) {
+        Ok(f) => f,
+        Err(m) => {
+            out.alert(m);
+            exit(1)
+        }
+    };
+    let lopts = config::LoadOptions {
+        ignore_unresolved: opts.ignore_unresolved,
+        diag_mode: opts.diag,
+    };
+    let loaded = config::load(&files, &lopts);
+    for d in &loaded.diags {
+        if d.level == Level::Diag && !opts.diag {
+            continue;
+        }
+        out.emit(d);
+    }
+    if loaded.fatal {
+        out.alert("Fatal errors found in configuration.");
+        exit(1);
+    }
+    if loaded.unresolved {
+        exit(1);
+    }
+    if loaded.warnings && (opts.zero_warning || loaded.config.global.zero_warning) {
+        out.alert("Some warnings were found and 'zero-warning' is set. Aborting.");
+        exit(1);
+    }
+    let has_listener = loaded
+        .config
+        .proxies
+        .iter()
+        .any(|p| !p.disabled && p.cap.frontend && !p.binds.is_empty())
+        || !loaded.config.global.stats_sockets.is_empty();
+    if opts.check {
+        if loaded.warnings && !out.quiet {
+            println!("Warnings were found.");
+        }
+        if !has_listener {
+            if !out.quiet {
+                println!(
+                    "Configuration file has no error but will not start (no listener) => exit(2)."
+                );
+            }
+            exit(2);
+        }
+        if !out.quiet {
+            println!("Configuration file is valid");
+        }
+        exit(0);
+    }
+    if !has_listener {
+        out.alert(
+            "[haproxy.main()] No enabled listener found (check for 'bind' directives) ! Exiting.",
+        );
+        exit(1);
+    }
+    start(loaded.config, &opts, &mut out)
 }

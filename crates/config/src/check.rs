@@ -1,0 +1,110 @@
+//! Post-parse checks HAProxy runs once every file is read: proxy ids,
+//! backend references, server tracking, missing `bind`, missing timeouts,
+//! unresolved server names. Owns cross-section validation only; it must not
+//! re-parse lines.
+
+use crate::model::*;
+use crate::parser::Parser;
+use std::collections::HashSet;
+
+fn kind(p: &Proxy) -> &'static str {
+    match (p.cap.frontend, p.cap.backend) {
+        (true, true) => "proxy",
+        (true, false) => "frontend",
+        _ => "backend",
+    }
+}
+
+/// Runs the checks, recording diagnostics in `parser.diags`.
+pub(crate) fn post_parse(parser: &mut Parser) {
+    let cfg = &mut parser.cfg;
+    let d = &mut parser.diags;
+    // numeric ids: explicit ones are reserved, then the lowest free from 1
+    let mut used: HashSet<u32> = cfg
+        .proxies
+        .iter()
+        .filter(|p| p.id_explicit)
+        .map(|p| p.id)
+        .collect();
+    let mut next = 1;
+    for p in cfg.proxies.iter_mut().filter(|p| !p.id_explicit) {
+        while used.contains(&next) {
+            next += 1;
+        }
+        p.id = next;
+        used.insert(next);
+    }
+    let backends: Vec<(String, Mode)> = cfg
+        .proxies
+        .iter()
+        .filter(|p| p.cap.backend)
+        .map(|p| (p.name.clone(), p.mode))
+        .collect();
+    for p in cfg.proxies.iter().filter(|p| !p.disabled) {
+        if p.cap.frontend {
+            if let Some(b) = &p.default_backend {
+                match backends.iter().find(|(n, _)| n == b) {
+                    None => d.alert(format!(
+                        "Proxy '{}': unable to find required default_backend: '{b}'.",
+                        p.name
+                    )),
+                    Some((_, m)) if *m != p.mode && p.mode == Mode::Http => d.alert(format!(
+                        "{} {} '{}': unable to use {} '{}' in {} mode.",
+                        "Proxy", "", p.name, "backend", b, "HTTP"
+                    )),
+                    _ => {}
+                }
+            }
+            for u in &p.use_backends {
+                // names built from samples are resolved at run time
+                if u.backend.contains("%[") {
+                    continue;
+                }
+                if !backends.iter().any(|(n, _)| *n == u.backend) {
+                    d.alert(format!(
+                        "Proxy '{}': unable to find required use_backend: '{}'.",
+                        p.name, u.backend
+                    ));
+                }
+            }
+        }
+        for s in &p.servers {
+            if let Some(t) = &s.track {
+                let (bk, sv) = match t.split_once('/') {
+                    Some((b, s)) => (b.to_string(), s.to_string()),
+                    None => (p.name.clone(), t.clone()),
+                };
+                let Some(tp) = cfg.proxies.iter().find(|x| x.name == bk && x.cap.backend) else {
+                    d.alert(format!("[{}] : 'server {}/{}' : unable to find required proxy '{bk}' for tracking.", s.loc, p.name, s.name));
+                    continue;
+                };
+                if !tp.servers.iter().any(|x| x.name == sv) {
+                    d.alert(format!("[{}] : 'server {}/{}' : unable to find required server '{sv}' for tracking.", s.loc, p.name, s.name));
+                }
+            }
+        }
+    }
+    for p in cfg.proxies.iter().filter(|p| !p.disabled) {
+        if p.cap.frontend && p.binds.is_empty() {
+            let what = if p.cap.backend { "listen" } else { "frontend" };
+            d.warning(format!(
+                "{what} '{}' has no 'bind' directive. Please declare it as a backend if this was intended.",
+                p.name
+            ));
+        }
+        let t = &p.timeouts;
+        let need_client = p.cap.frontend && t.client.unwrap_or(0) == 0;
+        let need_be = p.cap.backend && (t.connect.unwrap_or(0) == 0 || t.server.unwrap_or(0) == 0);
+        let has_work =
+            !p.cap.backend || !p.servers.is_empty() || p.dispatch.is_some() || p.cap.frontend;
+        if (need_client || need_be) && has_work {
+            {
+                d.warning(format!(
+                    "missing timeouts for {} '{}'.\n   | While not properly invalid, you will certainly encounter various problems\n   | with such a configuration. To fix this, please ensure that all following\n   | timeouts are set to a non-zero value: 'client', 'connect', 'server'.",
+                    kind(p),
+                    p.name
+                ));
+            }
+        }
+    }
+}

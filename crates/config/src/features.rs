@@ -1,0 +1,20 @@
+//! What this build of rhaproxy really has, in HAProxy's `-vv` vocabulary.
+//! The single place later issues flip entries when a feature lands; `-vv`,
+//! `feature()` conditions and the reg-test runner's REQUIRE_OPTIONS all read
+//! it. It must not claim anything the code does not do.
+
+/// HAProxy release whose behaviour rhaproxy reproduces.
+pub const HAPROXY_VERSION: &str = "2.6.12";
+
+/// Full version string: HAProxy's, tagged with ours, so scripts that parse
+/// `HAProxy version X` keep working (reg-tests evaluate REQUIRE_VERSION).
+pub const VERSION: &str = concat!("2.6.12-rhaproxy-", env!("CARGO_PKG_VERSION"));
+
+/// `Feature list :` of `-vv`. `+` = present, `-` = absent.
+pub const BUILD_FEATURES: &str = "-51DEGREES +ACCEPT4 -BACKTRACE -CLOSEFROM +CPU_AFFINITY -CRYPT_H -DEVICEATLAS -DL -ENGINE +EPOLL -EVPORTS +GETADDRINFO -KQUEUE -LIBCRYPT -LINUX_SPLICE -LINUX_TPROXY -LUA -MEMORY_PROFILING -NETFILTER -NS -OBSOLETE_LINKER -OPENSSL -OT -PCRE -PCRE2 -PCRE2_JIT -PCRE_JIT -POLL -PRCTL -PROCCTL -PROMEX -QUIC -RT -SLZ -STATIC_PCRE -STATIC_PCRE2 -SYSTEMD -TFO +THREAD -THREAD_DUMP -TPROXY -WURFL -ZLIB";
+
+/// `Available services :` of `-vv`.
+pub const SERVICES: &str = "none";
+
+/// Maximum `nbthread` (HAProxy's MAX_THREADS on 64-bit builds).
+pub const MAX_THREADS: u32 = 64;

@@ -1,0 +1,534 @@
+//! The typed configuration model `proxy` consumes. Plain data: every value
+//! already checked, defaults already copied into each proxy (as HAProxy does
+//! at parse time), and a `Loc` (file:line) on every item for runtime
+//! messages. Owns no parsing and no behaviour; must not depend on sockets.
+
+use crate::addr::Addr;
+
+/// Where an item was declared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Loc {
+    pub file: String,
+    pub line: usize,
+}
+
+impl std::fmt::Display for Loc {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "{}:{}", self.file, self.line)
+    }
+}
+
+/// The whole parsed configuration.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub global: Global,
+    /// Frontends, backends and listens in declaration order (defaults
+    /// sections are not proxies and are not listed).
+    pub proxies: Vec<Proxy>,
+    /// `http-errors` sections.
+    pub http_errors: Vec<HttpErrors>,
+}
+
+impl Config {
+    pub fn proxy(&self, name: &str) -> Option<&Proxy> {
+        self.proxies.iter().find(|p| p.name == name)
+    }
+}
+
+/// A `log` line (global or proxy).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogTarget {
+    /// Raw target as written: an address, `stdout`, `stderr`, `/dev/log`, `global`.
+    pub target: String,
+    pub words: Vec<String>,
+    pub loc: Loc,
+}
+
+/// `stats socket` in `global`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatsSocket {
+    pub addr: Addr,
+    /// "user" | "operator" | "admin" (HAProxy's default is "admin" for
+    /// stats sockets since 1.x? no: default level is "operator").
+    pub level: String,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub expose_fd_listeners: bool,
+    pub name: Option<String>,
+    pub maxconn: Option<u32>,
+    pub process: Option<String>,
+    pub thread: Option<String>,
+    pub loc: Loc,
+}
+
+/// `cpu-map` line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CpuMap {
+    pub threads: String,
+    pub cpus: Vec<String>,
+    pub loc: Loc,
+}
+
+/// The `global` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Global {
+    pub nbthread: Option<u32>,
+    pub maxconn: Option<u32>,
+    pub daemon: bool,
+    pub master_worker: bool,
+    pub quiet: bool,
+    pub pidfile: Option<String>,
+    pub chroot: Option<String>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub ulimit_n: Option<u32>,
+    pub node: Option<String>,
+    pub description: Option<String>,
+    pub logs: Vec<LogTarget>,
+    pub log_tag: Option<String>,
+    pub log_send_hostname: Option<String>,
+    pub stats_sockets: Vec<StatsSocket>,
+    /// `stats timeout`, ms (HAProxy default 10s).
+    pub stats_timeout_ms: u32,
+    pub stats_maxconn: u32,
+    pub hard_stop_after_ms: Option<u32>,
+    pub spread_checks: u32,
+    pub cpu_maps: Vec<CpuMap>,
+    pub tune_bufsize: u32,
+    pub tune_maxrewrite: u32,
+    pub tune_maxpollevents: u32,
+    pub tune_maxaccept: i32,
+    pub tune_runqueue_depth: u32,
+    pub tune_idle_pool_shared: bool,
+    pub tune_http_maxhdr: u32,
+    pub busy_polling: bool,
+    pub noepoll: bool,
+    pub nosplice: bool,
+    pub noreuseport: bool,
+    pub nogetaddrinfo: bool,
+    pub strict_limits: bool,
+    pub zero_warning: bool,
+    pub expose_experimental_directives: bool,
+    pub insecure_fork_wanted: bool,
+    pub set_dumpable: bool,
+    /// `setenv`/`presetenv`/`unsetenv`/`resetenv` were applied at parse
+    /// time (they affect later `${VAR}`); kept for reference.
+    pub env_ops: Vec<Vec<String>>,
+    pub loc: Loc,
+}
+
+impl Default for Global {
+    fn default() -> Self {
+        Global {
+            nbthread: None,
+            maxconn: None,
+            daemon: false,
+            master_worker: false,
+            quiet: false,
+            pidfile: None,
+            chroot: None,
+            user: None,
+            group: None,
+            uid: None,
+            gid: None,
+            ulimit_n: None,
+            node: None,
+            description: None,
+            logs: Vec::new(),
+            log_tag: None,
+            log_send_hostname: None,
+            stats_sockets: Vec::new(),
+            stats_timeout_ms: 10_000,
+            stats_maxconn: 10,
+            hard_stop_after_ms: None,
+            spread_checks: 0,
+            cpu_maps: Vec::new(),
+            tune_bufsize: 16384,
+            tune_maxrewrite: 1024,
+            tune_maxpollevents: 200,
+            tune_maxaccept: 0,
+            tune_runqueue_depth: 200,
+            tune_idle_pool_shared: true,
+            tune_http_maxhdr: 101,
+            busy_polling: false,
+            noepoll: false,
+            nosplice: false,
+            noreuseport: false,
+            nogetaddrinfo: false,
+            strict_limits: false,
+            zero_warning: false,
+            expose_experimental_directives: false,
+            insecure_fork_wanted: false,
+            set_dumpable: false,
+            env_ops: Vec::new(),
+            loc: Loc::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Mode {
+    #[default]
+    Tcp,
+    Http,
+}
+
+/// Capabilities: a listen has both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Cap {
+    pub frontend: bool,
+    pub backend: bool,
+}
+
+/// One `bind` line (one entry per comma-separated address).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Bind {
+    pub addr: Option<Addr>,
+    /// The address text as written (after variable expansion).
+    pub raw: String,
+    pub name: Option<String>,
+    pub id: Option<u32>,
+    pub backlog: Option<u32>,
+    pub maxconn: Option<u32>,
+    pub v4v6: bool,
+    pub v6only: bool,
+    pub thread: Option<String>,
+    pub process: Option<String>,
+    pub interface: Option<String>,
+    pub defer_accept: bool,
+    pub tfo: bool,
+    pub transparent: bool,
+    pub accept_proxy: bool,
+    pub mss: Option<String>,
+    pub nice: Option<i32>,
+    pub tcp_ut_ms: Option<u32>,
+    pub mode: Option<u32>,
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    pub level: Option<String>,
+    pub expose_fd_listeners: bool,
+    pub proto: Option<String>,
+    pub shards: Option<String>,
+    pub loc: Loc,
+}
+
+/// One `server` (or the `default-server` template).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Server {
+    pub name: String,
+    pub addr: Option<Addr>,
+    /// Address text as written.
+    pub raw_addr: String,
+    pub id: Option<u32>,
+    pub weight: u32,
+    pub maxconn: u32,
+    pub minconn: u32,
+    pub maxqueue: u32,
+    pub backup: bool,
+    pub disabled: bool,
+    pub check: bool,
+    pub check_port: Option<u16>,
+    pub check_addr: Option<String>,
+    pub inter_ms: u32,
+    pub fastinter_ms: Option<u32>,
+    pub downinter_ms: Option<u32>,
+    pub rise: u32,
+    pub fall: u32,
+    pub slowstart_ms: u32,
+    pub pool_max_conn: i32,
+    pub pool_low_conn: u32,
+    pub pool_purge_delay_ms: u32,
+    pub max_reuse: i32,
+    pub track: Option<String>,
+    pub send_proxy: bool,
+    pub send_proxy_v2: bool,
+    pub check_send_proxy: bool,
+    pub cookie: Option<String>,
+    pub redir: Option<String>,
+    pub observe: Option<String>,
+    pub on_error: Option<String>,
+    pub on_marked_down: Option<String>,
+    pub on_marked_up: Option<String>,
+    pub error_limit: Option<u32>,
+    pub init_addr: Option<String>,
+    pub resolvers: Option<String>,
+    pub resolve_prefer: Option<String>,
+    pub source: Option<String>,
+    pub tfo: bool,
+    pub proto: Option<String>,
+    pub non_stick: bool,
+    pub agent_check: bool,
+    pub loc: Loc,
+}
+
+impl Server {
+    /// HAProxy's `default-server` initial values.
+    pub fn defaults() -> Server {
+        Server {
+            weight: 1,
+            inter_ms: 2000,
+            rise: 2,
+            fall: 3,
+            pool_max_conn: -1,
+            pool_purge_delay_ms: 5000,
+            max_reuse: -1,
+            ..Server::default()
+        }
+    }
+}
+
+/// Timeouts in milliseconds; `None` = not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Timeouts {
+    pub client: Option<u32>,
+    pub server: Option<u32>,
+    pub connect: Option<u32>,
+    pub queue: Option<u32>,
+    pub http_request: Option<u32>,
+    pub http_keep_alive: Option<u32>,
+    pub tunnel: Option<u32>,
+    pub client_fin: Option<u32>,
+    pub server_fin: Option<u32>,
+    pub check: Option<u32>,
+    pub tarpit: Option<u32>,
+}
+
+/// HTTP connection mode options (mutually exclusive in HAProxy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpConnMode {
+    #[default]
+    KeepAlive,
+    ServerClose,
+    Close,
+}
+
+/// `option forwardfor [except <net>] [header <name>] [if-none]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardFor {
+    pub except: Option<String>,
+    pub header: String,
+    pub if_none: bool,
+}
+
+/// Boolean `option`s plus the ones with arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Options {
+    pub http_conn_mode: HttpConnMode,
+    /// True when an explicit connection-mode option was given.
+    pub http_conn_mode_set: bool,
+    pub forwardfor: Option<ForwardFor>,
+    pub http_buffer_request: bool,
+    pub accept_invalid_http_request: bool,
+    pub accept_invalid_http_response: bool,
+    /// `option redispatch [N]`: Some(interval) when enabled (1 = default).
+    pub redispatch: Option<i32>,
+    pub abortonclose: bool,
+    pub allbackups: bool,
+    pub splice_auto: bool,
+    pub splice_request: bool,
+    pub splice_response: bool,
+    pub tcplog: bool,
+    /// `option httplog` (`clf` when Some(true)).
+    pub httplog: Option<bool>,
+    pub dontlognull: bool,
+    pub dontlog_normal: bool,
+    pub log_separate_errors: bool,
+    pub log_health_checks: bool,
+    pub logasap: bool,
+    pub http_ignore_probes: bool,
+    pub http_no_delay: bool,
+    pub http_pretend_keepalive: bool,
+    pub http_use_proxy_header: bool,
+    pub prefer_last_server: bool,
+    pub persist: bool,
+    pub nolinger: bool,
+    pub clitcpka: bool,
+    pub srvtcpka: bool,
+    pub tcpka: bool,
+    pub contstats: bool,
+    pub socket_stats: bool,
+    pub tcp_smart_accept: bool,
+    pub tcp_smart_connect: bool,
+    pub independent_streams: bool,
+    pub idle_close_on_response: bool,
+    pub disable_h2_upgrade: bool,
+    pub checkcache: bool,
+    pub transparent: bool,
+    /// `option httpchk [<method> <uri> [<version>]]` words.
+    pub httpchk: Option<Vec<String>>,
+    pub tcp_check: bool,
+    pub ssl_hello_chk: bool,
+    /// Other health-check options kept raw (mysql-check, pgsql-check, ...).
+    pub other_check: Option<Vec<String>>,
+    pub originalto: Option<Vec<String>>,
+}
+
+/// `http-reuse` policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HttpReuse {
+    Never,
+    #[default]
+    Safe,
+    Aggressive,
+    Always,
+}
+
+/// `balance` algorithm.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Balance {
+    #[default]
+    RoundRobin,
+    StaticRr,
+    LeastConn,
+    First,
+    Source,
+    Uri {
+        len: Option<u32>,
+        depth: Option<u32>,
+        whole: bool,
+        path_only: bool,
+    },
+    UrlParam {
+        name: String,
+        check_post: Option<u32>,
+    },
+    Hdr {
+        name: String,
+        use_domain_only: bool,
+    },
+    Random {
+        draws: u32,
+    },
+    RdpCookie {
+        name: String,
+    },
+}
+
+/// `hash-type <method> [<function> [<modifier>]]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HashType {
+    pub consistent: bool,
+    pub function: Option<String>,
+    pub avalanche: bool,
+}
+
+/// `use_backend <name> [if|unless <cond>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UseBackend {
+    pub backend: String,
+    /// Condition words including the leading `if`/`unless`; empty when
+    /// unconditional. Evaluated by the ACL engine later.
+    pub cond: Vec<String>,
+    pub loc: Loc,
+}
+
+/// A rule or declaration kept as words for engines that come later
+/// (`acl`, `http-request`, `tcp-request`, `stats auth`, ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawLine {
+    pub words: Vec<String>,
+    pub loc: Loc,
+}
+
+/// `errorfile`/`errorloc*` per status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ErrorMsg {
+    /// File content (the full raw HTTP response), read at parse time.
+    File { path: String, content: Vec<u8> },
+    /// `errorloc302`/`errorloc303`: redirect location.
+    Location { code: u16, url: String },
+    /// `errorfiles <name> [code...]`: use an http-errors section.
+    Section { name: String },
+}
+
+/// Stats web page settings (`stats enable`, `stats uri`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StatsPage {
+    pub enabled: bool,
+    pub uri: Option<String>,
+    pub realm: Option<String>,
+    pub auth: Vec<String>,
+    pub refresh_ms: Option<u32>,
+    pub admin: Vec<RawLine>,
+    pub hide_version: bool,
+    pub show_legends: bool,
+    pub show_node: Option<String>,
+    pub show_desc: Option<String>,
+    pub scope: Vec<String>,
+    pub http_request: Vec<RawLine>,
+}
+
+/// A frontend, backend or listen.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Proxy {
+    pub name: String,
+    pub cap: Cap,
+    /// Numeric id: `id` keyword or auto-assigned like HAProxy (lowest free
+    /// id from 1 in declaration order, after explicit ones are reserved).
+    pub id: u32,
+    pub id_explicit: bool,
+    pub mode: Mode,
+    pub disabled: bool,
+    pub description: Option<String>,
+    pub binds: Vec<Bind>,
+    pub servers: Vec<Server>,
+    /// The `default-server` template in effect at the end of the section.
+    pub default_server: Server,
+    pub default_backend: Option<String>,
+    pub use_backends: Vec<UseBackend>,
+    pub dispatch: Option<Addr>,
+    pub timeouts: Timeouts,
+    pub options: Options,
+    pub http_reuse: HttpReuse,
+    pub balance: Balance,
+    pub hash_type: HashType,
+    pub maxconn: Option<u32>,
+    pub fullconn: Option<u32>,
+    pub backlog: Option<u32>,
+    pub retries: u32,
+    pub retry_on: Vec<String>,
+    /// Error responses by status code, in declaration order.
+    pub errors: Vec<(u16, ErrorMsg, Loc)>,
+    pub stats: StatsPage,
+    pub monitor_uri: Option<String>,
+    pub logs: Vec<LogTarget>,
+    /// `no log` was given.
+    pub no_log: bool,
+    pub log_format: Option<String>,
+    pub log_tag: Option<String>,
+    pub unique_id_format: Option<String>,
+    pub unique_id_header: Option<String>,
+    pub acls: Vec<RawLine>,
+    pub http_request: Vec<RawLine>,
+    pub http_response: Vec<RawLine>,
+    pub http_after_response: Vec<RawLine>,
+    pub tcp_request: Vec<RawLine>,
+    pub tcp_response: Vec<RawLine>,
+    pub http_check: Vec<RawLine>,
+    pub tcp_check: Vec<RawLine>,
+    pub redirects: Vec<RawLine>,
+    pub captures: Vec<RawLine>,
+    pub cookie: Option<RawLine>,
+    pub use_servers: Vec<RawLine>,
+    pub stick_table: Option<RawLine>,
+    pub sticks: Vec<RawLine>,
+    pub compression: Vec<RawLine>,
+    pub http_send_name_header: Option<String>,
+    pub source: Option<RawLine>,
+    pub loc: Loc,
+}
+
+/// An `http-errors <name>` section.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpErrors {
+    pub name: String,
+    pub files: Vec<(u16, String, Vec<u8>)>,
+    pub loc: Loc,
+}

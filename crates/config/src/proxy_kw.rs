@@ -1,0 +1,1454 @@
+//! Keywords of `defaults`, `frontend`, `backend` and `listen` sections:
+//! `bind` and `server` lines with their options, `option`, `timeout`,
+//! `balance` and the rest, into `model::Proxy`. Owns per-keyword syntax and
+//! HAProxy's messages for them; section switching is in `parser`.
+
+use crate::addr::{parse_addr, Addr, AddrUse};
+use crate::keywords;
+use crate::model::*;
+use crate::parser::{invalid_char, Kwm, Parser};
+use crate::units::{atol, parse_time_ms, TimeError};
+
+const TIMEOUT_LIST: &str = "'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin'";
+
+impl Parser {
+    pub(crate) fn parse_proxy_kw(
+        &mut self,
+        p: &mut Proxy,
+        is_def: bool,
+        w: &[String],
+        kwm: Kwm,
+        loc: Loc,
+    ) {
+        let (file, line) = (loc.file.clone(), loc.line);
+        let pfx = format!("parsing [{file}:{line}] :");
+        let kw = w[0].as_str();
+        let arg = |i: usize| w.get(i).map(|s| s.as_str()).unwrap_or("");
+        let sect = if is_def {
+            "defaults"
+        } else if p.cap.frontend && p.cap.backend {
+            "listen"
+        } else if p.cap.frontend {
+            "frontend"
+        } else {
+            "backend"
+        };
+        // keywords removed in 2.x that HAProxy explains
+        if let Some(msg) = removed_keyword(kw) {
+            self.diags.alert(format!("{pfx} {msg}"));
+            return;
+        }
+        if !keywords::known(false, kw) {
+            match keywords::suggest_proxy(kw) {
+                Some(b) => self.diags.alert(format!(
+                    "{pfx} unknown keyword '{kw}' in '{sect}' section; did you mean '{b}' maybe ?"
+                )),
+                None => self
+                    .diags
+                    .alert(format!("{pfx} unknown keyword '{kw}' in '{sect}' section")),
+            }
+            return;
+        }
+        // keywords a defaults section refuses
+        let not_in_defaults = [
+            "bind",
+            "server",
+            "server-template",
+            "use_backend",
+            "use-server",
+            "acl",
+            "id",
+            "description",
+            "dispatch",
+            "monitor-net",
+            "capture",
+            "stick",
+            "redirect",
+            "force-persist",
+            "ignore-persist",
+            "http-send-name-header",
+            "dynamic-cookie-key",
+            "declare",
+            "filter",
+        ];
+        if is_def && not_in_defaults.contains(&kw) {
+            self.diags
+                .alert(format!("{pfx} '{kw}' not allowed in 'defaults' section."));
+            return;
+        }
+        if !keywords::carried(false, kw) {
+            self.diags.alert(format!(
+                "{pfx} '{kw}' is not supported yet in '{sect}' section (rhaproxy)."
+            ));
+            return;
+        }
+        let fe_only = [
+            "bind",
+            "monitor-uri",
+            "default_backend",
+            "use_backend",
+            "capture",
+            "unique-id-header",
+            "backlog",
+        ];
+        if !is_def && !p.cap.frontend && fe_only.contains(&kw) {
+            self.diags.warning(format!(
+                "{pfx} '{kw}' ignored because backend '{}' has no frontend capability.",
+                p.name
+            ));
+            return;
+        }
+        let be_only = [
+            "server",
+            "default-server",
+            "balance",
+            "hash-type",
+            "dispatch",
+            "fullconn",
+            "http-reuse",
+            "retries",
+            "use-server",
+            "cookie",
+            "http-send-name-header",
+            "source",
+            "http-check",
+            "retry-on",
+        ];
+        if !is_def && !p.cap.backend && be_only.contains(&kw) {
+            if kw == "server" || kw == "default-server" {
+                self.diags.alert(format!("[{file}:{line}] : {pfx} '{kw}' not allowed because frontend '{}' has no backend capability.", p.name));
+            } else {
+                self.diags.warning(format!(
+                    "{pfx} '{kw}' ignored because frontend '{}' has no backend capability.",
+                    p.name
+                ));
+            }
+            return;
+        }
+        let raw = || RawLine {
+            words: w.to_vec(),
+            loc: loc.clone(),
+        };
+        match kw {
+            "bind" => self.parse_bind(p, w, &loc, sect),
+            "server" | "default-server" => self.parse_server(p, w, &loc, kw == "default-server"),
+            "mode" => {
+                if self.too_many_p(w, 1, &loc) {
+                    return;
+                }
+                match arg(1) {
+                    "http" => p.mode = Mode::Http,
+                    "tcp" => p.mode = Mode::Tcp,
+                    "health" => self.diags.alert(format!("{pfx} 'mode health' doesn't exist anymore. Please use 'http-request return status 200' instead.")),
+                    m => self.diags.alert(format!("{pfx} unknown proxy mode '{m}'.")),
+                }
+            }
+            "id" => {
+                if arg(1).is_empty() {
+                    self.diags
+                        .alert(format!("{pfx} '{kw}' expects an integer argument."));
+                    return;
+                }
+                let v = atol(arg(1));
+                if v <= 0 {
+                    self.diags
+                        .alert(format!("parsing [{file}:{line}]: custom id has to be > 0."));
+                    return;
+                }
+                if let Some(o) = self
+                    .cfg
+                    .proxies
+                    .iter()
+                    .find(|o| o.id_explicit && o.id == v as u32 && o.name != p.name)
+                {
+                    self.diags.alert(format!(
+                        "parsing [{file}:{line}]: proxy {} reuses same custom id as proxy {} (declared at {}).",
+                        p.name, o.name, o.loc
+                    ));
+                    return;
+                }
+                p.id = v as u32;
+                p.id_explicit = true;
+            }
+            "description" => p.description = Some(w[1..].join(" ")),
+            "disabled" => p.disabled = true,
+            "enabled" => p.disabled = false,
+            "acl" => {
+                if arg(1).is_empty() {
+                    self.diags.alert(format!(
+                        "{pfx} 'acl' expects an ACL name and an ACL criterion."
+                    ));
+                } else if let Some(c) = invalid_char(arg(1)) {
+                    self.diags.alert(format!(
+                        "{pfx} character '{c}' is not permitted in acl name '{}'.",
+                        arg(1)
+                    ));
+                } else {
+                    p.acls.push(raw());
+                }
+            }
+            "cookie" => p.cookie = Some(raw()),
+            "retries" => {
+                if arg(1).is_empty() {
+                    self.diags.alert(format!(
+                        "{pfx} '{kw}' expects an integer argument (dispatch counts for one)."
+                    ));
+                    return;
+                }
+                p.retries = atol(arg(1)).max(0) as u32;
+            }
+            "http-request"
+            | "http-response"
+            | "http-after-response"
+            | "tcp-request"
+            | "tcp-response"
+            | "http-check"
+            | "tcp-check" => {
+                if arg(1).is_empty() {
+                    self.diags.alert(format!("{pfx} '{kw}' expects an action."));
+                    return;
+                }
+                if is_def
+                    && p.name.is_empty()
+                    && !matches!(kw, "http-check" | "tcp-check")
+                    && !(kw.starts_with("tcp-") && arg(1) == "inspect-delay")
+                {
+                    self.diags.alert(format!(
+                        "{pfx} a '{kw}' rule is not supported in an anonymous 'defaults' section."
+                    ));
+                    return;
+                }
+                let v = match kw {
+                    "http-request" => &mut p.http_request,
+                    "http-response" => &mut p.http_response,
+                    "http-after-response" => &mut p.http_after_response,
+                    "tcp-request" => &mut p.tcp_request,
+                    "tcp-response" => &mut p.tcp_response,
+                    "http-check" => &mut p.http_check,
+                    _ => &mut p.tcp_check,
+                };
+                v.push(raw());
+            }
+            "http-send-name-header" => {
+                p.http_send_name_header = Some(if arg(1).is_empty() {
+                    "X-Backend-Server".into()
+                } else {
+                    arg(1).into()
+                })
+            }
+            "redirect" => p.redirects.push(raw()),
+            "use-server" => p.use_servers.push(raw()),
+            "stick-table" => p.stick_table = Some(raw()),
+            "stick" => p.sticks.push(raw()),
+            "capture" => p.captures.push(raw()),
+            "compression" => p.compression.push(raw()),
+            "source" => p.source = Some(raw()),
+            "use_backend" => {
+                if arg(1).is_empty() {
+                    self.diags
+                        .alert(format!("{pfx} '{kw}' expects a backend name."));
+                    return;
+                }
+                if w.len() > 2 && arg(2) != "if" && arg(2) != "unless" {
+                    self.diags.alert(format!(
+                        "{pfx} error detected while parsing switching rule : expects 'if' or 'unless' followed by a condition but found '{}'.",
+                        arg(2)
+                    ));
+                    return;
+                }
+                if w.len() == 3 {
+                    self.diags.alert(format!("{pfx} error detected while parsing switching rule : no condition after '{}'.", arg(2)));
+                    return;
+                }
+                p.use_backends.push(UseBackend {
+                    backend: arg(1).into(),
+                    cond: w[2..].to_vec(),
+                    loc,
+                });
+            }
+            "default_backend" => {
+                if arg(1).is_empty() {
+                    self.diags
+                        .alert(format!("{pfx} '{kw}' expects a backend name."));
+                    return;
+                }
+                if self.too_many_p(w, 1, &loc) {
+                    return;
+                }
+                p.default_backend = Some(arg(1).into());
+            }
+            "stats" => self.parse_proxy_stats(p, w, &loc),
+            "option" => self.parse_option(p, w, kwm, &loc),
+            "http-reuse" => {
+                p.http_reuse = match arg(1) {
+                    "never" => HttpReuse::Never,
+                    "safe" => HttpReuse::Safe,
+                    "aggressive" => HttpReuse::Aggressive,
+                    "always" => HttpReuse::Always,
+                    _ => {
+                        self.diags.alert(format!(
+                            "{pfx} '{kw}' only supports 'never', 'safe', 'aggressive', 'always'."
+                        ));
+                        return;
+                    }
+                };
+                self.too_many_p(w, 1, &loc);
+            }
+            "maxconn" | "fullconn" | "backlog" => {
+                if arg(1).is_empty() {
+                    self.diags
+                        .alert(format!("{pfx} '{kw}' expects an integer argument."));
+                    return;
+                }
+                if self.too_many_p(w, 1, &loc) {
+                    return;
+                }
+                let v = Some(atol(arg(1)).max(0) as u32);
+                match kw {
+                    "maxconn" => p.maxconn = v,
+                    "fullconn" => p.fullconn = v,
+                    _ => p.backlog = v,
+                }
+            }
+            "dispatch" => {
+                if arg(1).is_empty() {
+                    self.diags
+                        .alert(format!("{pfx} '{kw}' expects an address."));
+                    return;
+                }
+                match parse_addr(arg(1), AddrUse::Server, self.opts.ignore_unresolved) {
+                    Ok(a) => p.dispatch = Some(a),
+                    Err(e) => self.diags.alert(format!("{pfx} '{kw}' : {e}")),
+                }
+            }
+            "balance" => self.parse_balance(p, w, &loc),
+            "hash-type" => {
+                match arg(1) {
+                    "consistent" => p.hash_type.consistent = true,
+                    "map-based" => p.hash_type.consistent = false,
+                    _ => {
+                        self.diags.alert(format!(
+                            "{pfx} '{kw}' only supports 'consistent' and 'map-based'."
+                        ));
+                        return;
+                    }
+                }
+                match arg(2) {
+                    "" => {}
+                    "sdbm" | "djb2" | "wt6" | "crc32" => p.hash_type.function = Some(arg(2).into()),
+                    _ => {
+                        self.diags.alert(format!("{pfx} '{kw}' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions."));
+                        return;
+                    }
+                }
+                match arg(3) {
+                    "" => {}
+                    "avalanche" => p.hash_type.avalanche = true,
+                    _ => self.diags.alert(format!(
+                        "{pfx} '{kw}' only supports 'avalanche' as a modifier for hash functions."
+                    )),
+                }
+            }
+            "unique-id-format" | "log-format" => {
+                if arg(1).is_empty() {
+                    self.diags.alert(format!("{pfx} {kw} expects an argument."));
+                    return;
+                }
+                if w.len() > 2 {
+                    self.diags.alert(format!(
+                        "{pfx} {kw} expects only one argument, don't forget to escape spaces!"
+                    ));
+                    return;
+                }
+                if kw == "log-format" {
+                    p.log_format = Some(arg(1).into())
+                } else {
+                    p.unique_id_format = Some(arg(1).into())
+                }
+            }
+            "unique-id-header" => {
+                if arg(1).is_empty() {
+                    self.diags.alert(format!("{pfx} {kw} expects an argument."));
+                    return;
+                }
+                p.unique_id_header = Some(arg(1).into());
+            }
+            "log-tag" => {
+                if arg(1).is_empty() {
+                    self.diags
+                        .alert(format!("{pfx} '{kw}' expects a tag for use in syslog."));
+                    return;
+                }
+                p.log_tag = Some(arg(1).into());
+            }
+            "log" => {
+                if kwm == Kwm::No {
+                    p.logs.clear();
+                    p.no_log = true;
+                } else if let Some(l) = self.parse_log(w, &loc, false) {
+                    p.logs.push(l);
+                }
+            }
+            "monitor-uri" => {
+                if arg(1).is_empty() {
+                    self.diags.alert(format!("{pfx} '{kw}' expects an URI."));
+                    return;
+                }
+                p.monitor_uri = Some(arg(1).into());
+            }
+            "timeout" | "clitimeout" | "srvtimeout" | "contimeout" => {
+                if kw != "timeout" {
+                    let new = match kw {
+                        "clitimeout" => "timeout client",
+                        "srvtimeout" => "timeout server",
+                        _ => "timeout connect",
+                    };
+                    self.diags.alert(format!("parsing [{file}:{line}]: the '{kw}' directive is not supported anymore since HAProxy 2.1. Use '{new}'."));
+                    return;
+                }
+                let which = arg(1);
+                let slot = match which {
+                    "client" => &mut p.timeouts.client,
+                    "server" => &mut p.timeouts.server,
+                    "connect" => &mut p.timeouts.connect,
+                    "queue" => &mut p.timeouts.queue,
+                    "http-request" => &mut p.timeouts.http_request,
+                    "http-keep-alive" => &mut p.timeouts.http_keep_alive,
+                    "tunnel" => &mut p.timeouts.tunnel,
+                    "client-fin" => &mut p.timeouts.client_fin,
+                    "server-fin" => &mut p.timeouts.server_fin,
+                    "check" => &mut p.timeouts.check,
+                    "tarpit" => &mut p.timeouts.tarpit,
+                    _ => {
+                        self.diags.alert(format!(
+                            "{pfx} 'timeout' supports {TIMEOUT_LIST} (got '{which}')"
+                        ));
+                        return;
+                    }
+                };
+                let v = arg(2);
+                let name = format!("timeout {which}");
+                if v.is_empty() {
+                    self.diags.alert(format!(
+                        "{pfx} '{name}' expects an integer value (in milliseconds)"
+                    ));
+                    return;
+                }
+                match parse_time_ms(v) {
+                    Ok(ms) => *slot = Some(ms),
+                    Err(TimeError::BadChar(c)) => self.diags.alert(format!("{pfx} unexpected character '{c}' in '{name}'")),
+                    Err(TimeError::Overflow) => self.diags.alert(format!(
+                        "{pfx} timer overflow in argument '{v}' to '{name}' (maximum value is 2147483647 ms or ~24.8 days)"
+                    )),
+                    Err(TimeError::Underflow) => self.diags.alert(format!(
+                        "{pfx} timer underflow in argument '{v}' to '{name}' (minimum non-null value is 1 ms)"
+                    )),
+                    Err(TimeError::Empty) => {}
+                }
+                if w.len() > 3 {
+                    self.diags.alert(format!(
+                        "{pfx} 'timeout {which}' cannot handle unexpected argument '{}'.",
+                        arg(3)
+                    ));
+                }
+            }
+            "errorfile" => {
+                if w.len() < 3 {
+                    self.diags.alert(format!(
+                        "{pfx} {kw} : <code> and <file> are expected as arguments."
+                    ));
+                    return;
+                }
+                if let Some((code, content)) = self.read_errorfile(arg(1), arg(2), &file, line) {
+                    p.errors.retain(|(c, _, _)| *c != code);
+                    p.errors.push((
+                        code,
+                        ErrorMsg::File {
+                            path: arg(2).into(),
+                            content,
+                        },
+                        loc,
+                    ));
+                }
+            }
+            "errorloc" | "errorloc302" | "errorloc303" => {
+                if w.len() < 3 {
+                    self.diags.alert(format!(
+                        "{pfx} {kw} : <code> and <url> are expected as arguments."
+                    ));
+                    return;
+                }
+                let code = atol(arg(1)) as u16;
+                let rc = if kw == "errorloc303" { 303 } else { 302 };
+                p.errors.retain(|(c, _, _)| *c != code);
+                p.errors.push((
+                    code,
+                    ErrorMsg::Location {
+                        code: rc,
+                        url: arg(2).into(),
+                    },
+                    loc,
+                ));
+            }
+            "errorfiles" => {
+                if arg(1).is_empty() {
+                    self.diags
+                        .alert(format!("{pfx} {kw} : expects <name> as argument."));
+                    return;
+                }
+                let name = arg(1).to_string();
+                let codes: Vec<u16> = if w.len() > 2 {
+                    w[2..].iter().map(|c| atol(c) as u16).collect()
+                } else {
+                    vec![0]
+                };
+                for c in codes {
+                    p.errors
+                        .push((c, ErrorMsg::Section { name: name.clone() }, loc.clone()));
+                }
+            }
+            "retry-on" => {
+                if arg(1).is_empty() {
+                    self.diags
+                        .alert(format!("{pfx} '{kw}' expects a list of keywords."));
+                    return;
+                }
+                const OK: &[&str] = &[
+                    "none",
+                    "conn-failure",
+                    "empty-response",
+                    "junk-response",
+                    "response-timeout",
+                    "0rtt-rejected",
+                    "all-retryable-errors",
+                    "401",
+                    "403",
+                    "404",
+                    "408",
+                    "425",
+                    "500",
+                    "501",
+                    "502",
+                    "503",
+                    "504",
+                ];
+                for r in &w[1..] {
+                    if !OK.contains(&r.as_str()) {
+                        self.diags
+                            .alert(format!("{pfx} '{kw}': unknown keyword '{r}'."));
+                        return;
+                    }
+                    if (r == "none" || r == "all-retryable-errors") && w.len() > 2 {
+                        self.diags.alert(format!(
+                            "{pfx} '{kw}': '{r}' cannot be combined with other keywords."
+                        ));
+                        return;
+                    }
+                }
+                p.retry_on = w[1..].to_vec();
+            }
+            _ => self.diags.alert(format!(
+                "{pfx} '{kw}' is not supported yet in '{sect}' section (rhaproxy)."
+            )),
+        }
+    }
+
+    fn too_many_p(&mut self, w: &[String], n: usize, loc: &Loc) -> bool {
+        if w.len() > n + 1 {
+            self.diags.alert(format!(
+                "parsing [{}:{}] : '{}' cannot handle unexpected argument '{}'.",
+                loc.file,
+                loc.line,
+                w[0],
+                w[n + 1]
+            ));
+            return true;
+        }
+        false
+    }
+
+    fn parse_balance(&mut self, p: &mut Proxy, w: &[String], loc: &Loc) {
+        let pfx = format!("parsing [{}:{}] :", loc.file, loc.line);
+        let a = w.get(1).map(|s| s.as_str()).unwrap_or("");
+        let bad = "balance only supports 'roundrobin', 'static-rr', 'leastconn', 'source', 'uri', 'url_param', 'hdr(name)' and 'rdp-cookie(name)' options.";
+        p.balance = match a {
+            "" | "roundrobin" => Balance::RoundRobin,
+            "static-rr" => Balance::StaticRr,
+            "leastconn" => Balance::LeastConn,
+            "first" => Balance::First,
+            "source" => Balance::Source,
+            "uri" => {
+                let (mut len, mut depth, mut whole, mut path_only) = (None, None, false, false);
+                let mut i = 2;
+                while i < w.len() {
+                    match w[i].as_str() {
+                        "len" | "depth" => {
+                            let v = w.get(i + 1).map(|s| atol(s)).unwrap_or(0);
+                            if v <= 0 {
+                                self.diags.alert(format!(
+                                    "{pfx} uri {} expects a positive integer (got '{}').",
+                                    w[i],
+                                    w.get(i + 1).map_or("", |s| s)
+                                ));
+                                return;
+                            }
+                            if w[i] == "len" {
+                                len = Some(v as u32)
+                            } else {
+                                depth = Some(v as u32)
+                            }
+                            i += 2;
+                        }
+                        "whole" => {
+                            whole = true;
+                            i += 1
+                        }
+                        "path-only" => {
+                            path_only = true;
+                            i += 1
+                        }
+                        o => {
+                            self.diags.alert(format!("{pfx} 'balance uri' only accepts parameters 'len', 'depth', 'path-only', and 'whole' (got '{o}')."));
+                            return;
+                        }
+                    }
+                }
+                Balance::Uri {
+                    len,
+                    depth,
+                    whole,
+                    path_only,
+                }
+            }
+            "url_param" => {
+                let Some(name) = w.get(2) else {
+                    self.diags.alert(format!(
+                        "{pfx} 'balance url_param' requires an URL parameter name."
+                    ));
+                    return;
+                };
+                let check_post = if w.get(3).map(|s| s.as_str()) == Some("check_post") {
+                    Some(w.get(4).map_or(0, |s| atol(s) as u32))
+                } else {
+                    None
+                };
+                Balance::UrlParam {
+                    name: name.clone(),
+                    check_post,
+                }
+            }
+            a if a.starts_with("hdr(") => {
+                let Some(name) = a
+                    .strip_prefix("hdr(")
+                    .and_then(|s| s.strip_suffix(')'))
+                    .filter(|s| !s.is_empty())
+                else {
+                    self.diags
+                        .alert(format!("{pfx} hdr requires an http header field name."));
+                    return;
+                };
+                let use_domain_only = w.get(2).map(|s| s.as_str()) == Some("use_domain_only");
+                Balance::Hdr {
+                    name: name.to_string(),
+                    use_domain_only,
+                }
+            }
+            a if a == "random" || a.starts_with("random(") => {
+                let draws = match a.strip_prefix("random(").and_then(|s| s.strip_suffix(')')) {
+                    Some(n) => {
+                        let v = atol(n);
+                        if v < 1 {
+                            self.diags
+                                .alert(format!("{pfx} random number of draws must be > 0."));
+                            return;
+                        }
+                        v as u32
+                    }
+                    None => 2,
+                };
+                Balance::Random { draws }
+            }
+            a if a == "rdp-cookie" || a.starts_with("rdp-cookie(") => {
+                let name = a
+                    .strip_prefix("rdp-cookie(")
+                    .and_then(|s| s.strip_suffix(')'))
+                    .unwrap_or("mstshash");
+                Balance::RdpCookie {
+                    name: name.to_string(),
+                }
+            }
+            _ => {
+                self.diags.alert(format!("{pfx} {bad}"));
+                return;
+            }
+        };
+    }
+
+    fn parse_proxy_stats(&mut self, p: &mut Proxy, w: &[String], loc: &Loc) {
+        let pfx = format!("parsing [{}:{}]", loc.file, loc.line);
+        let a = |i: usize| w.get(i).map(|s| s.as_str()).unwrap_or("");
+        let s = &mut p.stats;
+        match a(1) {
+            "enable" => s.enabled = true,
+            "uri" => {
+                if a(2).is_empty() {
+                    self.diags.alert(format!("{pfx} : 'uri' needs an URI prefix."));
+                    return;
+                }
+                s.uri = Some(a(2).into());
+                s.enabled = true;
+            }
+            "realm" => {
+                if a(2).is_empty() {
+                    self.diags.alert(format!("{pfx} : 'realm' needs an realm name."));
+                    return;
+                }
+                s.realm = Some(w[2..].join(" "));
+                s.enabled = true;
+            }
+            "auth" => {
+                if !a(2).contains(':') {
+                    self.diags.alert(format!("{pfx} : 'auth' needs a user:password account."));
+                    return;
+                }
+                s.auth.push(a(2).into());
+                s.enabled = true;
+            }
+            "refresh" => match parse_time_ms(a(2)) {
+                Ok(v) if !a(2).is_empty() => {
+                    s.refresh_ms = Some(v);
+                    s.enabled = true;
+                }
+                _ => self.diags.alert(format!("{pfx} : 'refresh' needs a positive interval in seconds.")),
+            },
+            "admin" => {
+                s.admin.push(RawLine { words: w.to_vec(), loc: loc.clone() });
+                s.enabled = true;
+            }
+            "hide-version" => {
+                s.hide_version = true;
+                s.enabled = true
+            }
+            "show-legends" => {
+                s.show_legends = true;
+                s.enabled = true
+            }
+            "show-node" => {
+                s.show_node = Some(a(2).into());
+                s.enabled = true
+            }
+            "show-desc" => {
+                s.show_desc = Some(w[2..].join(" "));
+                s.enabled = true
+            }
+            "scope" => {
+                s.scope.push(a(2).into());
+                s.enabled = true
+            }
+            "http-request" => {
+                s.http_request.push(RawLine { words: w.to_vec(), loc: loc.clone() });
+                s.enabled = true
+            }
+            "show-modules" | "bind-process" => {
+                self.diags.alert(format!("{pfx} : 'stats {}' is not supported yet (rhaproxy).", a(1)));
+            }
+            "socket" | "timeout" | "maxconn" => {
+                self.diags.alert(format!("{pfx}: '{} {}' is only supported in 'global' section.", w[0], a(1)));
+            }
+            o => self.diags.alert(format!(
+                "{pfx}: unknown stats parameter '{o}', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'."
+            )),
+        }
+    }
+
+    fn parse_option(&mut self, p: &mut Proxy, w: &[String], kwm: Kwm, loc: &Loc) {
+        let (file, line) = (&loc.file, loc.line);
+        let pfx = format!("parsing [{file}:{line}] :");
+        let name = w.get(1).map(|s| s.as_str()).unwrap_or("");
+        if name.is_empty() {
+            self.diags
+                .alert(format!("{pfx} '{}' expects an option name.", w[0]));
+            return;
+        }
+        let on = kwm != Kwm::No;
+        let o = &mut p.options;
+        if keywords::BOOL_OPTIONS.contains(&name) {
+            if w.len() > 2 {
+                self.diags.alert(format!(
+                    "{pfx} 'option {name}' cannot handle unexpected argument '{}'.",
+                    w[2]
+                ));
+                return;
+            }
+            let slot: &mut bool = match name {
+                "abortonclose" => &mut o.abortonclose,
+                "allbackups" => &mut o.allbackups,
+                "checkcache" => &mut o.checkcache,
+                "clitcpka" => &mut o.clitcpka,
+                "contstats" => &mut o.contstats,
+                "dontlognull" => &mut o.dontlognull,
+                "http-buffer-request" => &mut o.http_buffer_request,
+                "http-ignore-probes" => &mut o.http_ignore_probes,
+                "idle-close-on-response" => &mut o.idle_close_on_response,
+                "prefer-last-server" => &mut o.prefer_last_server,
+                "logasap" => &mut o.logasap,
+                "nolinger" => &mut o.nolinger,
+                "persist" => &mut o.persist,
+                "srvtcpka" => &mut o.srvtcpka,
+                "transparent" => &mut o.transparent,
+                "splice-request" => &mut o.splice_request,
+                "splice-response" => &mut o.splice_response,
+                "splice-auto" => &mut o.splice_auto,
+                "accept-invalid-http-request" => &mut o.accept_invalid_http_request,
+                "accept-invalid-http-response" => &mut o.accept_invalid_http_response,
+                "dontlog-normal" => &mut o.dontlog_normal,
+                "log-separate-errors" => &mut o.log_separate_errors,
+                "log-health-checks" => &mut o.log_health_checks,
+                "socket-stats" => &mut o.socket_stats,
+                "tcp-smart-accept" => &mut o.tcp_smart_accept,
+                "tcp-smart-connect" => &mut o.tcp_smart_connect,
+                "independent-streams" => &mut o.independent_streams,
+                "http-use-proxy-header" => &mut o.http_use_proxy_header,
+                "http-pretend-keepalive" => &mut o.http_pretend_keepalive,
+                "http-no-delay" => &mut o.http_no_delay,
+                "disable-h2-upgrade" => &mut o.disable_h2_upgrade,
+                _ => {
+                    self.diags.alert(format!(
+                        "{pfx} 'option {name}' is not supported yet (rhaproxy)."
+                    ));
+                    return;
+                }
+            };
+            *slot = on;
+            return;
+        }
+        let no_neg = |pp: &mut Parser| -> bool {
+            if kwm != Kwm::Std {
+                pp.diags.alert(format!("parsing [{file}:{line}]: negation/default is not supported for option '{name}'."));
+                return true;
+            }
+            false
+        };
+        match name {
+            "httpclose" | "http-server-close" | "http-keep-alive" => {
+                if w.len() > 2 {
+                    self.diags.alert(format!(
+                        "{pfx} 'option {name}' cannot handle unexpected argument '{}'.",
+                        w[2]
+                    ));
+                    return;
+                }
+                let m = match name {
+                    "httpclose" => HttpConnMode::Close,
+                    "http-server-close" => HttpConnMode::ServerClose,
+                    _ => HttpConnMode::KeepAlive,
+                };
+                if on {
+                    o.http_conn_mode = m;
+                    o.http_conn_mode_set = true;
+                } else if o.http_conn_mode == m {
+                    o.http_conn_mode = HttpConnMode::KeepAlive;
+                }
+            }
+            "redispatch" => {
+                if kwm == Kwm::No {
+                    o.redispatch = None;
+                } else {
+                    let n = w.get(2).map_or(1, |v| atol(v) as i32);
+                    o.redispatch = Some(n);
+                }
+            }
+            "httplog" => {
+                if no_neg(self) {
+                    return;
+                }
+                match w.get(2).map(|s| s.as_str()) {
+                    None => o.httplog = Some(false),
+                    Some("clf") => o.httplog = Some(true),
+                    Some(x) => {
+                        self.diags.alert(format!(
+                            "{pfx} 'option httplog' cannot handle unexpected argument '{x}'."
+                        ));
+                        return;
+                    }
+                }
+                o.tcplog = false;
+            }
+            "httpslog" => {
+                self.diags.alert(format!(
+                    "{pfx} 'option httpslog' is not supported yet (rhaproxy)."
+                ));
+            }
+            "tcplog" => {
+                if no_neg(self) {
+                    return;
+                }
+                if w.len() > 2 {
+                    self.diags.alert(format!(
+                        "{pfx} 'option {name}' cannot handle unexpected argument '{}'.",
+                        w[2]
+                    ));
+                    return;
+                }
+                o.tcplog = true;
+                o.httplog = None;
+            }
+            "tcpka" => {
+                o.tcpka = on;
+                o.clitcpka = on;
+                o.srvtcpka = on;
+            }
+            "forwardfor" => {
+                if no_neg(self) {
+                    return;
+                }
+                let mut ff = ForwardFor {
+                    except: None,
+                    header: "X-Forwarded-For".into(),
+                    if_none: false,
+                };
+                let mut i = 2;
+                while i < w.len() {
+                    match w[i].as_str() {
+                        "except" => {
+                            let Some(v) = w.get(i + 1) else {
+                                self.diags.alert(format!(
+                                    "{pfx} '{name}' : missing netmask after 'except'."
+                                ));
+                                return;
+                            };
+                            ff.except = Some(v.clone());
+                            i += 2;
+                        }
+                        "header" => {
+                            let Some(v) = w.get(i + 1) else {
+                                self.diags.alert(format!(
+                                    "{pfx} '{name}' : missing header name after 'header'."
+                                ));
+                                return;
+                            };
+                            ff.header = v.clone();
+                            i += 2;
+                        }
+                        "if-none" => {
+                            ff.if_none = true;
+                            i += 1;
+                        }
+                        x => {
+                            self.diags.alert(format!(
+                                "{pfx} 'option forwardfor' only supports optional values 'except', 'header' and 'if-none' (got '{x}')."
+                            ));
+                            return;
+                        }
+                    }
+                }
+                o.forwardfor = Some(ff);
+            }
+            "originalto" => {
+                if no_neg(self) {
+                    return;
+                }
+                o.originalto = Some(w[2..].to_vec());
+            }
+            "httpchk" => {
+                if no_neg(self) {
+                    return;
+                }
+                o.httpchk = Some(w[2..].to_vec());
+            }
+            "tcp-check" => {
+                if no_neg(self) {
+                    return;
+                }
+                o.tcp_check = true;
+            }
+            "ssl-hello-chk" | "smtpchk" | "pgsql-check" | "redis-check" | "mysql-check"
+            | "ldap-check" | "spop-check" | "external-check" => {
+                if no_neg(self) {
+                    return;
+                }
+                self.diags.alert(format!(
+                    "{pfx} 'option {name}' is not supported yet (rhaproxy)."
+                ));
+            }
+            "http-restrict-req-hdr-names"
+            | "http-tunnel"
+            | "forceclose"
+            | "http_proxy"
+            | "use-backend-name" => {
+                if matches!(name, "http-tunnel" | "forceclose" | "http_proxy") {
+                    self.diags.warning(format!("{pfx} the '{name}' option is deprecated and ignored. The HTTP keep-alive mode is used."));
+                } else {
+                    self.diags.alert(format!(
+                        "{pfx} 'option {name}' is not supported yet (rhaproxy)."
+                    ));
+                }
+            }
+            _ => match keywords::suggest_option(name) {
+                Some(b) => self.diags.alert(format!(
+                    "{pfx} unknown option '{name}'; did you mean '{b}' maybe ?"
+                )),
+                None => self.diags.alert(format!("{pfx} unknown option '{name}'.")),
+            },
+        }
+    }
+
+    fn parse_bind(&mut self, p: &mut Proxy, w: &[String], loc: &Loc, sect: &str) {
+        let pfx = format!("parsing [{}:{}] :", loc.file, loc.line);
+        if w.len() < 2 || w[1].is_empty() {
+            self.diags.alert(format!("{pfx} 'bind' expects {{<path>|[addr1]:port1[-end1]}}{{,[addr]:port[-end]}}... as arguments."));
+            return;
+        }
+        let mut binds = Vec::new();
+        for a in w[1].split(',') {
+            match parse_addr(a, AddrUse::Bind, false) {
+                Ok(addr) => binds.push(Bind {
+                    addr: Some(addr),
+                    raw: a.to_string(),
+                    loc: loc.clone(),
+                    ..Bind::default()
+                }),
+                Err(e) => {
+                    self.diags.alert(format!("{pfx} 'bind' : {e}"));
+                    return;
+                }
+            }
+        }
+        let mut opts = Bind::default();
+        let mut i = 2;
+        while i < w.len() {
+            let k = w[i].as_str();
+            let v = w.get(i + 1).map(|s| s.as_str());
+            let need = |pp: &mut Parser| -> Option<String> {
+                match v {
+                    Some(x) if !x.is_empty() => Some(x.to_string()),
+                    _ => {
+                        pp.diags.alert(format!(
+                            "{pfx} 'bind {}' in section '{sect}': '{k}' : missing value",
+                            w[1]
+                        ));
+                        None
+                    }
+                }
+            };
+            match k {
+                "name" | "thread" | "process" | "interface" | "mss" | "user" | "group"
+                | "level" | "proto" | "shards" | "namespace" => {
+                    let Some(x) = need(self) else { return };
+                    match k {
+                        "name" => opts.name = Some(x),
+                        "thread" => opts.thread = Some(x),
+                        "process" => opts.process = Some(x),
+                        "interface" => opts.interface = Some(x),
+                        "mss" => opts.mss = Some(x),
+                        "user" => opts.user = Some(x),
+                        "group" => opts.group = Some(x),
+                        "level" => opts.level = Some(x),
+                        "proto" => opts.proto = Some(x),
+                        "shards" => opts.shards = Some(x),
+                        _ => {
+                            self.diags.alert(format!("{pfx} 'bind {}' in section '{sect}': '{k}' is not supported yet (rhaproxy).", w[1]));
+                            return;
+                        }
+                    }
+                    i += 2;
+                }
+                "backlog" | "maxconn" | "id" | "uid" | "gid" | "nice" | "mode" => {
+                    let Some(x) = need(self) else { return };
+                    let n = atol(&x);
+                    match k {
+                        "backlog" => opts.backlog = Some(n.max(0) as u32),
+                        "maxconn" => opts.maxconn = Some(n.max(0) as u32),
+                        "id" => {
+                            if n <= 0 {
+                                self.diags.alert(format!(
+                                    "{pfx} 'bind {}' in section '{sect}': custom id has to be > 0",
+                                    w[1]
+                                ));
+                                return;
+                            }
+                            opts.id = Some(n as u32)
+                        }
+                        "uid" => opts.uid = Some(n.max(0) as u32),
+                        "gid" => opts.gid = Some(n.max(0) as u32),
+                        "nice" => opts.nice = Some(n as i32),
+                        _ => opts.mode = u32::from_str_radix(&x, 8).ok(),
+                    }
+                    i += 2;
+                }
+                "tcp-ut" => {
+                    let Some(x) = need(self) else { return };
+                    match parse_time_ms(&x) {
+                        Ok(v) => opts.tcp_ut_ms = Some(v),
+                        Err(_) => {
+                            self.diags.alert(format!(
+                                "{pfx} 'bind {}' in section '{sect}': '{k}' : invalid value '{x}'",
+                                w[1]
+                            ));
+                            return;
+                        }
+                    }
+                    i += 2;
+                }
+                "expose-fd" => {
+                    if v != Some("listeners") {
+                        self.diags.alert(format!(
+                            "{pfx} 'bind {}' in section '{sect}': '{k}' : unsupported value",
+                            w[1]
+                        ));
+                        return;
+                    }
+                    opts.expose_fd_listeners = true;
+                    i += 2;
+                }
+                "v4v6" => {
+                    opts.v4v6 = true;
+                    i += 1
+                }
+                "v6only" => {
+                    opts.v6only = true;
+                    i += 1
+                }
+                "defer-accept" => {
+                    opts.defer_accept = true;
+                    i += 1
+                }
+                "tfo" => {
+                    opts.tfo = true;
+                    i += 1
+                }
+                "transparent" => {
+                    opts.transparent = true;
+                    i += 1
+                }
+                "accept-proxy" => {
+                    opts.accept_proxy = true;
+                    i += 1
+                }
+                _ if keywords::BIND_KWS.contains(&k) => {
+                    self.diags.alert(format!("{pfx} 'bind {}' in section '{sect}': '{k}' is not supported yet (rhaproxy).", w[1]));
+                    return;
+                }
+                _ => {
+                    match keywords::best_match(k, keywords::BIND_KWS.iter().copied()) {
+                        Some(b) => self.diags.alert(format!("{pfx} 'bind {}' in section '{sect}': unknown keyword '{k}'; did you mean '{b}' maybe ?", w[1])),
+                        None => self.diags.alert(format!("{pfx} 'bind {}' in section '{sect}': unknown keyword '{k}'.", w[1])),
+                    }
+                    return;
+                }
+            }
+        }
+        for mut b in binds {
+            let (addr, raw) = (b.addr.take(), std::mem::take(&mut b.raw));
+            b = Bind {
+                addr,
+                raw,
+                loc: loc.clone(),
+                ..opts.clone()
+            };
+            p.binds.push(b);
+        }
+    }
+
+    fn parse_server(&mut self, p: &mut Proxy, w: &[String], loc: &Loc, is_default: bool) {
+        let (file, line) = (&loc.file, loc.line);
+        let mut s = p.default_server.clone();
+        s.loc = loc.clone();
+        let mut i = 1;
+        let who;
+        if !is_default {
+            if w.len() < 3 {
+                self.diags.alert(format!(
+                    "[{file}:{line}] : 'server' expects <name> and <addr>[:<port>] as arguments."
+                ));
+                return;
+            }
+            s.name = w[1].clone();
+            who = format!("'server {}/{}'", p.name, s.name);
+            if let Some(c) = invalid_char(&s.name) {
+                self.diags.alert(format!("[{file}:{line}] : {who} : character '{c}' is not permitted in server name '{}'.", s.name));
+                return;
+            }
+            if let Some(prev) = p.servers.iter().find(|o| o.name == s.name) {
+                self.diags.alert(format!(
+                    "parsing [{file}:{line}] : proxy '{}', another server named '{}' was already defined at line {}, please use distinct names.",
+                    p.name, s.name, prev.loc.line
+                ));
+                return;
+            }
+            s.raw_addr = w[2].clone();
+            match parse_addr(&w[2], AddrUse::Server, true) {
+                Ok(a) => {
+                    if let Addr::Inet {
+                        unresolved: true,
+                        host: Some(h),
+                        ..
+                    } = &a
+                    {
+                        if !self.opts.ignore_unresolved {
+                            // HAProxy reports this after parsing, per server
+                            self.pending_unresolved.push(format!(
+                                "[{file}:{line}] : {who} : could not resolve address '{h}'."
+                            ));
+                        }
+                    }
+                    s.addr = Some(a);
+                }
+                Err(e) => {
+                    self.diags.alert(format!("[{file}:{line}] : {who} : {e}"));
+                    return;
+                }
+            }
+            i = 3;
+        } else {
+            who = format!("'default-server {}'", p.name);
+        }
+        while i < w.len() {
+            let k = w[i].as_str();
+            let v = w.get(i + 1).map(|x| x.as_str()).unwrap_or("");
+            let missing = |pp: &mut Parser| {
+                pp.diags.alert(format!(
+                    "[{file}:{line}] : {who} : '{k}' expects an argument."
+                ))
+            };
+            let mut take = 2;
+            match k {
+                "weight" => {
+                    if v.is_empty() {
+                        missing(self);
+                        return;
+                    }
+                    let n = atol(v);
+                    if !(0..=256).contains(&n) {
+                        self.diags.alert(format!("[{file}:{line}] : {who} : weight of server {} is not within 0 and 256 ({n})..", s.name));
+                        return;
+                    }
+                    s.weight = n as u32;
+                }
+                "maxconn" | "minconn" | "maxqueue" | "rise" | "fall" | "pool-max-conn"
+                | "pool-low-conn" | "max-reuse" | "id" | "port" | "error-limit" => {
+                    if v.is_empty() {
+                        missing(self);
+                        return;
+                    }
+                    let n = atol(v);
+                    match k {
+                        "maxconn" => s.maxconn = n.max(0) as u32,
+                        "minconn" => s.minconn = n.max(0) as u32,
+                        "maxqueue" => s.maxqueue = n.max(0) as u32,
+                        "rise" | "fall" => {
+                            if n <= 0 {
+                                self.diags.alert(format!(
+                                    "[{file}:{line}] : {who} : '{k}' has to be > 0."
+                                ));
+                                return;
+                            }
+                            if k == "rise" {
+                                s.rise = n as u32
+                            } else {
+                                s.fall = n as u32
+                            }
+                        }
+                        "pool-max-conn" => {
+                            if n < -1 {
+                                self.diags.alert(format!(
+                                    "[{file}:{line}] : {who} : Invalid pool-max-conn value '{n}'."
+                                ));
+                                return;
+                            }
+                            s.pool_max_conn = n as i32
+                        }
+                        "pool-low-conn" => s.pool_low_conn = n.max(0) as u32,
+                        "max-reuse" => s.max_reuse = n as i32,
+                        "id" => {
+                            if n <= 0 {
+                                self.diags.alert(format!(
+                                    "[{file}:{line}] : {who} : custom id has to be > 0."
+                                ));
+                                return;
+                            }
+                            s.id = Some(n as u32)
+                        }
+                        "port" => s.check_port = Some(n as u16),
+                        _ => s.error_limit = Some(n.max(0) as u32),
+                    }
+                }
+                "inter" | "fastinter" | "downinter" | "slowstart" | "pool-purge-delay" => {
+                    if v.is_empty() {
+                        missing(self);
+                        return;
+                    }
+                    let ms = match parse_time_ms(v) {
+                        Ok(ms) => ms,
+                        Err(TimeError::BadChar(c)) => {
+                            // HAProxy's inter parser names the wrong keyword here
+                            let shown = if k == "inter" || k == "fastinter" || k == "downinter" {
+                                "agent-inter"
+                            } else {
+                                k
+                            };
+                            self.diags.alert(format!("[{file}:{line}] : {who} : unexpected character '{c}' in '{shown}' argument of server {}..", s.name));
+                            return;
+                        }
+                        Err(_) => {
+                            self.diags.alert(format!(
+                                "[{file}:{line}] : {who} : invalid time value '{v}' for '{k}'."
+                            ));
+                            return;
+                        }
+                    };
+                    if ms == 0 && k != "slowstart" && k != "pool-purge-delay" {
+                        self.diags.alert(format!(
+                            "[{file}:{line}] : {who} : server {} has an invalid '{k}' value of 0.",
+                            s.name
+                        ));
+                        return;
+                    }
+                    match k {
+                        "inter" => s.inter_ms = ms,
+                        "fastinter" => s.fastinter_ms = Some(ms),
+                        "downinter" => s.downinter_ms = Some(ms),
+                        "slowstart" => s.slowstart_ms = ms,
+                        _ => s.pool_purge_delay_ms = ms,
+                    }
+                }
+                "track" | "cookie" | "redir" | "observe" | "on-error" | "on-marked-down"
+                | "on-marked-up" | "init-addr" | "resolvers" | "resolve-prefer" | "proto"
+                | "addr" => {
+                    if v.is_empty() {
+                        missing(self);
+                        return;
+                    }
+                    let x = Some(v.to_string());
+                    match k {
+                        "track" => s.track = x,
+                        "cookie" => s.cookie = x,
+                        "redir" => s.redir = x,
+                        "observe" => s.observe = x,
+                        "on-error" => s.on_error = x,
+                        "on-marked-down" => s.on_marked_down = x,
+                        "on-marked-up" => s.on_marked_up = x,
+                        "init-addr" => s.init_addr = x,
+                        "resolvers" => s.resolvers = x,
+                        "resolve-prefer" => s.resolve_prefer = x,
+                        "proto" => s.proto = x,
+                        _ => s.check_addr = x,
+                    }
+                }
+                "source" => {
+                    if v.is_empty() {
+                        missing(self);
+                        return;
+                    }
+                    s.source = Some(v.to_string());
+                }
+                "backup"
+                | "no-backup"
+                | "disabled"
+                | "enabled"
+                | "check"
+                | "no-check"
+                | "send-proxy"
+                | "no-send-proxy"
+                | "send-proxy-v2"
+                | "no-send-proxy-v2"
+                | "check-send-proxy"
+                | "no-check-send-proxy"
+                | "tfo"
+                | "no-tfo"
+                | "non-stick"
+                | "stick"
+                | "agent-check"
+                | "no-agent-check" => {
+                    take = 1;
+                    match k {
+                        "backup" => s.backup = true,
+                        "no-backup" => s.backup = false,
+                        "disabled" => s.disabled = true,
+                        "enabled" => s.disabled = false,
+                        "check" => s.check = true,
+                        "no-check" => s.check = false,
+                        "send-proxy" => s.send_proxy = true,
+                        "no-send-proxy" => s.send_proxy = false,
+                        "send-proxy-v2" => s.send_proxy_v2 = true,
+                        "no-send-proxy-v2" => s.send_proxy_v2 = false,
+                        "check-send-proxy" => s.check_send_proxy = true,
+                        "no-check-send-proxy" => s.check_send_proxy = false,
+                        "tfo" => s.tfo = true,
+                        "no-tfo" => s.tfo = false,
+                        "non-stick" => s.non_stick = true,
+                        "stick" => s.non_stick = false,
+                        "agent-check" => s.agent_check = true,
+                        _ => s.agent_check = false,
+                    }
+                }
+                _ if keywords::SERVER_KWS.contains(&k) => {
+                    self.diags.alert(format!(
+                        "[{file}:{line}] : {who} : '{k}' is not supported yet (rhaproxy)."
+                    ));
+                    return;
+                }
+                _ => {
+                    match keywords::best_match(k, keywords::SERVER_KWS.iter().copied()) {
+                        Some(b) => self.diags.alert(format!("[{file}:{line}] : {who} : unknown keyword '{k}'; did you mean '{b}' maybe ?")),
+                        None => self.diags.alert(format!("[{file}:{line}] : {who} : unknown keyword '{k}'.")),
+                    }
+                    return;
+                }
+            }
+            i += take;
+        }
+        if is_default {
+            let name = std::mem::take(&mut p.default_server.name);
+            p.default_server = Server { name, ..s };
+        } else {
+            p.servers.push(s);
+        }
+    }
+}
+
+/// Keywords HAProxy 2.6 still recognises only to say they were removed.
+fn removed_keyword(kw: &str) -> Option<String> {
+    let http_req = [
+        "reqrep",
+        "reqirep",
+        "reqdel",
+        "reqidel",
+        "reqdeny",
+        "reqideny",
+        "reqpass",
+        "reqipass",
+        "reqallow",
+        "reqiallow",
+        "reqtarpit",
+        "reqitarpit",
+        "reqadd",
+    ];
+    let http_rsp = [
+        "rsprep", "rspirep", "rspdel", "rspidel", "rspdeny", "rspideny", "rspadd",
+    ];
+    let alt = match kw {
+        "reqrep" | "reqirep" => "'http-request replace-path', 'http-request replace-uri' or 'http-request replace-header'",
+        "reqdel" | "reqidel" => "'http-request del-header'",
+        "reqdeny" | "reqideny" => "'http-request deny'",
+        "reqpass" | "reqipass" => "'http-request allow'",
+        "reqallow" | "reqiallow" => "'http-request allow'",
+        "reqtarpit" | "reqitarpit" => "'http-request tarpit'",
+        "reqadd" => "'http-request add-header'",
+        "rsprep" | "rspirep" => "'http-response replace-header'",
+        "rspdel" | "rspidel" => "'http-response del-header'",
+        "rspdeny" | "rspideny" => "'http-response deny'",
+        "rspadd" => "'http-response add-header'",
+        _ => "",
+    };
+    if http_req.contains(&kw) || http_rsp.contains(&kw) {
+        return Some(format!(
+            "The '{kw}' directive is not supported anymore since HAProxy 2.1. Use {alt} instead."
+        ));
+    }
+    match kw {
+        "block" => Some("The 'block' directive is not supported anymore since HAProxy 2.1. Use 'http-request deny' which uses the exact same syntax.".into()),
+        "redispatch" | "redisp" => Some(format!("keyword '{kw}' directive is not supported anymore since HAProxy 2.1. Use 'option redispatch'.")),
+        _ => None,
+    }
+}
