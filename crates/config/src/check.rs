@@ -19,6 +19,30 @@ fn kind(p: &Proxy) -> &'static str {
 pub(crate) fn post_parse(parser: &mut Parser) {
     let cfg = &mut parser.cfg;
     let d = &mut parser.diags;
+    // track-scN without "table" uses the proxy's own table; a defaults
+    // section has none unless it declares one
+    for def in parser
+        .defaults_list
+        .iter()
+        .filter(|p| !p.name.is_empty() && p.stick_table.is_none())
+    {
+        for r in def
+            .http_request
+            .iter()
+            .chain(&def.http_response)
+            .chain(&def.tcp_request)
+        {
+            let Some(pos) = r.words.iter().position(|w| w.starts_with("track-sc")) else {
+                continue;
+            };
+            if !r.words[pos..].iter().any(|w| w == "table") {
+                d.alert(format!(
+                    "Proxy '{}': unable to find table '{}' referenced by {}.",
+                    def.name, def.name, r.words[pos]
+                ));
+            }
+        }
+    }
     // numeric ids: explicit ones are reserved, then the lowest free from 1
     let mut used: HashSet<u32> = cfg
         .proxies

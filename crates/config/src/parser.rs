@@ -55,6 +55,19 @@ enum Section {
     Unsupported,
 }
 
+/// Rules-related facts about one defaults section.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct DefaultsMeta {
+    /// Defines TCP/HTTP rules.
+    pub rules: bool,
+    /// Defines `tcp-request connection`/`session` rules.
+    pub conn_sess: bool,
+    /// Defines `tcp-response content` rules.
+    pub tcp_resp: bool,
+    pub used_by_fe: bool,
+    pub used_by_be: bool,
+}
+
 /// Keyword modifier (`no`/`default` prefix).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub(crate) enum Kwm {
@@ -69,7 +82,10 @@ pub struct Parser {
     pub cfg: Config,
     pub diags: Diags,
     /// Every defaults section parsed so far (named or not).
-    defaults_list: Vec<Proxy>,
+    pub(crate) defaults_list: Vec<Proxy>,
+    /// What each defaults section defines and who inherited it, for
+    /// HAProxy's rules-inheritance restrictions (parallel to `defaults_list`).
+    pub(crate) defaults_meta: Vec<DefaultsMeta>,
     /// Index of the defaults section new proxies inherit from.
     cur_defaults: Option<usize>,
     section: Section,
@@ -116,6 +132,7 @@ impl Parser {
             cfg: Config::default(),
             diags: Diags::default(),
             defaults_list: Vec::new(),
+            defaults_meta: Vec::new(),
             cur_defaults: None,
             section: Section::None,
             section_name: String::new(),
@@ -461,7 +478,32 @@ impl Parser {
             }
             Section::Defaults(i) => {
                 let mut p = std::mem::take(&mut self.defaults_list[i]);
+                let before = (
+                    p.http_request.len() + p.http_response.len() + p.http_after_response.len(),
+                    p.tcp_request.len(),
+                    p.tcp_response.len(),
+                );
                 self.parse_proxy_kw(&mut p, true, &words, kwm, loc);
+                let m = &mut self.defaults_meta[i];
+                if p.http_request.len() + p.http_response.len() + p.http_after_response.len()
+                    > before.0
+                {
+                    m.rules = true;
+                }
+                if p.tcp_request.len() > before.1
+                    && words.get(1).is_some_and(|s| s != "inspect-delay")
+                {
+                    m.rules = true;
+                    if matches!(words[1].as_str(), "connection" | "session") {
+                        m.conn_sess = true;
+                    }
+                }
+                if p.tcp_response.len() > before.2
+                    && words.get(1).is_some_and(|s| s != "inspect-delay")
+                {
+                    m.rules = true;
+                    m.tcp_resp = true;
+                }
                 self.defaults_list[i] = p;
                 true
             }
@@ -615,6 +657,33 @@ impl Parser {
             },
             None => self.cur_defaults,
         };
+        if let Some(b) = base {
+            let m = self.defaults_meta[b];
+            let dl = self.defaults_list[b].loc.clone();
+            let at = format!("parsing [{file}:{line}]:");
+            if m.rules && is_def {
+                self.diags.alert(format!(
+                    "{at} a defaults section cannot inherit from a defaults section defining TCP/HTTP rules (defaults section at {dl})."
+                ));
+            } else if m.rules && cap.frontend && cap.backend {
+                self.diags.alert(format!("{at} a listen section cannot inherit from a defaults section defining TCP/HTTP rules."));
+            } else if m.conn_sess && cap.backend {
+                self.diags.alert(format!(
+                    "{at} a backend section cannot inherit from a defaults section defining 'tcp-request connection' or 'tcp-request session' rules (defaults section at {dl})."
+                ));
+            } else if m.tcp_resp && cap.frontend {
+                self.diags.alert(format!(
+                    "{at} a frontend section cannot inherit from a defaults section defining 'tcp-response content' rules (defaults section at {dl})."
+                ));
+            } else if m.rules && ((cap.frontend && m.used_by_be) || (cap.backend && m.used_by_fe)) {
+                self.diags.alert(format!(
+                    "{at} frontends and backends cannot inherit from the same defaults section if it defines TCP/HTTP rules (defaults section at {dl})."
+                ));
+            }
+            let m = &mut self.defaults_meta[b];
+            m.used_by_fe |= cap.frontend;
+            m.used_by_be |= cap.backend;
+        }
         let mut p = match base {
             Some(b) => self.defaults_list[b].clone(),
             None => Proxy {
@@ -631,7 +700,14 @@ impl Parser {
         p.description = None;
         p.disabled = false;
         if is_def {
+            // rules are not inherited between defaults sections
+            p.http_request.clear();
+            p.http_response.clear();
+            p.http_after_response.clear();
+            p.tcp_request.clear();
+            p.tcp_response.clear();
             self.defaults_list.push(p);
+            self.defaults_meta.push(DefaultsMeta::default());
             let idx = self.defaults_list.len() - 1;
             self.cur_defaults = Some(idx);
             self.section = Section::Defaults(idx);

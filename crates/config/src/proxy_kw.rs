@@ -208,15 +208,24 @@ impl Parser {
                     self.diags.alert(format!("{pfx} '{kw}' expects an action."));
                     return;
                 }
-                if is_def
-                    && p.name.is_empty()
-                    && !matches!(kw, "http-check" | "tcp-check")
-                    && !(kw.starts_with("tcp-") && arg(1) == "inspect-delay")
-                {
-                    self.diags.alert(format!(
-                        "{pfx} a '{kw}' rule is not supported in an anonymous 'defaults' section."
-                    ));
+                if is_def && p.name.is_empty() && !matches!(kw, "http-check" | "tcp-check") {
+                    if kw.starts_with("tcp-") && arg(1) == "inspect-delay" {
+                        self.diags.alert(format!("{pfx} {kw} inspect-delay is not allowed in anonymous 'defaults' sections"));
+                    } else {
+                        self.diags.alert(format!(
+                            "{pfx} '{kw}' not allowed in anonymous 'defaults' section."
+                        ));
+                    }
                     return;
+                }
+                if is_def {
+                    if let Some(f) = srv_fetch_without_backend(&w[2..]) {
+                        self.diags.alert(format!(
+                            "parsing [{file}:{line}]: backend name must be set in arg 1 of sample fetch keyword '{f}' in {kw} expression in proxy '{}'.",
+                            p.name
+                        ));
+                        return;
+                    }
                 }
                 let v = match kw {
                     "http-request" => &mut p.http_request,
@@ -1405,6 +1414,41 @@ impl Parser {
             p.servers.push(s);
         }
     }
+}
+
+/// In a defaults section, server-argument sample fetches must name their
+/// backend (`srv_conn(be/www)`): there is no current backend to default to.
+fn srv_fetch_without_backend(words: &[String]) -> Option<&'static str> {
+    const FETCHES: &[&str] = &[
+        "srv_conn",
+        "srv_conn_free",
+        "srv_is_up",
+        "srv_queue",
+        "srv_sess_rate",
+        "srv_iweight",
+        "srv_uweight",
+        "srv_weight",
+    ];
+    for w in words {
+        for f in FETCHES {
+            let pat = format!("{f}(");
+            let mut rest = w.as_str();
+            while let Some(pos) = rest.find(&pat) {
+                let prev = if pos == 0 {
+                    b' '
+                } else {
+                    rest.as_bytes()[pos - 1]
+                };
+                let arg = &rest[pos + pat.len()..];
+                let arg = &arg[..arg.find(')').unwrap_or(arg.len())];
+                if !prev.is_ascii_alphanumeric() && prev != b'_' && !arg.contains('/') {
+                    return Some(f);
+                }
+                rest = &rest[pos + pat.len()..];
+            }
+        }
+    }
+    None
 }
 
 /// Keywords HAProxy 2.6 still recognises only to say they were removed.
