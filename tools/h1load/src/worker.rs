@@ -106,6 +106,8 @@ struct Conn {
     hbuf: Vec<u8>,
     expire: u64,
     events: u32,
+    /// Already holds a rate slot (woken from a `-R` wait).
+    paced: bool,
 }
 
 pub struct Hist {
@@ -400,6 +402,7 @@ impl Worker {
             hbuf,
             expire: self.io_expire(),
             events,
+            paced: false,
         });
         self.ctl(
             libc::EPOLL_CTL_ADD,
@@ -467,7 +470,8 @@ impl Worker {
             self.kill(idx);
             return;
         }
-        if self.interval_us > 0 {
+        let paced = std::mem::take(&mut self.conn(idx).paced);
+        if self.interval_us > 0 && !paced {
             let slot = self
                 .next_slot
                 .max(self.now.saturating_sub(1_000_000))
@@ -478,6 +482,7 @@ impl Worker {
                 if self.sh.cfg.reqs > 0 {
                     self.sh.global_req.fetch_sub(1, Relaxed);
                 }
+                self.conn(idx).paced = true;
                 self.think(idx, slot);
                 return;
             }
