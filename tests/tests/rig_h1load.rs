@@ -38,8 +38,8 @@ fn last_cols(o: &Output) -> Vec<String> {
     let s = stdout(o);
     let line = s
         .lines()
-        .filter(|l| !l.starts_with('#'))
-        .last()
+        .rev()
+        .find(|l| !l.starts_with('#'))
         .unwrap_or_else(|| panic!("no data line: {s}"));
     line.split_whitespace().map(str::to_string).collect()
 }
