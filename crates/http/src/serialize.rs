@@ -1,0 +1,411 @@
+//! Head serialisation for forwarding: re-emits a parsed head the way
+//! HAProxy 2.6's H1 output does after its HTX round trip.
+//!
+//! Owns the output form: single spaces in the start line, lower-case header
+//! names, values trimmed and obs-folds flattened, `close`/`keep-alive`
+//! tokens removed from `Connection`, the `connection:` header HAProxy adds
+//! for the chosen connection mode, X-Forwarded-For insertion, and
+//! default-port normalisation of absolute-form targets and Host. It writes
+//! into a caller buffer and fails with [`NeedsRoom`] rather than
+//! allocating. It must not choose the connection mode (the proxy does) nor
+//! frame bodies (see `body`).
+
+use crate::chars::{eq_ignore_case, list_items};
+use crate::head::{split_target, Flags, Header, HeaderKind, RequestHead, ResponseHead, Span};
+
+/// The head did not fit in the output buffer (HAProxy answers 400 or 502
+/// when its rewrite reserve is exhausted).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NeedsRoom;
+
+/// What the connection on the emitting side does after this message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnMode {
+    KeepAlive,
+    Close,
+}
+
+/// `option forwardfor [header <name>] [if-none]`; `except` is the proxy's
+/// decision (pass None).
+#[derive(Clone, Copy, Debug)]
+pub struct ForwardFor<'a> {
+    /// Header name as it should appear (HAProxy emits it lower-case).
+    pub header: &'a [u8],
+    /// The client address, already formatted.
+    pub value: &'a [u8],
+    pub if_none: bool,
+}
+
+/// Emitting-side settings for one message.
+#[derive(Clone, Copy, Debug)]
+pub struct OutSide<'a> {
+    pub conn: ConnMode,
+    /// For responses: whether the request was HTTP/1.1 (a 1.0 client needs
+    /// an explicit keep-alive).
+    pub req_ver11: bool,
+    pub forward_for: Option<ForwardFor<'a>>,
+}
+
+struct W<'a> {
+    out: &'a mut [u8],
+    n: usize,
+}
+
+impl W<'_> {
+    #[inline]
+    fn put(&mut self, b: &[u8]) -> Result<(), NeedsRoom> {
+        let end = self.n + b.len();
+        self.out.get_mut(self.n..end).ok_or(NeedsRoom)?.copy_from_slice(b);
+        self.n = end;
+        Ok(())
+    }
+    fn put_lower(&mut self, b: &[u8]) -> Result<(), NeedsRoom> {
+        let end = self.n + b.len();
+        let dst = self.out.get_mut(self.n..end).ok_or(NeedsRoom)?;
+        for (d, s) in dst.iter_mut().zip(b) {
+            *d = s.to_ascii_lowercase();
+        }
+        self.n = end;
+        Ok(())
+    }
+    /// Obs-fold line breaks read as spaces, as HAProxy rewrites them.
+    fn put_value(&mut self, b: &[u8], folded: bool) -> Result<(), NeedsRoom> {
+        if !folded {
+            return self.put(b);
+        }
+        let end = self.n + b.len();
+        let dst = self.out.get_mut(self.n..end).ok_or(NeedsRoom)?;
+        for (d, &s) in dst.iter_mut().zip(b) {
+            *d = if s == b'\r' || s == b'\n' { b' ' } else { s };
+        }
+        self.n = end;
+        Ok(())
+    }
+}
+
+/// Drops a default port (":80" for http, ":443" for https) from an
+/// absolute-form target. Returns the pieces to emit around the port.
+fn normalise_absolute(u: &[u8]) -> (&[u8], &[u8]) {
+    let (scheme, auth) = split_target(u);
+    let Some(s) = scheme else { return (u, &[]) };
+    let auth_start = auth.as_ptr() as usize - u.as_ptr() as usize;
+    let auth_end = auth_start + auth.len();
+    let port_default =
+        |p: &[u8]| (p == b":80" && eq_ignore_case(s, b"http://")) || (p == b":443" && eq_ignore_case(s, b"https://"));
+    if let Some(c) = auth.iter().rposition(|&b| b == b':') {
+        if auth[c + 1..].iter().all(u8::is_ascii_digit) && port_default(&auth[c..]) {
+            return (&u[..auth_start + c], &u[auth_end..]);
+        }
+    }
+    (u, &[])
+}
+
+fn strip_port<'a>(h: &'a [u8], default_only: Option<&[u8]>) -> &'a [u8] {
+    if let Some(c) = h.iter().rposition(|&b| b == b':') {
+        let port = &h[c + 1..];
+        if port.iter().all(u8::is_ascii_digit) {
+            match default_only {
+                Some(s) => {
+                    if (port == b"80" && eq_ignore_case(s, b"http://"))
+                        || (port == b"443" && eq_ignore_case(s, b"https://"))
+                    {
+                        return &h[..c];
+                    }
+                }
+                None => return &h[..c],
+            }
+        }
+    }
+    h
+}
+
+/// How the Host value is rewritten on output.
+#[derive(Clone, Copy)]
+enum HostFix<'a> {
+    Keep,
+    /// CONNECT to a default port: the port goes.
+    StripAny,
+    /// Absolute-form target with this scheme: its default port goes.
+    StripDefault(&'a [u8]),
+}
+
+fn write_headers(
+    w: &mut W<'_>,
+    buf: &[u8],
+    headers: &[Header],
+    skip_framing: bool,
+    host_fix: HostFix<'_>,
+) -> Result<(), NeedsRoom> {
+    for h in headers {
+        let v = h.value.get(buf);
+        match h.kind {
+            HeaderKind::ContentLength | HeaderKind::TransferEncoding if skip_framing => continue,
+            HeaderKind::Connection => {
+                // Only the hop-by-hop tokens other than close/keep-alive
+                // travel; HAProxy rewrites the list with bare commas.
+                w.put_lower(h.name.get(buf))?;
+                w.put(b": ")?;
+                let mut first = true;
+                for t in list_items(v) {
+                    if eq_ignore_case(t, b"close") || eq_ignore_case(t, b"keep-alive") {
+                        continue;
+                    }
+                    if !first {
+                        w.put(b",")?;
+                    }
+                    first = false;
+                    w.put(t)?;
+                }
+                w.put(b"\r\n")?;
+                continue;
+            }
+            HeaderKind::Host => {
+                w.put_lower(h.name.get(buf))?;
+                w.put(b": ")?;
+                let v = match host_fix {
+                    HostFix::Keep => v,
+                    HostFix::StripAny => strip_port(v, None),
+                    HostFix::StripDefault(s) => strip_port(v, Some(s)),
+                };
+                w.put(v)?;
+                w.put(b"\r\n")?;
+                continue;
+            }
+            _ => {}
+        }
+        w.put_lower(h.name.get(buf))?;
+        w.put(b": ")?;
+        w.put_value(v, h.folded)?;
+        w.put(b"\r\n")?;
+    }
+    Ok(())
+}
+
+fn write_xff(w: &mut W<'_>, buf: &[u8], headers: &[Header], ff: &Option<ForwardFor<'_>>) -> Result<(), NeedsRoom> {
+    if let Some(ff) = ff {
+        let present = headers.iter().any(|h| eq_ignore_case(h.name.get(buf), ff.header));
+        if !(ff.if_none && present) {
+            w.put_lower(ff.header)?;
+            w.put(b": ")?;
+            w.put(ff.value)?;
+            w.put(b"\r\n")?;
+        }
+    }
+    Ok(())
+}
+
+/// Serialises a request head parsed from `buf` into `out`; returns the
+/// length written.
+pub fn write_request_head(
+    buf: &[u8],
+    head: &RequestHead,
+    headers: &[Header],
+    side: &OutSide<'_>,
+    out: &mut [u8],
+) -> Result<usize, NeedsRoom> {
+    let mut w = W { out, n: 0 };
+    w.put(head.method.get(buf))?;
+    w.put(b" ")?;
+    let uri = head.uri.get(buf);
+    let mut scheme = None;
+    if head.flags.has(Flags::HAS_SCHEME) {
+        let (a, b) = normalise_absolute(uri);
+        w.put(a)?;
+        w.put(b)?;
+        scheme = split_target(uri).0;
+    } else {
+        w.put(uri)?;
+    }
+    w.put(b" ")?;
+    let ver11 = head.flags.has(Flags::VER_11);
+    if head.flags.has(Flags::HTTP09) {
+        w.put(b"HTTP/1.0")?;
+    } else {
+        w.put(head.version.get(buf))?;
+    }
+    w.put(b"\r\n")?;
+    let host_fix = match scheme {
+        _ if head.flags.has(Flags::HOST_STRIP_PORT) => HostFix::StripAny,
+        Some(s) => HostFix::StripDefault(s),
+        None => HostFix::Keep,
+    };
+    write_headers(&mut w, buf, headers, false, host_fix)?;
+    write_xff(&mut w, buf, headers, &side.forward_for)?;
+    match side.conn {
+        ConnMode::Close if ver11 => w.put(b"connection: close\r\n")?,
+        ConnMode::KeepAlive if !ver11 => w.put(b"connection: keep-alive\r\n")?,
+        _ => {}
+    }
+    w.put(b"\r\n")?;
+    Ok(w.n)
+}
+
+/// Serialises a response head parsed from `buf` into `out`.
+pub fn write_response_head(
+    buf: &[u8],
+    head: &ResponseHead,
+    headers: &[Header],
+    side: &OutSide<'_>,
+    out: &mut [u8],
+) -> Result<usize, NeedsRoom> {
+    let mut w = W { out, n: 0 };
+    w.put(head.version.get(buf))?;
+    w.put(b" ")?;
+    w.put(head.status_span.get(buf))?;
+    w.put(b" ")?;
+    w.put(head.reason.get(buf))?;
+    w.put(b"\r\n")?;
+    // 1xx and 204 never carry framing headers on output.
+    let skip = head.status < 200 || head.status == 204;
+    write_headers(&mut w, buf, headers, skip, HostFix::Keep)?;
+    write_xff(&mut w, buf, headers, &side.forward_for)?;
+    let ver11 = head.flags.has(Flags::VER_11);
+    if !head.is_interim() {
+        match side.conn {
+            ConnMode::Close if ver11 => w.put(b"connection: close\r\n")?,
+            ConnMode::KeepAlive if !ver11 || !side.req_ver11 => w.put(b"connection: keep-alive\r\n")?,
+            _ => {}
+        }
+    }
+    w.put(b"\r\n")?;
+    Ok(w.n)
+}
+
+/// Span helper for callers building heads by hand in tests.
+pub fn span(start: usize, len: usize) -> Span {
+    Span {
+        off: start as u32,
+        len: len as u32,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::head::{parse_request, parse_response, Method, ParseOptions, Status};
+
+    fn fwd_req(input: &[u8], side: OutSide<'_>) -> Vec<u8> {
+        let mut h = Vec::new();
+        let r = match parse_request(input, &mut h, &ParseOptions::default()).unwrap() {
+            Status::Complete(r) => r,
+            Status::Incomplete => panic!("incomplete"),
+        };
+        let mut out = [0u8; 4096];
+        let n = write_request_head(input, &r, &h, &side, &mut out).unwrap();
+        out[..n].to_vec()
+    }
+
+    const KA: OutSide<'static> = OutSide {
+        conn: ConnMode::KeepAlive,
+        req_ver11: true,
+        forward_for: None,
+    };
+
+    #[test]
+    fn lowercases_and_single_spaces() {
+        let o = fwd_req(b"GET  /  HTTP/1.1\r\nHOST: a\r\nX-Mixed: V  \r\n\r\n", KA);
+        assert_eq!(o, b"GET / HTTP/1.1\r\nhost: a\r\nx-mixed: V\r\n\r\n");
+    }
+
+    #[test]
+    fn connection_tokens_and_modes() {
+        let o = fwd_req(b"GET / HTTP/1.1\r\nConnection: keep-alive, X-Foo\r\n\r\n", KA);
+        assert_eq!(o, b"GET / HTTP/1.1\r\nconnection: X-Foo\r\n\r\n");
+        let o = fwd_req(b"GET / HTTP/1.0\r\n\r\n", KA);
+        assert_eq!(o, b"GET / HTTP/1.0\r\nconnection: keep-alive\r\n\r\n");
+        let close = OutSide {
+            conn: ConnMode::Close,
+            ..KA
+        };
+        let o = fwd_req(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n", close);
+        assert_eq!(o, b"GET / HTTP/1.1\r\nconnection: close\r\n\r\n");
+    }
+
+    #[test]
+    fn absolute_default_port_and_fold() {
+        let o = fwd_req(b"GET http://a:80/x HTTP/1.1\r\nHost: a:80\r\nX-A: b\r\n c\r\n\r\n", KA);
+        assert_eq!(o, b"GET http://a/x HTTP/1.1\r\nhost: a\r\nx-a: b   c\r\n\r\n");
+        let o = fwd_req(b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", KA);
+        assert_eq!(o, b"CONNECT a:443 HTTP/1.1\r\nhost: a\r\n\r\n");
+    }
+
+    #[test]
+    fn forwardfor() {
+        let ff = ForwardFor {
+            header: b"x-forwarded-for",
+            value: b"127.0.0.1",
+            if_none: false,
+        };
+        let o = fwd_req(
+            b"GET / HTTP/1.1\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+            OutSide {
+                forward_for: Some(ff),
+                ..KA
+            },
+        );
+        assert_eq!(
+            o,
+            b"GET / HTTP/1.1\r\nx-forwarded-for: 1.2.3.4\r\nx-forwarded-for: 127.0.0.1\r\n\r\n"
+        );
+        let ff = ForwardFor { if_none: true, ..ff };
+        let o = fwd_req(
+            b"GET / HTTP/1.1\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
+            OutSide {
+                forward_for: Some(ff),
+                ..KA
+            },
+        );
+        assert_eq!(o, b"GET / HTTP/1.1\r\nx-forwarded-for: 1.2.3.4\r\n\r\n");
+    }
+
+    #[test]
+    fn needs_room() {
+        let input = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        let mut h = Vec::new();
+        let Status::Complete(r) = parse_request(input, &mut h, &ParseOptions::default()).unwrap() else {
+            panic!()
+        };
+        for len in 0..27 {
+            let mut out = vec![0u8; len];
+            assert_eq!(
+                write_request_head(input, &r, &h, &KA, &mut out),
+                Err(NeedsRoom),
+                "{}",
+                len
+            );
+        }
+    }
+
+    #[test]
+    fn responses() {
+        let rsp = |input: &[u8], m: Method, side: OutSide<'_>| {
+            let mut h = Vec::new();
+            let Status::Complete(r) = parse_response(input, &mut h, &ParseOptions::default(), m).unwrap() else {
+                panic!()
+            };
+            let mut out = [0u8; 1024];
+            let n = write_response_head(input, &r, &h, &side, &mut out).unwrap();
+            out[..n].to_vec()
+        };
+        assert_eq!(
+            rsp(b"HTTP/1.1 200\r\nContent-Length: 2\r\n\r\n", Method::Get, KA),
+            b"HTTP/1.1 200 \r\ncontent-length: 2\r\n\r\n"
+        );
+        assert_eq!(
+            rsp(b"HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\n", Method::Get, KA),
+            b"HTTP/1.1 204 No Content\r\n\r\n"
+        );
+        assert_eq!(
+            rsp(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\n", Method::Get, KA),
+            b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n"
+        );
+        let close = OutSide {
+            conn: ConnMode::Close,
+            ..KA
+        };
+        assert_eq!(
+            rsp(b"HTTP/1.1 200 OK\r\n\r\n", Method::Get, close),
+            b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\n"
+        );
+    }
+}
