@@ -6,6 +6,8 @@
 //! - [`task`]: per-thread timers with lazy requeueing;
 //! - [`thread`]: the loop, the [`thread::Handler`] trait owners implement,
 //!   cross-thread mailboxes;
+//! - [`spread`]: which thread gets an accepted connection (the less
+//!   loaded of two rotating candidates, as HAProxy's listeners);
 //! - [`activity`]: per-thread counters for `show activity`;
 //! - [`counters`]: `count_if!` and friends, dumped by `debug counters`.
 //!
@@ -16,9 +18,11 @@ pub mod activity;
 pub mod counters;
 pub mod fd;
 pub mod poller;
+pub mod spread;
 pub mod task;
 pub mod thread;
 
 pub use poller::Events;
+pub use spread::AcceptSpread;
 pub use task::TimerId;
 pub use thread::{now_ms, Cx, Handler, LoopOptions, Reactor, Remote};
