@@ -79,6 +79,16 @@ impl std::fmt::Display for AddrError {
     }
 }
 
+/// Server ports are read like C strtol: leading digits, rest ignored
+/// (HAProxy accepts `host:8080/path`).
+fn parse_server_port(p: &str) -> Result<u16, AddrError> {
+    let digits: String = p.chars().take_while(|c| c.is_ascii_digit()).collect();
+    match digits.parse::<u32>() {
+        Ok(v) if (1..=65535).contains(&v) => Ok(v as u16),
+        _ => Err(AddrError::InvalidPort(p.to_string())),
+    }
+}
+
 fn parse_port(p: &str) -> Result<u16, AddrError> {
     match p.parse::<u32>() {
         Ok(v) if (1..=65535).contains(&v) && p.bytes().all(|c| c.is_ascii_digit()) => Ok(v as u16),
@@ -196,6 +206,10 @@ pub fn parse_addr(s: &str, usage: AddrUse, allow_unresolved: bool) -> Result<Add
                     return Err(AddrError::InvalidPort(p.to_string()));
                 }
                 Ports::Range(lo, hi)
+            }
+            None if usage == AddrUse::Server => {
+                let v = parse_server_port(p)?;
+                Ports::Range(v, v)
             }
             None => {
                 let v = parse_port(p)?;

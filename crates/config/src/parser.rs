@@ -97,6 +97,38 @@ pub struct Parser {
     pub(crate) pending_unresolved: Vec<String>,
 }
 
+/// Looks a user or group name up in the system databases, as HAProxy does
+/// at parse time. The error is HAProxy's "(errno:strerror)" text.
+fn lookup_id(user: bool, name: &str) -> Result<u32, String> {
+    let cname = std::ffi::CString::new(name).map_err(|_| "0:Success".to_string())?;
+    // SAFETY: getpwnam/getgrnam read a NUL-terminated name and return a
+    // pointer into static storage (or NULL) that we read immediately; the
+    // config loader runs single-threaded.
+    unsafe {
+        *libc::__errno_location() = 0;
+        let id = if user {
+            let p = libc::getpwnam(cname.as_ptr());
+            (!p.is_null()).then(|| (*p).pw_uid)
+        } else {
+            let g = libc::getgrnam(cname.as_ptr());
+            (!g.is_null()).then(|| (*g).gr_gid)
+        };
+        match id {
+            Some(i) => Ok(i),
+            None => {
+                let errno = *libc::__errno_location();
+                let text = std::io::Error::from_raw_os_error(errno).to_string();
+                let text = if errno == 0 {
+                    "Success".to_string()
+                } else {
+                    text[..text.find(" (os error").unwrap_or(text.len())].to_string()
+                };
+                Err(format!("{errno}:{text}"))
+            }
+        }
+    }
+}
+
 /// C isalnum or '.', '-', '_', ':' : HAProxy's allowed name characters.
 pub(crate) fn invalid_char(name: &str) -> Option<char> {
     name.chars()
@@ -450,7 +482,7 @@ impl Parser {
                 return true;
             }
             "userlist" | "peers" | "resolvers" | "cache" | "program" | "ring" | "mailers"
-            | "fcgi-app" => {
+            | "fcgi-app" | "log-forward" => {
                 self.section_name = words.get(1).cloned().unwrap_or_else(|| w0.clone());
                 self.diags.alert(format!(
                     "parsing [{file}:{line}] : '{w0}' sections are not supported yet."
@@ -850,6 +882,12 @@ impl Parser {
                     self.diags.alert(format!("{pfx} '{kw}' expects a string argument."));
                     return;
                 }
+                if kw == "user" || kw == "group" {
+                    if let Err(e) = lookup_id(kw == "user", arg(1)) {
+                        self.diags.alert(format!("{pfx} cannot find {} id for '{}' ({e})", kw, arg(1)));
+                        return;
+                    }
+                }
                 let v = Some(if kw == "description" { w[1..].join(" ") } else { arg(1).to_string() });
                 let g = &mut self.cfg.global;
                 match kw {
@@ -980,6 +1018,32 @@ impl Parser {
                 ));
             }
             return None;
+        }
+        let t = w[1].as_str();
+        if !(t == "stdout"
+            || t == "stderr"
+            || t.starts_with("ring@")
+            || t.starts_with("fd@")
+            || t.starts_with('/')
+            || t.starts_with("unix@")
+            || t.starts_with("udp")
+            || t.starts_with("tcp"))
+        {
+            let with_port = if t.contains(':') {
+                t.to_string()
+            } else {
+                format!("{t}:514")
+            };
+            if let Err(e) = parse_addr(&with_port, AddrUse::Server, false) {
+                let e = match e {
+                    crate::addr::AddrError::InvalidAddress { host, .. } => {
+                        format!("invalid address: '{host}' in '{t}'")
+                    }
+                    other => other.to_string(),
+                };
+                self.diags.alert(format!("{pfx} log : {e}"));
+                return None;
+            }
         }
         let mut i = 2;
         while i + 1 < w.len() && matches!(w[i].as_str(), "len" | "format" | "sample") {

@@ -183,6 +183,11 @@ impl Parser {
                         "{pfx} character '{c}' is not permitted in acl name '{}'.",
                         arg(1)
                     ));
+                } else if let Some(f) = missing_pattern_file(&w[2..]) {
+                    self.diags.alert(format!(
+                        "{pfx} error detected while parsing ACL '{}' : failed to open pattern file <{f}>.",
+                        arg(1)
+                    ));
                 } else {
                     p.acls.push(raw());
                 }
@@ -980,11 +985,10 @@ impl Parser {
                     "{pfx} 'option {name}' is not supported yet (rhaproxy)."
                 ));
             }
-            "http-restrict-req-hdr-names"
-            | "http-tunnel"
-            | "forceclose"
-            | "http_proxy"
-            | "use-backend-name" => {
+            "forceclose" => self.diags.alert(format!("parsing [{file}:{line}]: option '{name}' is not supported any more since HAProxy 2.0, please just remove it, or use 'option httpclose' if absolutely needed.")),
+            "http-tunnel" => self.diags.alert(format!("parsing [{file}:{line}]: option '{name}' is not supported any more since HAProxy 2.1, please just remove it, it shouldn't be needed.")),
+            "http_proxy" => self.diags.alert(format!("parsing [{file}:{line}]: option '{name}' is not supported any more since HAProxy 2.5. This option stopped working in HAProxy 1.9 and usually had nasty side effects. It can be more reliably implemented with combinations of 'http-request set-dst' and 'http-request set-uri', and even 'http-request do-resolve' if DNS resolution is desired.")),
+            "http-restrict-req-hdr-names" | "use-backend-name" => {
                 if matches!(name, "http-tunnel" | "forceclose" | "http_proxy") {
                     self.diags.warning(format!("{pfx} the '{name}' option is deprecated and ignored. The HTTP keep-alive mode is used."));
                 } else {
@@ -1416,6 +1420,23 @@ impl Parser {
     }
 }
 
+/// First `-f <file>` pattern file of an ACL that cannot be read.
+fn missing_pattern_file(words: &[String]) -> Option<String> {
+    let mut it = words.iter();
+    while let Some(w) = it.next() {
+        if w == "--" {
+            break;
+        }
+        if w == "-f" {
+            let f = it.next()?;
+            if std::fs::File::open(f).is_err() {
+                return Some(f.clone());
+            }
+        }
+    }
+    None
+}
+
 /// In a defaults section, server-argument sample fetches must name their
 /// backend (`srv_conn(be/www)`): there is no current backend to default to.
 fn srv_fetch_without_backend(words: &[String]) -> Option<&'static str> {
@@ -1491,6 +1512,7 @@ fn removed_keyword(kw: &str) -> Option<String> {
         ));
     }
     match kw {
+        "grace" => Some(format!("the '{kw}' keyword is not supported any more since HAProxy version 2.5.")),
         "block" => Some("The 'block' directive is not supported anymore since HAProxy 2.1. Use 'http-request deny' which uses the exact same syntax.".into()),
         "redispatch" | "redisp" => Some(format!("keyword '{kw}' directive is not supported anymore since HAProxy 2.1. Use 'option redispatch'.")),
         _ => None,
