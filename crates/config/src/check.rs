@@ -102,8 +102,16 @@ pub(crate) fn post_parse(parser: &mut Parser) {
                     d.alert(format!("[{}] : 'server {}/{}' : unable to find required proxy '{bk}' for tracking.", s.loc, p.name, s.name));
                     continue;
                 };
-                if !tp.servers.iter().any(|x| x.name == sv) {
-                    d.alert(format!("[{}] : 'server {}/{}' : unable to find required server '{sv}' for tracking.", s.loc, p.name, s.name));
+                match tp.servers.iter().find(|x| x.name == sv) {
+                    None => d.alert(format!(
+                        "[{}] : 'server {}/{}' : unable to find required server '{sv}' for tracking.",
+                        s.loc, p.name, s.name
+                    )),
+                    Some(t) if !t.check && !t.agent_check && t.track.is_none() => d.alert(format!(
+                        "[{}] : 'server {}/{}' : unable to use {bk}/{sv} for tracking as it does not have any check nor agent enabled.",
+                        s.loc, p.name, s.name
+                    )),
+                    _ => {}
                 }
             }
         }

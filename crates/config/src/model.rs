@@ -33,6 +33,15 @@ impl Config {
     pub fn proxy(&self, name: &str) -> Option<&Proxy> {
         self.proxies.iter().find(|p| p.name == name)
     }
+
+    /// HAProxy's start condition: some enabled proxy has a listener (a
+    /// `bind` even in a backend counts, as does a stats socket).
+    pub fn has_listener(&self) -> bool {
+        self.proxies
+            .iter()
+            .any(|p| !p.disabled && !p.binds.is_empty())
+            || !self.global.stats_sockets.is_empty()
+    }
 }
 
 /// A `log` line (global or proxy).

@@ -620,10 +620,12 @@ impl Parser {
             i += 2;
         }
         if w.len() > i {
-            self.diags.alert(format!(
-                "parsing [{file}:{line}] : '{kind}' cannot handle unexpected argument '{}'.",
-                w[i]
-            ));
+            if from.is_some() {
+                self.diags.alert(format!(
+                    "parsing [{file}:{line}] : '{kind}' cannot handle unexpected argument '{}'.",
+                    w[i]
+                ));
+            }
             if !is_def {
                 self.diags.alert_nonfatal(format!("parsing [{file}:{line}] : please use the 'bind' keyword for listening addresses."));
             }

@@ -82,47 +82,53 @@ impl Parser {
             ));
             return;
         }
+        // HAProxy warns about keywords outside their capability, then
+        // parses them anyway (a `bind` in a backend still listens).
         let fe_only = [
             "bind",
             "monitor-uri",
-            "default_backend",
-            "use_backend",
+            "max-session-srv-conns",
             "capture",
-            "unique-id-header",
+            "use_backend",
+            "default_backend",
+            "monitor",
+            "maxconn",
             "backlog",
+        ];
+        let be_only = [
+            "dynamic-cookie-key",
+            "cookie",
+            "load-server-state-from-file",
+            "server-state-file-name",
+            "retries",
+            "http-send-name-header",
+            "use-server",
+            "ignore-persist",
+            "stick",
+            "http-reuse",
+            "fullconn",
+            "dispatch",
+            "balance",
+            "hash-type",
+            "source",
         ];
         if !is_def && !p.cap.frontend && fe_only.contains(&kw) {
             self.diags.warning(format!(
                 "{pfx} '{kw}' ignored because backend '{}' has no frontend capability.",
                 p.name
             ));
-            return;
         }
-        let be_only = [
-            "server",
-            "default-server",
-            "balance",
-            "hash-type",
-            "dispatch",
-            "fullconn",
-            "http-reuse",
-            "retries",
-            "use-server",
-            "cookie",
-            "http-send-name-header",
-            "source",
-            "http-check",
-            "retry-on",
-        ];
         if !is_def && !p.cap.backend && be_only.contains(&kw) {
-            if kw == "server" || kw == "default-server" {
-                self.diags.alert(format!("[{file}:{line}] : {pfx} '{kw}' not allowed because frontend '{}' has no backend capability.", p.name));
-            } else {
-                self.diags.warning(format!(
-                    "{pfx} '{kw}' ignored because frontend '{}' has no backend capability.",
-                    p.name
-                ));
-            }
+            self.diags.warning(format!(
+                "{pfx} '{kw}' ignored because frontend '{}' has no backend capability.",
+                p.name
+            ));
+        }
+        if !is_def && !p.cap.backend && (kw == "server" || kw == "default-server") {
+            self.diags.alert(format!(
+                "[{file}:{line}] : {pfx} '{kw}' not allowed because frontend '{}' has no backend capability.",
+                p.name
+            ));
             return;
         }
         let raw = || RawLine {
@@ -417,7 +423,7 @@ impl Parser {
                         "srvtimeout" => "timeout server",
                         _ => "timeout connect",
                     };
-                    self.diags.alert(format!("parsing [{file}:{line}]: the '{kw}' directive is not supported anymore since HAProxy 2.1. Use '{new}'."));
+                    self.diags.alert(format!("{pfx} the '{kw}' directive is not supported anymore since HAProxy 2.1. Use '{new}'."));
                     return;
                 }
                 let which = arg(1);
@@ -549,7 +555,7 @@ impl Parser {
                 for r in &w[1..] {
                     if !OK.contains(&r.as_str()) {
                         self.diags
-                            .alert(format!("{pfx} '{kw}': unknown keyword '{r}'."));
+                            .alert(format!("{pfx} '{kw}': unknown keyword '{r}'"));
                         return;
                     }
                     if (r == "none" || r == "all-retryable-errors") && w.len() > 2 {
@@ -1027,6 +1033,16 @@ impl Parser {
                 }
             }
         }
+        for b in &binds {
+            if let Some(Addr::Fd(fd)) = b.addr {
+                if let Err(e) = check_socket_fd(fd) {
+                    self.diags.alert(format!(
+                        "{pfx} 'bind' : cannot use file descriptor '{fd}' : {e}."
+                    ));
+                    return;
+                }
+            }
+        }
         let mut opts = Bind::default();
         let mut i = 2;
         while i < w.len() {
@@ -1418,6 +1434,22 @@ impl Parser {
             p.servers.push(s);
         }
     }
+}
+
+/// An inherited listener fd must be an open socket (HAProxy checks it at
+/// parse time with getsockname).
+fn check_socket_fd(fd: i32) -> Result<(), String> {
+    // SAFETY: getsockname on an arbitrary fd number only reads kernel state
+    // and writes into the local buffer sized by `len`.
+    let rc = unsafe {
+        let mut ss: libc::sockaddr_storage = std::mem::zeroed();
+        let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        libc::getsockname(fd, &mut ss as *mut _ as *mut libc::sockaddr, &mut len)
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    Err(crate::io_text(&std::io::Error::last_os_error()))
 }
 
 /// First `-f <file>` pattern file of an ACL that cannot be read.
