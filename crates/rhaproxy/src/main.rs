@@ -187,12 +187,7 @@ fn main() {
         out.alert("Some warnings were found and 'zero-warning' is set. Aborting.");
         exit(1);
     }
-    let has_listener = loaded
-        .config
-        .proxies
-        .iter()
-        .any(|p| !p.disabled && p.cap.frontend && !p.binds.is_empty())
-        || !loaded.config.global.stats_sockets.is_empty();
+    let has_listener = loaded.config.has_listener();
     if opts.check {
         if loaded.warnings && !out.quiet {
             println!("Warnings were found.");
