@@ -887,3 +887,56 @@ mod tests {
         }
     }
 }
+
+/// The keyword status tables of docs/configuration.md, generated from the
+/// tables above so the documentation cannot drift from the code.
+pub fn markdown_tables() -> String {
+    fn table(title: &str, all: &[&str], carried: &dyn Fn(&str) -> bool) -> String {
+        let mut names: Vec<&str> = all.to_vec();
+        names.sort_unstable();
+        names.dedup();
+        let yes: Vec<String> = names
+            .iter()
+            .filter(|k| carried(k))
+            .map(|k| format!("`{k}`"))
+            .collect();
+        let no: Vec<String> = names
+            .iter()
+            .filter(|k| !carried(k))
+            .map(|k| format!("`{k}`"))
+            .collect();
+        format!(
+            "### {title}\n\nSupported ({}): {}\n\nRecognised, not supported yet ({}): {}\n\n",
+            yes.len(),
+            yes.join(", "),
+            no.len(),
+            no.join(", ")
+        )
+    }
+    let global: Vec<&str> = GLOBAL_REGISTERED
+        .iter()
+        .chain(GLOBAL_COMMON)
+        .copied()
+        .collect();
+    let proxy: Vec<&str> = PROXY_REGISTERED
+        .iter()
+        .chain(PROXY_COMMON)
+        .copied()
+        .collect();
+    let mut s = String::new();
+    s.push_str(&table("`global` section", &global, &|k| carried(true, k)));
+    s.push_str(&table(
+        "`defaults`, `frontend`, `backend`, `listen` sections",
+        &proxy,
+        &|k| carried(false, k),
+    ));
+    s.push_str(&table("`bind` options", BIND_KWS, &|k| {
+        crate::proxy_kw::BIND_CARRIED.contains(&k)
+    }));
+    s.push_str(&table(
+        "`server` / `default-server` options",
+        SERVER_KWS,
+        &|k| crate::proxy_kw::SERVER_CARRIED.contains(&k),
+    ));
+    s
+}

@@ -160,3 +160,31 @@ pub fn load_str(name: &str, text: &str, opts: &LoadOptions) -> Loaded {
 pub fn is_dir(p: &Path) -> bool {
     p.is_dir()
 }
+
+#[cfg(test)]
+mod doc_tests {
+    /// docs/configuration.md embeds the generated keyword tables between
+    /// markers; set RHAPROXY_UPDATE_DOCS=1 to rewrite them.
+    #[test]
+    fn configuration_doc_is_current() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+        let doc = std::fs::read_to_string(&path).expect("docs/configuration.md");
+        let (begin, end) = (
+            "<!-- BEGIN GENERATED KEYWORDS -->\n",
+            "<!-- END GENERATED KEYWORDS -->",
+        );
+        let a = doc.find(begin).expect("begin marker") + begin.len();
+        let b = doc.find(end).expect("end marker");
+        let want = crate::keywords::markdown_tables();
+        if std::env::var_os("RHAPROXY_UPDATE_DOCS").is_some() {
+            std::fs::write(&path, format!("{}{}{}", &doc[..a], want, &doc[b..])).unwrap();
+            return;
+        }
+        assert_eq!(
+            &doc[a..b],
+            want,
+            "run RHAPROXY_UPDATE_DOCS=1 cargo test -p config"
+        );
+    }
+}

@@ -9,6 +9,87 @@ use crate::model::*;
 use crate::parser::{invalid_char, Kwm, Parser};
 use crate::units::{atol, parse_time_ms, TimeError};
 
+/// `bind` options parsed into `model::Bind` (others: "not supported yet").
+pub(crate) const BIND_CARRIED: &[&str] = &[
+    "name",
+    "thread",
+    "process",
+    "interface",
+    "mss",
+    "user",
+    "group",
+    "level",
+    "proto",
+    "shards",
+    "backlog",
+    "maxconn",
+    "id",
+    "uid",
+    "gid",
+    "nice",
+    "mode",
+    "tcp-ut",
+    "expose-fd",
+    "v4v6",
+    "v6only",
+    "defer-accept",
+    "tfo",
+    "transparent",
+    "accept-proxy",
+];
+
+/// `server` options parsed into `model::Server` (others: "not supported yet").
+pub(crate) const SERVER_CARRIED: &[&str] = &[
+    "weight",
+    "maxconn",
+    "minconn",
+    "maxqueue",
+    "rise",
+    "fall",
+    "pool-max-conn",
+    "pool-low-conn",
+    "max-reuse",
+    "id",
+    "port",
+    "error-limit",
+    "inter",
+    "fastinter",
+    "downinter",
+    "slowstart",
+    "pool-purge-delay",
+    "track",
+    "cookie",
+    "redir",
+    "observe",
+    "on-error",
+    "on-marked-down",
+    "on-marked-up",
+    "init-addr",
+    "resolvers",
+    "resolve-prefer",
+    "proto",
+    "addr",
+    "source",
+    "backup",
+    "no-backup",
+    "disabled",
+    "enabled",
+    "check",
+    "no-check",
+    "send-proxy",
+    "no-send-proxy",
+    "send-proxy-v2",
+    "no-send-proxy-v2",
+    "check-send-proxy",
+    "no-check-send-proxy",
+    "tfo",
+    "no-tfo",
+    "non-stick",
+    "stick",
+    "agent-check",
+    "no-agent-check",
+];
+
 const TIMEOUT_LIST: &str = "'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin'";
 
 impl Parser {
@@ -1062,7 +1143,7 @@ impl Parser {
             };
             match k {
                 "name" | "thread" | "process" | "interface" | "mss" | "user" | "group"
-                | "level" | "proto" | "shards" | "namespace" => {
+                | "level" | "proto" | "shards" => {
                     let Some(x) = need(self) else { return };
                     match k {
                         "name" => opts.name = Some(x),
