@@ -52,8 +52,13 @@ pub enum AddrUse {
 /// leading "'keyword' : ").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AddrError {
-    InvalidAddress { host: String, whole: String },
+    InvalidAddress {
+        host: String,
+        whole: String,
+    },
     InvalidPort(String),
+    /// A port starting with an unexpected character: (char, port, whole).
+    BadPortChar(char, String, String),
     MissingPort(String),
     PortRange(String),
     PortOffset(String),
@@ -68,7 +73,10 @@ impl std::fmt::Display for AddrError {
                 write!(f, "invalid address: '{host}' in '{whole}'")
             }
             AddrError::InvalidPort(p) => write!(f, "invalid port '{p}'"),
-            AddrError::MissingPort(a) => writeln!(f, "missing port number: '{a}'"),
+            AddrError::BadPortChar(c, p, s) => {
+                write!(f, "invalid character '{c}' in port number '{p}' in '{s}'")
+            }
+            AddrError::MissingPort(a) => write!(f, "missing port specification in '{a}'"),
             AddrError::PortRange(a) => write!(f, "port range not allowed here: '{a}'"),
             AddrError::PortOffset(a) => write!(f, "port offset not allowed here: '{a}'"),
             AddrError::BadFd(a) => {
@@ -184,6 +192,20 @@ pub fn parse_addr(s: &str, usage: AddrUse, allow_unresolved: bool) -> Result<Add
                 return Err(AddrError::MissingPort(s.to_string()));
             }
             Ports::None
+        }
+        // an unexpanded variable: HAProxy sees no port there
+        Some(p) if p.starts_with('$') => {
+            if usage != AddrUse::Server {
+                return Err(AddrError::MissingPort(s.to_string()));
+            }
+            Ports::None
+        }
+        Some(p) if !p.starts_with(|c: char| c.is_ascii_digit() || c == '+' || c == '-') => {
+            return Err(AddrError::BadPortChar(
+                p.chars().next().unwrap_or(' '),
+                p.to_string(),
+                s.to_string(),
+            ));
         }
         Some(p) if p.starts_with('+') || p.starts_with('-') => {
             if usage != AddrUse::Server {

@@ -864,30 +864,6 @@ pub fn suggest_option(word: &str) -> Option<&'static str> {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn suggestions_match_haproxy() {
-        assert_eq!(suggest_option("httplgo"), Some("httplog"));
-        assert_eq!(suggest_global("foo"), None);
-        assert_eq!(best_match("foo", SERVER_KWS.iter().copied()), Some("tfo"));
-        assert_eq!(
-            suggest_global("tune.lua.bool-sample-conversion"),
-            Some("tune.lua.session-timeout")
-        );
-    }
-    #[test]
-    fn carried_are_known() {
-        for k in GLOBAL_CARRIED {
-            assert!(known(true, k), "{k}");
-        }
-        for k in PROXY_CARRIED {
-            assert!(known(false, k), "{k}");
-        }
-    }
-}
-
 /// The keyword status tables of docs/configuration.md, generated from the
 /// tables above so the documentation cannot drift from the code.
 pub fn markdown_tables() -> String {
@@ -939,4 +915,28 @@ pub fn markdown_tables() -> String {
         &|k| crate::proxy_kw::SERVER_CARRIED.contains(&k),
     ));
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn suggestions_match_haproxy() {
+        assert_eq!(suggest_option("httplgo"), Some("httplog"));
+        assert_eq!(suggest_global("foo"), None);
+        assert_eq!(best_match("foo", SERVER_KWS.iter().copied()), Some("tfo"));
+        assert_eq!(
+            suggest_global("tune.lua.bool-sample-conversion"),
+            Some("tune.lua.session-timeout")
+        );
+    }
+    #[test]
+    fn carried_are_known() {
+        for k in GLOBAL_CARRIED {
+            assert!(known(true, k), "{k}");
+        }
+        for k in PROXY_CARRIED {
+            assert!(known(false, k), "{k}");
+        }
+    }
 }

@@ -53,6 +53,9 @@ enum Section {
     HttpErrors(usize),
     /// A section kind rhaproxy does not parse yet; its lines are skipped.
     Unsupported,
+    /// A proxy header HAProxy refused (extra words): no proxy was created
+    /// and every line until the next section is an error.
+    Orphan,
 }
 
 /// Rules-related facts about one defaults section.
@@ -500,6 +503,12 @@ impl Parser {
                 true
             }
             Section::Unsupported => true,
+            Section::Orphan => {
+                self.diags.alert(format!(
+                    "parsing [{file}:{line}] : 'listen' or 'defaults' expected."
+                ));
+                true
+            }
             Section::Global => {
                 self.parse_global(&words, kwm, loc);
                 true
@@ -629,6 +638,8 @@ impl Parser {
             if !is_def {
                 self.diags.alert_nonfatal(format!("parsing [{file}:{line}] : please use the 'bind' keyword for listening addresses."));
             }
+            self.section = Section::Orphan;
+            return;
         }
         if !is_def && name.is_empty() {
             self.diags.alert(format!(
@@ -1083,7 +1094,7 @@ impl Parser {
                 let addr = match parse_addr(arg(2), AddrUse::Stats, false) {
                     Ok(a) => a,
                     Err(e) => {
-                        self.diags.alert(format!("{pfx} 'stats socket' : {e}"));
+                        self.diags.alert(format!("{pfx} {pfx} 'stats socket' : {e}"));
                         return;
                     }
                 };

@@ -520,6 +520,17 @@ impl Parser {
                     "server-fin" => &mut p.timeouts.server_fin,
                     "check" => &mut p.timeouts.check,
                     "tarpit" => &mut p.timeouts.tarpit,
+                    old @ ("clitimeout" | "srvtimeout" | "contimeout") => {
+                        let new = match old {
+                            "clitimeout" => "timeout client",
+                            "srvtimeout" => "timeout server",
+                            _ => "timeout connect",
+                        };
+                        self.diags.alert(format!(
+                            "{pfx} the '{old}' directive is not supported anymore since HAProxy 2.1. Use '{new}'."
+                        ));
+                        return;
+                    }
                     _ => {
                         self.diags.alert(format!(
                             "{pfx} 'timeout' supports {TIMEOUT_LIST} (got '{which}')"
@@ -548,7 +559,7 @@ impl Parser {
                 }
                 if w.len() > 3 {
                     self.diags.alert(format!(
-                        "{pfx} 'timeout {which}' cannot handle unexpected argument '{}'.",
+                        "{pfx} '{name}' : unexpected extra argument '{}' after value '{v}'.",
                         arg(3)
                     ));
                 }
@@ -1281,8 +1292,11 @@ impl Parser {
             }
             if let Some(prev) = p.servers.iter().find(|o| o.name == s.name) {
                 self.diags.alert(format!(
-                    "parsing [{file}:{line}] : proxy '{}', another server named '{}' was already defined at line {}, please use distinct names.",
-                    p.name, s.name, prev.loc.line
+                    "parsing [{file}:{line}] : {} '{}', another server named '{}' was already defined at line {}, please use distinct names.",
+                    if p.cap.frontend { "proxy" } else { "backend" },
+                    p.name,
+                    s.name,
+                    prev.loc.line
                 ));
                 return;
             }
