@@ -56,10 +56,11 @@ pub struct Proc {
 impl Proc {
     pub fn spawn(mut cmd: Command, name: &str) -> Proc {
         cmd.stdin(Stdio::null());
-        let child = cmd
-            .spawn()
-            .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        Proc { child: Some(child), name: name.to_string() }
+        let child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {name}: {e}"));
+        Proc {
+            child: Some(child),
+            name: name.to_string(),
+        }
     }
 
     pub fn pid(&self) -> u32 {

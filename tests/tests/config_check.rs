@@ -43,13 +43,7 @@ fn check_mode_matches_haproxy() {
         let expected = std::fs::read_to_string(cfg.with_extension("expected"))
             .unwrap_or_else(|_| panic!("no .expected for {name}"));
         let mut lines = expected.lines();
-        let want_rc: i32 = lines
-            .next()
-            .unwrap()
-            .strip_prefix("exit ")
-            .unwrap()
-            .parse()
-            .unwrap();
+        let want_rc: i32 = lines.next().unwrap().strip_prefix("exit ").unwrap().parse().unwrap();
         let want_alert = lines.next().unwrap_or("").to_string();
         let mut c = Command::new(bin("rhaproxy"));
         c.current_dir(&dir)
@@ -84,11 +78,7 @@ fn fixtures_are_current() {
         return;
     };
     let dir = fixtures();
-    for name in [
-        "bad-unknown-listen.cfg",
-        "ok-minimal.cfg",
-        "bad-option-typo.cfg",
-    ] {
+    for name in ["bad-unknown-listen.cfg", "ok-minimal.cfg", "bad-option-typo.cfg"] {
         let mut c = Command::new(&h);
         c.current_dir(&dir)
             .env_clear()

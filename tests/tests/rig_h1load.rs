@@ -2,9 +2,7 @@
 //! each flag, against our httpterm, a scripted local server, and through
 //! real HAProxy 2.6 when installed. Needs `cargo build -p httpterm -p h1load`.
 
-use rhaproxy_tests::{
-    bin, cli, free_port, real_haproxy, run, wait_listening, wait_unix, Proc, TempDir,
-};
+use rhaproxy_tests::{bin, cli, free_port, real_haproxy, run, wait_listening, wait_unix, Proc, TempDir};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Output, Stdio};
@@ -16,8 +14,7 @@ fn httpterm() -> (Proc, SocketAddr) {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut c = Command::new(bin("httpterm"));
-    c.args(["-t", "1", "-L", &addr.to_string()])
-        .stdout(Stdio::null());
+    c.args(["-t", "1", "-L", &addr.to_string()]).stdout(Stdio::null());
     let p = Proc::spawn(c, "httpterm");
     assert!(wait_listening(addr, Duration::from_secs(3)));
     (p, addr)
@@ -79,10 +76,11 @@ fn r_requests_per_connection() {
     let (_t, a) = httpterm();
     let url = format!("http://127.0.0.1:{}/?s=1k", a.port());
     let o = h1load(&["-c", "2", "-n", "100", "-r", "1", &url]);
-    assert_eq!(
-        (col(&o, TOT_REQ), col(&o, TOT_CONN), col(&o, ERR)),
-        (100, 100, 0)
-    );
+    assert_eq!((col(&o, TOT_REQ), col(&o, ERR)), (100, 0));
+    // With two connections in flight, the second may already be opening
+    // when the first completes the 100th request (as with the original).
+    let conns = col(&o, TOT_CONN);
+    assert!((100..=101).contains(&conns), "tot_conn {conns}");
     assert_eq!(col(&o, TOT_BYTES), 100 * CL_1K);
     let o = h1load(&["-c", "1", "-n", "100", "-r", "10", &url]);
     assert_eq!((col(&o, TOT_REQ), col(&o, TOT_CONN)), (100, 10));
@@ -97,10 +95,7 @@ fn seed_url_server_closes_half_without_errors() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!((col(&o, TOT_REQ), col(&o, ERR)), (400, 0));
     let conns = col(&o, TOT_CONN);
-    assert!(
-        conns > 100 && conns < 350,
-        "about half the responses close: {conns}"
-    );
+    assert!(conns > 100 && conns < 350, "about half the responses close: {conns}");
 }
 
 #[test]
@@ -108,10 +103,22 @@ fn output_headers_per_mode() {
     let (_t, a) = httpterm();
     let url = format!("0:{}/", a.port());
     let cases: [(&[&str], &str); 4] = [
-        (&[], "#     time conns tot_conn  tot_req      tot_bytes    err  cps  rps  bps   ttfb"),
-        (&["-l"], "#     time conns tot_conn  tot_req      tot_bytes    err  cps  rps  Bps  bps   ttfb   ttlb"),
-        (&["-ll"], "#_____time conns tot_conn  tot_req      tot_bytes    err thr cps rps Bps bps ttfb(us) ttlb(us)"),
-        (&["-S"], "#     time conns tot_conn  tot_req      tot_bytes    err  cps  rps  bps   ttfb 1xx 2xx 3xx 4xx 5xx"),
+        (
+            &[],
+            "#     time conns tot_conn  tot_req      tot_bytes    err  cps  rps  bps   ttfb",
+        ),
+        (
+            &["-l"],
+            "#     time conns tot_conn  tot_req      tot_bytes    err  cps  rps  Bps  bps   ttfb   ttlb",
+        ),
+        (
+            &["-ll"],
+            "#_____time conns tot_conn  tot_req      tot_bytes    err thr cps rps Bps bps ttfb(us) ttlb(us)",
+        ),
+        (
+            &["-S"],
+            "#     time conns tot_conn  tot_req      tot_bytes    err  cps  rps  bps   ttfb 1xx 2xx 3xx 4xx 5xx",
+        ),
     ];
     for (flags, hdr) in cases {
         let mut args: Vec<&str> = flags.to_vec();
@@ -210,15 +217,8 @@ fn request_bytes_h_i_and_host() {
         &format!("http://127.0.0.1:{}", a.port()),
     ]);
     let req = String::from_utf8(h.join().unwrap()).unwrap();
-    assert_eq!(
-        req,
-        "HEAD / HTTP/1.1\r\nHost: example.org\r\nConnection: close\r\n\r\n"
-    );
-    assert_eq!(
-        (col(&o, TOT_REQ), col(&o, ERR)),
-        (1, 0),
-        "HEAD response has no body"
-    );
+    assert_eq!(req, "HEAD / HTTP/1.1\r\nHost: example.org\r\nConnection: close\r\n\r\n");
+    assert_eq!((col(&o, TOT_REQ), col(&o, ERR)), (1, 0), "HEAD response has no body");
 }
 
 #[test]
@@ -247,20 +247,9 @@ fn e_stops_on_connection_error_with_status() {
 fn d_duration_bounded_and_lines_per_second() {
     let (_t, a) = httpterm();
     let t0 = Instant::now();
-    let o = h1load(&[
-        "-d",
-        "2",
-        "-c",
-        "4",
-        "-t",
-        "2",
-        &format!("0:{}/?s=100", a.port()),
-    ]);
+    let o = h1load(&["-d", "2", "-c", "4", "-t", "2", &format!("0:{}/?s=100", a.port())]);
     let el = t0.elapsed();
-    assert!(
-        el >= Duration::from_secs(2) && el < Duration::from_secs(4),
-        "{el:?}"
-    );
+    assert!(el >= Duration::from_secs(2) && el < Duration::from_secs(4), "{el:?}");
     let s = stdout(&o);
     let data: Vec<&str> = s.lines().filter(|l| !l.starts_with('#')).collect();
     assert!(data.len() >= 2 && data.len() <= 4, "{s}");
@@ -275,11 +264,7 @@ fn t_think_time_and_r_rate() {
     let t0 = Instant::now();
     let o = h1load(&["-c", "1", "-n", "5", "-T", "100", &url]);
     assert_eq!(col(&o, TOT_REQ), 5);
-    assert!(
-        t0.elapsed() >= Duration::from_millis(380),
-        "{:?}",
-        t0.elapsed()
-    );
+    assert!(t0.elapsed() >= Duration::from_millis(380), "{:?}", t0.elapsed());
     let o = h1load(&["-c", "4", "-d", "1", "-R", "50", &url]);
     let n = col(&o, TOT_REQ);
     assert!((20..=80).contains(&n), "rate-capped requests: {n}");
@@ -288,29 +273,12 @@ fn t_think_time_and_r_rate() {
 #[test]
 fn s_soft_start_throttles() {
     let (_t, a) = httpterm();
-    let o = h1load(&[
-        "-ll",
-        "-s",
-        "3",
-        "-d",
-        "2",
-        "-c",
-        "10",
-        &format!("0:{}/", a.port()),
-    ]);
+    let o = h1load(&["-ll", "-s", "3", "-d", "2", "-c", "10", &format!("0:{}/", a.port())]);
     let s = stdout(&o);
     let first = s.lines().find(|l| !l.starts_with('#')).unwrap();
     let thr: u32 = first.split_whitespace().nth(6).unwrap().parse().unwrap();
     assert!(thr < 100, "throttle after 1 s of a 3 s ramp: {thr}");
-    assert!(
-        first
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .parse::<u32>()
-            .unwrap()
-            < 10
-    );
+    assert!(first.split_whitespace().nth(1).unwrap().parse::<u32>().unwrap() < 10);
 }
 
 #[test]
@@ -335,11 +303,7 @@ fn p_percentiles_a_f_v() {
         s.contains("#pctl   tail   invtail   ttfbcnt ttfb(ms)   ttlbcnt ttlb(ms)\n"),
         "{s}"
     );
-    let first = s
-        .lines()
-        .skip_while(|l| !l.starts_with("#pctl"))
-        .nth(1)
-        .unwrap();
+    let first = s.lines().skip_while(|l| !l.starts_with("#pctl")).nth(1).unwrap();
     assert!(first.starts_with("10      90     1       "), "{first:?}");
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("GET /?s=1k HTTP/1.1"),
@@ -355,8 +319,7 @@ fn p_percentiles_a_f_v() {
 fn usage_errors() {
     let o = h1load(&["-t", "4", "-c", "2", "0:1/"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stderr)
-        .contains("Thread count must not exceed connection count"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("Thread count must not exceed connection count"));
     let o = h1load(&["127.0.0.1?s=1"]);
     assert!(String::from_utf8_lossy(&o.stderr).contains("'?' found before a '/'"));
     let o = h1load(&["-h"]);
@@ -382,8 +345,7 @@ fn through_real_haproxy_counts_agree() {
         ),
     );
     let mut c = Command::new(hap);
-    c.args(["-db", "-f", cfg.to_str().unwrap()])
-        .stdout(Stdio::null());
+    c.args(["-db", "-f", cfg.to_str().unwrap()]).stdout(Stdio::null());
     let _h = Proc::spawn(c, "haproxy");
     let fa: SocketAddr = format!("127.0.0.1:{front}").parse().unwrap();
     assert!(wait_listening(fa, Duration::from_secs(5)) && wait_unix(&sock, Duration::from_secs(5)));

@@ -68,12 +68,7 @@ fn read_resp(s: &mut TcpStream, head_req: bool) -> (String, Vec<u8>) {
             body.push(b[0]);
         }
     } else if let Some(i) = lower.find("content-length: ") {
-        let n: usize = lower[i + 16..]
-            .split("\r\n")
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let n: usize = lower[i + 16..].split("\r\n").next().unwrap().parse().unwrap();
         body.resize(n, 0);
         s.read_exact(&mut body).expect("body");
     } else {
@@ -103,10 +98,7 @@ fn s_size_exact_bytes_http10() {
     assert_eq!(h, "HTTP/1.0 200\r\nContent-length: 19456\r\n\r\n");
     assert_eq!(b, filler(19456));
     let (h, b) = req(t.addr, "GET / HTTP/1.0\r\n\r\n");
-    assert_eq!(
-        (h.as_str(), b.len()),
-        ("HTTP/1.0 200\r\nContent-length: 0\r\n\r\n", 0)
-    );
+    assert_eq!((h.as_str(), b.len()), ("HTTP/1.0 200\r\nContent-length: 0\r\n\r\n", 0));
 }
 
 #[test]
@@ -121,13 +113,9 @@ fn keepalive_11_default_and_pipelining() {
     let (h, b) = read_resp(&mut s, false);
     assert_eq!(h, "HTTP/1.1 200\r\nContent-length: 3\r\n\r\n");
     assert_eq!(b, b".12");
-    s.write_all(b"GET /?s=2 HTTP/1.1\r\nConnection: close\r\n\r\n")
-        .unwrap();
+    s.write_all(b"GET /?s=2 HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap();
     let (h, _) = read_resp(&mut s, false);
-    assert_eq!(
-        h,
-        "HTTP/1.1 200\r\nConnection: close\r\nContent-length: 2\r\n\r\n"
-    );
+    assert_eq!(h, "HTTP/1.1 200\r\nConnection: close\r\nContent-length: 2\r\n\r\n");
     assert!(closed(&mut s));
 }
 
@@ -136,14 +124,8 @@ fn r_code_raw_digits() {
     let t = httpterm(&[]);
     let (h, _) = req(t.addr, "GET /?r=404 HTTP/1.0\r\n\r\n");
     assert_eq!(h, "HTTP/1.0 404\r\nContent-length: 0\r\n\r\n");
-    let (h, _) = req(
-        t.addr,
-        "GET /?r=503&s=0x10 HTTP/1.1\r\nConnection: close\r\n\r\n",
-    );
-    assert_eq!(
-        h,
-        "HTTP/1.1 503\r\nConnection: close\r\nContent-length: 16\r\n\r\n"
-    );
+    let (h, _) = req(t.addr, "GET /?r=503&s=0x10 HTTP/1.1\r\nConnection: close\r\n\r\n");
+    assert_eq!(h, "HTTP/1.1 503\r\nConnection: close\r\nContent-length: 16\r\n\r\n");
 }
 
 #[test]
@@ -166,20 +148,14 @@ fn big_c_forces_close_and_c0_forces_keepalive() {
     s.write_all(b"GET /?s=5/C=1 HTTP/1.1\r\nConnection: keep-alive\r\n\r\n")
         .unwrap();
     let (h, _) = read_resp(&mut s, false);
-    assert_eq!(
-        h,
-        "HTTP/1.1 200\r\nConnection: close\r\nContent-length: 5\r\n\r\n"
-    );
+    assert_eq!(h, "HTTP/1.1 200\r\nConnection: close\r\nContent-length: 5\r\n\r\n");
     assert!(closed(&mut s));
     // C=0 on HTTP/1.0 without any Connection header: forced keep-alive.
     let mut s = connect(t.addr);
     s.write_all(b"GET /?s=5/C=0 HTTP/1.0\r\nConnection: close\r\n\r\n")
         .unwrap();
     let (h, _) = read_resp(&mut s, false);
-    assert_eq!(
-        h,
-        "HTTP/1.0 200\r\nConnection: keep-alive\r\nContent-length: 5\r\n\r\n"
-    );
+    assert_eq!(h, "HTTP/1.0 200\r\nConnection: keep-alive\r\nContent-length: 5\r\n\r\n");
     s.write_all(b"GET /?s=1 HTTP/1.0\r\n\r\n").unwrap();
     let (h, _) = read_resp(&mut s, false);
     assert_eq!(h, "HTTP/1.0 200\r\nContent-length: 1\r\n\r\n");
@@ -192,16 +168,10 @@ fn big_k_mirror_of_c() {
     let mut s = connect(t.addr);
     s.write_all(b"GET /?K=1 HTTP/1.0\r\n\r\n").unwrap();
     let (h, _) = read_resp(&mut s, false);
-    assert_eq!(
-        h,
-        "HTTP/1.0 200\r\nConnection: keep-alive\r\nContent-length: 0\r\n\r\n"
-    );
+    assert_eq!(h, "HTTP/1.0 200\r\nConnection: keep-alive\r\nContent-length: 0\r\n\r\n");
     s.write_all(b"GET /?K=0 HTTP/1.1\r\n\r\n").unwrap();
     let (h, _) = read_resp(&mut s, false);
-    assert_eq!(
-        h,
-        "HTTP/1.1 200\r\nConnection: close\r\nContent-length: 0\r\n\r\n"
-    );
+    assert_eq!(h, "HTTP/1.1 200\r\nConnection: close\r\nContent-length: 0\r\n\r\n");
     assert!(closed(&mut s));
 }
 
@@ -274,10 +244,7 @@ fn big_p_pause_after_response() {
 #[test]
 fn k_chunked_one_byte_chunks() {
     let t = httpterm(&[]);
-    let (h, b) = req(
-        t.addr,
-        "GET /?s=3&k=1 HTTP/1.1\r\nConnection: close\r\n\r\n",
-    );
+    let (h, b) = req(t.addr, "GET /?s=3&k=1 HTTP/1.1\r\nConnection: close\r\n\r\n");
     assert_eq!(
         h,
         "HTTP/1.1 200\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -304,11 +271,7 @@ fn b_content_length_control() {
     s.read_to_end(&mut all).unwrap();
     assert_eq!(
         all,
-        [
-            b"HTTP/1.0 200\r\nContent-length: 100\r\n\r\n".as_slice(),
-            &filler(7)
-        ]
-        .concat()
+        [b"HTTP/1.0 200\r\nContent-length: 100\r\n\r\n".as_slice(), &filler(7)].concat()
     );
 }
 
@@ -326,7 +289,10 @@ fn big_b_and_request_bodies_drained() {
     let (h, _) = read_resp(&mut s, false);
     assert_eq!(h, "HTTP/1.1 200\r\nContent-length: 1\r\n\r\n");
     // Chunked request body.
-    s.write_all(b"POST /?s=3 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /?s=4 HTTP/1.1\r\n\r\n").unwrap();
+    s.write_all(
+        b"POST /?s=3 HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\nGET /?s=4 HTTP/1.1\r\n\r\n",
+    )
+    .unwrap();
     let (h, _) = read_resp(&mut s, false);
     assert_eq!(h, "HTTP/1.1 200\r\nContent-length: 3\r\n\r\n");
     let (h, _) = read_resp(&mut s, false);
@@ -334,8 +300,7 @@ fn big_b_and_request_bodies_drained() {
     // No response before the whole Content-Length body arrived.
     s.write_all(b"POST /?s=1 HTTP/1.1\r\nContent-Length: 5\r\n\r\nab")
         .unwrap();
-    s.set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
+    s.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
     let mut b = [0u8; 1];
     assert!(s.read(&mut b).is_err(), "responded before the body");
     s.set_read_timeout(Some(T)).unwrap();
@@ -373,10 +338,7 @@ fn e_etag() {
     h += (b'0' as u64) << 8;
     h = (h & 0xffff_ffff) + (h >> 32);
     h = (h & 0xffff_ffff) + (h >> 32);
-    assert_eq!(
-        h1,
-        format!("HTTP/1.0 200\r\nContent-length: 0\r\nEtag: {h:X}\r\n\r\n")
-    );
+    assert_eq!(h1, format!("HTTP/1.0 200\r\nContent-length: 0\r\nEtag: {h:X}\r\n\r\n"));
 }
 
 #[test]
@@ -428,14 +390,14 @@ fn help_page_and_head() {
     let t = httpterm(&[]);
     for r in ["GET /? HTTP/1.1\r\n\r\n", "GET /?h HTTP/1.1\r\n\r\n"] {
         let (h, b) = req(t.addr, r);
-        assert_eq!(h, "HTTP/1.0 200\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-type: text/plain\r\n\r\n");
+        assert_eq!(
+            h,
+            "HTTP/1.0 200\r\nCache-Control: no-cache\r\nConnection: close\r\nContent-type: text/plain\r\n\r\n"
+        );
         assert!(b.starts_with(b"HTTPTerm-1.7.10 - 2024/10/10\n"));
     }
     let (h, b) = req(t.addr, "HEAD /?s=100 HTTP/1.1\r\nConnection: close\r\n\r\n");
-    assert_eq!(
-        h,
-        "HTTP/1.1 200\r\nConnection: close\r\nContent-length: 0\r\n\r\n"
-    );
+    assert_eq!(h, "HTTP/1.1 200\r\nConnection: close\r\nContent-length: 0\r\n\r\n");
     assert!(b.is_empty());
 }
 
@@ -447,13 +409,9 @@ fn flag_n_maxconn() {
     read_resp(&mut a, false);
     let mut b = connect(t.addr); // queued in the backlog, not accepted
     b.write_all(b"GET /?s=1 HTTP/1.0\r\n\r\n").unwrap();
-    b.set_read_timeout(Some(Duration::from_millis(300)))
-        .unwrap();
+    b.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
     let mut x = [0u8; 1];
-    assert!(
-        b.read(&mut x).is_err(),
-        "second connection served despite -n 1"
-    );
+    assert!(b.read(&mut x).is_err(), "second connection served despite -n 1");
     drop(a);
     b.set_read_timeout(Some(T)).unwrap();
     let (h, _) = read_resp(&mut b, false);
@@ -477,23 +435,11 @@ fn flag_d_daemon_with_pidfile() {
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut c = Command::new(bin("httpterm"));
-    c.args([
-        "-D",
-        "-t",
-        "1",
-        "-p",
-        pidf.to_str().unwrap(),
-        "-L",
-        &addr.to_string(),
-    ]);
+    c.args(["-D", "-t", "1", "-p", pidf.to_str().unwrap(), "-L", &addr.to_string()]);
     let st = rhaproxy_tests::run(c, T);
     assert!(st.status.success(), "parent should exit 0 after forking");
     assert!(wait_listening(addr, T));
-    let pid: i32 = std::fs::read_to_string(&pidf)
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let pid: i32 = std::fs::read_to_string(&pidf).unwrap().trim().parse().unwrap();
     let ok = req(addr, "GET /?s=3 HTTP/1.0\r\n\r\n").1.len() == 3;
     // SAFETY: pid is the daemon this test started (read from its pidfile).
     unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -513,10 +459,7 @@ fn flag_d_debug_prints_requests() {
     p.signal(libc::SIGTERM);
     let out = p.finish(T);
     let s = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        s.contains("GET /?s=1 HTTP/1.0") && s.contains("X-Test: yes"),
-        "{s}"
-    );
+    assert!(s.contains("GET /?s=1 HTTP/1.0") && s.contains("X-Test: yes"), "{s}");
 }
 
 #[test]
@@ -564,12 +507,7 @@ fn curl_interop_counts() {
     // Header sizes: status line 14, Content-length line, blank line 2.
     assert_eq!(
         lines,
-        [
-            "200 19456 39 1",
-            "200 1024 44 0",
-            "204 0 35 0",
-            "200 102400 40 0"
-        ],
+        ["200 19456 39 1", "200 1024 44 0", "204 0 35 0", "200 102400 40 0"],
         "{s}"
     );
     // POST with a body (curl sends Expect: 100-continue above 1 MiB only,

@@ -107,19 +107,11 @@ fn parse_port(p: &str) -> Result<u16, AddrError> {
 /// Resolves a host name (IPv4 preferred unless `v6`). `None` when it does
 /// not resolve.
 pub fn resolve(host: &str, want: Option<bool>) -> Option<IpAddr> {
-    let addrs: Vec<IpAddr> = (host, 0u16)
-        .to_socket_addrs()
-        .ok()?
-        .map(|a| a.ip())
-        .collect();
+    let addrs: Vec<IpAddr> = (host, 0u16).to_socket_addrs().ok()?.map(|a| a.ip()).collect();
     match want {
         Some(true) => addrs.iter().find(|a| a.is_ipv6()).copied(),
         Some(false) => addrs.iter().find(|a| a.is_ipv4()).copied(),
-        None => addrs
-            .iter()
-            .find(|a| a.is_ipv4())
-            .or(addrs.first())
-            .copied(),
+        None => addrs.iter().find(|a| a.is_ipv4()).or(addrs.first()).copied(),
     }
 }
 
@@ -302,10 +294,7 @@ fn inet_aton(s: &str) -> Option<Ipv4Addr> {
     {
         return None;
     }
-    let nums: Vec<u64> = parts
-        .iter()
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
+    let nums: Vec<u64> = parts.iter().map(|p| p.parse().ok()).collect::<Option<_>>()?;
     let (last, head) = nums.split_last()?;
     if head.iter().any(|&n| n > 255) {
         return None;
@@ -374,10 +363,7 @@ mod tests {
         assert!(matches!(sv("10.0.0.1:80-90"), Err(AddrError::PortRange(_))));
         assert!(matches!(
             parse_addr("nosuch.invalid:80", AddrUse::Server, true),
-            Ok(Addr::Inet {
-                unresolved: true,
-                ..
-            })
+            Ok(Addr::Inet { unresolved: true, .. })
         ));
     }
 

@@ -44,12 +44,7 @@ pub(crate) fn post_parse(parser: &mut Parser) {
         }
     }
     // numeric ids: explicit ones are reserved, then the lowest free from 1
-    let mut used: HashSet<u32> = cfg
-        .proxies
-        .iter()
-        .filter(|p| p.id_explicit)
-        .map(|p| p.id)
-        .collect();
+    let mut used: HashSet<u32> = cfg.proxies.iter().filter(|p| p.id_explicit).map(|p| p.id).collect();
     let mut next = 1;
     for p in cfg.proxies.iter_mut().filter(|p| !p.id_explicit) {
         while used.contains(&next) {
@@ -99,7 +94,10 @@ pub(crate) fn post_parse(parser: &mut Parser) {
                     None => (p.name.clone(), t.clone()),
                 };
                 let Some(tp) = cfg.proxies.iter().find(|x| x.name == bk && x.cap.backend) else {
-                    d.alert(format!("[{}] : 'server {}/{}' : unable to find required proxy '{bk}' for tracking.", s.loc, p.name, s.name));
+                    d.alert(format!(
+                        "[{}] : 'server {}/{}' : unable to find required proxy '{bk}' for tracking.",
+                        s.loc, p.name, s.name
+                    ));
                     continue;
                 };
                 match tp.servers.iter().find(|x| x.name == sv) {
@@ -127,8 +125,7 @@ pub(crate) fn post_parse(parser: &mut Parser) {
         let t = &p.timeouts;
         let need_client = p.cap.frontend && t.client.unwrap_or(0) == 0;
         let need_be = p.cap.backend && (t.connect.unwrap_or(0) == 0 || t.server.unwrap_or(0) == 0);
-        let has_work =
-            !p.cap.backend || !p.servers.is_empty() || p.dispatch.is_some() || p.cap.frontend;
+        let has_work = !p.cap.backend || !p.servers.is_empty() || p.dispatch.is_some() || p.cap.frontend;
         if (need_client || need_be) && has_work {
             {
                 d.warning(format!(

@@ -102,10 +102,7 @@ impl P<'_> {
         }
         if depth == 0 {
             return self.err(
-                format!(
-                    "unparsable conditional expression '{}'",
-                    self.text_from(start)
-                ),
+                format!("unparsable conditional expression '{}'", self.text_from(start)),
                 i,
             );
         }
@@ -122,10 +119,7 @@ impl P<'_> {
             match self.expr(j, depth - 1)? {
                 None => {
                     return self.err(
-                        format!(
-                            "unparsable conditional expression '{}'",
-                            self.text_from(start)
-                        ),
+                        format!("unparsable conditional expression '{}'", self.text_from(start)),
                         start,
                     )
                 }
@@ -133,10 +127,7 @@ impl P<'_> {
                     let k = skip_ws(self.s, k);
                     if self.s.get(k) != Some(&b')') {
                         return self.err(
-                            format!(
-                                "expected ')' after conditional expression '{}'",
-                                self.text_from(start)
-                            ),
+                            format!("expected ')' after conditional expression '{}'", self.text_from(start)),
                             k,
                         );
                     }
@@ -155,32 +146,21 @@ impl P<'_> {
             return Ok(Some((neg, Node::Pred(name, args), end)));
         }
         self.err(
-            format!(
-                "unparsable conditional expression '{}'",
-                self.text_from(start)
-            ),
+            format!("unparsable conditional expression '{}'", self.text_from(start)),
             start,
         )
     }
 
     /// Predicate arguments, as HAProxy's argument list parser reads them:
     /// `(a,b)`, quotes and backslashes allowed inside.
-    fn args(
-        &self,
-        start: usize,
-        name: &str,
-        nargs: usize,
-    ) -> Result<(Vec<String>, usize), CondError> {
+    fn args(&self, start: usize, name: &str, nargs: usize) -> Result<(Vec<String>, usize), CondError> {
         let s = self.s;
-        let fail =
-            |msg: String, argn: usize, pos: usize| -> Result<(Vec<String>, usize), CondError> {
-                Err(CondError {
-                    msg: format!(
-                    "{msg} in argument {argn} of predicate '{name}' used in conditional expression"
-                ),
-                    pos,
-                })
-            };
+        let fail = |msg: String, argn: usize, pos: usize| -> Result<(Vec<String>, usize), CondError> {
+            Err(CondError {
+                msg: format!("{msg} in argument {argn} of predicate '{name}' used in conditional expression"),
+                pos,
+            })
+        };
         let mut args = Vec::new();
         let mut i = start;
         if s.get(i) != Some(&b'(') {
@@ -237,10 +217,7 @@ impl P<'_> {
         }
         if args.len() < nargs {
             return fail(
-                format!(
-                    "missing arguments (got {}/{nargs}), type 'string' expected",
-                    args.len()
-                ),
+                format!("missing arguments (got {}/{nargs}), type 'string' expected", args.len()),
                 args.len(),
                 i,
             );
@@ -258,10 +235,7 @@ impl P<'_> {
             match self.term(i, depth)? {
                 None => {
                     return self.err(
-                        format!(
-                            "unparsable conditional sub-expression '{}'",
-                            self.text_from(i)
-                        ),
+                        format!("unparsable conditional sub-expression '{}'", self.text_from(i)),
                         i,
                     )
                 }
@@ -286,12 +260,7 @@ impl P<'_> {
         let mut i = start;
         loop {
             match self.and(i, depth)? {
-                None => {
-                    return self.err(
-                        format!("unparsable conditional expression '{}'", self.text_from(i)),
-                        i,
-                    )
-                }
+                None => return self.err(format!("unparsable conditional expression '{}'", self.text_from(i)), i),
                 Some((terms, end)) => {
                     ors.push(terms);
                     i = skip_ws(self.s, end);
@@ -342,9 +311,7 @@ impl P<'_> {
 
 /// `feature(X)`: true when the feature list contains "+X".
 pub fn feature_enabled(name: &str) -> bool {
-    BUILD_FEATURES
-        .split(' ')
-        .any(|f| f.strip_prefix('+') == Some(name))
+    BUILD_FEATURES.split(' ').any(|f| f.strip_prefix('+') == Some(name))
 }
 
 /// Splits a version into numeric components the way HAProxy orders

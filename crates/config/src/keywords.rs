@@ -824,10 +824,7 @@ fn distance(a: &[u8], b: &[u8]) -> usize {
 
 /// The closest candidate, or None when nothing is close enough (distance
 /// above twice either word's length), as HAProxy decides.
-pub fn best_match<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn best_match<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let w = fingerprint(word);
     let mut best: Option<(&str, usize)> = None;
     for c in candidates {
@@ -845,10 +842,7 @@ pub fn best_match<'a>(
 
 /// Suggestion for an unknown `global` keyword.
 pub fn suggest_global(word: &str) -> Option<&'static str> {
-    best_match(
-        word,
-        GLOBAL_REGISTERED.iter().chain(GLOBAL_SUGGEST).copied(),
-    )
+    best_match(word, GLOBAL_REGISTERED.iter().chain(GLOBAL_SUGGEST).copied())
 }
 
 /// Suggestion for an unknown proxy keyword.
@@ -858,10 +852,7 @@ pub fn suggest_proxy(word: &str) -> Option<&'static str> {
 
 /// Suggestion for an unknown `option`.
 pub fn suggest_option(word: &str) -> Option<&'static str> {
-    best_match(
-        word,
-        BOOL_OPTIONS.iter().chain(OPTION_SUGGEST_EXTRA).copied(),
-    )
+    best_match(word, BOOL_OPTIONS.iter().chain(OPTION_SUGGEST_EXTRA).copied())
 }
 
 /// The keyword status tables of docs/configuration.md, generated from the
@@ -871,16 +862,8 @@ pub fn markdown_tables() -> String {
         let mut names: Vec<&str> = all.to_vec();
         names.sort_unstable();
         names.dedup();
-        let yes: Vec<String> = names
-            .iter()
-            .filter(|k| carried(k))
-            .map(|k| format!("`{k}`"))
-            .collect();
-        let no: Vec<String> = names
-            .iter()
-            .filter(|k| !carried(k))
-            .map(|k| format!("`{k}`"))
-            .collect();
+        let yes: Vec<String> = names.iter().filter(|k| carried(k)).map(|k| format!("`{k}`")).collect();
+        let no: Vec<String> = names.iter().filter(|k| !carried(k)).map(|k| format!("`{k}`")).collect();
         format!(
             "### {title}\n\nSupported ({}): {}\n\nRecognised, not supported yet ({}): {}\n\n",
             yes.len(),
@@ -889,16 +872,8 @@ pub fn markdown_tables() -> String {
             no.join(", ")
         )
     }
-    let global: Vec<&str> = GLOBAL_REGISTERED
-        .iter()
-        .chain(GLOBAL_COMMON)
-        .copied()
-        .collect();
-    let proxy: Vec<&str> = PROXY_REGISTERED
-        .iter()
-        .chain(PROXY_COMMON)
-        .copied()
-        .collect();
+    let global: Vec<&str> = GLOBAL_REGISTERED.iter().chain(GLOBAL_COMMON).copied().collect();
+    let proxy: Vec<&str> = PROXY_REGISTERED.iter().chain(PROXY_COMMON).copied().collect();
     let mut s = String::new();
     s.push_str(&table("`global` section", &global, &|k| carried(true, k)));
     s.push_str(&table(
@@ -909,11 +884,9 @@ pub fn markdown_tables() -> String {
     s.push_str(&table("`bind` options", BIND_KWS, &|k| {
         crate::proxy_kw::BIND_CARRIED.contains(&k)
     }));
-    s.push_str(&table(
-        "`server` / `default-server` options",
-        SERVER_KWS,
-        &|k| crate::proxy_kw::SERVER_CARRIED.contains(&k),
-    ));
+    s.push_str(&table("`server` / `default-server` options", SERVER_KWS, &|k| {
+        crate::proxy_kw::SERVER_CARRIED.contains(&k)
+    }));
     s
 }
 

@@ -99,10 +99,8 @@ pub fn load(files: &[PathBuf], opts: &LoadOptions) -> Loaded {
         let data = match std::fs::read(f) {
             Ok(d) => d,
             Err(e) => {
-                p.diags.alert(format!(
-                    "Could not open configuration file {name} : {}",
-                    io_text(&e)
-                ));
+                p.diags
+                    .alert(format!("Could not open configuration file {name} : {}", io_text(&e)));
                 any_fatal = true;
                 break;
             }
@@ -110,8 +108,7 @@ pub fn load(files: &[PathBuf], opts: &LoadOptions) -> Loaded {
         p.diags.fatal = false;
         let go_on = p.parse_file(&name, &data);
         if p.diags.fatal || !go_on {
-            p.diags
-                .alert(format!("Error(s) found in configuration file : {name}"));
+            p.diags.alert(format!("Error(s) found in configuration file : {name}"));
             any_fatal = true;
         }
         if !go_on || p.diags.abort {
@@ -128,8 +125,7 @@ pub fn load(files: &[PathBuf], opts: &LoadOptions) -> Loaded {
         for m in std::mem::take(&mut p.pending_unresolved) {
             p.diags.alert_nonfatal(m);
         }
-        p.diags
-            .alert_nonfatal("Failed to initialize server(s) addr.");
+        p.diags.alert_nonfatal("Failed to initialize server(s) addr.");
     }
     let warnings = p.diags.warned;
     Loaded {
@@ -167,13 +163,9 @@ mod doc_tests {
     /// markers; set RHAPROXY_UPDATE_DOCS=1 to rewrite them.
     #[test]
     fn configuration_doc_is_current() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/configuration.md");
         let doc = std::fs::read_to_string(&path).expect("docs/configuration.md");
-        let (begin, end) = (
-            "<!-- BEGIN GENERATED KEYWORDS -->\n",
-            "<!-- END GENERATED KEYWORDS -->",
-        );
+        let (begin, end) = ("<!-- BEGIN GENERATED KEYWORDS -->\n", "<!-- END GENERATED KEYWORDS -->");
         let a = doc.find(begin).expect("begin marker") + begin.len();
         let b = doc.find(end).expect("end marker");
         let want = crate::keywords::markdown_tables();
@@ -181,10 +173,6 @@ mod doc_tests {
             std::fs::write(&path, format!("{}{}{}", &doc[..a], want, &doc[b..])).unwrap();
             return;
         }
-        assert_eq!(
-            &doc[a..b],
-            want,
-            "run RHAPROXY_UPDATE_DOCS=1 cargo test -p config"
-        );
+        assert_eq!(&doc[a..b], want, "run RHAPROXY_UPDATE_DOCS=1 cargo test -p config");
     }
 }

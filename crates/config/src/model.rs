@@ -37,10 +37,7 @@ impl Config {
     /// HAProxy's start condition: some enabled proxy has a listener (a
     /// `bind` even in a backend counts, as does a stats socket).
     pub fn has_listener(&self) -> bool {
-        self.proxies
-            .iter()
-            .any(|p| !p.disabled && !p.binds.is_empty())
-            || !self.global.stats_sockets.is_empty()
+        self.proxies.iter().any(|p| !p.disabled && !p.binds.is_empty()) || !self.global.stats_sockets.is_empty()
     }
 }
 

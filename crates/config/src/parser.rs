@@ -144,21 +144,18 @@ fn time_err(e: TimeError, arg: &str, kw: &str) -> String {
         TimeError::Overflow => {
             format!("timer overflow in argument '{arg}' to '{kw}' (maximum value is 2147483647 ms or ~24.8 days)")
         }
-        TimeError::Underflow => format!(
-            "timer underflow in argument '{arg}' to '{kw}' (minimum non-null value is 1 ms)"
-        ),
+        TimeError::Underflow => {
+            format!("timer underflow in argument '{arg}' to '{kw}' (minimum non-null value is 1 ms)")
+        }
         TimeError::Empty => format!("'{kw}' expects an integer value (in milliseconds)"),
     }
 }
 
 const FACILITIES: &[&str] = &[
-    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2",
-    "ftp", "ntp", "audit", "alert", "cron2", "local0", "local1", "local2", "local3", "local4",
-    "local5", "local6", "local7",
+    "kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron", "auth2", "ftp", "ntp", "audit",
+    "alert", "cron2", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7",
 ];
-const LEVELS: &[&str] = &[
-    "emerg", "alert", "crit", "err", "warning", "notice", "info", "debug",
-];
+const LEVELS: &[&str] = &["emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"];
 
 impl Parser {
     pub fn new(opts: LoadOptions) -> Parser {
@@ -197,7 +194,9 @@ impl Parser {
         for raw in lines.iter() {
             linenum += 1;
             if fatal_count >= 50 {
-                self.diags.alert(format!("parsing [{file}:{linenum}]: too many fatal errors ({fatal_count}), stopping now."));
+                self.diags.alert(format!(
+                    "parsing [{file}:{linenum}]: too many fatal errors ({fatal_count}), stopping now."
+                ));
                 break;
             }
             if let Some(p) = raw.iter().position(|&b| b == 0) {
@@ -282,14 +281,13 @@ impl Parser {
                             return false;
                         };
                         if matches!(top, Cond::ElseTake | Cond::ElseDrop) {
-                            self.diags.alert(format!("parsing [{file}:{linenum}]: '.elif' after '.else' is not permitted."));
+                            self.diags.alert(format!(
+                                "parsing [{file}:{linenum}]: '.elif' after '.else' is not permitted."
+                            ));
                             return false;
                         }
                         let n = conds.len() - 1;
-                        if matches!(
-                            top,
-                            Cond::IfTake | Cond::IfSkip | Cond::ElifTake | Cond::ElifSkip
-                        ) {
+                        if matches!(top, Cond::IfTake | Cond::IfSkip | Cond::ElifTake | Cond::ElifSkip) {
                             conds[n] = Cond::ElifSkip;
                             continue;
                         }
@@ -329,14 +327,13 @@ impl Parser {
                             continue;
                         }
                         if matches!(top, Cond::ElseTake | Cond::ElseDrop) {
-                            self.diags.alert(format!("parsing [{file}:{linenum}]: '.else' after '.else' is not permitted."));
+                            self.diags.alert(format!(
+                                "parsing [{file}:{linenum}]: '.else' after '.else' is not permitted."
+                            ));
                             return false;
                         }
                         let n = conds.len() - 1;
-                        conds[n] = if matches!(
-                            top,
-                            Cond::IfTake | Cond::IfSkip | Cond::ElifTake | Cond::ElifSkip
-                        ) {
+                        conds[n] = if matches!(top, Cond::IfTake | Cond::IfSkip | Cond::ElifTake | Cond::ElifSkip) {
                             Cond::ElseDrop
                         } else {
                             Cond::ElseTake
@@ -378,9 +375,8 @@ impl Parser {
                     }
                     continue;
                 }
-                self.diags.alert(format!(
-                    "parsing [{file}:{linenum}]: unknown directive '{w0}'."
-                ));
+                self.diags
+                    .alert(format!("parsing [{file}:{linenum}]: unknown directive '{w0}'."));
                 break;
             }
             let was_fatal = self.diags.fatal;
@@ -403,9 +399,8 @@ impl Parser {
         }
         self.end_section();
         if !conds.is_empty() {
-            self.diags.alert(format!(
-                "parsing [{file}:{linenum}]: non-terminated '.if' block."
-            ));
+            self.diags
+                .alert(format!("parsing [{file}:{linenum}]: non-terminated '.if' block."));
             return false;
         }
         true
@@ -452,7 +447,10 @@ impl Parser {
                     self.cfg.global.loc = loc;
                 }
                 if words.len() > 1 {
-                    self.diags.alert(format!("parsing [{file}:{line}] : 'global' cannot handle unexpected argument '{}'.", words[1]));
+                    self.diags.alert(format!(
+                        "parsing [{file}:{line}] : 'global' cannot handle unexpected argument '{}'.",
+                        words[1]
+                    ));
                 }
                 return true;
             }
@@ -484,8 +482,8 @@ impl Parser {
                 self.section = Section::HttpErrors(self.cfg.http_errors.len() - 1);
                 return true;
             }
-            "userlist" | "peers" | "resolvers" | "cache" | "program" | "ring" | "mailers"
-            | "fcgi-app" | "log-forward" => {
+            "userlist" | "peers" | "resolvers" | "cache" | "program" | "ring" | "mailers" | "fcgi-app"
+            | "log-forward" => {
                 self.section_name = words.get(1).cloned().unwrap_or_else(|| w0.clone());
                 self.diags.alert(format!(
                     "parsing [{file}:{line}] : '{w0}' sections are not supported yet."
@@ -504,9 +502,8 @@ impl Parser {
             }
             Section::Unsupported => true,
             Section::Orphan => {
-                self.diags.alert(format!(
-                    "parsing [{file}:{line}] : 'listen' or 'defaults' expected."
-                ));
+                self.diags
+                    .alert(format!("parsing [{file}:{line}] : 'listen' or 'defaults' expected."));
                 true
             }
             Section::Global => {
@@ -526,22 +523,16 @@ impl Parser {
                 );
                 self.parse_proxy_kw(&mut p, true, &words, kwm, loc);
                 let m = &mut self.defaults_meta[i];
-                if p.http_request.len() + p.http_response.len() + p.http_after_response.len()
-                    > before.0
-                {
+                if p.http_request.len() + p.http_response.len() + p.http_after_response.len() > before.0 {
                     m.rules = true;
                 }
-                if p.tcp_request.len() > before.1
-                    && words.get(1).is_some_and(|s| s != "inspect-delay")
-                {
+                if p.tcp_request.len() > before.1 && words.get(1).is_some_and(|s| s != "inspect-delay") {
                     m.rules = true;
                     if matches!(words[1].as_str(), "connection" | "session") {
                         m.conn_sess = true;
                     }
                 }
-                if p.tcp_response.len() > before.2
-                    && words.get(1).is_some_and(|s| s != "inspect-delay")
-                {
+                if p.tcp_response.len() > before.2 && words.get(1).is_some_and(|s| s != "inspect-delay") {
                     m.rules = true;
                     m.tcp_resp = true;
                 }
@@ -567,25 +558,19 @@ impl Parser {
             return;
         }
         if w.len() < 3 {
-            self.diags.alert(format!("parsing [{file}:{line}] : errorfile : <code> and <file> are expected as arguments."));
+            self.diags.alert(format!(
+                "parsing [{file}:{line}] : errorfile : <code> and <file> are expected as arguments."
+            ));
             return;
         }
         if let Some((code, content)) = self.read_errorfile(&w[1], &w[2], &file, line) {
-            self.cfg.http_errors[i]
-                .files
-                .push((code, w[2].clone(), content));
+            self.cfg.http_errors[i].files.push((code, w[2].clone(), content));
         }
     }
 
     /// Validates an `errorfile` status and reads the file. Reports and
     /// returns None on error.
-    pub(crate) fn read_errorfile(
-        &mut self,
-        code: &str,
-        path: &str,
-        file: &str,
-        line: usize,
-    ) -> Option<(u16, Vec<u8>)> {
+    pub(crate) fn read_errorfile(&mut self, code: &str, path: &str, file: &str, line: usize) -> Option<(u16, Vec<u8>)> {
         const CODES: &[u16] = &[
             200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,
         ];
@@ -636,21 +621,24 @@ impl Parser {
                 ));
             }
             if !is_def {
-                self.diags.alert_nonfatal(format!("parsing [{file}:{line}] : please use the 'bind' keyword for listening addresses."));
+                self.diags.alert_nonfatal(format!(
+                    "parsing [{file}:{line}] : please use the 'bind' keyword for listening addresses."
+                ));
             }
             self.section = Section::Orphan;
             return;
         }
         if !is_def && name.is_empty() {
-            self.diags.alert(format!(
-                "parsing [{file}:{line}] : '{kind}' expects an <id> argument"
-            ));
+            self.diags
+                .alert(format!("parsing [{file}:{line}] : '{kind}' expects an <id> argument"));
             self.diags.abort = true;
             self.section = Section::Unsupported;
             return;
         }
         if let Some(c) = invalid_char(&name) {
-            self.diags.alert(format!("parsing [{file}:{line}] : character '{c}' is not permitted in '{kind}' name '{name}'."));
+            self.diags.alert(format!(
+                "parsing [{file}:{line}] : character '{c}' is not permitted in '{kind}' name '{name}'."
+            ));
         }
         let cap = match kind {
             "frontend" => Cap {
@@ -674,10 +662,12 @@ impl Parser {
                 (true, false) => "frontend",
                 _ => "backend",
             };
-            if let Some(prev) = self.cfg.proxies.iter().find(|p| {
-                p.name == name
-                    && ((p.cap.frontend && cap.frontend) || (p.cap.backend && cap.backend))
-            }) {
+            if let Some(prev) = self
+                .cfg
+                .proxies
+                .iter()
+                .find(|p| p.name == name && ((p.cap.frontend && cap.frontend) || (p.cap.backend && cap.backend)))
+            {
                 self.diags.alert(format!(
                     "Parsing [{file}:{line}]: {} '{name}' has the same name as {} '{name}' declared at {}.",
                     kindstr(cap),
@@ -696,7 +686,9 @@ impl Parser {
                     } else {
                         name.as_str()
                     };
-                    self.diags.alert(format!("parsing [{file}:{line}] : defaults section '{f}' not found for {what} '{shown}'."));
+                    self.diags.alert(format!(
+                        "parsing [{file}:{line}] : defaults section '{f}' not found for {what} '{shown}'."
+                    ));
                     None
                 }
             },
@@ -711,7 +703,9 @@ impl Parser {
                     "{at} a defaults section cannot inherit from a defaults section defining TCP/HTTP rules (defaults section at {dl})."
                 ));
             } else if m.rules && cap.frontend && cap.backend {
-                self.diags.alert(format!("{at} a listen section cannot inherit from a defaults section defining TCP/HTTP rules."));
+                self.diags.alert(format!(
+                    "{at} a listen section cannot inherit from a defaults section defining TCP/HTTP rules."
+                ));
             } else if m.conn_sess && cap.backend {
                 self.diags.alert(format!(
                     "{at} a backend section cannot inherit from a defaults section defining 'tcp-request connection' or 'tcp-request session' rules (defaults section at {dl})."
@@ -1022,9 +1016,8 @@ impl Parser {
         }
         if w.len() < 3 {
             if global {
-                self.diags.alert(format!(
-                    "{pfx} log : expects <address> and <facility>  as arguments"
-                ));
+                self.diags
+                    .alert(format!("{pfx} log : expects <address> and <facility>  as arguments"));
             } else {
                 self.diags.alert(format!(
                     "{pfx} log : expects <address> and <facility> or global as arguments"
@@ -1064,8 +1057,7 @@ impl Parser {
         }
         let fac = w.get(i).map(|s| s.as_str()).unwrap_or("");
         if !FACILITIES.contains(&fac) {
-            self.diags
-                .alert(format!("{pfx} log : unknown log facility '{fac}'"));
+            self.diags.alert(format!("{pfx} log : unknown log facility '{fac}'"));
             return None;
         }
         for lv in w.iter().skip(i + 1).take(2) {
@@ -1088,7 +1080,9 @@ impl Parser {
         match arg(1) {
             "socket" => {
                 if arg(2).is_empty() {
-                    self.diags.alert(format!("{pfx} 'stats socket' requires a path or an address as an argument."));
+                    self.diags.alert(format!(
+                        "{pfx} 'stats socket' requires a path or an address as an argument."
+                    ));
                     return;
                 }
                 let addr = match parse_addr(arg(2), AddrUse::Stats, false) {
@@ -1170,7 +1164,8 @@ impl Parser {
                         }
                         "expose-fd" => {
                             if v != "listeners" {
-                                self.diags.alert(format!("{pfx} 'stats socket' : '{k}' : unsupported value '{v}'"));
+                                self.diags
+                                    .alert(format!("{pfx} 'stats socket' : '{k}' : unsupported value '{v}'"));
                                 return;
                             }
                             s.expose_fd_listeners = true;
@@ -1178,9 +1173,11 @@ impl Parser {
                         }
                         _ => {
                             if keywords::BIND_KWS.contains(&k) {
-                                self.diags.alert(format!("{pfx} 'stats socket' : '{k}' is not supported yet (rhaproxy)."));
+                                self.diags
+                                    .alert(format!("{pfx} 'stats socket' : '{k}' is not supported yet (rhaproxy)."));
                             } else {
-                                self.diags.alert(format!("{pfx} 'stats socket' : unknown keyword '{k}'."));
+                                self.diags
+                                    .alert(format!("{pfx} 'stats socket' : unknown keyword '{k}'."));
                             }
                             return;
                         }
@@ -1190,22 +1187,27 @@ impl Parser {
             }
             "timeout" => match parse_time_ms(arg(2)) {
                 Ok(0) | Err(TimeError::Empty) => {
-                    self.diags.alert(format!("{pfx} 'stats timeout' expects a positive value"));
+                    self.diags
+                        .alert(format!("{pfx} 'stats timeout' expects a positive value"));
                 }
                 Ok(v) => self.cfg.global.stats_timeout_ms = v,
-                Err(TimeError::BadChar(c)) => self.diags.alert(format!("{pfx} 'stats timeout' : unexpected character '{c}'")),
+                Err(TimeError::BadChar(c)) => self
+                    .diags
+                    .alert(format!("{pfx} 'stats timeout' : unexpected character '{c}'")),
                 Err(_) => self.diags.alert(format!("{pfx} 'stats timeout' : timer overflow")),
             },
             "maxconn" => {
                 let v = atol(arg(2));
                 if v <= 0 {
-                    self.diags.alert(format!("{pfx} 'stats maxconn' : expects a positive integer"));
+                    self.diags
+                        .alert(format!("{pfx} 'stats maxconn' : expects a positive integer"));
                 } else {
                     self.cfg.global.stats_maxconn = v as u32;
                 }
             }
             "bind-process" => {
-                self.diags.alert(format!("{pfx} 'stats bind-process' is not supported yet (rhaproxy)."));
+                self.diags
+                    .alert(format!("{pfx} 'stats bind-process' is not supported yet (rhaproxy)."));
             }
             other => self.diags.alert(format!(
                 "{pfx} 'stats' only supports 'socket', 'maxconn', 'bind-process' and 'timeout' (got '{other}')"

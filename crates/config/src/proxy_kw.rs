@@ -93,14 +93,7 @@ pub(crate) const SERVER_CARRIED: &[&str] = &[
 const TIMEOUT_LIST: &str = "'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin'";
 
 impl Parser {
-    pub(crate) fn parse_proxy_kw(
-        &mut self,
-        p: &mut Proxy,
-        is_def: bool,
-        w: &[String],
-        kwm: Kwm,
-        loc: Loc,
-    ) {
+    pub(crate) fn parse_proxy_kw(&mut self, p: &mut Proxy, is_def: bool, w: &[String], kwm: Kwm, loc: Loc) {
         let (file, line) = (loc.file.clone(), loc.line);
         let pfx = format!("parsing [{file}:{line}] :");
         let kw = w[0].as_str();
@@ -232,8 +225,7 @@ impl Parser {
             }
             "id" => {
                 if arg(1).is_empty() {
-                    self.diags
-                        .alert(format!("{pfx} '{kw}' expects an integer argument."));
+                    self.diags.alert(format!("{pfx} '{kw}' expects an integer argument."));
                     return;
                 }
                 let v = atol(arg(1));
@@ -262,9 +254,8 @@ impl Parser {
             "enabled" => p.disabled = false,
             "acl" => {
                 if arg(1).is_empty() {
-                    self.diags.alert(format!(
-                        "{pfx} 'acl' expects an ACL name and an ACL criterion."
-                    ));
+                    self.diags
+                        .alert(format!("{pfx} 'acl' expects an ACL name and an ACL criterion."));
                 } else if let Some(c) = invalid_char(arg(1)) {
                     self.diags.alert(format!(
                         "{pfx} character '{c}' is not permitted in acl name '{}'.",
@@ -302,11 +293,12 @@ impl Parser {
                 }
                 if is_def && p.name.is_empty() && !matches!(kw, "http-check" | "tcp-check") {
                     if kw.starts_with("tcp-") && arg(1) == "inspect-delay" {
-                        self.diags.alert(format!("{pfx} {kw} inspect-delay is not allowed in anonymous 'defaults' sections"));
-                    } else {
                         self.diags.alert(format!(
-                            "{pfx} '{kw}' not allowed in anonymous 'defaults' section."
+                            "{pfx} {kw} inspect-delay is not allowed in anonymous 'defaults' sections"
                         ));
+                    } else {
+                        self.diags
+                            .alert(format!("{pfx} '{kw}' not allowed in anonymous 'defaults' section."));
                     }
                     return;
                 }
@@ -346,8 +338,7 @@ impl Parser {
             "source" => p.source = Some(raw()),
             "use_backend" => {
                 if arg(1).is_empty() {
-                    self.diags
-                        .alert(format!("{pfx} '{kw}' expects a backend name."));
+                    self.diags.alert(format!("{pfx} '{kw}' expects a backend name."));
                     return;
                 }
                 if w.len() > 2 && arg(2) != "if" && arg(2) != "unless" {
@@ -358,7 +349,10 @@ impl Parser {
                     return;
                 }
                 if w.len() == 3 {
-                    self.diags.alert(format!("{pfx} error detected while parsing switching rule : no condition after '{}'.", arg(2)));
+                    self.diags.alert(format!(
+                        "{pfx} error detected while parsing switching rule : no condition after '{}'.",
+                        arg(2)
+                    ));
                     return;
                 }
                 p.use_backends.push(UseBackend {
@@ -369,8 +363,7 @@ impl Parser {
             }
             "default_backend" => {
                 if arg(1).is_empty() {
-                    self.diags
-                        .alert(format!("{pfx} '{kw}' expects a backend name."));
+                    self.diags.alert(format!("{pfx} '{kw}' expects a backend name."));
                     return;
                 }
                 if self.too_many_p(w, 1, &loc) {
@@ -397,8 +390,7 @@ impl Parser {
             }
             "maxconn" | "fullconn" | "backlog" => {
                 if arg(1).is_empty() {
-                    self.diags
-                        .alert(format!("{pfx} '{kw}' expects an integer argument."));
+                    self.diags.alert(format!("{pfx} '{kw}' expects an integer argument."));
                     return;
                 }
                 if self.too_many_p(w, 1, &loc) {
@@ -413,8 +405,7 @@ impl Parser {
             }
             "dispatch" => {
                 if arg(1).is_empty() {
-                    self.diags
-                        .alert(format!("{pfx} '{kw}' expects an address."));
+                    self.diags.alert(format!("{pfx} '{kw}' expects an address."));
                     return;
                 }
                 match parse_addr(arg(1), AddrUse::Server, self.opts.ignore_unresolved) {
@@ -428,9 +419,8 @@ impl Parser {
                     "consistent" => p.hash_type.consistent = true,
                     "map-based" => p.hash_type.consistent = false,
                     _ => {
-                        self.diags.alert(format!(
-                            "{pfx} '{kw}' only supports 'consistent' and 'map-based'."
-                        ));
+                        self.diags
+                            .alert(format!("{pfx} '{kw}' only supports 'consistent' and 'map-based'."));
                         return;
                     }
                 }
@@ -438,7 +428,9 @@ impl Parser {
                     "" => {}
                     "sdbm" | "djb2" | "wt6" | "crc32" => p.hash_type.function = Some(arg(2).into()),
                     _ => {
-                        self.diags.alert(format!("{pfx} '{kw}' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions."));
+                        self.diags.alert(format!(
+                            "{pfx} '{kw}' only supports 'sdbm', 'djb2', 'crc32', or 'wt6' hash functions."
+                        ));
                         return;
                     }
                 }
@@ -504,7 +496,9 @@ impl Parser {
                         "srvtimeout" => "timeout server",
                         _ => "timeout connect",
                     };
-                    self.diags.alert(format!("{pfx} the '{kw}' directive is not supported anymore since HAProxy 2.1. Use '{new}'."));
+                    self.diags.alert(format!(
+                        "{pfx} the '{kw}' directive is not supported anymore since HAProxy 2.1. Use '{new}'."
+                    ));
                     return;
                 }
                 let which = arg(1);
@@ -532,18 +526,16 @@ impl Parser {
                         return;
                     }
                     _ => {
-                        self.diags.alert(format!(
-                            "{pfx} 'timeout' supports {TIMEOUT_LIST} (got '{which}')"
-                        ));
+                        self.diags
+                            .alert(format!("{pfx} 'timeout' supports {TIMEOUT_LIST} (got '{which}')"));
                         return;
                     }
                 };
                 let v = arg(2);
                 let name = format!("timeout {which}");
                 if v.is_empty() {
-                    self.diags.alert(format!(
-                        "{pfx} '{name}' expects an integer value (in milliseconds)"
-                    ));
+                    self.diags
+                        .alert(format!("{pfx} '{name}' expects an integer value (in milliseconds)"));
                     return;
                 }
                 match parse_time_ms(v) {
@@ -566,9 +558,8 @@ impl Parser {
             }
             "errorfile" => {
                 if w.len() < 3 {
-                    self.diags.alert(format!(
-                        "{pfx} {kw} : <code> and <file> are expected as arguments."
-                    ));
+                    self.diags
+                        .alert(format!("{pfx} {kw} : <code> and <file> are expected as arguments."));
                     return;
                 }
                 if let Some((code, content)) = self.read_errorfile(arg(1), arg(2), &file, line) {
@@ -585,9 +576,8 @@ impl Parser {
             }
             "errorloc" | "errorloc302" | "errorloc303" => {
                 if w.len() < 3 {
-                    self.diags.alert(format!(
-                        "{pfx} {kw} : <code> and <url> are expected as arguments."
-                    ));
+                    self.diags
+                        .alert(format!("{pfx} {kw} : <code> and <url> are expected as arguments."));
                     return;
                 }
                 let code = atol(arg(1)) as u16;
@@ -604,8 +594,7 @@ impl Parser {
             }
             "errorfiles" => {
                 if arg(1).is_empty() {
-                    self.diags
-                        .alert(format!("{pfx} {kw} : expects <name> as argument."));
+                    self.diags.alert(format!("{pfx} {kw} : expects <name> as argument."));
                     return;
                 }
                 let name = arg(1).to_string();
@@ -621,8 +610,7 @@ impl Parser {
             }
             "retry-on" => {
                 if arg(1).is_empty() {
-                    self.diags
-                        .alert(format!("{pfx} '{kw}' expects a list of keywords."));
+                    self.diags.alert(format!("{pfx} '{kw}' expects a list of keywords."));
                     return;
                 }
                 const OK: &[&str] = &[
@@ -646,14 +634,12 @@ impl Parser {
                 ];
                 for r in &w[1..] {
                     if !OK.contains(&r.as_str()) {
-                        self.diags
-                            .alert(format!("{pfx} '{kw}': unknown keyword '{r}'"));
+                        self.diags.alert(format!("{pfx} '{kw}': unknown keyword '{r}'"));
                         return;
                     }
                     if (r == "none" || r == "all-retryable-errors") && w.len() > 2 {
-                        self.diags.alert(format!(
-                            "{pfx} '{kw}': '{r}' cannot be combined with other keywords."
-                        ));
+                        self.diags
+                            .alert(format!("{pfx} '{kw}': '{r}' cannot be combined with other keywords."));
                         return;
                     }
                 }
@@ -734,9 +720,8 @@ impl Parser {
             }
             "url_param" => {
                 let Some(name) = w.get(2) else {
-                    self.diags.alert(format!(
-                        "{pfx} 'balance url_param' requires an URL parameter name."
-                    ));
+                    self.diags
+                        .alert(format!("{pfx} 'balance url_param' requires an URL parameter name."));
                     return;
                 };
                 let check_post = if w.get(3).map(|s| s.as_str()) == Some("check_post") {
@@ -770,8 +755,7 @@ impl Parser {
                     Some(n) => {
                         let v = atol(n);
                         if v < 1 {
-                            self.diags
-                                .alert(format!("{pfx} random number of draws must be > 0."));
+                            self.diags.alert(format!("{pfx} random number of draws must be > 0."));
                             return;
                         }
                         v as u32
@@ -785,9 +769,7 @@ impl Parser {
                     .strip_prefix("rdp-cookie(")
                     .and_then(|s| s.strip_suffix(')'))
                     .unwrap_or("mstshash");
-                Balance::RdpCookie {
-                    name: name.to_string(),
-                }
+                Balance::RdpCookie { name: name.to_string() }
             }
             _ => {
                 self.diags.alert(format!("{pfx} {bad}"));
@@ -878,8 +860,7 @@ impl Parser {
         let pfx = format!("parsing [{file}:{line}] :");
         let name = w.get(1).map(|s| s.as_str()).unwrap_or("");
         if name.is_empty() {
-            self.diags
-                .alert(format!("{pfx} '{}' expects an option name.", w[0]));
+            self.diags.alert(format!("{pfx} '{}' expects an option name.", w[0]));
             return;
         }
         let on = kwm != Kwm::No;
@@ -925,9 +906,8 @@ impl Parser {
                 "http-no-delay" => &mut o.http_no_delay,
                 "disable-h2-upgrade" => &mut o.disable_h2_upgrade,
                 _ => {
-                    self.diags.alert(format!(
-                        "{pfx} 'option {name}' is not supported yet (rhaproxy)."
-                    ));
+                    self.diags
+                        .alert(format!("{pfx} 'option {name}' is not supported yet (rhaproxy)."));
                     return;
                 }
             };
@@ -936,7 +916,9 @@ impl Parser {
         }
         let no_neg = |pp: &mut Parser| -> bool {
             if kwm != Kwm::Std {
-                pp.diags.alert(format!("parsing [{file}:{line}]: negation/default is not supported for option '{name}'."));
+                pp.diags.alert(format!(
+                    "parsing [{file}:{line}]: negation/default is not supported for option '{name}'."
+                ));
                 return true;
             }
             false
@@ -1107,7 +1089,9 @@ impl Parser {
     fn parse_bind(&mut self, p: &mut Proxy, w: &[String], loc: &Loc, sect: &str) {
         let pfx = format!("parsing [{}:{}] :", loc.file, loc.line);
         if w.len() < 2 || w[1].is_empty() {
-            self.diags.alert(format!("{pfx} 'bind' expects {{<path>|[addr1]:port1[-end1]}}{{,[addr]:port[-end]}}... as arguments."));
+            self.diags.alert(format!(
+                "{pfx} 'bind' expects {{<path>|[addr1]:port1[-end1]}}{{,[addr]:port[-end]}}... as arguments."
+            ));
             return;
         }
         let mut binds = Vec::new();
@@ -1128,9 +1112,8 @@ impl Parser {
         for b in &binds {
             if let Some(Addr::Fd(fd)) = b.addr {
                 if let Err(e) = check_socket_fd(fd) {
-                    self.diags.alert(format!(
-                        "{pfx} 'bind' : cannot use file descriptor '{fd}' : {e}."
-                    ));
+                    self.diags
+                        .alert(format!("{pfx} 'bind' : cannot use file descriptor '{fd}' : {e}."));
                     return;
                 }
             }
@@ -1153,8 +1136,8 @@ impl Parser {
                 }
             };
             match k {
-                "name" | "thread" | "process" | "interface" | "mss" | "user" | "group"
-                | "level" | "proto" | "shards" => {
+                "name" | "thread" | "process" | "interface" | "mss" | "user" | "group" | "level" | "proto"
+                | "shards" => {
                     let Some(x) = need(self) else { return };
                     match k {
                         "name" => opts.name = Some(x),
@@ -1168,7 +1151,10 @@ impl Parser {
                         "proto" => opts.proto = Some(x),
                         "shards" => opts.shards = Some(x),
                         _ => {
-                            self.diags.alert(format!("{pfx} 'bind {}' in section '{sect}': '{k}' is not supported yet (rhaproxy).", w[1]));
+                            self.diags.alert(format!(
+                                "{pfx} 'bind {}' in section '{sect}': '{k}' is not supported yet (rhaproxy).",
+                                w[1]
+                            ));
                             return;
                         }
                     }
@@ -1247,13 +1233,22 @@ impl Parser {
                     i += 1
                 }
                 _ if keywords::BIND_KWS.contains(&k) => {
-                    self.diags.alert(format!("{pfx} 'bind {}' in section '{sect}': '{k}' is not supported yet (rhaproxy).", w[1]));
+                    self.diags.alert(format!(
+                        "{pfx} 'bind {}' in section '{sect}': '{k}' is not supported yet (rhaproxy).",
+                        w[1]
+                    ));
                     return;
                 }
                 _ => {
                     match keywords::best_match(k, keywords::BIND_KWS.iter().copied()) {
-                        Some(b) => self.diags.alert(format!("{pfx} 'bind {}' in section '{sect}': unknown keyword '{k}'; did you mean '{b}' maybe ?", w[1])),
-                        None => self.diags.alert(format!("{pfx} 'bind {}' in section '{sect}': unknown keyword '{k}'.", w[1])),
+                        Some(b) => self.diags.alert(format!(
+                            "{pfx} 'bind {}' in section '{sect}': unknown keyword '{k}'; did you mean '{b}' maybe ?",
+                            w[1]
+                        )),
+                        None => self.diags.alert(format!(
+                            "{pfx} 'bind {}' in section '{sect}': unknown keyword '{k}'.",
+                            w[1]
+                        )),
                     }
                     return;
                 }
@@ -1287,7 +1282,10 @@ impl Parser {
             s.name = w[1].clone();
             who = format!("'server {}/{}'", p.name, s.name);
             if let Some(c) = invalid_char(&s.name) {
-                self.diags.alert(format!("[{file}:{line}] : {who} : character '{c}' is not permitted in server name '{}'.", s.name));
+                self.diags.alert(format!(
+                    "[{file}:{line}] : {who} : character '{c}' is not permitted in server name '{}'.",
+                    s.name
+                ));
                 return;
             }
             if let Some(prev) = p.servers.iter().find(|o| o.name == s.name) {
@@ -1311,9 +1309,8 @@ impl Parser {
                     {
                         if !self.opts.ignore_unresolved {
                             // HAProxy reports this after parsing, per server
-                            self.pending_unresolved.push(format!(
-                                "[{file}:{line}] : {who} : could not resolve address '{h}'."
-                            ));
+                            self.pending_unresolved
+                                .push(format!("[{file}:{line}] : {who} : could not resolve address '{h}'."));
                         }
                     }
                     s.addr = Some(a);
@@ -1331,9 +1328,8 @@ impl Parser {
             let k = w[i].as_str();
             let v = w.get(i + 1).map(|x| x.as_str()).unwrap_or("");
             let missing = |pp: &mut Parser| {
-                pp.diags.alert(format!(
-                    "[{file}:{line}] : {who} : '{k}' expects an argument."
-                ))
+                pp.diags
+                    .alert(format!("[{file}:{line}] : {who} : '{k}' expects an argument."))
             };
             let mut take = 2;
             match k {
@@ -1344,13 +1340,16 @@ impl Parser {
                     }
                     let n = atol(v);
                     if !(0..=256).contains(&n) {
-                        self.diags.alert(format!("[{file}:{line}] : {who} : weight of server {} is not within 0 and 256 ({n})..", s.name));
+                        self.diags.alert(format!(
+                            "[{file}:{line}] : {who} : weight of server {} is not within 0 and 256 ({n})..",
+                            s.name
+                        ));
                         return;
                     }
                     s.weight = n as u32;
                 }
-                "maxconn" | "minconn" | "maxqueue" | "rise" | "fall" | "pool-max-conn"
-                | "pool-low-conn" | "max-reuse" | "id" | "port" | "error-limit" => {
+                "maxconn" | "minconn" | "maxqueue" | "rise" | "fall" | "pool-max-conn" | "pool-low-conn"
+                | "max-reuse" | "id" | "port" | "error-limit" => {
                     if v.is_empty() {
                         missing(self);
                         return;
@@ -1362,9 +1361,8 @@ impl Parser {
                         "maxqueue" => s.maxqueue = n.max(0) as u32,
                         "rise" | "fall" => {
                             if n <= 0 {
-                                self.diags.alert(format!(
-                                    "[{file}:{line}] : {who} : '{k}' has to be > 0."
-                                ));
+                                self.diags
+                                    .alert(format!("[{file}:{line}] : {who} : '{k}' has to be > 0."));
                                 return;
                             }
                             if k == "rise" {
@@ -1375,9 +1373,8 @@ impl Parser {
                         }
                         "pool-max-conn" => {
                             if n < -1 {
-                                self.diags.alert(format!(
-                                    "[{file}:{line}] : {who} : Invalid pool-max-conn value '{n}'."
-                                ));
+                                self.diags
+                                    .alert(format!("[{file}:{line}] : {who} : Invalid pool-max-conn value '{n}'."));
                                 return;
                             }
                             s.pool_max_conn = n as i32
@@ -1386,9 +1383,8 @@ impl Parser {
                         "max-reuse" => s.max_reuse = n as i32,
                         "id" => {
                             if n <= 0 {
-                                self.diags.alert(format!(
-                                    "[{file}:{line}] : {who} : custom id has to be > 0."
-                                ));
+                                self.diags
+                                    .alert(format!("[{file}:{line}] : {who} : custom id has to be > 0."));
                                 return;
                             }
                             s.id = Some(n as u32)
@@ -1415,9 +1411,8 @@ impl Parser {
                             return;
                         }
                         Err(_) => {
-                            self.diags.alert(format!(
-                                "[{file}:{line}] : {who} : invalid time value '{v}' for '{k}'."
-                            ));
+                            self.diags
+                                .alert(format!("[{file}:{line}] : {who} : invalid time value '{v}' for '{k}'."));
                             return;
                         }
                     };
@@ -1436,9 +1431,8 @@ impl Parser {
                         _ => s.pool_purge_delay_ms = ms,
                     }
                 }
-                "track" | "cookie" | "redir" | "observe" | "on-error" | "on-marked-down"
-                | "on-marked-up" | "init-addr" | "resolvers" | "resolve-prefer" | "proto"
-                | "addr" => {
+                "track" | "cookie" | "redir" | "observe" | "on-error" | "on-marked-down" | "on-marked-up"
+                | "init-addr" | "resolvers" | "resolve-prefer" | "proto" | "addr" => {
                     if v.is_empty() {
                         missing(self);
                         return;
@@ -1514,8 +1508,12 @@ impl Parser {
                 }
                 _ => {
                     match keywords::best_match(k, keywords::SERVER_KWS.iter().copied()) {
-                        Some(b) => self.diags.alert(format!("[{file}:{line}] : {who} : unknown keyword '{k}'; did you mean '{b}' maybe ?")),
-                        None => self.diags.alert(format!("[{file}:{line}] : {who} : unknown keyword '{k}'.")),
+                        Some(b) => self.diags.alert(format!(
+                            "[{file}:{line}] : {who} : unknown keyword '{k}'; did you mean '{b}' maybe ?"
+                        )),
+                        None => self
+                            .diags
+                            .alert(format!("[{file}:{line}] : {who} : unknown keyword '{k}'.")),
                     }
                     return;
                 }
@@ -1582,11 +1580,7 @@ fn srv_fetch_without_backend(words: &[String]) -> Option<&'static str> {
             let pat = format!("{f}(");
             let mut rest = w.as_str();
             while let Some(pos) = rest.find(&pat) {
-                let prev = if pos == 0 {
-                    b' '
-                } else {
-                    rest.as_bytes()[pos - 1]
-                };
+                let prev = if pos == 0 { b' ' } else { rest.as_bytes()[pos - 1] };
                 let arg = &rest[pos + pat.len()..];
                 let arg = &arg[..arg.find(')').unwrap_or(arg.len())];
                 if !prev.is_ascii_alphanumeric() && prev != b'_' && !arg.contains('/') {
@@ -1620,7 +1614,9 @@ fn removed_keyword(kw: &str) -> Option<String> {
         "rsprep", "rspirep", "rspdel", "rspidel", "rspdeny", "rspideny", "rspadd",
     ];
     let alt = match kw {
-        "reqrep" | "reqirep" => "'http-request replace-path', 'http-request replace-uri' or 'http-request replace-header'",
+        "reqrep" | "reqirep" => {
+            "'http-request replace-path', 'http-request replace-uri' or 'http-request replace-header'"
+        }
         "reqdel" | "reqidel" => "'http-request del-header'",
         "reqdeny" | "reqideny" => "'http-request deny'",
         "reqpass" | "reqipass" => "'http-request allow'",

@@ -293,10 +293,7 @@ mod tests {
         assert_eq!(sp("\"$HOST\"").unwrap(), vec!["1.2.3.4"]);
         assert_eq!(sp("$HOST").unwrap(), vec!["$HOST"]);
         assert_eq!(sp("\"${NOPE-9.9.9.9}\"").unwrap(), vec!["9.9.9.9"]);
-        assert_eq!(
-            sp("x \"${LIST[*]}\" y").unwrap(),
-            vec!["x", "a", "b", "c", "y"]
-        );
+        assert_eq!(sp("x \"${LIST[*]}\" y").unwrap(), vec!["x", "a", "b", "c", "y"]);
         assert_eq!(sp("\"${.LINE}\" \"${.FILE}\"").unwrap(), vec!["7", "f.cfg"]);
         assert_eq!(sp("\"\\$HOST\"").unwrap(), vec!["$HOST"]);
     }
@@ -313,9 +310,6 @@ mod tests {
         assert_eq!(sp("\"${HOST\"").unwrap_err().kind, LineErrorKind::Brace);
         assert_eq!(sp("\"$1\"").unwrap_err().kind, LineErrorKind::VarName);
         assert_eq!(sp("\\xZZ").unwrap_err().kind, LineErrorKind::Hex);
-        assert_eq!(
-            sp("\"${LIST[x]}\"").unwrap_err().kind,
-            LineErrorKind::WrongExpand
-        );
+        assert_eq!(sp("\"${LIST[x]}\"").unwrap_err().kind, LineErrorKind::WrongExpand);
     }
 }

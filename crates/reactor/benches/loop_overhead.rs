@@ -164,9 +164,7 @@ impl Handler for Waker {
     fn on_wake(&mut self, cx: &mut Cx<'_, u32>, t: u64) {
         self.n += 1;
         if self.n == self.target {
-            let _ = self
-                .done
-                .send(self.start.elapsed().as_nanos() as f64 / self.n as f64);
+            let _ = self.done.send(self.start.elapsed().as_nanos() as f64 / self.n as f64);
             cx.exit();
         } else {
             cx.wake(t);
@@ -311,9 +309,7 @@ fn main() {
         median(t.iter().map(|x| x.1).collect()),
         median(t.iter().map(|x| x.2).collect())
     );
-    let c: Vec<_> = (0..runs)
-        .map(|_| bench_count_if(50_000_000 / scale as u64))
-        .collect();
+    let c: Vec<_> = (0..runs).map(|_| bench_count_if(50_000_000 / scale as u64)).collect();
     println!(
         "count_if!: false {:.2} ns, true+counting on {:.2} ns, true+counting off {:.2} ns",
         median(c.iter().map(|x| x.0).collect()),

@@ -134,9 +134,7 @@ pub static DEBUG_COUNTERS: [DebugCounter];
 /// skipped so a counter in a closure reports the function holding it.
 #[doc(hidden)]
 pub fn short_fn_name(full: &'static str) -> &'static str {
-    let trimmed = full
-        .strip_suffix("::__dbg_fn::__dbg_fn_marker")
-        .unwrap_or(full);
+    let trimmed = full.strip_suffix("::__dbg_fn::__dbg_fn_marker").unwrap_or(full);
     let mut parts = trimmed.rsplit("::").filter(|p| *p != "{{closure}}");
     parts.next().unwrap_or(trimmed)
 }
@@ -170,11 +168,7 @@ macro_rules! __dbg_count {
 #[macro_export]
 macro_rules! count_if {
     ($comment:literal) => {
-        $crate::__dbg_count!(
-            $crate::counters::Kind::Cnt,
-            true,
-            concat!("\"1\" [", $comment, "]")
-        )
+        $crate::__dbg_count!($crate::counters::Kind::Cnt, true, concat!("\"1\" [", $comment, "]"))
     };
     ($cond:expr, $comment:literal) => {
         $crate::__dbg_count!(
@@ -243,11 +237,7 @@ macro_rules! warn_on {
 #[macro_export]
 macro_rules! glitch {
     ($comment:literal) => {
-        $crate::__dbg_count!(
-            $crate::counters::Kind::Glt,
-            true,
-            concat!("\"1\" [", $comment, "]")
-        )
+        $crate::__dbg_count!($crate::counters::Kind::Glt, true, concat!("\"1\" [", $comment, "]"))
     };
 }
 
@@ -283,9 +273,7 @@ pub const PARSE_ERROR: &str = "Expects an optional action ('reset','show','on','
 pub const HELP: &str = "debug counters [?|all|bug|cnt|chk|glt]* : dump/reset rare event counters";
 
 /// Parses the words after `debug counters`. The error text is HAProxy's.
-pub fn parse_request<'a>(
-    words: impl IntoIterator<Item = &'a str>,
-) -> Result<Request, &'static str> {
+pub fn parse_request<'a>(words: impl IntoIterator<Item = &'a str>) -> Result<Request, &'static str> {
     let mut r = Request::default();
     for w in words {
         match w {
@@ -322,12 +310,7 @@ fn selected(r: &Request, c: &DebugCounter) -> bool {
 /// the link order.
 pub fn sorted() -> Vec<&'static DebugCounter> {
     let mut v: Vec<&'static DebugCounter> = DEBUG_COUNTERS.iter().collect();
-    v.sort_by(|a, b| {
-        a.file
-            .cmp(b.file)
-            .then(b.line.cmp(&a.line))
-            .then(a.desc.cmp(b.desc))
-    });
+    v.sort_by(|a, b| a.file.cmp(b.file).then(b.line.cmp(&a.line)).then(a.desc.cmp(b.desc)));
     v
 }
 
@@ -410,9 +393,7 @@ pub fn cli(words: &[&str]) -> Result<String, &'static str> {
 
 /// Finds a counter by its comment, for tests and the `-d` exit report.
 pub fn find(comment_part: &str) -> Option<&'static DebugCounter> {
-    DEBUG_COUNTERS
-        .iter()
-        .find(|c| c.desc.contains(comment_part))
+    DEBUG_COUNTERS.iter().find(|c| c.desc.contains(comment_part))
 }
 
 #[cfg(test)]
@@ -449,17 +430,11 @@ mod tests {
             ..Default::default()
         });
         assert!(out.starts_with(HEADER));
-        let line = out
-            .lines()
-            .find(|l| l.contains("dump layout probe"))
-            .expect("listed");
+        let line = out.lines().find(|l| l.contains("dump layout probe")).expect("listed");
         // "%-10u %3s %s:%d %s()%s%s" as in HAProxy's dump.
         let expect_prefix = "2          CNT counters.rs:";
         assert!(line.starts_with(expect_prefix), "{line:?}");
-        assert!(
-            line.ends_with("hit_twice(): \"1\" [dump layout probe]"),
-            "{line:?}"
-        );
+        assert!(line.ends_with("hit_twice(): \"1\" [dump layout probe]"), "{line:?}");
     }
 
     #[test]

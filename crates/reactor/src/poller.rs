@@ -120,25 +120,17 @@ pub fn classify_stale(fdn: RawFd, ev_gen: u32, ev: Events, tid: usize) -> Stale 
 pub fn count_stale(class: Stale) {
     match class {
         Stale::HupErrReopenedOtherThread => {
-            crate::count_if!(
-                "epoll report of HUP/ERR on a stale fd reopened on another thread (harmless)"
-            );
+            crate::count_if!("epoll report of HUP/ERR on a stale fd reopened on another thread (harmless)");
         }
         Stale::OtherReopenedOtherThread => {}
         Stale::ErrReopenedSameThread => {
-            crate::count_if!(
-                "epoll report of ERR on a stale fd reopened on the same thread (suspicious)"
-            );
+            crate::count_if!("epoll report of ERR on a stale fd reopened on the same thread (suspicious)");
         }
         Stale::HupReopenedSameThread => {
-            crate::count_if!(
-                "epoll report of HUP on a stale fd reopened on the same thread (suspicious)"
-            );
+            crate::count_if!("epoll report of HUP on a stale fd reopened on the same thread (suspicious)");
         }
         Stale::HarmlessReopenedSameThread => {
-            crate::count_if!(
-                "epoll report of a harmless event on a stale fd reopened on the same thread (suspicious)"
-            );
+            crate::count_if!("epoll report of a harmless event on a stale fd reopened on the same thread (suspicious)");
         }
         Stale::ClosedRecycled => {
             crate::count_if!("epoll report of event on a closed recycled fd (rare)");
@@ -302,14 +294,7 @@ impl Poller {
     /// Waits for events; returns how many are in `self.events`.
     pub fn wait(&mut self, timeout_ms: i32) -> usize {
         // SAFETY: the buffer holds `events.len()` initialised entries.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.ep,
-                self.events.as_mut_ptr(),
-                self.events.len() as i32,
-                timeout_ms,
-            )
-        };
+        let n = unsafe { libc::epoll_wait(self.ep, self.events.as_mut_ptr(), self.events.len() as i32, timeout_ms) };
         if n < 0 {
             0
         } else {

@@ -51,11 +51,7 @@ fn next_in(mask: u64, t: u32) -> u32 {
 /// another thread is available.
 fn prev_in(mask: u64, t: u32, not: u32) -> u32 {
     let not_bit = if not < 64 { 1u64 << not } else { 0 };
-    let m = if mask & !not_bit != 0 {
-        mask & !not_bit
-    } else {
-        mask
-    };
+    let m = if mask & !not_bit != 0 { mask & !not_bit } else { mask };
     let t = t & 63;
     let below = m & (!0u64 >> (63 - t));
     if below != 0 {
@@ -78,12 +74,7 @@ impl AcceptSpread {
     /// bit N = thread N), using `load[t]` as each thread's current load.
     /// Lock-free; safe to call from all accepting threads at once.
     pub fn pick(&self, local: usize, mask: u64, load: &[AtomicU32]) -> usize {
-        let mask = mask
-            & if load.len() >= 64 {
-                !0
-            } else {
-                (1u64 << load.len()) - 1
-            };
+        let mask = mask & if load.len() >= 64 { !0 } else { (1u64 << load.len()) - 1 };
         if mask == 0 {
             return local;
         }
@@ -116,11 +107,7 @@ impl AcceptSpread {
                 let t = if q0 < q1 { local as u32 } else { t1 };
                 (t, pack((t1 + 1) & 63, t2, ctr))
             };
-            if self
-                .idx
-                .compare_exchange_weak(n0, n1, AcqRel, Relaxed)
-                .is_ok()
-            {
+            if self.idx.compare_exchange_weak(n0, n1, AcqRel, Relaxed).is_ok() {
                 return target as usize;
             }
         }
@@ -197,36 +184,25 @@ mod tests {
                 let l: Vec<u32> = load.iter().map(|x| x.load(Relaxed)).collect();
                 let spread = l.iter().max().unwrap() - l.iter().min().unwrap();
                 worst_spread = worst_spread.max(spread);
-                worst_ratio =
-                    worst_ratio.max(*l.iter().max().unwrap() as f64 * N as f64 / live.len() as f64);
+                worst_ratio = worst_ratio.max(*l.iter().max().unwrap() as f64 * N as f64 / live.len() as f64);
                 live_sum += live.len() as u64;
                 samples += 1;
             }
         }
         let avg = steps as f64 / N as f64;
-        let (mn, mx) = (
-            *total.iter().min().unwrap() as f64,
-            *total.iter().max().unwrap() as f64,
-        );
+        let (mn, mx) = (*total.iter().min().unwrap() as f64, *total.iter().max().unwrap() as f64);
         println!(
             "accepts per thread: min {mn} max {mx} avg {avg:.0} (thread0 {} thread1 {}); \
              live conns/thread avg {:.1}, worst max-min {worst_spread}, worst max/avg {worst_ratio:.2}",
-            total[0], total[1], live_sum as f64 / samples as f64 / N as f64
+            total[0],
+            total[1],
+            live_sum as f64 / samples as f64 / N as f64
         );
         // Deterministic (fixed seed). Accepting locally would give threads
         // 0 and 1 everything: max/avg = 32. Measured here: ~1.16.
-        assert!(
-            worst_ratio < 1.35,
-            "busiest thread at {worst_ratio:.2}x the average"
-        );
-        assert!(
-            worst_spread < 16,
-            "live loads drifted apart: {worst_spread}"
-        );
-        assert!(
-            mn > avg * 0.8 && mx < avg * 1.2,
-            "min {mn} max {mx} avg {avg}"
-        );
+        assert!(worst_ratio < 1.35, "busiest thread at {worst_ratio:.2}x the average");
+        assert!(worst_spread < 16, "live loads drifted apart: {worst_spread}");
+        assert!(mn > avg * 0.8 && mx < avg * 1.2, "min {mn} max {mx} avg {avg}");
     }
 
     #[test]

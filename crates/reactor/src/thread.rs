@@ -121,10 +121,7 @@ impl<M: Send + 'static> Remote<M> {
 impl<M> Shared<M> {
     fn send(&self, tid: usize, msg: M) {
         let mb = &self.mailboxes[tid];
-        mb.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push_back(msg);
+        mb.queue.lock().unwrap_or_else(|e| e.into_inner()).push_back(msg);
         // Pairs with the fence in the loop: either the target sees the
         // message before sleeping, or we see it asleep and wake it.
         fence(SeqCst);
@@ -327,10 +324,7 @@ impl<M: Send + 'static> Reactor<M> {
     /// the threads start.
     pub fn new(nbthread: usize, opts: LoopOptions) -> io::Result<Reactor<M>> {
         if nbthread == 0 || nbthread > MAX_THREADS {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "nbthread must be 1..=64",
-            ));
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "nbthread must be 1..=64"));
         }
         fd::table();
         let mut pollers = Vec::new();
@@ -383,11 +377,7 @@ impl<M: Send + 'static> Reactor<M> {
             load: (0..nbthread).map(|_| AtomicU32::new(0)).collect(),
             stopping: AtomicBool::new(false),
         });
-        Ok(Reactor {
-            shared,
-            opts,
-            pollers,
-        })
+        Ok(Reactor { shared, opts, pollers })
     }
 
     pub fn remote(&self) -> Remote<M> {
@@ -436,13 +426,7 @@ fn set_affinity(cpus: &[usize]) {
 }
 
 /// Runs one thread's loop until a handler calls [`Cx::exit`].
-fn run_loop<H: Handler>(
-    h: &mut H,
-    tid: usize,
-    poller: Poller,
-    sh: &Arc<Shared<H::Msg>>,
-    opts: &LoopOptions,
-) {
+fn run_loop<H: Handler>(h: &mut H, tid: usize, poller: Poller, sh: &Arc<Shared<H::Msg>>, opts: &LoopOptions) {
     let mut st = ThreadState {
         tid,
         poller,
@@ -513,12 +497,7 @@ fn run_loop<H: Handler>(
         if timeout != 0 {
             mb.sleeping.store(true, SeqCst);
             fence(SeqCst);
-            if !mb
-                .queue
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .is_empty()
-            {
+            if !mb.queue.lock().unwrap_or_else(|e| e.into_inner()).is_empty() {
                 timeout = 0;
             }
         }

@@ -118,10 +118,7 @@ fn stale_rows_match_haproxy_order_and_layout() {
     }
     let ours = counters::cli(&["cnt", "all"]).unwrap();
     assert!(ours.starts_with(HEADER));
-    let ours: Vec<&str> = ours
-        .lines()
-        .filter(|l| l.contains("epoll report of"))
-        .collect();
+    let ours: Vec<&str> = ours.lines().filter(|l| l.contains("epoll report of")).collect();
     let theirs: Vec<&str> = SAMPLE_CNT_ALL
         .lines()
         .filter(|l| l.contains("epoll report of"))
@@ -143,14 +140,8 @@ fn stale_rows_match_haproxy_order_and_layout() {
     }
     // Without "all", only non-zero rows, still in that order.
     let shown = counters::cli(&["cnt"]).unwrap();
-    let shown: Vec<&str> = shown
-        .lines()
-        .filter(|l| l.contains("epoll report of"))
-        .collect();
-    let sample_shown: Vec<&str> = SAMPLE
-        .lines()
-        .filter(|l| l.contains("epoll report of"))
-        .collect();
+    let shown: Vec<&str> = shown.lines().filter(|l| l.contains("epoll report of")).collect();
+    let sample_shown: Vec<&str> = SAMPLE.lines().filter(|l| l.contains("epoll report of")).collect();
     assert_eq!(shown.len(), sample_shown.len());
     for (o, t) in shown.iter().zip(&sample_shown) {
         assert_eq!(parse_row(o).desc, parse_row(t).desc);
@@ -202,9 +193,7 @@ fn on_off_reset_and_errors() {
 
     let r = counters::parse_request(["on"]).unwrap();
     assert!(r.needs_admin());
-    assert!(!counters::parse_request(["all", "bug"])
-        .unwrap()
-        .needs_admin());
+    assert!(!counters::parse_request(["all", "bug"]).unwrap().needs_admin());
     assert_eq!(counters::cli(&["bogus"]).unwrap_err(), PARSE_ERROR);
     assert_eq!(
         PARSE_ERROR,

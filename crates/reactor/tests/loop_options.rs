@@ -81,10 +81,7 @@ fn cpu_map_pins_each_thread() {
     assert_eq!(got[&0], c0.to_string());
     assert_eq!(got[&1], c1.to_string());
     // No cpu-map entry: the thread keeps the process's mask.
-    assert_eq!(
-        got[&2],
-        status_field("/proc/self/status", "Cpus_allowed_list:")
-    );
+    assert_eq!(got[&2], status_field("/proc/self/status", "Cpus_allowed_list:"));
 }
 
 /// Records the loop number of every event and stops polling the FD, so

@@ -69,10 +69,7 @@ fn snapshot() -> [u32; 6] {
 fn expect_one(class: Option<Stale>) -> [u32; 6] {
     let mut d = [0; 6];
     if let Some(c) = class {
-        let i = TEXTS
-            .iter()
-            .position(|(_, s)| *s == c)
-            .expect("counted class");
+        let i = TEXTS.iter().position(|(_, s)| *s == c).expect("counted class");
         d[i] = 1;
     }
     d
@@ -92,11 +89,7 @@ fn count_stale_moves_exactly_its_row() {
     for (_, class) in TEXTS {
         let before = snapshot();
         count_stale(class);
-        assert_eq!(
-            delta(before, snapshot()),
-            expect_one(Some(class)),
-            "{class:?}"
-        );
+        assert_eq!(delta(before, snapshot()), expect_one(Some(class)), "{class:?}");
     }
     // Not counted by HAProxy either.
     let before = snapshot();
@@ -118,11 +111,7 @@ fn classify_made_up_events() {
         (2, Events::READ, Stale::HarmlessReopenedSameThread),
         (2, Events::WRITE, Stale::HarmlessReopenedSameThread),
         (2, Events::HUP, Stale::HupReopenedSameThread),
-        (
-            2,
-            Events::RDHUP | Events::READ,
-            Stale::HupReopenedSameThread,
-        ),
+        (2, Events::RDHUP | Events::READ, Stale::HupReopenedSameThread),
         (2, Events::ERR, Stale::ErrReopenedSameThread),
         (2, Events::ERR | Events::HUP, Stale::ErrReopenedSameThread),
         (0, Events::HUP, Stale::HupErrReopenedOtherThread),
@@ -132,18 +121,11 @@ fn classify_made_up_events() {
         (0, Events::WRITE, Stale::OtherReopenedOtherThread),
     ];
     for (tid, bits, want) in cases {
-        assert_eq!(
-            classify_stale(f, 6, ev(bits), tid),
-            want,
-            "tid {tid} ev {bits:#x}"
-        );
+        assert_eq!(classify_stale(f, 6, ev(bits), tid), want, "tid {tid} ev {bits:#x}");
     }
     // A listener-like mask with several threads: "same thread" for each.
     fd::insert(f, 42, 0b1010, 0);
-    assert_eq!(
-        classify_stale(f, 6, ev(Events::HUP), 3),
-        Stale::HupReopenedSameThread
-    );
+    assert_eq!(classify_stale(f, 6, ev(Events::HUP), 3), Stale::HupReopenedSameThread);
     assert_eq!(
         classify_stale(f, 6, ev(Events::HUP), 2),
         Stale::HupErrReopenedOtherThread
@@ -158,10 +140,7 @@ fn classify_made_up_events() {
     }
     // The generation wraps: only "+1" is tested, modulo 2^32.
     e.generation.store(0, Release);
-    assert_eq!(
-        classify_stale(f, u32::MAX, ev(Events::READ), 0),
-        Stale::JustClosed
-    );
+    assert_eq!(classify_stale(f, u32::MAX, ev(Events::READ), 0), Stale::JustClosed);
     assert_eq!(
         classify_stale(f, u32::MAX - 1, ev(Events::READ), 0),
         Stale::ClosedRecycled
@@ -349,11 +328,7 @@ fn scenario(variant: Variant, action: Action) -> Outcome {
 
 fn check(variant: Variant, action: Action, class: Option<Stale>) {
     let o = scenario(variant, action);
-    assert_eq!(
-        o.deltas,
-        expect_one(class),
-        "{variant:?}/{action:?} expected {class:?}"
-    );
+    assert_eq!(o.deltas, expect_one(class), "{variant:?}/{action:?} expected {class:?}");
     if action == Action::TakeoverOnly {
         // Same incarnation, no longer ours: skipped, not stale.
         assert_eq!((o.drop_fd, o.skip_fd), (0, 1), "{variant:?}/{action:?}");
@@ -373,20 +348,12 @@ fn reopened_same_thread_harmless() {
 
 #[test]
 fn reopened_same_thread_hup() {
-    check(
-        Variant::Hup,
-        Action::ReopenSame,
-        Some(Stale::HupReopenedSameThread),
-    );
+    check(Variant::Hup, Action::ReopenSame, Some(Stale::HupReopenedSameThread));
 }
 
 #[test]
 fn reopened_same_thread_err() {
-    check(
-        Variant::Err,
-        Action::ReopenSame,
-        Some(Stale::ErrReopenedSameThread),
-    );
+    check(Variant::Err, Action::ReopenSame, Some(Stale::ErrReopenedSameThread));
 }
 
 #[test]

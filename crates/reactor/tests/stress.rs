@@ -110,8 +110,7 @@ impl Worker {
             let mut map = self.g.map.lock().unwrap();
             let gen = fd::entry(a).generation.load(Acquire);
             if let Some(old) = map.insert(a, (tok, gen)) {
-                self.g
-                    .violation(format!("fd {a} reopened while still mapped {old:?}"));
+                self.g.violation(format!("fd {a} reopened while still mapped {old:?}"));
             }
             cx.fd_insert(a, tok);
         }
@@ -293,11 +292,7 @@ impl Worker {
                 // lowest free number, often the one just closed.
                 // Prefer a conn whose peer closed: its pending HUP then
                 // goes stale on a reopened number.
-                let hup = self
-                    .owned
-                    .values()
-                    .find(|c| c.peer.is_none())
-                    .map(|c| c.token);
+                let hup = self.owned.values().find(|c| c.peer.is_none()).map(|c| c.token);
                 if let Some(t) = hup.or_else(|| self.pick_owned()) {
                     let c = self.owned.remove(&t).unwrap();
                     self.delete(cx, c);
@@ -462,9 +457,7 @@ fn sixty_four_threads_never_misdeliver() {
 
     let s = &g.stats;
     let acts = remote.shared().activity();
-    let sum = |f: fn(&reactor::activity::Activity) -> &AtomicU64| {
-        acts.iter().map(|a| f(a).load(Relaxed)).sum::<u64>()
-    };
+    let sum = |f: fn(&reactor::activity::Activity) -> &AtomicU64| acts.iter().map(|a| f(a).load(Relaxed)).sum::<u64>();
     let drop_fd = sum(|a| &a.poll_drop_fd);
     let skip_fd = sum(|a| &a.poll_skip_fd);
     let tkov = sum(|a| &a.fd_takeover);
@@ -497,10 +490,7 @@ fn sixty_four_threads_never_misdeliver() {
     // (plus the uncounted "plain event on an fd reopened elsewhere").
     assert!(drop_fd >= stale_total, "{drop_fd} < {stale_total}");
     // The run must actually have exercised the machinery.
-    assert!(
-        s.opens.load(Relaxed) >= 2000,
-        "too few opens to mean anything"
-    );
+    assert!(s.opens.load(Relaxed) >= 2000, "too few opens to mean anything");
     assert!(s.takeovers.load(Relaxed) >= 200, "too few takeovers");
     assert!(elapsed < Duration::from_secs(60));
     drop(remote);

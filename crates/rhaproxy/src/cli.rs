@@ -116,9 +116,7 @@ pub fn parse(argv0: &str, args: &[String]) -> Action {
             "-dD" => o.diag = true,
             "-dL" => o.dump_libs = true,
             "-W" | "-Ws" => return Action::NotSupported(format!("master-worker mode ('{a}')")),
-            "-sf" | "-st" => {
-                return Action::NotSupported(format!("soft-stop of old processes ('{a}')"))
-            }
+            "-sf" | "-st" => return Action::NotSupported(format!("soft-stop of old processes ('{a}')")),
             "-x" => return Action::NotSupported("listening sockets transfer ('-x')".into()),
             "-S" => return Action::NotSupported("the master CLI ('-S')".into()),
             "-cc" | "-f" | "-C" | "-p" | "-n" | "-N" | "-m" | "-L" => {
@@ -174,11 +172,7 @@ fn uname() -> String {
         if libc::uname(&mut u) != 0 {
             return "unknown".into();
         }
-        let f = |p: &[libc::c_char]| {
-            std::ffi::CStr::from_ptr(p.as_ptr())
-                .to_string_lossy()
-                .into_owned()
-        };
+        let f = |p: &[libc::c_char]| std::ffi::CStr::from_ptr(p.as_ptr()).to_string_lossy().into_owned();
         format!(
             "{} {} {} {}",
             f(&u.sysname),
@@ -198,18 +192,11 @@ pub fn build_info() -> String {
     s.push_str("  CC      = rustc\n");
     s.push_str(&format!(
         "  CFLAGS  = (cargo {} profile)\n",
-        if cfg!(debug_assertions) {
-            "dev"
-        } else {
-            "release"
-        }
+        if cfg!(debug_assertions) { "dev" } else { "release" }
     ));
     s.push_str("  OPTIONS = \n");
     s.push_str("  DEBUG   = \n\n");
-    s.push_str(&format!(
-        "Feature list : {}\n\n",
-        config::features::BUILD_FEATURES
-    ));
+    s.push_str(&format!("Feature list : {}\n\n", config::features::BUILD_FEATURES));
     s.push_str("Default settings :\n  bufsize = 16384, maxrewrite = 1024, maxpollevents = 200\n\n");
     s.push_str(&format!(
         "Built with multi-threading support (MAX_THREADS={}, default=1).\n",
@@ -225,10 +212,7 @@ pub fn build_info() -> String {
     s.push_str("         h1 : mode=HTTP  side=FE|BE  mux=H1    flags=HTX|NO_UPG\n");
     s.push_str("  <default> : mode=TCP   side=FE|BE  mux=PASS  flags=\n");
     s.push_str("       none : mode=TCP   side=FE|BE  mux=PASS  flags=NO_UPG\n\n");
-    s.push_str(&format!(
-        "Available services : {}\n",
-        config::features::SERVICES
-    ));
+    s.push_str(&format!("Available services : {}\n", config::features::SERVICES));
     s.push_str("Available filters : none\n");
     s
 }
@@ -277,26 +261,16 @@ pub fn usage(name: &str) -> String {
 mod tests {
     use super::*;
     fn p(a: &[&str]) -> Action {
-        parse(
-            "rhaproxy",
-            &a.iter().map(|s| s.to_string()).collect::<Vec<_>>(),
-        )
+        parse("rhaproxy", &a.iter().map(|s| s.to_string()).collect::<Vec<_>>())
     }
     #[test]
     fn flags() {
-        match p(&[
-            "-c", "-f", "a.cfg", "-f", "dir", "-dr", "-q", "--", "b.cfg", "c.cfg",
-        ]) {
+        match p(&["-c", "-f", "a.cfg", "-f", "dir", "-dr", "-q", "--", "b.cfg", "c.cfg"]) {
             Action::Run(o) => {
                 assert!(o.check && o.ignore_unresolved && o.quiet);
                 assert_eq!(
                     o.cfg_files,
-                    vec![
-                        PathBuf::from("a.cfg"),
-                        "dir".into(),
-                        "b.cfg".into(),
-                        "c.cfg".into()
-                    ]
+                    vec![PathBuf::from("a.cfg"), "dir".into(), "b.cfg".into(), "c.cfg".into()]
                 );
             }
             a => panic!("{a:?}"),
@@ -305,10 +279,7 @@ mod tests {
         assert!(matches!(p(&["-vv"]), Action::BuildInfo));
         assert!(matches!(p(&["-Z"]), Action::Usage(_)));
         assert!(matches!(p(&["-f"]), Action::Usage(_)));
-        assert!(matches!(
-            p(&["-f", "x", "-sf", "1"]),
-            Action::NotSupported(_)
-        ));
+        assert!(matches!(p(&["-f", "x", "-sf", "1"]), Action::NotSupported(_)));
         match p(&["-cc", "1"]) {
             Action::Run(o) => assert_eq!(o.check_condition.as_deref(), Some("1")),
             a => panic!("{a:?}"),

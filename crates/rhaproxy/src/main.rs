@@ -37,11 +37,7 @@ impl Printer {
                 self.pid,
                 config::features::VERSION
             );
-            let _ = writeln!(
-                err,
-                "[NOTICE]   ({}) : path to executable is {exe}",
-                self.pid
-            );
+            let _ = writeln!(err, "[NOTICE]   ({}) : path to executable is {exe}", self.pid);
         }
         let _ = writeln!(err, "{}", d.render(self.pid));
     }
@@ -53,11 +49,48 @@ impl Printer {
     }
 }
 
-/// Starts proxying with a loaded configuration. The lead replaces this body
-/// with `proxy::run(cfg, opts)` once `crates/proxy` exists.
-fn start(_cfg: config::Config, _opts: &Options, out: &mut Printer) -> ! {
-    out.alert_plain("proxying is not implemented yet");
-    exit(1)
+/// Starts proxying with a loaded configuration: goes to the background
+/// when asked (`-D` / `daemon`, unless `-d`/`-db`), writes the pid file,
+/// then runs until stopped.
+fn start(mut cfg: config::Config, opts: &Options, out: &mut Printer) -> ! {
+    if let Some(n) = opts.maxconn {
+        cfg.global.maxconn = Some(n);
+    }
+    let daemon = (opts.daemon || cfg.global.daemon) && !opts.debug && !opts.foreground;
+    if daemon {
+        // SAFETY: no thread has been started yet, so fork() duplicates a
+        // single-threaded process; the parent only exits.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            out.alert_plain("[rhaproxy.main()] Cannot fork.");
+            exit(1);
+        }
+        if pid > 0 {
+            exit(0);
+        }
+        // SAFETY: detaching from the controlling terminal in the child.
+        unsafe {
+            libc::setsid();
+        }
+    }
+    let pidfile = opts.pidfile.clone().or(cfg.global.pidfile.clone().map(Into::into));
+    if let Some(p) = &pidfile {
+        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
+            out.alert_plain(&format!(
+                "[rhaproxy.main()] Cannot create pidfile {} : {e}",
+                p.display()
+            ));
+            exit(1);
+        }
+    }
+    let run_opts = proxy::RunOptions { nbthread: None };
+    match proxy::run(cfg, run_opts) {
+        Ok(()) => exit(0),
+        Err(e) => {
+            out.alert_plain(&e);
+            exit(1)
+        }
+    }
 }
 
 impl Printer {
@@ -83,9 +116,7 @@ fn check_condition(cond: &str, out: &mut Printer) -> ! {
         Err(e) => {
             let msg = match e.kind {
                 LineErrorKind::Quote => "Syntax Error in condition: Unmatched quote.",
-                LineErrorKind::Hex => {
-                    "Syntax Error in condition: Truncated or invalid hexadecimal sequence."
-                }
+                LineErrorKind::Hex => "Syntax Error in condition: Truncated or invalid hexadecimal sequence.",
                 _ => "Unhandled error in condition, please report this to the developers.",
             };
             out.alert(msg);
@@ -131,10 +162,7 @@ fn main() {
             exit(1)
         }
         cli::Action::NotSupported(what) => {
-            eprintln!(
-                "{:<11}({pid}) : {what} is not supported yet in rhaproxy.",
-                "[ALERT]"
-            );
+            eprintln!("{:<11}({pid}) : {what} is not supported yet in rhaproxy.", "[ALERT]");
             exit(1)
         }
         cli::Action::Run(o) => *o,
@@ -150,11 +178,7 @@ fn main() {
     }
     if let Some(dir) = &opts.chdir {
         if let Err(e) = std::env::set_current_dir(dir) {
-            out.alert(format!(
-                "Cannot chdir to {} : {}",
-                dir.display(),
-                config::io_text(&e)
-            ));
+            out.alert(format!("Cannot chdir to {} : {}", dir.display(), config::io_text(&e)));
             exit(1);
         }
     }
@@ -194,9 +218,7 @@ fn main() {
         }
         if !has_listener {
             if !out.quiet {
-                println!(
-                    "Configuration file has no error but will not start (no listener) => exit(2)."
-                );
+                println!("Configuration file has no error but will not start (no listener) => exit(2).");
             }
             exit(2);
         }
@@ -206,9 +228,7 @@ fn main() {
         exit(0);
     }
     if !has_listener {
-        out.alert(
-            "[haproxy.main()] No enabled listener found (check for 'bind' directives) ! Exiting.",
-        );
+        out.alert("[haproxy.main()] No enabled listener found (check for 'bind' directives) ! Exiting.");
         exit(1);
     }
     start(loaded.config, &opts, &mut out)

@@ -85,9 +85,7 @@ fn atoi(s: &str) -> i64 {
     let v = d
         .chars()
         .take_while(|c| c.is_ascii_digit())
-        .fold(0i64, |a, c| {
-            a.saturating_mul(10).saturating_add(c as i64 - '0' as i64)
-        });
+        .fold(0i64, |a, c| a.saturating_mul(10).saturating_add(c as i64 - '0' as i64));
     if neg {
         -v
     } else {
@@ -174,10 +172,7 @@ fn parse_args() -> Args {
         usage(&name, 1);
     }
     if i + 1 < argv.len() {
-        die(&format!(
-            "Unhandled extraneous argument '{}' after URL.\n",
-            argv[i + 1]
-        ));
+        die(&format!("Unhandled extraneous argument '{}' after URL.\n", argv[i + 1]));
     }
     a.url = argv[i].clone();
     a
@@ -264,10 +259,7 @@ fn raise_nofile() {
         if l.rlim_max != libc::RLIM_INFINITY {
             l.rlim_cur = l.rlim_max;
             if libc::setrlimit(libc::RLIMIT_NOFILE, &l) == -1 {
-                eprintln!(
-                    "Warning: couldn't raise the NOFILE limit to {}",
-                    l.rlim_max as u32
-                );
+                eprintln!("Warning: couldn't raise the NOFILE limit to {}", l.rlim_max as u32);
             }
         }
     }
@@ -384,10 +376,7 @@ impl Reporter {
             } else {
                 ((100u64 * thr as u64) >> 32) as u32
             };
-            out.push_str(&format!(
-                "{thr:3} {cps:.1} {rps:.1} {bps:.1} {:.1} ",
-                bps * 8.0
-            ));
+            out.push_str(&format!("{thr:3} {cps:.1} {rps:.1} {bps:.1} {:.1} ", bps * 8.0));
             let fb = t.fbs - p.fbs;
             out.push_str(&if fb > 0 {
                 format!("{:.1} ", (t.ttfb - p.ttfb) as f64 / fb as f64)
@@ -401,11 +390,7 @@ impl Reporter {
                 "- ".into()
             });
         } else {
-            out.push_str(&format!(
-                "{} {} ",
-                fmt::human_number(cps),
-                fmt::human_number(rps)
-            ));
+            out.push_str(&format!("{} {} ", fmt::human_number(cps), fmt::human_number(rps)));
             if self.long > 0 {
                 out.push_str(&format!("{} ", fmt::human_number(bps)));
             }
@@ -485,11 +470,7 @@ fn report_percentiles(ttfb: &[u64], ttlb: &[u64]) {
             cur_lb += ttlb[li];
             li += 1;
         }
-        let inv = if pt == 1.0 {
-            250000.0
-        } else {
-            1.0 / (1.0 - pt)
-        };
+        let inv = if pt == 1.0 { 250000.0 } else { 1.0 / (1.0 - pt) };
         println!(
             "{:<7} {:<6} {:<7.0} {:9} {:>8} {:9} {:>8}",
             fmt::g(pt * 100.0),
@@ -518,8 +499,7 @@ fn main() {
     }
     hdrs.push_str(&a.hdrs);
     let ka_req = format!("{method} {path} HTTP/1.1\r\n{hdrs}\r\n").into_bytes();
-    let cl_req =
-        format!("{method} {path} HTTP/1.1\r\n{hdrs}Connection: close\r\n\r\n").into_bytes();
+    let cl_req = format!("{method} {path} HTTP/1.1\r\n{hdrs}Connection: close\r\n\r\n").into_bytes();
     if a.verb > 0 {
         eprintln!("h1load: request:\n{}", String::from_utf8_lossy(&ka_req));
     }
@@ -574,10 +554,7 @@ fn main() {
         1 => "#     time conns tot_conn  tot_req      tot_bytes    err  cps  rps  Bps  bps   ttfb   ttlb",
         _ => "#_____time conns tot_conn  tot_req      tot_bytes    err thr cps rps Bps bps ttfb(us) ttlb(us)",
     };
-    println!(
-        "{header}{}",
-        if a.hscd { " 1xx 2xx 3xx 4xx 5xx" } else { "" }
-    );
+    println!("{header}{}", if a.hscd { " 1xx 2xx 3xx 4xx 5xx" } else { "" });
     let mut rep = Reporter {
         prev: Totals::default(),
         prev_date: None,
@@ -602,9 +579,7 @@ fn main() {
         }
         std::thread::sleep(std::time::Duration::from_millis(sleep));
         let now = worker::now_us() / 1000;
-        if SIGINT_SEEN.swap(0, Relaxed) == 1
-            || stop_at.is_some_and(|s| now >= s) && end_at.is_none()
-        {
+        if SIGINT_SEEN.swap(0, Relaxed) == 1 || stop_at.is_some_and(|s| now >= s) && end_at.is_none() {
             // Stop measuring, let in-flight requests finish for 500 ms.
             sh.running.fetch_or(DUR_OVER, Relaxed);
             end_at.get_or_insert(now + 500);

@@ -116,10 +116,7 @@ pub struct Hist {
 }
 
 pub fn now_us() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime fills our local timespec.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
@@ -154,11 +151,7 @@ impl Worker {
         assert!(ep >= 0, "epoll_create1");
         let rate = sh.cfg.rate;
         let threads = sh.cfg.threads as u64;
-        let interval_us = if rate > 0 {
-            1_000_000 * threads / rate.max(1)
-        } else {
-            0
-        };
+        let interval_us = if rate > 0 { 1_000_000 * threads / rate.max(1) } else { 0 };
         let pctl = sh.cfg.pctl;
         Worker {
             sh,
@@ -210,13 +203,7 @@ impl Worker {
         }
         self.sh
             .global_req
-            .fetch_update(Relaxed, Relaxed, |v| {
-                if (v as i64) < n {
-                    Some(v + 1)
-                } else {
-                    None
-                }
-            })
+            .fetch_update(Relaxed, Relaxed, |v| if (v as i64) < n { Some(v + 1) } else { None })
             .is_ok()
     }
 
@@ -245,10 +232,7 @@ impl Worker {
             self.now = now_us();
             let mut opened = 0;
             let maxc = self.eff_maxconn();
-            while opened < 800
-                && self.st().curconn.load(Relaxed) < maxc
-                && r & DUR_OVER == 0
-                && !self.reqs_exhausted()
+            while opened < 800 && self.st().curconn.load(Relaxed) < maxc && r & DUR_OVER == 0 && !self.reqs_exhausted()
             {
                 if self.interval_us > 0 && self.next_slot > self.now + self.interval_us {
                     break; // rate-limited: don't open connections that would only wait
@@ -266,8 +250,7 @@ impl Worker {
                 timeout = timeout.min(1);
             }
             // SAFETY: evs has evs.len() slots; ep is ours.
-            let n =
-                unsafe { libc::epoll_wait(self.ep, evs.as_mut_ptr(), evs.len() as i32, timeout) };
+            let n = unsafe { libc::epoll_wait(self.ep, evs.as_mut_ptr(), evs.len() as i32, timeout) };
             self.now = now_us();
             for ev in evs.iter().take(n.max(0) as usize) {
                 let (data, events) = (ev.u64, ev.events);
@@ -322,11 +305,7 @@ impl Worker {
         // SAFETY: socket setup on a descriptor created here; option values
         // are local ints; dst/dst_len describe a valid address.
         let (fd, rc) = unsafe {
-            let fd = libc::socket(
-                fam,
-                libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                0,
-            );
+            let fd = libc::socket(fam, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0);
             if fd < 0 {
                 (fd, -1)
             } else {
@@ -344,11 +323,7 @@ impl Worker {
                         4,
                     );
                 }
-                let rc = libc::connect(
-                    fd,
-                    &cfg.dst as *const _ as *const libc::sockaddr,
-                    cfg.dst_len,
-                );
+                let rc = libc::connect(fd, &cfg.dst as *const _ as *const libc::sockaddr, cfg.dst_len);
                 (fd, rc)
             }
         };
@@ -378,10 +353,7 @@ impl Worker {
         };
         let gen = self.gens[idx as usize].wrapping_add(1);
         self.gens[idx as usize] = gen;
-        let hbuf = self.conns[idx as usize]
-            .take()
-            .map(|c| c.hbuf)
-            .unwrap_or_default();
+        let hbuf = self.conns[idx as usize].take().map(|c| c.hbuf).unwrap_or_default();
         let connected = rc == 0;
         let events = if connected {
             libc::EPOLLIN as u32
@@ -404,12 +376,7 @@ impl Worker {
             events,
             paced: false,
         });
-        self.ctl(
-            libc::EPOLL_CTL_ADD,
-            fd,
-            events,
-            ((gen as u64) << 32) | idx as u64,
-        );
+        self.ctl(libc::EPOLL_CTL_ADD, fd, events, ((gen as u64) << 32) | idx as u64);
         bump(&self.st().curconn, 1);
         bump(&self.st().tot_conn, 1);
         if connected {
@@ -517,11 +484,7 @@ impl Worker {
         let sh = self.sh.clone();
         let now = self.now;
         let c = self.conns[idx as usize].as_mut().unwrap();
-        let req = if c.close_req {
-            &sh.cfg.cl_req
-        } else {
-            &sh.cfg.ka_req
-        };
+        let req = if c.close_req { &sh.cfg.cl_req } else { &sh.cfg.ka_req };
         while c.send_off < req.len() {
             // SAFETY: sending from a live, immutable request buffer.
             let n = unsafe {
@@ -730,19 +693,12 @@ impl Worker {
                         let prev = hbuf.len().saturating_sub(n);
                         hbuf.clear();
                         self.conn(idx).hbuf = hbuf;
-                        bump(
-                            &self.st().tot_sc[(r.status as usize / 100).clamp(1, 5) - 1],
-                            1,
-                        );
+                        bump(&self.st().tot_sc[(r.status as usize / 100).clamp(1, 5) - 1], 1);
                         let (req_date, tot_req) = {
                             let c = self.conn(idx);
                             c.got_headers = true;
                             c.to_recv = r.to_recv;
-                            c.chunk = if r.chunked {
-                                Some(Chunk::Size(0))
-                            } else {
-                                None
-                            };
+                            c.chunk = if r.chunked { Some(Chunk::Size(0)) } else { None };
                             (c.req_date, c.tot_req)
                         };
                         if self.measuring() && (tot_req > 1 || !accu_skip) {
@@ -797,11 +753,7 @@ impl Worker {
                         }
                         Chunk::SizeExt(v) => {
                             if b == b'\n' {
-                                st = if v == 0 {
-                                    Chunk::Trailer(true)
-                                } else {
-                                    Chunk::Data(v)
-                                };
+                                st = if v == 0 { Chunk::Trailer(true) } else { Chunk::Data(v) };
                             }
                         }
                         Chunk::DataEnd => {
@@ -903,8 +855,7 @@ pub fn parse_resp(buf: &[u8], head: bool) -> Parse {
     if !matches!(buf[12], b' ' | b'\r' | b'\n') || !buf[9..12].iter().all(|b| b.is_ascii_digit()) {
         return Parse::Bad;
     }
-    let status =
-        (buf[9] - b'0') as u32 * 100 + (buf[10] - b'0') as u32 * 10 + (buf[11] - b'0') as u32;
+    let status = (buf[9] - b'0') as u32 * 100 + (buf[10] - b'0') as u32 * 10 + (buf[11] - b'0') as u32;
     if !(100..=599).contains(&status) {
         return Parse::Bad;
     }
@@ -941,11 +892,7 @@ pub fn parse_resp(buf: &[u8], head: bool) -> Parse {
             }
         } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
             chunked = true;
-        } else if name.eq_ignore_ascii_case(b"content-length")
-            && !chunked
-            && status != 204
-            && status != 304
-        {
+        } else if name.eq_ignore_ascii_case(b"content-length") && !chunked && status != 204 && status != 304 {
             cl = val
                 .iter()
                 .skip_while(|&&b| b == b' ')
@@ -985,10 +932,7 @@ mod tests {
     #[test]
     fn responses() {
         let r = ok("HTTP/1.1 200\r\nContent-length: 1024\r\n\r\nxx");
-        assert_eq!(
-            (r.status, r.to_recv, r.chunked, r.hdr_len),
-            (200, 1024, false, 38)
-        );
+        assert_eq!((r.status, r.to_recv, r.chunked, r.hdr_len), (200, 1024, false, 38));
         let r = ok("HTTP/1.1 200\r\nConnection: close\r\nContent-length: 5\r\n\r\n");
         assert_eq!(r.to_recv, -1);
         let r = ok("HTTP/1.0 404\r\nConnection: keep-alive\r\nContent-length: 5\r\n\r\n");
@@ -997,17 +941,8 @@ mod tests {
         assert!(r.chunked);
         let r = ok("HTTP/1.1 304 Not Modified\r\nContent-Length: 9\r\n\r\n");
         assert_eq!(r.to_recv, 0);
-        assert!(matches!(
-            parse_resp(b"HTTP/1.1 200\r\nContent", false),
-            Parse::Partial
-        ));
-        assert!(matches!(
-            parse_resp(b"HTTP/2.0 200\r\n\r\n", false),
-            Parse::Bad
-        ));
-        assert!(matches!(
-            parse_resp(b"HTTP/1.1 700\r\n\r\n", false),
-            Parse::Bad
-        ));
+        assert!(matches!(parse_resp(b"HTTP/1.1 200\r\nContent", false), Parse::Partial));
+        assert!(matches!(parse_resp(b"HTTP/2.0 200\r\n\r\n", false), Parse::Bad));
+        assert!(matches!(parse_resp(b"HTTP/1.1 700\r\n\r\n", false), Parse::Bad));
     }
 }

@@ -64,9 +64,7 @@ fn parse_args() -> Opts {
         maxconn: 0,
         sndbuf: 0,
         pidfile: None,
-        threads: std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1),
+        threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
     };
     let mut verbose = false;
     let mut i = 1;
@@ -165,19 +163,11 @@ fn sockaddr(a: &std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_
 
 /// One listening socket with SO_REUSEPORT so every thread can bind its own.
 fn bind(a: &std::net::SocketAddr) -> Result<(i32, u16), String> {
-    let fam = if a.is_ipv4() {
-        libc::AF_INET
-    } else {
-        libc::AF_INET6
-    };
+    let fam = if a.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
     // SAFETY: socket/setsockopt/bind/listen on a descriptor we create here;
     // every pointer argument refers to a local that outlives the call.
     unsafe {
-        let fd = libc::socket(
-            fam,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        );
+        let fd = libc::socket(fam, libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0);
         if fd < 0 {
             return Err(format!("socket: {}", std::io::Error::last_os_error()));
         }

@@ -47,11 +47,7 @@ impl Patterns {
                 (x >> 24) as u8
             })
             .collect();
-        Patterns {
-            filler,
-            chunk,
-            random,
-        }
+        Patterns { filler, chunk, random }
     }
 
     /// The next body bytes to send when `sent` of `total` are already out.
@@ -93,11 +89,7 @@ pub struct Timing {
 /// cache, size >= 0) to `out`. Header order and spelling follow the
 /// original exactly, including the lower-case "l" of `Content-length`.
 pub fn build_headers(out: &mut Vec<u8>, p: &Params, tm: &Timing) {
-    out.extend_from_slice(if p.ka & KA_V11 != 0 {
-        b"HTTP/1.1 "
-    } else {
-        b"HTTP/1.0 "
-    });
+    out.extend_from_slice(if p.ka & KA_V11 != 0 { b"HTTP/1.1 " } else { b"HTTP/1.0 " });
     // Three digits written raw, no reason phrase.
     let c = p.code;
     out.push(b'0' + (c / 100 % 10).unsigned_abs() as u8);

@@ -90,10 +90,7 @@ pub struct Worker {
 }
 
 pub fn now_ms() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: clock_gettime writes into the timespec we own; CLOCK_MONOTONIC
     // is always available on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
@@ -145,12 +142,7 @@ impl Worker {
         }
         for (i, &fd) in self.listeners.iter().enumerate() {
             if on {
-                self.ctl(
-                    libc::EPOLL_CTL_ADD,
-                    fd,
-                    libc::EPOLLIN as u32,
-                    LISTENER_BASE + i as u64,
-                );
+                self.ctl(libc::EPOLL_CTL_ADD, fd, libc::EPOLLIN as u32, LISTENER_BASE + i as u64);
             } else {
                 self.ctl(libc::EPOLL_CTL_DEL, fd, 0, 0);
             }
@@ -169,8 +161,7 @@ impl Worker {
                 timeout = timeout.min(50);
             }
             // SAFETY: evs has room for evs.len() events; ep is ours.
-            let n =
-                unsafe { libc::epoll_wait(self.ep, evs.as_mut_ptr(), evs.len() as i32, timeout) };
+            let n = unsafe { libc::epoll_wait(self.ep, evs.as_mut_ptr(), evs.len() as i32, timeout) };
             self.now = now_ms();
             for ev in evs.iter().take(n.max(0) as usize) {
                 let (data, events) = (ev.u64, ev.events);
@@ -189,8 +180,7 @@ impl Worker {
                 self.last_scan = self.now;
                 self.scan_timeouts();
             }
-            if !self.listening && self.shared.actconn.load(Ordering::Relaxed) < self.shared.maxconn
-            {
+            if !self.listening && self.shared.actconn.load(Ordering::Relaxed) < self.shared.maxconn {
                 self.set_listening(true);
             }
         }
@@ -280,12 +270,7 @@ impl Worker {
                 req_bytes: 0,
                 events: libc::EPOLLIN as u32 | libc::EPOLLRDHUP as u32,
             };
-            self.ctl(
-                libc::EPOLL_CTL_ADD,
-                fd,
-                c.events,
-                ((gen as u64) << 32) | idx as u64,
-            );
+            self.ctl(libc::EPOLL_CTL_ADD, fd, c.events, ((gen as u64) << 32) | idx as u64);
             self.conns[idx as usize] = Some(c);
             self.on_event(idx, libc::EPOLLIN as u32);
         }
@@ -407,14 +392,7 @@ impl Worker {
         }
         let room = c.rbuf.len() - c.rend;
         // SAFETY: the destination is the unused tail of our own buffer.
-        let n = unsafe {
-            libc::recv(
-                c.fd,
-                c.rbuf.as_mut_ptr().add(c.rend) as *mut libc::c_void,
-                room,
-                0,
-            )
-        };
+        let n = unsafe { libc::recv(c.fd, c.rbuf.as_mut_ptr().add(c.rend) as *mut libc::c_void, room, 0) };
         if n > 0 {
             c.rend += n as usize;
             Ok(true)
@@ -567,10 +545,7 @@ impl Worker {
                     }
                 }
             } else if name.eq_ignore_ascii_case(b"content-length") {
-                cl = std::str::from_utf8(val)
-                    .ok()
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
+                cl = std::str::from_utf8(val).ok().and_then(|s| s.parse().ok()).unwrap_or(0);
             } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
                 chunked = val.windows(7).any(|w| w.eq_ignore_ascii_case(b"chunked"));
             } else if name.eq_ignore_ascii_case(b"expect") {
@@ -610,11 +585,7 @@ impl Worker {
             c.drain = 0;
         } else {
             c.chunk = None;
-            let before = if p.maxbody >= 0 {
-                cl.min(p.maxbody as u64)
-            } else {
-                cl
-            };
+            let before = if p.maxbody >= 0 { cl.min(p.maxbody as u64) } else { cl };
             c.body_left = before;
             // What B= left unread is discarded before the next request.
             c.drain = cl - before;
@@ -848,14 +819,8 @@ fn size_done(v: u64) -> Chunk {
 }
 
 fn trim(v: &[u8]) -> &[u8] {
-    let s = v
-        .iter()
-        .position(|&b| b != b' ' && b != b'\t')
-        .unwrap_or(v.len());
-    let e = v
-        .iter()
-        .rposition(|&b| b != b' ' && b != b'\t')
-        .map_or(s, |e| e + 1);
+    let s = v.iter().position(|&b| b != b' ' && b != b'\t').unwrap_or(v.len());
+    let e = v.iter().rposition(|&b| b != b' ' && b != b'\t').map_or(s, |e| e + 1);
     &v[s..e.max(s)]
 }
 

@@ -246,10 +246,7 @@ pub fn etag(line: &[u8], seed: u64) -> u64 {
     }
     let end = line.len();
     while p + 4 <= end {
-        hash =
-            hash.wrapping_add(
-                u32::from_be_bytes([line[p], line[p + 1], line[p + 2], line[p + 3]]) as u64,
-            );
+        hash = hash.wrapping_add(u32::from_be_bytes([line[p], line[p + 1], line[p + 2], line[p + 3]]) as u64);
         p += 4;
     }
     let rest = end - p;

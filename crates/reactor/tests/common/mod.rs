@@ -94,10 +94,7 @@ pub fn refused_socket() -> RawFd {
     let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
     // SAFETY: valid sockaddr pointers and lengths.
     unsafe {
-        assert_eq!(
-            libc::bind(probe, &sa as *const _ as *const libc::sockaddr, len),
-            0
-        );
+        assert_eq!(libc::bind(probe, &sa as *const _ as *const libc::sockaddr, len), 0);
         let mut l = len;
         libc::getsockname(probe, &mut sa as *mut _ as *mut libc::sockaddr, &mut l);
     }

@@ -1,0 +1,250 @@
+//! Traffic counters of frontends, backends, servers and the process, kept as
+//! HAProxy keeps them (the names are `show stat`/`show info` fields), for
+//! the stats socket to print.
+//!
+//! Counters are shared by all threads: relaxed atomic adds, read without
+//! synchronisation (a dump may mix values a few nanoseconds apart, as
+//! HAProxy's does). Maxima are updated with a compare-exchange loop.
+//! This module owns storage only; streams decide what to count.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Adds one.
+#[inline]
+pub fn inc(c: &AtomicU64) {
+    c.fetch_add(1, Relaxed);
+}
+
+#[inline]
+pub fn add(c: &AtomicU64, n: u64) {
+    if n != 0 {
+        c.fetch_add(n, Relaxed);
+    }
+}
+
+#[inline]
+pub fn dec(c: &AtomicU64) {
+    c.fetch_sub(1, Relaxed);
+}
+
+/// Raises `max` to `v` if lower.
+#[inline]
+pub fn update_max(max: &AtomicU64, v: u64) {
+    let mut cur = max.load(Relaxed);
+    while v > cur {
+        match max.compare_exchange_weak(cur, v, Relaxed, Relaxed) {
+            Ok(_) => break,
+            Err(x) => cur = x,
+        }
+    }
+}
+
+/// Events per second over the last second, as HAProxy's `freq_ctr`: the
+/// current period's count plus the previous one's pro-rated remainder.
+#[derive(Default)]
+pub struct FreqCtr {
+    /// Start of the current period, in seconds.
+    period: AtomicU64,
+    curr: AtomicU64,
+    prev: AtomicU64,
+}
+
+impl FreqCtr {
+    pub fn hit(&self, now_ms: u64) {
+        let sec = now_ms / 1000;
+        let p = self.period.load(Relaxed);
+        if sec != p && self.period.compare_exchange(p, sec, Relaxed, Relaxed).is_ok() {
+            let c = self.curr.swap(0, Relaxed);
+            self.prev.store(if sec == p + 1 { c } else { 0 }, Relaxed);
+        }
+        self.curr.fetch_add(1, Relaxed);
+    }
+
+    /// Rate over the last second at `now_ms`.
+    pub fn rate(&self, now_ms: u64) -> u64 {
+        let sec = now_ms / 1000;
+        let p = self.period.load(Relaxed);
+        let (curr, prev) = if sec == p {
+            (self.curr.load(Relaxed), self.prev.load(Relaxed))
+        } else if sec == p + 1 {
+            (0, self.curr.load(Relaxed))
+        } else {
+            (0, 0)
+        };
+        let elapsed = now_ms % 1000;
+        curr + prev * (1000 - elapsed) / 1000
+    }
+}
+
+/// Counters of one frontend, backend, server or listener. Not every field
+/// applies to every kind; `show stat` prints the applicable ones.
+#[derive(Default)]
+pub struct Counters {
+    /// Current sessions (scur) and their maximum (smax).
+    pub cur_sess: AtomicU64,
+    pub max_sess: AtomicU64,
+    /// Cumulated sessions (stot).
+    pub cum_sess: AtomicU64,
+    /// Cumulated connections accepted (conn_tot, frontends).
+    pub cum_conn: AtomicU64,
+    pub bytes_in: AtomicU64,
+    pub bytes_out: AtomicU64,
+    /// Denied requests/responses (dreq, dresp).
+    pub denied_req: AtomicU64,
+    pub denied_resp: AtomicU64,
+    /// Request errors (ereq), connection errors (econ), response errors (eresp).
+    pub failed_req: AtomicU64,
+    pub failed_conns: AtomicU64,
+    pub failed_resp: AtomicU64,
+    /// Retries (wretr) and redispatches (wredis).
+    pub retries: AtomicU64,
+    pub redispatches: AtomicU64,
+    /// Client and server aborts (cli_abrt, srv_abrt).
+    pub cli_aborts: AtomicU64,
+    pub srv_aborts: AtomicU64,
+    /// HTTP responses by class: 1xx..5xx, other (hrsp_*).
+    pub http_rsp: [AtomicU64; 6],
+    /// HTTP requests (req_tot).
+    pub cum_req: AtomicU64,
+    /// Intercepted requests (stats, monitor: intercepted).
+    pub intercepted: AtomicU64,
+    /// Times the LB picked this server (lbtot).
+    pub cum_lbconn: AtomicU64,
+    /// Connection attempts (connect) and reuses (reuse).
+    pub connect: AtomicU64,
+    pub reuse: AtomicU64,
+    /// Queue: current (qcur) and max (qmax).
+    pub nbpend: AtomicU64,
+    pub max_nbpend: AtomicU64,
+    /// Timestamp (ms) of the last session (lastsess).
+    pub last_sess_ms: AtomicU64,
+    /// Session, connection and request rates.
+    pub sess_rate: FreqCtr,
+    pub conn_rate: FreqCtr,
+    pub req_rate: FreqCtr,
+    pub max_sess_rate: AtomicU64,
+    pub max_conn_rate: AtomicU64,
+    pub max_req_rate: AtomicU64,
+    /// Sums of times for averages (qtime, ctime, rtime, ttime) and maxima.
+    pub q_time_max: AtomicU64,
+    pub c_time_max: AtomicU64,
+    pub d_time_max: AtomicU64,
+    pub t_time_max: AtomicU64,
+    /// Internal errors (eint).
+    pub internal_errors: AtomicU64,
+}
+
+impl Counters {
+    /// Class index of a status code for `http_rsp`.
+    pub fn rsp_class(status: u16) -> usize {
+        match status {
+            100..=199 => 0,
+            200..=299 => 1,
+            300..=399 => 2,
+            400..=499 => 3,
+            500..=599 => 4,
+            _ => 5,
+        }
+    }
+
+    /// A session starts: scur/smax/stot/rate.
+    pub fn sess_start(&self, now_ms: u64) {
+        let cur = self.cur_sess.fetch_add(1, Relaxed) + 1;
+        update_max(&self.max_sess, cur);
+        inc(&self.cum_sess);
+        self.sess_rate.hit(now_ms);
+        update_max(&self.max_sess_rate, self.sess_rate.rate(now_ms));
+        self.last_sess_ms.store(now_ms, Relaxed);
+    }
+
+    pub fn sess_end(&self) {
+        dec(&self.cur_sess);
+    }
+
+    pub fn request(&self, now_ms: u64) {
+        inc(&self.cum_req);
+        self.req_rate.hit(now_ms);
+        update_max(&self.max_req_rate, self.req_rate.rate(now_ms));
+    }
+
+    pub fn response(&self, status: u16) {
+        inc(&self.http_rsp[Self::rsp_class(status)]);
+    }
+
+    /// `clear counters`: maxima only. `clear counters all`: everything.
+    pub fn clear(&self, all: bool) {
+        for m in [
+            &self.max_sess,
+            &self.max_nbpend,
+            &self.max_sess_rate,
+            &self.max_conn_rate,
+            &self.max_req_rate,
+            &self.q_time_max,
+            &self.c_time_max,
+            &self.d_time_max,
+            &self.t_time_max,
+        ] {
+            m.store(0, Relaxed);
+        }
+        if all {
+            for c in [
+                &self.cum_sess,
+                &self.cum_conn,
+                &self.bytes_in,
+                &self.bytes_out,
+                &self.denied_req,
+                &self.denied_resp,
+                &self.failed_req,
+                &self.failed_conns,
+                &self.failed_resp,
+                &self.retries,
+                &self.redispatches,
+                &self.cli_aborts,
+                &self.srv_aborts,
+                &self.cum_req,
+                &self.intercepted,
+                &self.cum_lbconn,
+                &self.connect,
+                &self.reuse,
+                &self.internal_errors,
+            ] {
+                c.store(0, Relaxed);
+            }
+            for c in &self.http_rsp {
+                c.store(0, Relaxed);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn freq_ctr_prorates_previous_second() {
+        let f = FreqCtr::default();
+        for _ in 0..100 {
+            f.hit(10_000);
+        }
+        assert_eq!(f.rate(10_500), 100);
+        // Half-way through the next second, half of the previous counts.
+        assert_eq!(f.rate(11_500), 50);
+        assert_eq!(f.rate(13_000), 0);
+    }
+
+    #[test]
+    fn maxima_and_clear() {
+        let c = Counters::default();
+        c.sess_start(1000);
+        c.sess_start(1000);
+        c.sess_end();
+        assert_eq!(c.cur_sess.load(Relaxed), 1);
+        assert_eq!(c.max_sess.load(Relaxed), 2);
+        c.clear(false);
+        assert_eq!(c.max_sess.load(Relaxed), 0);
+        assert_eq!(c.cum_sess.load(Relaxed), 2);
+        c.clear(true);
+        assert_eq!(c.cum_sess.load(Relaxed), 0);
+    }
+}

@@ -1,0 +1,326 @@
+//! Load balancing (HAProxy's `lb_*.c` and `backend.c` server selection):
+//! roundrobin (smooth weighted, dynamic weights), static-rr, leastconn,
+//! first, random with draws, and hash-based picks (source, uri, url_param,
+//! hdr) over a weight map (`hash-type map-based`) or a ring of virtual
+//! nodes (`hash-type consistent`).
+//!
+//! Active servers are used while any is usable; backups only when none is
+//! (the first backup, or all of them with `option allbackups`).
+//! This module owns the choice of a server index; it must not touch
+//! connections, queues or counters (the caller accounts for the pick).
+
+use crate::runtime::ServerRt;
+use config::model::Balance;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// Per-backend LB position, under the backend's lock.
+#[derive(Default)]
+pub struct LbState {
+    algo: Algo,
+    /// Smooth-WRR current weights, indexed like the servers.
+    cw: Vec<i64>,
+    /// Next position for static-rr.
+    pos: usize,
+    /// Weight map for static-rr / map-based hashing: server indexes
+    /// repeated by weight. Rebuilt when weights or states change.
+    map: Vec<usize>,
+    map_sig: u64,
+    /// Consistent-hash ring: (point, server index), sorted.
+    ring: Vec<(u32, usize)>,
+    ring_sig: u64,
+    consistent: bool,
+    rng: u64,
+    draws: u32,
+}
+
+#[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
+enum Algo {
+    #[default]
+    RoundRobin,
+    StaticRr,
+    LeastConn,
+    First,
+    Hash,
+    Random,
+}
+
+/// What a hash-based algorithm hashes, computed by the caller from the
+/// request (source address, URI, parameter, header).
+pub type HashKey = Option<u32>;
+
+fn eff_weight(s: &ServerRt) -> u32 {
+    s.uweight.load(Relaxed)
+}
+
+/// Servers eligible now: usable actives, else usable backups.
+fn eligible(servers: &[ServerRt], allbackups: bool) -> Vec<usize> {
+    let act: Vec<usize> = (0..servers.len())
+        .filter(|&i| !servers[i].cfg.backup && servers[i].usable() && eff_weight(&servers[i]) > 0)
+        .collect();
+    if !act.is_empty() {
+        return act;
+    }
+    let bck: Vec<usize> = (0..servers.len())
+        .filter(|&i| servers[i].cfg.backup && servers[i].usable() && eff_weight(&servers[i]) > 0)
+        .collect();
+    if allbackups {
+        bck
+    } else {
+        bck.into_iter().take(1).collect()
+    }
+}
+
+/// A signature of the eligible set and weights, to rebuild maps lazily.
+fn signature(servers: &[ServerRt], elig: &[usize]) -> u64 {
+    let mut h: u64 = 1469598103934665603;
+    for &i in elig {
+        h = (h ^ i as u64).wrapping_mul(1099511628211);
+        h = (h ^ eff_weight(&servers[i]) as u64).wrapping_mul(1099511628211);
+    }
+    h
+}
+
+/// HAProxy's avalanche mixer for hash keys (`full_hash`, Bob Jenkins'
+/// 32-bit integer hash), applied by `hash-type ... avalanche` and always by
+/// the consistent ring when placing server points.
+pub fn full_hash(mut a: u32) -> u32 {
+    a = a.wrapping_add(0x7ed55d16).wrapping_add(a << 12);
+    a = (a ^ 0xc761c23c) ^ (a >> 19);
+    a = a.wrapping_add(0x165667b1).wrapping_add(a << 5);
+    a = a.wrapping_add(0xd3a2646c) ^ (a << 9);
+    a = a.wrapping_add(0xfd7046c5).wrapping_add(a << 3);
+    a = (a ^ 0xb55a4f09) ^ (a >> 16);
+    a
+}
+
+/// sdbm string hash, HAProxy's default `hash-type` function.
+pub fn hash_sdbm(key: &[u8]) -> u32 {
+    let mut h: u32 = 0;
+    for &c in key {
+        h = (c as u32).wrapping_add(h << 6).wrapping_add(h << 16).wrapping_sub(h);
+    }
+    h
+}
+
+/// djb2 string hash.
+pub fn hash_djb2(key: &[u8]) -> u32 {
+    let mut h: u32 = 5381;
+    for &c in key {
+        h = (h << 5).wrapping_add(h).wrapping_add(c as u32);
+    }
+    h
+}
+
+/// wt6 string hash.
+pub fn hash_wt6(key: &[u8]) -> u32 {
+    let mut h0: u32 = 0xa53c965a;
+    let mut h1: u32 = 0x5ca6953a;
+    let mut step0: u32 = 6;
+    let mut step1: u32 = 18;
+    for &c in key {
+        let t = c as u32;
+        h0 = !(h0 ^ t);
+        h1 = !(h1.wrapping_add(t));
+        let t2 = h1.rotate_left(step0);
+        h1 = h0.rotate_left(step1);
+        h0 = t2;
+        let t3 = ((h0 >> 16) ^ h1) & 0xffff;
+        step0 = t3 & 0x1F;
+        step1 = t3 >> 11;
+        if step0 == 0 {
+            step0 = 1;
+        }
+        if step1 == 0 {
+            step1 = 1;
+        }
+    }
+    h0 ^ h1
+}
+
+/// CRC32 (IEEE, reflected), as `hash-type ... crc32`.
+pub fn hash_crc32(key: &[u8]) -> u32 {
+    let mut c: u32 = !0;
+    for &b in key {
+        c ^= b as u32;
+        for _ in 0..8 {
+            c = if c & 1 != 0 { (c >> 1) ^ 0xEDB88320 } else { c >> 1 };
+        }
+    }
+    !c
+}
+
+impl LbState {
+    /// Configures the algorithm for a backend.
+    pub fn init(&mut self, balance: &Balance, servers: &[ServerRt]) {
+        self.algo = match balance {
+            Balance::RoundRobin => Algo::RoundRobin,
+            Balance::StaticRr => Algo::StaticRr,
+            Balance::LeastConn => Algo::LeastConn,
+            Balance::First => Algo::First,
+            Balance::Random { draws } => {
+                self.draws = (*draws).max(1);
+                Algo::Random
+            }
+            _ => Algo::Hash,
+        };
+        self.cw = vec![0; servers.len()];
+        self.rng = 0x9E3779B97F4A7C15;
+    }
+
+    /// Uses a consistent ring instead of a weight map for hashing.
+    pub fn set_consistent(&mut self, consistent: bool) {
+        self.consistent = consistent;
+    }
+
+    pub fn is_hash(&self) -> bool {
+        self.algo == Algo::Hash
+    }
+
+    fn next_rand(&mut self) -> u64 {
+        // xorshift64*: cheap and good enough to spread picks.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545F4914F6CDD1D)
+    }
+
+    fn rebuild_map(&mut self, servers: &[ServerRt], elig: &[usize]) {
+        let sig = signature(servers, elig);
+        if sig == self.map_sig && !self.map.is_empty() {
+            return;
+        }
+        self.map_sig = sig;
+        self.map.clear();
+        // Interleave by smooth WRR so consecutive map slots alternate
+        // servers (HAProxy's map is likewise spread, not blocks).
+        let total: i64 = elig.iter().map(|&i| eff_weight(&servers[i]) as i64).sum();
+        let mut cw = vec![0i64; servers.len()];
+        for _ in 0..total {
+            let mut best = usize::MAX;
+            for &i in elig {
+                cw[i] += eff_weight(&servers[i]) as i64;
+                if best == usize::MAX || cw[i] > cw[best] {
+                    best = i;
+                }
+            }
+            cw[best] -= total;
+            self.map.push(best);
+        }
+    }
+
+    fn rebuild_ring(&mut self, servers: &[ServerRt], elig: &[usize]) {
+        let sig = signature(servers, elig);
+        if sig == self.ring_sig && !self.ring.is_empty() {
+            return;
+        }
+        self.ring_sig = sig;
+        self.ring.clear();
+        // Points per server proportional to weight (HAProxy uses weight ×
+        // a scale); each point is a mixed hash of (server id, replica).
+        for &i in elig {
+            let pts = eff_weight(&servers[i]) * 16;
+            for r in 0..pts {
+                let p = full_hash(servers[i].id.wrapping_mul(0x9E3779B1) ^ r.wrapping_mul(0x85EBCA6B));
+                self.ring.push((p, i));
+            }
+        }
+        self.ring.sort_unstable();
+    }
+
+    /// Picks a server among `servers`, or None if none is usable. `key` is
+    /// the hash for hash-based algorithms (None falls back to roundrobin,
+    /// as HAProxy does when the hashed element is missing).
+    pub fn pick(&mut self, servers: &[ServerRt], allbackups: bool, key: HashKey) -> Option<usize> {
+        let elig = eligible(servers, allbackups);
+        if elig.is_empty() {
+            return None;
+        }
+        match (self.algo, key) {
+            (Algo::StaticRr, _) => {
+                self.rebuild_map(servers, &elig);
+                let i = self.map[self.pos % self.map.len()];
+                self.pos = (self.pos + 1) % self.map.len();
+                Some(i)
+            }
+            (Algo::LeastConn, _) => {
+                // Lowest load per weight; ties rotate like roundrobin.
+                let load = |i: usize| {
+                    let s = &servers[i];
+                    let l = s.served.load(Relaxed) as u64 + s.counters.nbpend.load(Relaxed);
+                    (l * 256 + 255) / eff_weight(s).max(1) as u64
+                };
+                let min = elig.iter().map(|&i| load(i)).min()?;
+                let tied: Vec<usize> = elig.iter().copied().filter(|&i| load(i) == min).collect();
+                let i = tied[self.pos % tied.len()];
+                self.pos = self.pos.wrapping_add(1);
+                Some(i)
+            }
+            (Algo::First, _) => {
+                // Lowest id with a free slot, else the lowest id.
+                let mut by_id = elig.clone();
+                by_id.sort_by_key(|&i| servers[i].id);
+                by_id
+                    .iter()
+                    .copied()
+                    .find(|&i| servers[i].has_slot())
+                    .or(by_id.first().copied())
+            }
+            (Algo::Random, _) => {
+                self.rebuild_map(servers, &elig);
+                let mut best: Option<usize> = None;
+                for _ in 0..self.draws {
+                    let r = self.next_rand();
+                    let i = self.map[(r % self.map.len() as u64) as usize];
+                    best = match best {
+                        Some(b) if servers[b].served.load(Relaxed) <= servers[i].served.load(Relaxed) => Some(b),
+                        _ => Some(i),
+                    };
+                }
+                best
+            }
+            (Algo::Hash, Some(h)) => {
+                if self.consistent {
+                    self.rebuild_ring(servers, &elig);
+                    let pos = self.ring.partition_point(|&(p, _)| p < h);
+                    Some(self.ring[pos % self.ring.len()].1)
+                } else {
+                    self.rebuild_map(servers, &elig);
+                    Some(self.map[(h as usize) % self.map.len()])
+                }
+            }
+            (Algo::RoundRobin, _) | (Algo::Hash, None) => {
+                if self.cw.len() != servers.len() {
+                    self.cw = vec![0; servers.len()];
+                }
+                let total: i64 = elig.iter().map(|&i| eff_weight(&servers[i]) as i64).sum();
+                let mut best = usize::MAX;
+                for &i in &elig {
+                    self.cw[i] += eff_weight(&servers[i]) as i64;
+                    if best == usize::MAX || self.cw[i] > self.cw[best] {
+                        best = i;
+                    }
+                }
+                self.cw[best] -= total;
+                Some(best)
+            }
+        }
+    }
+}
+
+/// Hash of a client address for `balance source`: the address bytes
+/// through the avalanche mixer, so neighbouring addresses spread.
+pub fn hash_source(ip: &std::net::IpAddr) -> u32 {
+    match ip {
+        std::net::IpAddr::V4(v4) => full_hash(u32::from_be_bytes(v4.octets())),
+        std::net::IpAddr::V6(v6) => {
+            let o = v6.octets();
+            let mut h = 0u32;
+            for c in o.chunks(4) {
+                h ^= full_hash(u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+            }
+            h
+        }
+    }
+}

@@ -1,0 +1,315 @@
+//! The running configuration: proxies and servers as the threads use them,
+//! built once from the parsed [`config::Config`] and shared read-only (plus
+//! atomics and small locks for what changes at run time: counters, weights,
+//! admin states, LB positions, queues, idle connections).
+//!
+//! This module owns the resolution of names (backends, servers) into
+//! indexes and the translation of configured addresses into connectable
+//! ones. It must not perform I/O.
+
+use crate::counters::Counters;
+use crate::lb::LbState;
+use crate::queue::QueueSet;
+use config::model::{Config, Mode, Proxy, Server};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+/// Where a server (or dispatch) connects to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// A fixed address.
+    Inet(SocketAddr),
+    /// The client's destination port plus an offset (`+N`/`-N`), or the
+    /// same port when no port was given (offset 0).
+    InetPortOffset(SocketAddr, i32),
+    Unix(String),
+    Abns(String),
+}
+
+impl Target {
+    pub fn from_addr(a: &config::addr::Addr) -> Option<Target> {
+        use config::addr::{Addr, Ports};
+        match a {
+            Addr::Inet { ip, ports, .. } => Some(match ports {
+                Ports::Range(lo, _) => Target::Inet(SocketAddr::new(*ip, *lo)),
+                Ports::None => Target::InetPortOffset(SocketAddr::new(*ip, 0), 0),
+                Ports::Offset(o) => Target::InetPortOffset(SocketAddr::new(*ip, 0), *o),
+            }),
+            Addr::Unix(p) => Some(Target::Unix(p.clone())),
+            Addr::Abns(p) => Some(Target::Abns(p.clone())),
+            Addr::Fd(_) => None,
+        }
+    }
+
+    /// The address to connect to for a client that reached `dst_port`.
+    pub fn resolve(&self, dst_port: u16) -> Target {
+        match self {
+            Target::InetPortOffset(a, off) => {
+                let p = (dst_port as i32 + off).clamp(0, 65535) as u16;
+                Target::Inet(SocketAddr::new(a.ip(), p))
+            }
+            t => t.clone(),
+        }
+    }
+
+    /// `addr` column of `show stat` / `show servers state`.
+    pub fn display(&self) -> String {
+        match self {
+            Target::Inet(a) => a.to_string(),
+            Target::InetPortOffset(a, 0) => a.ip().to_string(),
+            Target::InetPortOffset(a, o) => format!("{}:{:+}", a.ip(), o),
+            Target::Unix(p) => format!("unix@{p}"),
+            Target::Abns(p) => format!("abns@{p}"),
+        }
+    }
+}
+
+/// Administrative state set from the CLI or config (`disabled`).
+pub const ADM_MAINT: u32 = 1;
+pub const ADM_DRAIN: u32 = 2;
+
+/// A server at run time.
+pub struct ServerRt {
+    pub cfg: Server,
+    pub name: String,
+    pub id: u32,
+    pub target: Mutex<Target>,
+    pub counters: Counters,
+    /// Connections currently in use by streams (served).
+    pub served: AtomicU32,
+    /// Effective maxconn (0 = unlimited), changeable at run time.
+    pub maxconn: AtomicU32,
+    pub maxqueue: AtomicU32,
+    /// Current user weight and the initial one.
+    pub uweight: AtomicU32,
+    pub iweight: u32,
+    pub admin: AtomicU32,
+    /// Operational state: up (no checks yet means up).
+    pub up: AtomicBool,
+    pub last_change_ms: AtomicU64,
+    pub idle: crate::idle::IdleLists,
+}
+
+impl ServerRt {
+    /// Usable for new traffic: up and not in maintenance or drain.
+    pub fn usable(&self) -> bool {
+        self.up.load(Relaxed) && self.admin.load(Relaxed) & (ADM_MAINT | ADM_DRAIN) == 0
+    }
+    pub fn in_maint(&self) -> bool {
+        self.admin.load(Relaxed) & ADM_MAINT != 0
+    }
+    /// A free connection slot exists under maxconn.
+    pub fn has_slot(&self) -> bool {
+        let m = self.maxconn.load(Relaxed);
+        m == 0 || self.served.load(Relaxed) < m
+    }
+}
+
+/// A frontend, backend or listen at run time.
+pub struct ProxyRt {
+    pub cfg: Proxy,
+    pub idx: usize,
+    pub name: String,
+    pub id: u32,
+    pub mode: Mode,
+    pub is_frontend: bool,
+    pub is_backend: bool,
+    pub servers: Vec<ServerRt>,
+    /// Index of the default backend (self for a listen without one).
+    pub default_backend: Option<usize>,
+    /// Unconditional `use_backend` rules resolved to indexes, in order.
+    pub use_backends: Vec<usize>,
+    pub dispatch: Option<Target>,
+    /// Frontend side counters (FRONTEND row).
+    pub fe_counters: Counters,
+    /// Backend side counters (BACKEND row).
+    pub be_counters: Counters,
+    pub lb: Mutex<LbState>,
+    /// Streams waiting for a server slot (backend queue and per-server
+    /// queues, under one lock so slot accounting and queueing agree).
+    pub queue: Mutex<QueueSet>,
+    /// Current frontend connections (feconn) and backend ones (beconn).
+    pub feconn: AtomicU32,
+    pub beconn: AtomicU32,
+    pub fe_maxconn: AtomicU32,
+    pub last_change_ms: AtomicU64,
+}
+
+/// Process-wide state.
+pub struct Runtime {
+    pub cfg: Config,
+    pub proxies: Vec<ProxyRt>,
+    pub nbthread: usize,
+    pub pid: u32,
+    pub start_ms: u64,
+    pub start_unix: u64,
+    pub maxconn: AtomicU32,
+    pub curr_conns: AtomicU32,
+    pub cum_conns: AtomicU64,
+    pub cum_req: AtomicU64,
+    pub stopping: AtomicBool,
+    pub conn_rate: crate::counters::FreqCtr,
+    pub sess_rate: crate::counters::FreqCtr,
+    pub max_conn_rate: AtomicU64,
+    pub max_sess_rate: AtomicU64,
+    pub jobs: AtomicU32,
+    pub listeners: AtomicU32,
+}
+
+/// HAProxy's default global maxconn when none is set, bounded by the FD
+/// limit like HAProxy does (two FDs per connection plus margin).
+fn default_maxconn() -> u32 {
+    let nofile = reactor::fd::table().len() as u32;
+    ((nofile.saturating_sub(100)) / 2).clamp(100, 100_000)
+}
+
+impl Runtime {
+    /// Builds the run-time view; errors are HAProxy-style alert texts.
+    pub fn build(cfg: Config, nbthread: usize) -> Result<Runtime, String> {
+        let mut proxies = Vec::with_capacity(cfg.proxies.len());
+        for (idx, p) in cfg.proxies.iter().enumerate() {
+            let mut servers = Vec::with_capacity(p.servers.len());
+            let mut next_id = 1;
+            for s in &p.servers {
+                let id = s.id.unwrap_or_else(|| {
+                    while p.servers.iter().any(|o| o.id == Some(next_id)) {
+                        next_id += 1;
+                    }
+                    let id = next_id;
+                    next_id += 1;
+                    id
+                });
+                let target = match s.addr.as_ref().and_then(Target::from_addr) {
+                    Some(t) => t,
+                    None => {
+                        return Err(format!(
+                            "parsing [{}] : server '{}' has no usable address.",
+                            s.loc, s.name
+                        ))
+                    }
+                };
+                servers.push(ServerRt {
+                    cfg: s.clone(),
+                    name: s.name.clone(),
+                    id,
+                    target: Mutex::new(target),
+                    counters: Counters::default(),
+                    served: AtomicU32::new(0),
+                    maxconn: AtomicU32::new(s.maxconn),
+                    maxqueue: AtomicU32::new(s.maxqueue),
+                    uweight: AtomicU32::new(s.weight),
+                    iweight: s.weight,
+                    admin: AtomicU32::new(if s.disabled { ADM_MAINT } else { 0 }),
+                    up: AtomicBool::new(true),
+                    last_change_ms: AtomicU64::new(0),
+                    idle: crate::idle::IdleLists::new(nbthread),
+                });
+            }
+            proxies.push(ProxyRt {
+                cfg: p.clone(),
+                idx,
+                name: p.name.clone(),
+                id: p.id,
+                mode: p.mode,
+                is_frontend: p.cap.frontend,
+                is_backend: p.cap.backend,
+                servers,
+                default_backend: None,
+                use_backends: Vec::new(),
+                dispatch: p.dispatch.as_ref().and_then(Target::from_addr),
+                fe_counters: Counters::default(),
+                be_counters: Counters::default(),
+                lb: Mutex::new(LbState::default()),
+                queue: Mutex::new(QueueSet::new(p.servers.len())),
+                feconn: AtomicU32::new(0),
+                beconn: AtomicU32::new(0),
+                fe_maxconn: AtomicU32::new(p.maxconn.unwrap_or(0)),
+                last_change_ms: AtomicU64::new(0),
+            });
+        }
+        // Resolve backend names now that every proxy has an index.
+        let find_be = |name: &str| cfg.proxies.iter().position(|p| p.name == name && p.cap.backend);
+        for (i, p) in cfg.proxies.iter().enumerate() {
+            if !p.cap.frontend {
+                continue;
+            }
+            for ub in &p.use_backends {
+                if !ub.cond.is_empty() {
+                    return Err(format!(
+                        "parsing [{}] : 'use_backend' with a condition is not supported yet.",
+                        ub.loc
+                    ));
+                }
+                match find_be(&ub.backend) {
+                    Some(b) => proxies[i].use_backends.push(b),
+                    None => {
+                        return Err(format!(
+                            "Proxy '{}': unable to find required use_backend: '{}'.",
+                            p.name, ub.backend
+                        ))
+                    }
+                }
+            }
+            proxies[i].default_backend = match &p.default_backend {
+                Some(name) => match find_be(name) {
+                    Some(b) => Some(b),
+                    None => {
+                        return Err(format!(
+                            "Proxy '{}': unable to find required default_backend: '{}'.",
+                            p.name, name
+                        ))
+                    }
+                },
+                None if p.cap.backend => Some(i),
+                None => None,
+            };
+        }
+        for pr in &mut proxies {
+            let mut lb = LbState::default();
+            lb.init(&pr.cfg.balance, &pr.servers);
+            pr.lb = Mutex::new(lb);
+        }
+        let now = reactor::now_ms();
+        let maxconn = cfg.global.maxconn.unwrap_or_else(default_maxconn);
+        Ok(Runtime {
+            proxies,
+            nbthread,
+            pid: std::process::id(),
+            start_ms: now,
+            start_unix: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            maxconn: AtomicU32::new(maxconn),
+            curr_conns: AtomicU32::new(0),
+            cum_conns: AtomicU64::new(0),
+            cum_req: AtomicU64::new(0),
+            stopping: AtomicBool::new(false),
+            conn_rate: Default::default(),
+            sess_rate: Default::default(),
+            max_conn_rate: AtomicU64::new(0),
+            max_sess_rate: AtomicU64::new(0),
+            jobs: AtomicU32::new(0),
+            listeners: AtomicU32::new(0),
+            cfg,
+        })
+    }
+
+    pub fn proxy_by_name(&self, name: &str) -> Option<&ProxyRt> {
+        self.proxies.iter().find(|p| p.name == name)
+    }
+
+    /// `<backend>/<server>` lookup for CLI commands (ids as `#N` accepted).
+    pub fn find_server(&self, spec: &str) -> Option<(&ProxyRt, &ServerRt)> {
+        let (b, s) = spec.split_once('/')?;
+        let px = self.proxies.iter().find(|p| {
+            p.is_backend && (p.name == b || b.strip_prefix('#').and_then(|n| n.parse().ok()) == Some(p.id))
+        })?;
+        let sv = px
+            .servers
+            .iter()
+            .find(|sv| sv.name == s || s.strip_prefix('#').and_then(|n| n.parse().ok()) == Some(sv.id))?;
+        Some((px, sv))
+    }
+}

@@ -1,0 +1,1033 @@
+//! Streams: one client connection and the server connection it uses,
+//! with a channel in each direction (HAProxy's `stream.c` plus the stream
+//! connectors and the raw transport). See LIFECYCLE.md beside this file.
+//!
+//! A stream is woken by I/O on either side, its timer, a wake-up, or a
+//! queue hand-over; every wake runs [`Stream::process`], which moves as many
+//! bytes as the sockets allow in both directions, runs the mode's analyzers
+//! (`tcp`: none; `http`: the HTTP/1 transaction), propagates shutdowns,
+//! then converges poll wishes and the timer. Speculative I/O: a side is
+//! read or written until the kernel says EAGAIN, and only then polled.
+//!
+//! This module owns stream life cycles, forwarding and timeouts. It must
+//! not parse HTTP (the `http` crate does) nor choose servers (`backend`).
+
+pub mod http;
+
+use crate::backend::{self, Assign};
+use crate::buffer::{Buf, Pool};
+use crate::counters::{add, inc};
+use crate::runtime::{Runtime, Target};
+use crate::sock;
+use crate::worker::{token, Msg, Worker, K_CLI_SIDE, K_SRV_SIDE, K_TIMER, K_WAKE};
+use config::model::Mode;
+use reactor::task::ETERNITY;
+use reactor::{Cx, Events, TimerId};
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// The stream must end now (returned by analyzers).
+#[derive(Debug)]
+pub struct End;
+
+/// Why a stream runs.
+#[derive(Clone, Copy, Debug)]
+pub enum Wake {
+    Start,
+    Cli(Events),
+    Srv(Events),
+    Timer,
+    Task,
+    Dequeued { be: usize, srv: usize },
+}
+
+/// What a stream needs from its thread while it runs.
+pub struct Env<'a, 'b> {
+    pub cx: &'a mut Cx<'b, Msg>,
+    pub rt: &'a Runtime,
+    pub pool: &'a mut Pool,
+    pub idx: u32,
+    pub gen: u32,
+}
+
+impl Env<'_, '_> {
+    pub fn tok(&self, kind: u64) -> u64 {
+        token(kind, self.idx, self.gen)
+    }
+    pub fn now(&self) -> u64 {
+        self.cx.now()
+    }
+}
+
+/// One side's socket state.
+#[derive(Debug)]
+pub struct Side {
+    pub fd: RawFd,
+    /// Not known to be empty/full: worth trying `recv`/`send`.
+    pub ready_r: bool,
+    pub ready_w: bool,
+    /// Read side closed by the peer / write side closed by us.
+    pub shut_r: bool,
+    pub shut_w: bool,
+    pub connecting: bool,
+    pub err: bool,
+    /// Inactivity deadline (ms) or ETERNITY.
+    pub exp: u64,
+}
+
+impl Side {
+    pub fn none() -> Side {
+        Side {
+            fd: -1,
+            ready_r: false,
+            ready_w: false,
+            shut_r: false,
+            shut_w: false,
+            connecting: false,
+            err: false,
+            exp: ETERNITY,
+        }
+    }
+    pub fn is_open(&self) -> bool {
+        self.fd >= 0
+    }
+    fn apply(&mut self, ev: Events) {
+        if ev.readable() || ev.hup() || ev.rdhup() || ev.error() {
+            self.ready_r = true;
+        }
+        if ev.writable() || ev.error() || ev.hup() {
+            self.ready_w = true;
+        }
+    }
+}
+
+/// One direction: bytes received from one side, waiting to go to the
+/// other. `obuf` holds bytes we produced (rewritten heads, error pages),
+/// sent before the first `fwd` bytes of `ibuf`.
+pub struct Chan {
+    pub ibuf: Option<Buf>,
+    pub obuf: Option<Buf>,
+    /// Bytes at the head of `ibuf` cleared for forwarding.
+    pub fwd: usize,
+    /// Bytes forwarded so far.
+    pub total: u64,
+    /// Cap on what may be read into `ibuf` (bufsize − maxrewrite while a
+    /// message head is awaited).
+    pub read_limit: usize,
+}
+
+impl Chan {
+    fn new(limit: usize) -> Chan {
+        Chan {
+            ibuf: None,
+            obuf: None,
+            fwd: 0,
+            total: 0,
+            read_limit: limit,
+        }
+    }
+    pub fn in_len(&self) -> usize {
+        self.ibuf.as_ref().map_or(0, |b| b.len())
+    }
+    pub fn out_len(&self) -> usize {
+        self.obuf.as_ref().map_or(0, |b| b.len())
+    }
+    /// Something is ready to be sent.
+    pub fn has_output(&self) -> bool {
+        self.out_len() > 0 || (self.fwd > 0 && self.in_len() > 0)
+    }
+    /// Nothing left to send, whatever is analysed or not.
+    pub fn drained(&self) -> bool {
+        self.out_len() == 0 && self.fwd == 0
+    }
+    fn release_empty(&mut self, pool: &mut Pool) {
+        if self.ibuf.as_ref().is_some_and(|b| b.is_empty()) {
+            pool.put(self.ibuf.take().unwrap());
+        }
+        if self.obuf.as_ref().is_some_and(|b| b.is_empty()) {
+            pool.put(self.obuf.take().unwrap());
+        }
+    }
+    fn release_all(&mut self, pool: &mut Pool) {
+        if let Some(b) = self.ibuf.take() {
+            pool.put(b);
+        }
+        if let Some(b) = self.obuf.take() {
+            pool.put(b);
+        }
+        self.fwd = 0;
+    }
+    /// The output buffer, taken from the pool if needed.
+    pub fn obuf(&mut self, pool: &mut Pool) -> &mut Buf {
+        self.obuf.get_or_insert_with(|| pool.get())
+    }
+}
+
+/// Server-side progress.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SrvPhase {
+    /// No server yet (HTTP: waiting for the request).
+    None,
+    /// Waiting in a queue since the given time.
+    Queued,
+    Connecting,
+    Connected,
+    /// Finished with the server (closed or given back to an idle list).
+    Done,
+}
+
+/// How a stream ended, for logs and counters (HAProxy's termination
+/// flags: first letter who, second letter when).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Term {
+    pub who: u8,
+    pub when: u8,
+}
+
+pub struct Stream {
+    pub fe: usize,
+    pub lidx: usize,
+    pub be: Option<usize>,
+    pub srv: Option<usize>,
+    /// Holds a slot on `srv` (counted in its `served`).
+    pub has_slot: bool,
+    pub cli: Side,
+    pub sv: Side,
+    pub req: Chan,
+    pub res: Chan,
+    pub timer: TimerId,
+    pub phase: SrvPhase,
+    pub mode: Mode,
+    pub retries_left: u32,
+    pub accept_ms: u64,
+    pub src: Option<SocketAddr>,
+    pub dst: Option<SocketAddr>,
+    pub http: Option<Box<http::Txn>>,
+    pub queue_exp: u64,
+    pub term: Term,
+    /// The stream asked for another run right away.
+    pub rerun: bool,
+}
+
+/// Accepts a client connection into a new stream on this thread.
+pub fn accept(w: &mut Worker, cx: &mut Cx<'_, Msg>, rt: &Runtime, fd: RawFd, lidx: usize, px: usize) {
+    let fe = &rt.proxies[px];
+    let now = cx.now();
+    let l = &w.listeners[lidx];
+    let _ = sock::setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
+    rt.curr_conns.fetch_add(1, Relaxed);
+    inc_u64(&rt.cum_conns);
+    rt.conn_rate.hit(now);
+    fe.feconn.fetch_add(1, Relaxed);
+    inc(&fe.fe_counters.cum_conn);
+    fe.fe_counters.conn_rate.hit(now);
+    crate::counters::update_max(&fe.fe_counters.max_conn_rate, fe.fe_counters.conn_rate.rate(now));
+    fe.fe_counters.sess_start(now);
+    l.counters.sess_start(now);
+    let bufsize = rt.cfg.global.tune_bufsize as usize;
+    let head_limit = bufsize.saturating_sub(rt.cfg.global.tune_maxrewrite as usize).max(1);
+    let mode = fe.mode;
+    let src = sock::peer_addr(fd).ok().and_then(|a| a.to_inet());
+    let dst = sock::local_addr(fd).ok().and_then(|a| a.to_inet());
+    let retries = fe.cfg.retries;
+    let (idx, gen) = w.streams.insert_with(|i, g| {
+        let timer = cx.timer_create(token(K_TIMER, i, g));
+        Stream {
+            fe: px,
+            lidx,
+            be: None,
+            srv: None,
+            has_slot: false,
+            cli: Side {
+                fd,
+                ready_r: true,
+                ready_w: true,
+                ..Side::none()
+            },
+            sv: Side::none(),
+            req: Chan::new(if mode == Mode::Http { head_limit } else { bufsize }),
+            res: Chan::new(if mode == Mode::Http { head_limit } else { bufsize }),
+            timer,
+            phase: SrvPhase::None,
+            mode,
+            retries_left: retries,
+            accept_ms: now,
+            src,
+            dst,
+            http: None,
+            queue_exp: ETERNITY,
+            term: Term::default(),
+            rerun: false,
+        }
+    });
+    cx.fd_insert(fd, token(K_CLI_SIDE, idx, gen));
+    w.run_stream(cx, idx, gen, Wake::Start);
+}
+
+fn inc_u64(c: &std::sync::atomic::AtomicU64) {
+    c.fetch_add(1, Relaxed);
+}
+
+/// Gives a freed slot to the next waiter, on whatever thread it lives.
+pub fn release_slot(cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, srv: usize) {
+    if let Some(p) = backend::release(rt, be, srv) {
+        cx.send(
+            p.tid,
+            Msg::Dequeued {
+                token: p.token,
+                be,
+                srv,
+            },
+        );
+    }
+}
+
+/// An event on a parked idle server connection (see `http.rs`).
+pub fn idle_event(w: &mut Worker, cx: &mut Cx<'_, Msg>, fd: RawFd, tok: u64) {
+    http::idle_event(w, cx, fd, tok)
+}
+
+/// Outcome of one I/O attempt.
+enum Io {
+    Progress,
+    Nothing,
+}
+
+impl Stream {
+    fn fe<'r>(&self, rt: &'r Runtime) -> &'r crate::runtime::ProxyRt {
+        &rt.proxies[self.fe]
+    }
+
+    /// Timeouts: (client, server, connect, tunnel) in ms, from the frontend
+    /// for the client side and the backend for the server side.
+    pub fn timeout_client(&self, rt: &Runtime) -> Option<u64> {
+        let t = &self.fe(rt).cfg.timeouts;
+        if self.cli.shut_r || self.cli.shut_w {
+            t.client_fin.or(t.client).map(u64::from)
+        } else {
+            t.client.map(u64::from)
+        }
+    }
+    pub fn timeout_server(&self, rt: &Runtime) -> Option<u64> {
+        let be = self.be.map(|b| &rt.proxies[b]).unwrap_or(self.fe(rt));
+        let t = &be.cfg.timeouts;
+        if self.sv.shut_r || self.sv.shut_w {
+            t.server_fin.or(t.server).map(u64::from)
+        } else {
+            t.server.map(u64::from)
+        }
+    }
+    fn timeout_tunnel(&self, rt: &Runtime) -> Option<u64> {
+        let be = self.be.map(|b| &rt.proxies[b]).unwrap_or(self.fe(rt));
+        be.cfg.timeouts.tunnel.map(u64::from)
+    }
+    fn timeout_connect(&self, rt: &Runtime) -> u64 {
+        let be = self.be.map(|b| &rt.proxies[b]).unwrap_or(self.fe(rt));
+        be.cfg.timeouts.connect.map(u64::from).unwrap_or(ETERNITY)
+    }
+
+    /// Refreshes a side's inactivity deadline after progress.
+    fn touch_cli(&mut self, env: &Env) {
+        let tunnel = self.mode == Mode::Tcp && self.phase == SrvPhase::Connected;
+        let t = if tunnel {
+            self.timeout_tunnel(env.rt).or(self.timeout_client(env.rt))
+        } else {
+            self.timeout_client(env.rt)
+        };
+        self.cli.exp = t.map_or(ETERNITY, |t| env.now() + t);
+    }
+    fn touch_srv(&mut self, env: &Env) {
+        let tunnel = self.mode == Mode::Tcp && self.phase == SrvPhase::Connected;
+        let t = if tunnel {
+            self.timeout_tunnel(env.rt).or(self.timeout_server(env.rt))
+        } else {
+            self.timeout_server(env.rt)
+        };
+        self.sv.exp = t.map_or(ETERNITY, |t| env.now() + t);
+    }
+
+    /// Entry point for every wake-up. Returns false when the stream is over.
+    pub fn wake(&mut self, env: &mut Env, why: Wake) -> bool {
+        match why {
+            Wake::Cli(ev) => self.cli.apply(ev),
+            Wake::Srv(ev) => {
+                self.sv.apply(ev);
+                if self.sv.connecting && (ev.writable() || ev.error() || ev.hup()) {
+                    match sock::take_error(self.sv.fd) {
+                        Ok(None) if !ev.error() => self.connected(env),
+                        _ => {
+                            if !self.connect_failed(env) {
+                                return false;
+                            }
+                        }
+                    }
+                }
+            }
+            Wake::Start => {
+                self.touch_cli(env);
+                if self.mode == Mode::Tcp && !self.tcp_start(env) {
+                    return false;
+                }
+            }
+            Wake::Dequeued { be, srv } => {
+                if self.phase != SrvPhase::Queued || self.be != Some(be) {
+                    // Not waiting any more: pass the slot on.
+                    release_slot(env.cx, env.rt, be, srv);
+                } else {
+                    self.srv = Some(srv);
+                    self.has_slot = true;
+                    self.queue_exp = ETERNITY;
+                    let q = env.now().saturating_sub(self.accept_ms);
+                    crate::counters::update_max(&env.rt.proxies[be].be_counters.q_time_max, q);
+                    if !self.start_connect(env) {
+                        return false;
+                    }
+                }
+            }
+            Wake::Timer => {
+                if !self.on_timer(env) {
+                    return false;
+                }
+            }
+            Wake::Task => {}
+        }
+        self.process(env)
+    }
+
+    /// Moves data, runs analyzers, then converges wishes and the timer.
+    fn process(&mut self, env: &mut Env) -> bool {
+        let mut rounds = 0;
+        loop {
+            rounds += 1;
+            let mut progress = false;
+            if self.mode == Mode::Http {
+                match http::analyze(self, env) {
+                    Ok(p) => progress |= p,
+                    Err(End) => return false,
+                }
+            }
+            if let Io::Progress = self.recv_cli(env) {
+                progress = true;
+            }
+            if self.mode == Mode::Tcp {
+                self.req.fwd = self.req.in_len();
+            }
+            if let Io::Progress = self.send_srv(env) {
+                progress = true;
+            }
+            if let Io::Progress = self.recv_srv(env) {
+                progress = true;
+            }
+            if self.mode == Mode::Tcp {
+                self.res.fwd = self.res.in_len();
+            }
+            if let Io::Progress = self.send_cli(env) {
+                progress = true;
+            }
+            if self.mode == Mode::Http {
+                match http::analyze(self, env) {
+                    Ok(p) => progress |= p,
+                    Err(End) => return false,
+                }
+            } else if !self.tcp_shutdowns() {
+                return false;
+            }
+            if self.cli.err && self.mode == Mode::Tcp {
+                return false;
+            }
+            if !progress {
+                break;
+            }
+            if rounds >= 16 {
+                // Still making progress: yield to other streams and come
+                // back through the run queue. Poll wishes cannot express
+                // this (the sockets are known ready, so none is set).
+                self.rerun = true;
+                break;
+            }
+        }
+        if self.mode == Mode::Http && http::finished(self, env) {
+            return false;
+        }
+        self.req.release_empty(env.pool);
+        self.res.release_empty(env.pool);
+        self.update_wishes(env);
+        self.update_timer(env);
+        if self.rerun {
+            self.rerun = false;
+            env.cx.wake(env.tok(K_WAKE));
+        }
+        true
+    }
+
+    /// Whether the client side may be read now.
+    fn want_read_cli(&self) -> bool {
+        if self.cli.shut_r || !self.cli.is_open() || self.cli.err {
+            return false;
+        }
+        match self.mode {
+            Mode::Tcp => true,
+            Mode::Http => http::want_read_cli(self),
+        }
+    }
+
+    fn want_read_srv(&self) -> bool {
+        if self.sv.shut_r || !self.sv.is_open() || self.sv.connecting || self.sv.err {
+            return false;
+        }
+        match self.mode {
+            Mode::Tcp => true,
+            Mode::Http => http::want_read_srv(self),
+        }
+    }
+
+    fn recv_cli(&mut self, env: &mut Env) -> Io {
+        if !self.cli.ready_r || !self.want_read_cli() {
+            return Io::Nothing;
+        }
+        match recv_into(&mut self.cli, &mut self.req, env.pool) {
+            Some(n) => {
+                if n > 0 {
+                    let fe = &env.rt.proxies[self.fe];
+                    add(&fe.fe_counters.bytes_in, n as u64);
+                    if let Some(be) = self.be {
+                        add(&env.rt.proxies[be].be_counters.bytes_in, n as u64);
+                        if let Some(s) = self.srv {
+                            add(&env.rt.proxies[be].servers[s].counters.bytes_in, n as u64);
+                        }
+                    }
+                }
+                self.touch_cli(env);
+                Io::Progress
+            }
+            None => Io::Nothing,
+        }
+    }
+
+    fn recv_srv(&mut self, env: &mut Env) -> Io {
+        if !self.sv.ready_r || !self.want_read_srv() {
+            return Io::Nothing;
+        }
+        match recv_into(&mut self.sv, &mut self.res, env.pool) {
+            Some(n) => {
+                if n > 0 {
+                    let fe = &env.rt.proxies[self.fe];
+                    add(&fe.fe_counters.bytes_out, n as u64);
+                    if let Some(be) = self.be {
+                        add(&env.rt.proxies[be].be_counters.bytes_out, n as u64);
+                        if let Some(s) = self.srv {
+                            add(&env.rt.proxies[be].servers[s].counters.bytes_out, n as u64);
+                        }
+                    }
+                }
+                self.touch_srv(env);
+                Io::Progress
+            }
+            None => Io::Nothing,
+        }
+    }
+
+    fn send_srv(&mut self, env: &mut Env) -> Io {
+        if !self.sv.is_open() || self.sv.shut_w || self.sv.err || (self.sv.connecting && !self.sv.ready_w) {
+            return Io::Nothing;
+        }
+        if !self.req.has_output() || !self.sv.ready_w {
+            return Io::Nothing;
+        }
+        let was_connecting = self.sv.connecting;
+        match send_from(&mut self.sv, &mut self.req) {
+            Some(_) => {
+                if was_connecting {
+                    self.connected(env);
+                }
+                self.touch_srv(env);
+                Io::Progress
+            }
+            None => {
+                if was_connecting && self.sv.err {
+                    // A failed connect surfaces here as EPIPE/ECONNREFUSED.
+                    self.sv.err = false;
+                    if !self.connect_failed(env) {
+                        self.cli.err = true;
+                    }
+                    return Io::Progress;
+                }
+                Io::Nothing
+            }
+        }
+    }
+
+    fn send_cli(&mut self, env: &mut Env) -> Io {
+        if !self.cli.is_open() || self.cli.shut_w || self.cli.err || !self.cli.ready_w || !self.res.has_output() {
+            return Io::Nothing;
+        }
+        match send_from(&mut self.cli, &mut self.res) {
+            Some(_) => {
+                self.touch_cli(env);
+                Io::Progress
+            }
+            None => Io::Nothing,
+        }
+    }
+
+    /// TCP half-closes: a side that stopped sending is shut toward the
+    /// other once everything it sent was delivered. False when both
+    /// directions are done (or an error ends the stream).
+    fn tcp_shutdowns(&mut self) -> bool {
+        if self.cli.err || self.sv.err {
+            return false;
+        }
+        if self.cli.shut_r
+            && self.req.drained()
+            && self.req.in_len() == 0
+            && self.sv.is_open()
+            && !self.sv.connecting
+            && !self.sv.shut_w
+        {
+            sock::shutdown_write(self.sv.fd);
+            self.sv.shut_w = true;
+        }
+        if self.sv.shut_r && self.res.drained() && self.res.in_len() == 0 && !self.cli.shut_w {
+            sock::shutdown_write(self.cli.fd);
+            self.cli.shut_w = true;
+        }
+        // Over when both directions are closed end to end, or when the
+        // client is gone and nothing can reach it any more.
+        let req_done = self.cli.shut_r && (self.sv.shut_w || !self.sv.is_open());
+        let res_done = self.sv.shut_r && self.cli.shut_w;
+        !(req_done && res_done)
+    }
+
+    /// TCP mode: pick a server and connect right away.
+    fn tcp_start(&mut self, env: &mut Env) -> bool {
+        let fe = &env.rt.proxies[self.fe];
+        let be = fe.use_backends.first().copied().or(fe.default_backend);
+        let Some(be) = be else {
+            self.term = Term { who: b'P', when: b'R' };
+            return false;
+        };
+        self.enter_backend(env, be);
+        self.assign_and_connect(env)
+    }
+
+    /// Counts the stream into backend `be`.
+    pub fn enter_backend(&mut self, env: &mut Env, be: usize) {
+        self.be = Some(be);
+        let b = &env.rt.proxies[be];
+        b.be_counters.sess_start(env.now());
+        b.beconn.fetch_add(1, Relaxed);
+        self.retries_left = b.cfg.retries;
+    }
+
+    /// Assigns a server and connects, or queues. False if the stream must
+    /// end (TCP) — HTTP callers turn failures into error responses.
+    pub fn assign_and_connect(&mut self, env: &mut Env) -> bool {
+        let be = self.be.expect("backend set");
+        let b = &env.rt.proxies[be];
+        if b.servers.is_empty() {
+            if let Some(t) = b.dispatch.clone() {
+                return self.connect_to(env, t);
+            }
+            self.term = Term { who: b'S', when: b'C' };
+            return self.no_server(env);
+        }
+        let key = if self.mode == Mode::Http {
+            http::hash_key(self, env, b)
+        } else {
+            tcp_hash_key(self, b)
+        };
+        match backend::assign(b, key, env.cx.tid(), env.tok(K_WAKE), env.now()) {
+            Assign::Server(i) => {
+                self.srv = Some(i);
+                self.has_slot = true;
+                inc(&b.servers[i].counters.cum_lbconn);
+                self.start_connect(env)
+            }
+            Assign::Queued => {
+                self.phase = SrvPhase::Queued;
+                let t = b.cfg.timeouts.queue.or(b.cfg.timeouts.connect).map(u64::from);
+                self.queue_exp = t.map_or(ETERNITY, |t| env.now() + t);
+                true
+            }
+            Assign::NoServer | Assign::QueueFull => {
+                self.term = Term { who: b'S', when: b'C' };
+                self.no_server(env)
+            }
+        }
+    }
+
+    fn no_server(&mut self, env: &mut Env) -> bool {
+        match self.mode {
+            Mode::Tcp => false,
+            Mode::Http => {
+                http::local_error(self, env, 503);
+                true
+            }
+        }
+    }
+
+    /// Connects to the assigned server (a slot is held).
+    fn start_connect(&mut self, env: &mut Env) -> bool {
+        let (be, srv) = (self.be.unwrap(), self.srv.unwrap());
+        let s = &env.rt.proxies[be].servers[srv];
+        if self.mode == Mode::Http {
+            if let Some(r) = http::try_reuse(self, env) {
+                return r;
+            }
+        }
+        s.counters.sess_start(env.now());
+        let target = s.target.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        self.connect_to(env, target)
+    }
+
+    fn connect_to(&mut self, env: &mut Env, target: Target) -> bool {
+        let dst_port = self.dst.map_or(0, |d| d.port());
+        let target = target.resolve(dst_port);
+        let raw = match &target {
+            Target::Inet(a) => Ok(sock::RawAddr::from_inet(a)),
+            Target::Unix(p) => sock::RawAddr::from_unix(p, false),
+            Target::Abns(p) => sock::RawAddr::from_unix(p, true),
+            Target::InetPortOffset(..) => unreachable!("resolved above"),
+        };
+        let be = &env.rt.proxies[self.be.unwrap()];
+        inc(&be.be_counters.connect);
+        if let Some(s) = self.srv {
+            inc(&be.servers[s].counters.connect);
+        }
+        let result = raw.and_then(|raw| {
+            let fd = sock::socket(raw.family(), libc::SOCK_STREAM)?;
+            if raw.family() != libc::AF_UNIX {
+                let _ = sock::setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
+            }
+            match sock::connect(fd, &raw) {
+                Ok(done) => Ok((fd, done)),
+                Err(e) => {
+                    sock::close_raw(fd);
+                    Err(e)
+                }
+            }
+        });
+        match result {
+            Ok((fd, done)) => {
+                env.cx.fd_insert(fd, env.tok(K_SRV_SIDE));
+                self.sv = Side {
+                    fd,
+                    ready_r: false,
+                    ready_w: true,
+                    connecting: !done,
+                    ..Side::none()
+                };
+                self.phase = SrvPhase::Connecting;
+                self.sv.exp = env.now().saturating_add(self.timeout_connect(env.rt));
+                if done {
+                    self.connected(env);
+                }
+                true
+            }
+            Err(_) => self.connect_failed_early(env),
+        }
+    }
+
+    fn connected(&mut self, env: &mut Env) {
+        self.sv.connecting = false;
+        self.phase = SrvPhase::Connected;
+        self.touch_srv(env);
+        self.touch_cli(env);
+        if self.mode == Mode::Http {
+            http::on_connected(self, env);
+        }
+    }
+
+    /// A connect that failed before reaching the poller.
+    fn connect_failed_early(&mut self, env: &mut Env) -> bool {
+        self.connect_failed(env)
+    }
+
+    /// Handles a failed connection attempt: retry, redispatch, or give up.
+    /// Returns false if the stream must end.
+    fn connect_failed(&mut self, env: &mut Env) -> bool {
+        let be_idx = self.be.unwrap();
+        let be = &env.rt.proxies[be_idx];
+        inc(&be.be_counters.failed_conns);
+        if let Some(s) = self.srv {
+            inc(&be.servers[s].counters.failed_conns);
+        }
+        self.close_srv(env, false);
+        if self.retries_left > 0 {
+            self.retries_left -= 1;
+            inc(&be.be_counters.retries);
+            if let Some(s) = self.srv {
+                inc(&be.servers[s].counters.retries);
+            }
+            // On the last retry, `option redispatch` lets the LB choose
+            // again instead of insisting on the same server.
+            let redispatch = be.cfg.options.redispatch.is_some() && self.retries_left == 0 && be.servers.len() > 1;
+            if redispatch {
+                inc(&be.be_counters.redispatches);
+                if let Some(s) = self.srv.take() {
+                    inc(&be.servers[s].counters.redispatches);
+                    if self.has_slot {
+                        self.has_slot = false;
+                        release_slot(env.cx, env.rt, be_idx, s);
+                    }
+                }
+                return self.assign_and_connect(env);
+            }
+            return match self.srv {
+                Some(_) => self.start_connect(env),
+                None => match be.dispatch.clone() {
+                    Some(t) => self.connect_to(env, t),
+                    None => false,
+                },
+            };
+        }
+        self.term = Term { who: b'S', when: b'C' };
+        self.phase = SrvPhase::Done;
+        match self.mode {
+            Mode::Tcp => false,
+            Mode::Http => {
+                http::local_error(self, env, 503);
+                true
+            }
+        }
+    }
+
+    /// Closes the server side. `keep` is for HTTP reuse (handled there).
+    pub fn close_srv(&mut self, env: &mut Env, _keep: bool) {
+        if self.sv.is_open() {
+            env.cx.fd_delete(self.sv.fd);
+        }
+        self.sv = Side::none();
+        self.res.release_all(env.pool);
+        self.res.read_limit = env.pool.size();
+    }
+
+    /// Timer expiry: decides which deadline passed.
+    fn on_timer(&mut self, env: &mut Env) -> bool {
+        let now = env.now();
+        if self.phase == SrvPhase::Queued && now >= self.queue_exp {
+            let be = &env.rt.proxies[self.be.unwrap()];
+            if backend::unqueue(be, env.cx.tid(), env.tok(K_WAKE)) {
+                self.phase = SrvPhase::Done;
+                self.queue_exp = ETERNITY;
+                self.term = Term { who: b's', when: b'Q' };
+                return match self.mode {
+                    Mode::Tcp => false,
+                    Mode::Http => {
+                        http::local_error(self, env, 503);
+                        true
+                    }
+                };
+            }
+            // Already dequeued: the slot is on its way.
+            self.queue_exp = ETERNITY;
+        }
+        if self.mode == Mode::Http {
+            return http::on_timer(self, env);
+        }
+        if self.sv.connecting && now >= self.sv.exp {
+            return self.connect_failed(env);
+        }
+        if now >= self.cli.exp {
+            self.term = Term { who: b'c', when: b'D' };
+            inc(&env.rt.proxies[self.fe].fe_counters.cli_aborts);
+            return false;
+        }
+        if self.sv.is_open() && now >= self.sv.exp {
+            self.term = Term { who: b's', when: b'D' };
+            if let Some(be) = self.be {
+                inc(&env.rt.proxies[be].be_counters.srv_aborts);
+            }
+            return false;
+        }
+        true
+    }
+
+    /// Converges poll wishes with what the stream waits for.
+    fn update_wishes(&mut self, env: &mut Env) {
+        let cx = &mut *env.cx;
+        if self.cli.is_open() {
+            let want_r = self.want_read_cli() && !self.cli.ready_r && self.req_room();
+            if want_r {
+                cx.want_recv(self.cli.fd)
+            } else {
+                cx.stop_recv(self.cli.fd)
+            }
+            if self.res.has_output() && !self.cli.ready_w && !self.cli.shut_w {
+                cx.want_send(self.cli.fd)
+            } else {
+                cx.stop_send(self.cli.fd)
+            }
+        }
+        if self.sv.is_open() {
+            let want_r = self.want_read_srv() && !self.sv.ready_r && self.res_room();
+            if want_r {
+                cx.want_recv(self.sv.fd)
+            } else {
+                cx.stop_recv(self.sv.fd)
+            }
+            let want_w = self.sv.connecting || (self.req.has_output() && !self.sv.ready_w && !self.sv.shut_w);
+            if want_w {
+                cx.want_send(self.sv.fd)
+            } else {
+                cx.stop_send(self.sv.fd)
+            }
+        }
+    }
+
+    fn req_room(&self) -> bool {
+        self.req.ibuf.as_ref().is_none_or(|b| b.len() < self.req.read_limit)
+    }
+    fn res_room(&self) -> bool {
+        self.res.ibuf.as_ref().is_none_or(|b| b.len() < self.res.read_limit)
+    }
+
+    fn update_timer(&mut self, env: &mut Env) {
+        let mut exp = self.queue_exp;
+        if self.cli.is_open() {
+            exp = exp.min(self.cli.exp);
+        }
+        if self.sv.is_open() {
+            exp = exp.min(self.sv.exp);
+        }
+        if let Some(h) = &self.http {
+            exp = exp.min(h.exp);
+        }
+        if exp == ETERNITY {
+            env.cx.timer_disarm(self.timer);
+        } else {
+            env.cx.timer_arm(self.timer, exp);
+        }
+    }
+
+    /// Frees everything the stream holds. Called once, at the end.
+    pub fn release(&mut self, env: &mut Env) {
+        let rt = env.rt;
+        if self.mode == Mode::Http {
+            http::release(self, env);
+        }
+        if self.phase == SrvPhase::Queued {
+            if let Some(be) = self.be {
+                if !backend::unqueue(&rt.proxies[be], env.cx.tid(), env.tok(K_WAKE)) {
+                    // Dequeued concurrently: the Dequeued message will find
+                    // no stream and pass the slot on.
+                }
+            }
+        }
+        if self.sv.is_open() {
+            env.cx.fd_delete(self.sv.fd);
+            self.sv = Side::none();
+        }
+        if self.cli.is_open() {
+            env.cx.fd_delete(self.cli.fd);
+            self.cli = Side::none();
+        }
+        self.req.release_all(env.pool);
+        self.res.release_all(env.pool);
+        env.cx.timer_destroy(self.timer);
+        if let (Some(be), Some(srv)) = (self.be, self.srv) {
+            rt.proxies[be].servers[srv].counters.sess_end();
+            if self.has_slot {
+                self.has_slot = false;
+                release_slot(env.cx, rt, be, srv);
+            }
+        }
+        if let Some(be) = self.be {
+            backend::be_leave(&rt.proxies[be]);
+        }
+        let fe = &rt.proxies[self.fe];
+        fe.fe_counters.sess_end();
+        fe.feconn.fetch_sub(1, Relaxed);
+        rt.curr_conns.fetch_sub(1, Relaxed);
+    }
+}
+
+/// Source-address hash for `balance source` in TCP mode.
+fn tcp_hash_key(s: &Stream, be: &crate::runtime::ProxyRt) -> crate::lb::HashKey {
+    match &be.cfg.balance {
+        config::model::Balance::Source => s.src.map(|a| crate::lb::hash_source(&a.ip())),
+        _ => None,
+    }
+}
+
+/// Reads once from a side into a channel. Some(n) on progress (n = bytes,
+/// 0 for a shutdown or an error), None when nothing could be read.
+fn recv_into(side: &mut Side, ch: &mut Chan, pool: &mut Pool) -> Option<usize> {
+    let limit = ch.read_limit;
+    let buf = ch.ibuf.get_or_insert_with(|| pool.get());
+    if buf.len() >= limit {
+        return None;
+    }
+    let max = limit - buf.len();
+    let room = buf.room();
+    let room_len = room.len().min(max);
+    if room_len == 0 {
+        return None;
+    }
+    match sock::recv(side.fd, &mut room[..room_len]) {
+        Ok(0) => {
+            side.shut_r = true;
+            side.ready_r = false;
+            Some(0)
+        }
+        Ok(n) => {
+            buf.produce(n);
+            Some(n)
+        }
+        Err(e) if sock::is_would_block(&e) => {
+            side.ready_r = false;
+            None
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+        Err(_) => {
+            side.err = true;
+            side.shut_r = true;
+            side.ready_r = false;
+            Some(0)
+        }
+    }
+}
+
+/// Sends `obuf` then the forwardable part of `ibuf`. Some(n) on progress.
+fn send_from(side: &mut Side, ch: &mut Chan) -> Option<usize> {
+    let out: &[u8] = ch.obuf.as_ref().map_or(&[], |b| b.data());
+    let fwd = ch.fwd.min(ch.in_len());
+    let body: &[u8] = match &ch.ibuf {
+        Some(b) => &b.data()[..fwd],
+        None => &[],
+    };
+    if out.is_empty() && body.is_empty() {
+        return None;
+    }
+    match sock::send2(side.fd, out, body) {
+        Ok(n) => {
+            let from_out = n.min(out.len());
+            if from_out > 0 {
+                ch.obuf.as_mut().unwrap().consume(from_out);
+            }
+            let from_in = n - from_out;
+            if from_in > 0 {
+                ch.ibuf.as_mut().unwrap().consume(from_in);
+                ch.fwd -= from_in;
+            }
+            ch.total += n as u64;
+            Some(n)
+        }
+        Err(e) if sock::is_would_block(&e) => {
+            side.ready_w = false;
+            None
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => {
+            side.ready_w = false;
+            None
+        }
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => None,
+        Err(_) => {
+            side.err = true;
+            side.ready_w = false;
+            None
+        }
+    }
+}

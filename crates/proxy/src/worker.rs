@@ -1,0 +1,299 @@
+//! One thread's share of the proxy: the reactor [`Handler`] that owns this
+//! thread's streams, stats-socket sessions and buffer pool, accepts
+//! connections from shared listeners and spreads them over threads, and
+//! routes every event, timer and message to the object its token names.
+//!
+//! Tokens are `kind << 56 | index << 32 | generation`: the index and
+//! generation of a slab slot, so an event for a freed object finds nothing.
+//! This module owns dispatch and object life cycles; protocol logic lives in
+//! `stream` and `cli`.
+
+use crate::buffer::Pool;
+use crate::listener::{Kind as LKind, Listener};
+use crate::runtime::Runtime;
+use crate::slab::Slab;
+use crate::stream::{Env, Stream};
+use reactor::{Cx, Events, Handler};
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+
+pub const K_LISTENER: u64 = 1;
+pub const K_CLI_SIDE: u64 = 2;
+pub const K_SRV_SIDE: u64 = 3;
+pub const K_TIMER: u64 = 4;
+pub const K_WAKE: u64 = 5;
+pub const K_APPLET: u64 = 6;
+pub const K_APPLET_TIMER: u64 = 7;
+pub const K_IDLE: u64 = 8;
+
+#[inline]
+pub fn token(kind: u64, idx: u32, gen: u32) -> u64 {
+    kind << 56 | (idx as u64) << 32 | gen as u64
+}
+
+#[inline]
+pub fn untoken(t: u64) -> (u64, u32, u32) {
+    (t >> 56, ((t >> 32) & 0x00ff_ffff) as u32, t as u32)
+}
+
+/// Messages between threads.
+pub enum Msg {
+    /// First message of every thread: register shared listeners.
+    Start,
+    /// A connection accepted by another thread, for this one to serve.
+    Accepted { fd: RawFd, listener: usize },
+    /// A queued stream may now use a slot of server `srv` of backend `be`.
+    Dequeued { token: u64, be: usize, srv: usize },
+    /// Soft stop: stop accepting, finish what runs, then exit.
+    SoftStop,
+    /// Hard stop: exit now.
+    HardStop,
+}
+
+/// The per-thread handler.
+pub struct Worker {
+    pub rt: Arc<Runtime>,
+    pub listeners: Arc<Vec<Listener>>,
+    pub streams: Slab<Stream>,
+    pub applets: Slab<crate::cli::Applet>,
+    pub pool: Pool,
+    /// Rotating second candidate for accept spreading.
+    next_peer: usize,
+    soft_stopping: bool,
+}
+
+impl Worker {
+    pub fn new(rt: Arc<Runtime>, listeners: Arc<Vec<Listener>>, tid: usize) -> Worker {
+        let bufsize = rt.cfg.global.tune_bufsize as usize;
+        Worker {
+            rt,
+            listeners,
+            streams: Slab::default(),
+            applets: Slab::default(),
+            pool: Pool::new(bufsize, 1024),
+            next_peer: tid + 1,
+            soft_stopping: false,
+        }
+    }
+
+    fn load(&self) -> u32 {
+        (self.streams.len() + self.applets.len()) as u32
+    }
+
+    /// Accepts a batch from a shared listener and hands each connection to
+    /// the less loaded of this thread and one other (HAProxy's
+    /// least-loaded-of-two over per-thread accept queues).
+    fn accept(&mut self, cx: &mut Cx<'_, Msg>, lidx: usize) {
+        let listeners = self.listeners.clone();
+        let l = &listeners[lidx];
+        let maxaccept = match self.rt.cfg.global.tune_maxaccept {
+            n if n > 0 => n as usize,
+            -1 => usize::MAX,
+            _ => 64,
+        };
+        let nbt = cx.nbthread();
+        for _ in 0..maxaccept {
+            let rt = &self.rt;
+            if rt.stopping.load(Relaxed) {
+                break;
+            }
+            // Global and per-listener limits: leave connections in the
+            // backlog, as HAProxy pauses listeners at maxconn.
+            if matches!(l.kind, LKind::Proxy(_)) && rt.curr_conns.load(Relaxed) >= rt.maxconn.load(Relaxed) {
+                break;
+            }
+            if l.maxconn > 0 && l.counters.cur_sess.load(Relaxed) >= l.maxconn as u64 {
+                break;
+            }
+            let fd = match crate::sock::accept(l.fd) {
+                Ok((fd, _)) => fd,
+                Err(e) if crate::sock::is_would_block(&e) => break,
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) || e.raw_os_error() == Some(libc::ECONNABORTED) => {
+                    continue
+                }
+                Err(_) => {
+                    // EMFILE/ENFILE/ENOMEM: stop this batch; the listener
+                    // stays polled and we retry on the next wake-up.
+                    break;
+                }
+            };
+            reactor::activity::bump(&cx.activity().accepted, 1);
+            let tid = cx.tid();
+            let target = if nbt <= 1 {
+                tid
+            } else {
+                let mut peer = self.next_peer % nbt;
+                if peer == tid {
+                    peer = (peer + 1) % nbt;
+                }
+                self.next_peer = peer + 1;
+                let shared = cx.shared();
+                let mine = self.load();
+                let theirs = shared.load[peer].load(Relaxed);
+                if theirs < mine {
+                    peer
+                } else {
+                    tid
+                }
+            };
+            if target == tid {
+                self.start_conn(cx, fd, lidx);
+            } else {
+                cx.shared().load[target].fetch_add(1, Relaxed);
+                reactor::activity::bump(&cx.activity().accq_pushed, 1);
+                cx.send(target, Msg::Accepted { fd, listener: lidx });
+            }
+        }
+        cx.shared().load[cx.tid()].store(self.load(), Relaxed);
+    }
+
+    /// Starts serving an accepted connection on this thread.
+    fn start_conn(&mut self, cx: &mut Cx<'_, Msg>, fd: RawFd, lidx: usize) {
+        let l = &self.listeners[lidx];
+        match l.kind {
+            LKind::Proxy(px) => {
+                let rt = self.rt.clone();
+                crate::stream::accept(self, cx, &rt, fd, lidx, px);
+            }
+            LKind::Cli(sock) => {
+                crate::cli::accept(self, cx, fd, lidx, sock);
+            }
+        }
+        cx.shared().load[cx.tid()].store(self.load(), Relaxed);
+    }
+
+    /// Runs a stream after an event and frees it if it finished.
+    pub fn run_stream(&mut self, cx: &mut Cx<'_, Msg>, idx: u32, gen: u32, what: crate::stream::Wake) {
+        let Some(mut s) = self.streams.take(idx, gen) else {
+            return;
+        };
+        let rt = self.rt.clone();
+        let alive = {
+            let mut env = Env {
+                cx,
+                rt: &rt,
+                pool: &mut self.pool,
+                idx,
+                gen,
+            };
+            s.wake(&mut env, what)
+        };
+        if alive {
+            self.streams.restore(idx, s);
+        } else {
+            let mut env = Env {
+                cx,
+                rt: &rt,
+                pool: &mut self.pool,
+                idx,
+                gen,
+            };
+            s.release(&mut env);
+            self.streams.release(idx);
+            cx.shared().load[cx.tid()].store(self.load(), Relaxed);
+            self.maybe_exit(cx);
+        }
+    }
+
+    fn maybe_exit(&mut self, cx: &mut Cx<'_, Msg>) {
+        if self.soft_stopping && self.streams.is_empty() {
+            cx.exit();
+        }
+    }
+}
+
+/// Enters the listeners in the FD table, shared by all threads, before
+/// the threads start (each registers them in its own epoll on `Start`).
+pub fn register_listeners(listeners: &[Listener], nbthread: usize) {
+    let all = if nbthread >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << nbthread) - 1
+    };
+    for (i, l) in listeners.iter().enumerate() {
+        let mut extra = reactor::fd::ST_LISTENER | reactor::fd::ST_EXCLUSIVE;
+        if l.inherited {
+            extra |= reactor::fd::ST_CLONED;
+        }
+        reactor::fd::insert(l.fd, token(K_LISTENER, i as u32, 0), all, extra);
+    }
+}
+
+impl Worker {
+    fn poll_listeners(&mut self, cx: &mut Cx<'_, Msg>) {
+        for l in self.listeners.iter() {
+            cx.want_recv(l.fd);
+            cx.fd_refresh(l.fd);
+        }
+    }
+
+    fn stop_listeners(&mut self, cx: &mut Cx<'_, Msg>) {
+        for l in self.listeners.iter() {
+            if matches!(l.kind, LKind::Proxy(_)) {
+                cx.stop_recv(l.fd);
+                cx.fd_refresh(l.fd);
+            }
+        }
+    }
+}
+
+impl Handler for Worker {
+    type Msg = Msg;
+
+    fn on_io(&mut self, cx: &mut Cx<'_, Msg>, fd: RawFd, tok: u64, ev: Events) {
+        let (kind, idx, gen) = untoken(tok);
+        match kind {
+            K_LISTENER => self.accept(cx, idx as usize),
+            K_CLI_SIDE => self.run_stream(cx, idx, gen, crate::stream::Wake::Cli(ev)),
+            K_SRV_SIDE => self.run_stream(cx, idx, gen, crate::stream::Wake::Srv(ev)),
+            K_APPLET => crate::cli::on_io(self, cx, idx, gen, ev),
+            K_IDLE => crate::stream::idle_event(self, cx, fd, tok),
+            _ => {
+                reactor::bug_on!(true, "event for an unknown token kind");
+            }
+        }
+    }
+
+    fn on_timer(&mut self, cx: &mut Cx<'_, Msg>, tok: u64) {
+        let (kind, idx, gen) = untoken(tok);
+        match kind {
+            K_TIMER => self.run_stream(cx, idx, gen, crate::stream::Wake::Timer),
+            K_APPLET_TIMER => crate::cli::on_timer(self, cx, idx, gen),
+            _ => {}
+        }
+    }
+
+    fn on_wake(&mut self, cx: &mut Cx<'_, Msg>, tok: u64) {
+        let (kind, idx, gen) = untoken(tok);
+        if kind == K_WAKE {
+            self.run_stream(cx, idx, gen, crate::stream::Wake::Task);
+        }
+    }
+
+    fn on_msg(&mut self, cx: &mut Cx<'_, Msg>, msg: Msg) {
+        match msg {
+            Msg::Start => self.poll_listeners(cx),
+            Msg::Accepted { fd, listener } => {
+                cx.shared().load[cx.tid()].fetch_sub(1, Relaxed);
+                self.start_conn(cx, fd, listener);
+            }
+            Msg::Dequeued { token: t, be, srv } => {
+                let (_, idx, gen) = untoken(t);
+                if self.streams.get(idx, gen).is_some() {
+                    self.run_stream(cx, idx, gen, crate::stream::Wake::Dequeued { be, srv });
+                } else {
+                    // The stream vanished after being dequeued: give the
+                    // slot to the next waiter.
+                    crate::stream::release_slot(cx, &self.rt, be, srv);
+                }
+            }
+            Msg::SoftStop => {
+                self.soft_stopping = true;
+                self.stop_listeners(cx);
+                self.maybe_exit(cx);
+            }
+            Msg::HardStop => cx.exit(),
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! `mode tcp` end to end: bytes both ways, half-close propagation, client
+//! timeout, a dead server, through the real `rhaproxy` binary on 127.0.0.1.
+
+use rhaproxy_tests::{bin, free_port, wait_listening, Proc, TempDir};
+use std::io::{Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// An echo origin: for each connection, reads until EOF, then sends
+/// everything back and closes. Serves every connection (the harness's
+/// readiness probe goes through the proxy too), until the process ends.
+fn echo_after_eof() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut all = Vec::new();
+                let _ = c.read_to_end(&mut all);
+                let _ = c.write_all(&all);
+            });
+        }
+    });
+    addr
+}
+
+fn start_proxy(dir: &TempDir, server: &str, extra: &str) -> (Proc, SocketAddr) {
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n    mode tcp\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n{extra}\nlisten p\n    bind 127.0.0.1:{port}\n    server s1 {server}\n"
+    );
+    let path = dir.write("tcp.cfg", &cfg);
+    let mut c = Command::new(bin("rhaproxy"));
+    c.arg("-db")
+        .arg("-f")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let p = Proc::spawn(c, "rhaproxy");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(wait_listening(addr, Duration::from_secs(5)), "proxy did not listen");
+    (p, addr)
+}
+
+#[test]
+fn half_close_is_propagated_and_data_flows_both_ways() {
+    let dir = TempDir::new("tcp-half");
+    let origin = echo_after_eof();
+    let (_p, addr) = start_proxy(&dir, &origin.to_string(), "");
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let payload: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    c.write_all(&payload).unwrap();
+    // The origin answers only after seeing our FIN: the proxy must pass it on.
+    c.shutdown(Shutdown::Write).unwrap();
+    let mut back = Vec::new();
+    c.read_to_end(&mut back).unwrap();
+    assert_eq!(back.len(), payload.len());
+    assert!(back == payload, "echoed bytes differ");
+}
+
+#[test]
+fn large_transfer_through_small_buffers() {
+    let dir = TempDir::new("tcp-large");
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = l.local_addr().unwrap();
+    const N: usize = 64 << 20;
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let chunk = vec![b'x'; 1 << 16];
+                let mut sent = 0;
+                while sent < N {
+                    if c.write_all(&chunk).is_err() {
+                        return; // the readiness probe hung up
+                    }
+                    sent += chunk.len();
+                }
+            });
+        }
+    });
+    let (_p, addr) = start_proxy(&dir, &origin.to_string(), "global\n    tune.bufsize 16384\n");
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut total = 0usize;
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        match c.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => total += n,
+            Err(e) => panic!("read error after {total} bytes: {e}"),
+        }
+    }
+    assert_eq!(total, N);
+}
+
+#[test]
+fn client_timeout_closes_idle_connection() {
+    let dir = TempDir::new("tcp-tmo");
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        // Keep server connections open and silent.
+        let mut held = Vec::new();
+        for c in l.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n    mode tcp\n    timeout client 300ms\n    timeout server 10s\n    timeout connect 1s\nlisten p\n    bind 127.0.0.1:{port}\n    server s1 {origin}\n"
+    );
+    let path = dir.write("tcp.cfg", &cfg);
+    let mut cmd = Command::new(bin("rhaproxy"));
+    cmd.arg("-db").arg("-f").arg(&path);
+    let _p = Proc::spawn(cmd, "rhaproxy");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(wait_listening(addr, Duration::from_secs(5)));
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let t0 = Instant::now();
+    let mut buf = [0u8; 16];
+    let r = c.read(&mut buf);
+    let el = t0.elapsed();
+    assert!(matches!(r, Ok(0)) || r.is_err(), "expected close, got {r:?}");
+    assert!(
+        el >= Duration::from_millis(250) && el < Duration::from_secs(2),
+        "closed after {el:?}"
+    );
+}
+
+#[test]
+fn refused_server_closes_client_after_retries() {
+    let dir = TempDir::new("tcp-refused");
+    // A port nobody listens on.
+    let dead = free_port();
+    let (_p, addr) = start_proxy(&dir, &format!("127.0.0.1:{dead}"), "");
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 16];
+    let t0 = Instant::now();
+    let r = c.read(&mut buf);
+    assert!(matches!(r, Ok(0)) || r.is_err(), "expected close, got {r:?}");
+    assert!(t0.elapsed() < Duration::from_secs(4));
+}
