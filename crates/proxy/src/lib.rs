@@ -54,11 +54,6 @@ fn install_signals() {
 /// Starts the proxy and blocks until it stops (SIGTERM/SIGINT: at once;
 /// SIGUSR1: after current streams finish). Errors are alert texts.
 pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
-    for p in &cfg.proxies {
-        if p.mode == config::model::Mode::Http && !p.disabled {
-            return Err(format!("Proxy '{}': 'mode http' is not supported yet.", p.name));
-        }
-    }
     let nbthread = opts
         .nbthread
         .or(cfg.global.nbthread.map(|n| n as usize))

@@ -1,38 +1,1132 @@
-//! HTTP/1 transactions on a stream (interim: HTTP mode is refused at
-//! start-up until the transaction analyzers land; this module only keeps
-//! the stream's hooks in one place).
+//! HTTP/1 transactions on a stream (HAProxy's H1 mux plus the HTTP
+//! analyzers of `proto_http.c`/`http_ana.c`, for HTTP/1 on both sides).
+//!
+//! Per request: wait for the head (with `timeout http-request`, then 408),
+//! parse it with the `http` crate (errors get HAProxy's status and page),
+//! pick the backend and a server (or an idle connection to reuse), emit the
+//! rewritten head, then forward the body in place: the body decoder only
+//! classifies bytes, which go from the input buffer to the socket without a
+//! copy. The response is handled the same way. When both messages are done
+//! the server connection is parked for reuse or closed, and the client
+//! connection waits for the next request or is closed.
+//!
+//! This module owns HTTP transaction state and policy (keep-alive, reuse,
+//! local replies). It must not parse bytes itself (the `http` crate does)
+//! nor do socket I/O beyond what `Stream` offers.
 
-use super::{End, Env, Stream};
-use crate::worker::{Msg, Worker};
+use super::{End, Env, SrvPhase, Stream, Term};
+use crate::counters::inc;
+use crate::idle::IdleConn;
+use crate::runtime::ProxyRt;
+use crate::worker::{token, Msg, Worker, K_IDLE, K_SRV_SIDE};
+use config::model::{ErrorMsg, HttpConnMode, HttpReuse};
+use http::{BodyDecoder, BodyEvent, BodyFraming, ConnMode, Flags, Header, Method, OutSide, ParseOptions};
+use reactor::task::ETERNITY;
 use reactor::Cx;
 use std::os::fd::RawFd;
+use std::sync::atomic::Ordering::Relaxed;
 
+/// Where a message is.
+#[derive(Clone, Copy, Debug)]
+enum Msg1 {
+    /// Not expected yet (response before a server is connected).
+    Idle,
+    /// Waiting for / parsing the head.
+    Head,
+    Body(BodyDecoder),
+    Done,
+    /// Raw bytes both ways after an upgrade or a CONNECT.
+    Tunnel,
+}
+
+/// One HTTP transaction's state, reset between keep-alive requests.
 pub struct Txn {
+    /// Deadline for what the transaction waits on that the sides' timers
+    /// do not cover: the request head, or the lingering close.
     pub exp: u64,
+    req: Msg1,
+    res: Msg1,
+    hdrs: Vec<Header>,
+    meth: Method,
+    req_ver11: bool,
+    /// The client connection may carry another request after this one.
+    cli_keepalive: bool,
+    /// The server connection may be reused after this response.
+    srv_keepalive: bool,
+    /// The response was produced by us (error page, monitor).
+    local: bool,
+    /// Requests seen on this client connection.
+    req_count: u32,
+    /// When the current request head started to arrive.
+    head_start: u64,
+    /// Lingering close: output sent and shut, draining input until EOF.
+    closing: bool,
+    hash: Option<u32>,
+    status: u16,
+    /// Server connection kept by this stream only (`http-reuse never`).
+    private: Option<(usize, usize)>,
+    /// Requests already sent on the current server connection.
+    conn_reused: u32,
 }
 
-pub fn analyze(_s: &mut Stream, _env: &mut Env) -> Result<bool, End> {
-    Err(End)
+impl Txn {
+    fn new() -> Txn {
+        Txn {
+            exp: ETERNITY,
+            req: Msg1::Head,
+            res: Msg1::Idle,
+            hdrs: Vec::with_capacity(101),
+            meth: Method::Get,
+            req_ver11: true,
+            cli_keepalive: false,
+            srv_keepalive: false,
+            local: false,
+            req_count: 0,
+            head_start: ETERNITY,
+            closing: false,
+            hash: None,
+            status: 0,
+            private: None,
+            conn_reused: 0,
+        }
+    }
 }
-pub fn finished(_s: &mut Stream, _env: &mut Env) -> bool {
+
+/// States compare by kind: a decoder's progress is not part of equality.
+impl PartialEq for Msg1 {
+    fn eq(&self, other: &Msg1) -> bool {
+        std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+fn txn(s: &mut Stream) -> &mut Txn {
+    s.http.get_or_insert_with(|| Box::new(Txn::new()))
+}
+
+/// The connection mode both proxies agree on (HAProxy: the most
+/// restrictive of the frontend's and backend's options wins).
+fn conn_mode(env: &Env, s: &Stream) -> HttpConnMode {
+    let fe = &env.rt.proxies[s.fe].cfg.options;
+    let be = s.be.map(|b| &env.rt.proxies[b].cfg.options);
+    let modes = [Some(fe), be].into_iter().flatten().map(|o| o.http_conn_mode);
+    let mut m = HttpConnMode::KeepAlive;
+    for x in modes {
+        m = match (m, x) {
+            (_, HttpConnMode::Close) | (HttpConnMode::Close, _) => HttpConnMode::Close,
+            (_, HttpConnMode::ServerClose) | (HttpConnMode::ServerClose, _) => HttpConnMode::ServerClose,
+            _ => HttpConnMode::KeepAlive,
+        };
+    }
+    m
+}
+
+fn parse_opts(env: &Env, px: &ProxyRt, response: bool) -> ParseOptions {
+    let g = &env.rt.cfg.global;
+    let o = &px.cfg.options;
+    ParseOptions {
+        accept_invalid: if response {
+            o.accept_invalid_http_response
+        } else {
+            o.accept_invalid_http_request
+        },
+        max_headers: g.tune_http_maxhdr as usize,
+        max_head_len: (g.tune_bufsize.saturating_sub(g.tune_maxrewrite)) as usize,
+        accept_payload_with_any_method: false,
+    }
+}
+
+pub fn want_read_cli(s: &Stream) -> bool {
+    match &s.http {
+        None => true,
+        Some(t) if t.closing => true,
+        Some(t) => matches!(t.req, Msg1::Head | Msg1::Body(_) | Msg1::Tunnel) && !t.local,
+    }
+}
+
+pub fn want_read_srv(s: &Stream) -> bool {
+    match &s.http {
+        None => false,
+        Some(t) => matches!(t.res, Msg1::Head | Msg1::Body(_) | Msg1::Tunnel) && !t.local,
+    }
+}
+
+pub fn hash_key(s: &Stream, _env: &Env, be: &ProxyRt) -> crate::lb::HashKey {
+    match &be.cfg.balance {
+        config::model::Balance::Source => s.src.map(|a| crate::lb::hash_source(&a.ip())),
+        _ => s.http.as_ref().and_then(|t| t.hash),
+    }
+}
+
+/// Computes the request's LB hash while its head is still in the buffer.
+fn request_hash(buf: &[u8], uri: &[u8], hdrs: &[Header], be: &ProxyRt) -> Option<u32> {
+    use config::model::Balance;
+    let f = |k: &[u8]| {
+        let h = match be.cfg.hash_type.function.as_deref() {
+            Some("djb2") => crate::lb::hash_djb2(k),
+            Some("wt6") => crate::lb::hash_wt6(k),
+            Some("crc32") => crate::lb::hash_crc32(k),
+            _ => crate::lb::hash_sdbm(k),
+        };
+        if be.cfg.hash_type.avalanche {
+            crate::lb::full_hash(h)
+        } else {
+            h
+        }
+    };
+    match &be.cfg.balance {
+        Balance::Uri {
+            len,
+            depth,
+            whole,
+            path_only,
+        } => {
+            let mut u = uri;
+            if let Some(p) = uri
+                .iter()
+                .position(|&c| c == b'/')
+                .filter(|_| uri.first() != Some(&b'/'))
+            {
+                // absolute-form: hash from the path
+                let after_scheme = uri.windows(3).position(|w| w == b"://").map(|i| i + 3).unwrap_or(0);
+                u = uri[after_scheme..]
+                    .iter()
+                    .position(|&c| c == b'/')
+                    .map_or(&[][..], |i| &uri[after_scheme + i..]);
+                let _ = p;
+            }
+            if !whole || *path_only {
+                if let Some(q) = u.iter().position(|&c| c == b'?') {
+                    u = &u[..q];
+                }
+            }
+            if let Some(d) = depth {
+                let mut slashes = 0;
+                let mut end = u.len();
+                for (i, &c) in u.iter().enumerate() {
+                    if c == b'/' {
+                        slashes += 1;
+                        if slashes > *d {
+                            end = i;
+                            break;
+                        }
+                    }
+                }
+                u = &u[..end];
+            }
+            if let Some(l) = len {
+                u = &u[..u.len().min(*l as usize)];
+            }
+            Some(f(u))
+        }
+        Balance::UrlParam { name, .. } => {
+            let q = uri.iter().position(|&c| c == b'?')?;
+            uri[q + 1..].split(|&c| c == b'&').find_map(|kv| {
+                let (k, v) = match kv.iter().position(|&c| c == b'=') {
+                    Some(e) => (&kv[..e], &kv[e + 1..]),
+                    None => (kv, &kv[kv.len()..]),
+                };
+                (k == name.as_bytes()).then(|| f(v))
+            })
+        }
+        Balance::Hdr { name, use_domain_only } => hdrs.iter().find_map(|h| {
+            http::eq_ignore_case(h.name.get(buf), name.as_bytes()).then(|| {
+                let v = h.value.get(buf);
+                if *use_domain_only {
+                    // The domain name before the TLD, as HAProxy does.
+                    let parts: Vec<&[u8]> = v.split(|&c| c == b'.').collect();
+                    let d = if parts.len() >= 2 { parts[parts.len() - 2] } else { v };
+                    f(d)
+                } else {
+                    f(v)
+                }
+            })
+        }),
+        _ => None,
+    }
+}
+
+/// Builds a local reply: an `errorfile`/`errorloc` override of the
+/// frontend (or backend), else HAProxy's built-in page. `h1` selects the
+/// form the H1 layer uses for errors it detects itself (parse errors,
+/// 408); other replies use the stream's form.
+fn reply_bytes(env: &Env, s: &Stream, code: u16, h1: bool, out: &mut [u8]) -> (usize, bool) {
+    let pxs = [s.be, Some(s.fe)];
+    for px in pxs.into_iter().flatten() {
+        let p = &env.rt.proxies[px];
+        if let Some((_, m, _)) = p.cfg.errors.iter().rev().find(|(c, _, _)| *c == code) {
+            match m {
+                ErrorMsg::File { content, .. } => {
+                    let n = content.len().min(out.len());
+                    out[..n].copy_from_slice(&content[..n]);
+                    return (n, true);
+                }
+                ErrorMsg::Location { code: rc, url } => {
+                    let reason = if *rc == 303 { "See Other" } else { "Found" };
+                    let txt = format!(
+                        "HTTP/1.1 {rc} {reason}\r\ncontent-length: 0\r\nlocation: {url}\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
+                    );
+                    let n = txt.len().min(out.len());
+                    out[..n].copy_from_slice(&txt.as_bytes()[..n]);
+                    return (n, true);
+                }
+                ErrorMsg::Section { name } => {
+                    if let Some(sec) = env.rt.cfg.http_errors.iter().find(|e| &e.name == name) {
+                        if let Some((_, _, content)) = sec.files.iter().find(|(c, _, _)| *c == code) {
+                            let n = content.len().min(out.len());
+                            out[..n].copy_from_slice(&content[..n]);
+                            return (n, true);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let n = if h1 {
+        http::builtin_error(code, out)
+    } else {
+        http::builtin_error_htx(code, out)
+    };
+    (n.unwrap_or(0), http::errors::builtin_error_closes(code))
+}
+
+/// Replaces whatever response was in progress by a local one and arranges
+/// for the client connection to close after it.
+pub fn local_error(s: &mut Stream, env: &mut Env, code: u16) {
+    reply(s, env, code, false)
+}
+
+fn reply(s: &mut Stream, env: &mut Env, code: u16, h1: bool) {
+    // Drop the server side: a local reply ends the transaction with it.
+    if s.sv.is_open() {
+        s.close_srv(env, false);
+    }
+    if let Some(b) = s.res.ibuf.as_mut() {
+        b.clear();
+    }
+    s.res.fwd = 0;
+    let mut tmp = [0u8; 4096];
+    let (n, closes) = reply_bytes(env, s, code, h1, &mut tmp);
+    let ob = s.res.obuf(env.pool);
+    ob.clear();
+    ob.put(&tmp[..n]);
+    let fe = &env.rt.proxies[s.fe];
+    fe.fe_counters.response(code);
+    if let Some(be) = s.be {
+        env.rt.proxies[be].be_counters.response(code);
+    }
+    let t = txn(s);
+    t.local = true;
+    t.status = code;
+    t.res = Msg1::Done;
+    if !matches!(t.req, Msg1::Done) {
+        t.req = Msg1::Done;
+    }
+    // A broken request leaves the connection in an unknown state; other
+    // replies close when HAProxy's page says so.
+    if h1 || closes {
+        t.cli_keepalive = false;
+    }
+    // Unread request bytes are discarded; never forwarded.
+    s.req.fwd = 0;
+    if let Some(b) = s.req.obuf.as_mut() {
+        b.clear();
+    }
+    if s.phase != SrvPhase::Queued {
+        s.phase = SrvPhase::Done;
+    }
+}
+
+pub fn try_reuse(s: &mut Stream, env: &mut Env) -> Option<bool> {
+    let (be_i, srv_i) = (s.be?, s.srv?);
+    let be = &env.rt.proxies[be_i];
+    let srv = &be.servers[srv_i];
+    let t = s.http.as_mut()?;
+    // A private connection of this client (http-reuse never, or one kept
+    // from the previous request) to the same server comes first.
+    if let Some(p) = t.private.take() {
+        if p == (be_i, srv_i) && s.sv.is_open() && !s.sv.shut_r && !s.sv.err {
+            t.conn_reused += 1;
+            inc(&srv.counters.reuse);
+            inc(&be.be_counters.reuse);
+            srv.counters.sess_start(env.now());
+            s.phase = SrvPhase::Connected;
+            on_connected(s, env);
+            return Some(true);
+        }
+        if s.sv.is_open() {
+            env.cx.fd_delete(s.sv.fd);
+            s.sv = super::Side::none();
+        }
+    }
+    let first = t.req_count <= 1;
+    let accept: fn(&IdleConn) -> bool = match (be.cfg.http_reuse, first) {
+        (HttpReuse::Never, _) => return None,
+        (HttpReuse::Safe, true) => return None,
+        (HttpReuse::Aggressive, true) => |c| c.reused > 0,
+        _ => |_| true,
+    };
+    let tid = env.cx.tid();
+    let (conn, stolen) = match srv.idle.take(tid, accept) {
+        Some(c) => (c, false),
+        None => match srv.idle.steal(tid, accept) {
+            Some((_, c)) if env.rt.cfg.global.tune_idle_pool_shared => (c, true),
+            Some((from, c)) => {
+                // Sharing disabled: give it back.
+                srv.idle.push(from, c);
+                return None;
+            }
+            None => return None,
+        },
+    };
+    let tok = env.tok(K_SRV_SIDE);
+    if stolen {
+        env.cx.fd_takeover(conn.fd, tok);
+    } else {
+        reactor::fd::set_token(conn.fd, tok);
+    }
+    let t = s.http.as_mut().unwrap();
+    t.conn_reused = conn.reused + 1;
+    inc(&srv.counters.reuse);
+    inc(&be.be_counters.reuse);
+    srv.counters.sess_start(env.now());
+    s.sv = super::Side {
+        fd: conn.fd,
+        ready_r: true,
+        ready_w: true,
+        ..super::Side::none()
+    };
+    s.phase = SrvPhase::Connected;
+    on_connected(s, env);
+    Some(true)
+}
+
+pub fn on_connected(s: &mut Stream, env: &mut Env) {
+    let t = txn(s);
+    if t.res == Msg1::Idle {
+        t.res = Msg1::Head;
+    }
+    s.res.read_limit = parse_opts(env, &env.rt.proxies[s.be.unwrap_or(s.fe)], true).max_head_len;
+    s.touch_srv(env);
+}
+
+/// Decodes body bytes of one direction that are not yet cleared for
+/// forwarding. Returns (progress, done, error status).
+fn classify_body(dec: &mut BodyDecoder, ch: &mut super::Chan) -> (bool, bool, Option<u16>) {
+    let Some(buf) = ch.ibuf.as_ref() else {
+        return (false, dec.is_done(), None);
+    };
+    let mut progress = false;
+    loop {
+        let data = &buf.data()[ch.fwd..];
+        match dec.decode(data) {
+            Ok(BodyEvent::Data(n)) | Ok(BodyEvent::ChunkEnd(n)) | Ok(BodyEvent::Trailers(n)) => {
+                ch.fwd += n;
+                progress = true;
+                if dec.is_done() {
+                    return (progress, true, None);
+                }
+            }
+            Ok(BodyEvent::ChunkSize { len, .. }) => {
+                ch.fwd += len;
+                progress = true;
+            }
+            Ok(BodyEvent::Done) => return (progress, true, None),
+            Ok(BodyEvent::NeedMore) => return (progress, false, None),
+            Err(e) => return (progress, false, Some(e.status)),
+        }
+    }
+}
+
+/// Runs the request and response analyzers. Ok(progress), or Err(End) when
+/// the stream must end now.
+pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
+    let mut progress = false;
+    if s.http.is_none() {
+        s.http = Some(Box::new(Txn::new()));
+        let t = s.http.as_mut().unwrap();
+        t.head_start = s.accept_ms;
+        t.exp = head_deadline(env, s.fe, s.accept_ms);
+    }
+    if s.http.as_ref().unwrap().closing {
+        // Lingering close: discard input until the client closes.
+        if let Some(b) = s.req.ibuf.as_mut() {
+            b.clear();
+        }
+        if s.cli.shut_r || s.cli.err {
+            return Err(End);
+        }
+        return Ok(false);
+    }
+
+    // ---------------- request ----------------
+    let req_state = s.http.as_ref().unwrap().req;
+    match req_state {
+        Msg1::Head => {
+            if s.req.in_len() > 0 && s.req.fwd == 0 && s.req.drained() {
+                progress |= request_head(s, env)?;
+            } else if s.cli.shut_r || s.cli.err {
+                let t = s.http.as_ref().unwrap();
+                if s.req.in_len() > 0 {
+                    // Closed in the middle of a request head.
+                    inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
+                    s.term = Term { who: b'C', when: b'R' };
+                } else if t.req_count == 0 {
+                    s.term = Term { who: b'C', when: b'R' };
+                }
+                return Err(End);
+            }
+        }
+        Msg1::Body(mut dec) => {
+            let (p, done, err) = classify_body(&mut dec, &mut s.req);
+            progress |= p;
+            let t = s.http.as_mut().unwrap();
+            if let Some(code) = err {
+                inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
+                reply(s, env, code, true);
+                return Ok(true);
+            }
+            t.req = if done { Msg1::Done } else { Msg1::Body(dec) };
+            if !done && (s.cli.shut_r || s.cli.err) && s.req.fwd == s.req.in_len() {
+                // The client went away in the middle of its body.
+                s.term = Term { who: b'C', when: b'D' };
+                inc(&env.rt.proxies[s.fe].fe_counters.cli_aborts);
+                return Err(End);
+            }
+        }
+        Msg1::Tunnel => {
+            s.req.fwd = s.req.in_len();
+        }
+        Msg1::Idle | Msg1::Done => {}
+    }
+
+    // ---------------- response ----------------
+    let res_state = s.http.as_ref().unwrap().res;
+    match res_state {
+        Msg1::Head => {
+            if s.res.in_len() > 0 && s.res.fwd == 0 && s.res.drained() {
+                progress |= response_head(s, env)?;
+            } else if s.phase == SrvPhase::Connected && (s.sv.shut_r || s.sv.err) && s.res.in_len() == 0 {
+                // The server closed (or failed) without a response.
+                let be = s.be.unwrap();
+                let b = &env.rt.proxies[be];
+                inc(&b.be_counters.failed_resp);
+                if let Some(sv) = s.srv {
+                    inc(&b.servers[sv].counters.failed_resp);
+                }
+                s.term = Term { who: b'S', when: b'H' };
+                reply(s, env, 502, false);
+                return Ok(true);
+            }
+        }
+        Msg1::Body(mut dec) => {
+            let (p, done, err) = classify_body(&mut dec, &mut s.res);
+            progress |= p;
+            let mut done = done;
+            if err.is_some() {
+                // Headers are already sent: abort the client connection.
+                s.term = Term { who: b'S', when: b'D' };
+                if let Some(be) = s.be {
+                    inc(&env.rt.proxies[be].be_counters.failed_resp);
+                }
+                return Err(End);
+            }
+            if !done && (s.sv.shut_r || s.sv.err) && s.res.fwd == s.res.in_len() {
+                match dec.on_close() {
+                    Ok(()) => done = true,
+                    Err(_) => {
+                        s.term = Term { who: b'S', when: b'D' };
+                        if let Some(be) = s.be {
+                            inc(&env.rt.proxies[be].be_counters.srv_aborts);
+                        }
+                        // Deliver what we have, then close the client.
+                        let t = s.http.as_mut().unwrap();
+                        t.res = Msg1::Done;
+                        t.cli_keepalive = false;
+                        t.srv_keepalive = false;
+                        return Ok(true);
+                    }
+                }
+            }
+            s.http.as_mut().unwrap().res = if done { Msg1::Done } else { Msg1::Body(dec) };
+        }
+        Msg1::Tunnel => {
+            s.res.fwd = s.res.in_len();
+            if (s.sv.shut_r && s.res.drained() && s.res.in_len() == 0)
+                || (s.cli.shut_r && s.req.drained() && s.req.in_len() == 0)
+            {
+                return tunnel_shutdowns(s);
+            }
+        }
+        Msg1::Idle | Msg1::Done => {}
+    }
+
+    // ---------------- end of transaction ----------------
+    let t = s.http.as_ref().unwrap();
+    if t.res == Msg1::Done && s.res.drained() && (t.req == Msg1::Done || t.local) {
+        end_txn(s, env)?;
+        progress = true;
+    }
+    arm_side_timers(s, env);
+    Ok(progress)
+}
+
+/// Tunnel half-closes, as in TCP mode.
+fn tunnel_shutdowns(s: &mut Stream) -> Result<bool, End> {
+    if s.cli.shut_r && s.req.drained() && s.req.in_len() == 0 && s.sv.is_open() && !s.sv.shut_w {
+        crate::sock::shutdown_write(s.sv.fd);
+        s.sv.shut_w = true;
+    }
+    if s.sv.shut_r && s.res.drained() && s.res.in_len() == 0 && !s.cli.shut_w {
+        crate::sock::shutdown_write(s.cli.fd);
+        s.cli.shut_w = true;
+    }
+    if s.cli.shut_r && s.sv.shut_r && s.cli.shut_w && s.sv.shut_w {
+        return Err(End);
+    }
+    Ok(false)
+}
+
+fn head_deadline(env: &Env, fe: usize, start: u64) -> u64 {
+    let t = &env.rt.proxies[fe].cfg.timeouts;
+    t.http_request
+        .or(t.client)
+        .map_or(ETERNITY, |v| start.saturating_add(v as u64))
+}
+
+/// Parses and forwards a request head. Ok(progress). The input buffer is
+/// taken out of the stream meanwhile, so the head's spans stay valid while
+/// the stream is updated.
+fn request_head(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
+    let mut ibuf = s.req.ibuf.take().expect("request bytes");
+    let r = request_head_in(s, env, &mut ibuf);
+    s.req.ibuf = Some(ibuf);
+    r
+}
+
+fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) -> Result<bool, End> {
+    let fe_i = s.fe;
+    let opts = parse_opts(env, &env.rt.proxies[fe_i], false);
+    let mut t = s.http.take().unwrap();
+    if t.head_start == ETERNITY {
+        t.head_start = env.now();
+        t.exp = head_deadline(env, fe_i, t.head_start);
+    }
+    let parsed = http::parse_request(buf.data(), &mut t.hdrs, &opts);
+    let head = match parsed {
+        Ok(http::Status::Incomplete) => {
+            s.http = Some(t);
+            if s.cli.shut_r || s.cli.err {
+                inc(&env.rt.proxies[fe_i].fe_counters.failed_req);
+                s.term = Term { who: b'C', when: b'R' };
+                return Err(End);
+            }
+            return Ok(false);
+        }
+        Err(e) => {
+            s.http = Some(t);
+            inc(&env.rt.proxies[fe_i].fe_counters.failed_req);
+            s.term = Term { who: b'P', when: b'R' };
+            count_request(s, env);
+            reply(s, env, e.status, true);
+            return Ok(true);
+        }
+        Ok(http::Status::Complete(h)) => h,
+    };
+    t.req_count += 1;
+    t.meth = head.meth;
+    t.req_ver11 = head.flags.has(Flags::VER_11);
+    t.local = false;
+    t.status = 0;
+    t.exp = ETERNITY;
+    let data = buf.data();
+    s.http = Some(t);
+    count_request(s, env);
+
+    // monitor-uri answers here, before any backend.
+    let fe = &env.rt.proxies[fe_i];
+    if let Some(mu) = &fe.cfg.monitor_uri {
+        if head.uri.get(data) == mu.as_bytes() {
+            inc(&fe.fe_counters.intercepted);
+            let t = s.http.as_mut().unwrap();
+            t.cli_keepalive = false;
+            t.req = Msg1::Done;
+            reply(s, env, 200, false);
+            buf.consume(head.len);
+            return Ok(true);
+        }
+    }
+
+    // Backend for this request.
+    let be_i = match fe.use_backends.first().copied().or(fe.default_backend) {
+        Some(b) => b,
+        None => {
+            s.term = Term { who: b'P', when: b'R' };
+            reply(s, env, 503, false);
+            return Ok(true);
+        }
+    };
+    if s.be.is_none() {
+        s.enter_backend(env, be_i);
+    }
+    let be = &env.rt.proxies[be_i];
+    let mode = conn_mode(env, s);
+    let f = head.flags;
+    let cli_ka = mode != HttpConnMode::Close
+        && !f.has(Flags::FORCE_CLOSE)
+        && ((f.has(Flags::VER_11) && !f.has(Flags::CONN_CLOSE))
+            || (!f.has(Flags::VER_11) && f.has(Flags::CONN_KEEPALIVE)));
+    let srv_conn = if mode == HttpConnMode::KeepAlive && !f.has(Flags::FORCE_CLOSE) {
+        ConnMode::KeepAlive
+    } else {
+        ConnMode::Close
+    };
+
+    // X-Forwarded-For, unless the client is in the `except` network.
+    let mut ip_txt = [0u8; 64];
+    let mut ip_len = 0;
+    let ff = be
+        .cfg
+        .options
+        .forwardfor
+        .as_ref()
+        .or(fe.cfg.options.forwardfor.as_ref());
+    let ff = ff.filter(|ff| match (&ff.except, s.src) {
+        (Some(net), Some(a)) => !ip_in_net(&a.ip(), net),
+        _ => true,
+    });
+    if let (Some(_), Some(a)) = (ff, s.src) {
+        use std::io::Write;
+        let mut w = &mut ip_txt[..];
+        let ip = match a.ip() {
+            std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(a.ip()),
+            ip => ip,
+        };
+        let _ = write!(w, "{ip}");
+        ip_len = 64 - w.len();
+    }
+    let hdr_name_lc: String = ff.map(|f| f.header.to_ascii_lowercase()).unwrap_or_default();
+    let side = OutSide {
+        conn: srv_conn,
+        req_ver11: f.has(Flags::VER_11),
+        forward_for: ff.filter(|_| ip_len > 0).map(|f| http::ForwardFor {
+            header: hdr_name_lc.as_bytes(),
+            value: &ip_txt[..ip_len],
+            if_none: f.if_none,
+        }),
+    };
+    let t = s.http.as_mut().unwrap();
+    t.hash = request_hash(data, head.uri.get(data), &t.hdrs, be);
+    let ob = s.req.obuf.get_or_insert_with(|| env.pool.get());
+    ob.clear();
+    let written = {
+        let room = ob.room();
+        http::write_request_head(data, &head, &t.hdrs, &side, room)
+    };
+    match written {
+        Ok(n) => ob.produce(n),
+        Err(_) => {
+            ob.clear();
+            inc(&env.rt.proxies[fe_i].fe_counters.failed_req);
+            reply(s, env, 400, true);
+            return Ok(true);
+        }
+    }
+    let t = s.http.as_mut().unwrap();
+    t.cli_keepalive = cli_ka;
+    t.srv_keepalive = srv_conn == ConnMode::KeepAlive;
+    buf.consume(head.len);
+    s.req.read_limit = env.pool.size();
+    t.req = match head.body {
+        BodyFraming::None => Msg1::Done,
+        BodyFraming::Tunnel => Msg1::Tunnel,
+        fr => Msg1::Body(BodyDecoder::new(fr, false)),
+    };
+    if head.meth == Method::Connect {
+        // The tunnel starts once the server accepts it (2xx).
+        t.req = Msg1::Done;
+    }
+    // Server: reuse, connect or queue.
+    if s.phase == SrvPhase::None || s.phase == SrvPhase::Done {
+        s.phase = SrvPhase::None;
+        let t = s.http.as_mut().unwrap();
+        t.res = Msg1::Idle;
+        if !s.assign_and_connect(env) {
+            return Err(End);
+        }
+    }
+    Ok(true)
+}
+
+fn count_request(s: &Stream, env: &Env) {
+    let now = env.now();
+    env.rt.proxies[s.fe].fe_counters.request(now);
+    env.rt.cum_req.fetch_add(1, Relaxed);
+}
+
+/// Parses and forwards a response head. Ok(progress). The input buffer is
+/// taken out meanwhile, as for requests.
+fn response_head(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
+    let mut ibuf = s.res.ibuf.take().expect("response bytes");
+    let r = response_head_in(s, env, &mut ibuf);
+    if s.http.as_ref().is_some_and(|t| t.local) {
+        // A local reply replaced the response: drop the server's bytes.
+        ibuf.clear();
+    }
+    s.res.ibuf = Some(ibuf);
+    r
+}
+
+fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) -> Result<bool, End> {
+    let be_i = s.be.expect("response without backend");
+    let opts = parse_opts(env, &env.rt.proxies[be_i], true);
+    let mut t = s.http.take().unwrap();
+    let parsed = http::parse_response(buf.data(), &mut t.hdrs, &opts, t.meth);
+    let head = match parsed {
+        Ok(http::Status::Incomplete) => {
+            s.http = Some(t);
+            if s.sv.shut_r || s.sv.err {
+                let b = &env.rt.proxies[be_i];
+                inc(&b.be_counters.failed_resp);
+                if let Some(sv) = s.srv {
+                    inc(&b.servers[sv].counters.failed_resp);
+                }
+                s.term = Term { who: b'S', when: b'H' };
+                reply(s, env, 502, false);
+                return Ok(true);
+            }
+            return Ok(false);
+        }
+        Err(_) => {
+            s.http = Some(t);
+            let b = &env.rt.proxies[be_i];
+            inc(&b.be_counters.failed_resp);
+            if let Some(sv) = s.srv {
+                inc(&b.servers[sv].counters.failed_resp);
+            }
+            s.term = Term { who: b'P', when: b'H' };
+            reply(s, env, 502, false);
+            return Ok(true);
+        }
+        Ok(http::Status::Complete(h)) => h,
+    };
+    let data = buf.data();
+    let f = head.flags;
+    let interim = head.is_interim();
+    let upgrade = head.status == 101 || (t.meth == Method::Connect && (200..300).contains(&head.status));
+    let close_delimited = head.body == BodyFraming::UntilClose;
+    if !interim {
+        t.status = head.status;
+        let srv_ka = t.srv_keepalive
+            && !f.has(Flags::CONN_CLOSE)
+            && !f.has(Flags::FORCE_CLOSE)
+            && (f.has(Flags::VER_11) || f.has(Flags::CONN_KEEPALIVE))
+            && !close_delimited
+            && !upgrade;
+        t.srv_keepalive = srv_ka;
+        t.cli_keepalive = t.cli_keepalive && !close_delimited && !f.has(Flags::FORCE_CLOSE);
+    }
+    let side = OutSide {
+        conn: if t.cli_keepalive || upgrade {
+            ConnMode::KeepAlive
+        } else {
+            ConnMode::Close
+        },
+        req_ver11: t.req_ver11,
+        forward_for: None,
+    };
+    let ob = s.res.obuf.get_or_insert_with(|| env.pool.get());
+    let written = {
+        let room = ob.room();
+        http::write_response_head(data, &head, &t.hdrs, &side, room)
+    };
+    match written {
+        Ok(n) => ob.produce(n),
+        Err(_) => {
+            s.http = Some(t);
+            reply(s, env, 502, false);
+            return Ok(true);
+        }
+    }
+    let b = &env.rt.proxies[be_i];
+    env.rt.proxies[s.fe].fe_counters.response(head.status);
+    b.be_counters.response(head.status);
+    if let Some(sv) = s.srv {
+        b.servers[sv].counters.response(head.status);
+    }
+    buf.consume(head.len);
+    s.res.read_limit = env.pool.size();
+    if interim {
+        t.res = Msg1::Head;
+        s.res.read_limit = opts.max_head_len;
+    } else if upgrade {
+        t.res = Msg1::Tunnel;
+        t.req = Msg1::Tunnel;
+        t.srv_keepalive = false;
+        t.cli_keepalive = false;
+        s.req.fwd = s.req.in_len();
+        // Tunnels use `timeout tunnel` when set.
+        s.mode_tunnel();
+    } else {
+        t.res = match head.body {
+            BodyFraming::None => Msg1::Done,
+            BodyFraming::Tunnel => Msg1::Tunnel,
+            fr => Msg1::Body(BodyDecoder::new(fr, true)),
+        };
+    }
+    s.http = Some(t);
+    Ok(true)
+}
+
+/// Ends a transaction once the response is fully delivered: parks or
+/// closes the server connection, then prepares for the next request or
+/// closes the client.
+fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
+    let t = s.http.as_mut().unwrap();
+    let reuse_ok = !t.local
+        && t.srv_keepalive
+        && t.req == Msg1::Done
+        && s.sv.is_open()
+        && !s.sv.shut_r
+        && !s.sv.err
+        && s.res.in_len() == 0
+        && s.req.drained();
+    let cli_ka = t.cli_keepalive && !t.local && !s.cli.shut_r && !s.cli.err && t.req == Msg1::Done;
+    let (be, srv) = (s.be, s.srv);
+    if let (Some(be_i), Some(srv_i)) = (be, srv) {
+        let b = &env.rt.proxies[be_i];
+        let sv = &b.servers[srv_i];
+        let max_reuse = sv.cfg.max_reuse;
+        let reused = t.conn_reused;
+        let keep = reuse_ok && (max_reuse < 0 || reused < max_reuse as u32 + 1);
+        if keep && b.cfg.http_reuse == HttpReuse::Never {
+            if cli_ka {
+                // Private: stays with this client for its next request.
+                t.private = Some((be_i, srv_i));
+                env.cx.stop_send(s.sv.fd);
+            } else {
+                s.close_srv(env, false);
+            }
+        } else if keep && pool_has_room(sv, env) {
+            let fd = s.sv.fd;
+            reactor::fd::set_token(fd, token(K_IDLE, be_i as u32, srv_i as u32));
+            env.cx.want_recv(fd);
+            env.cx.stop_send(fd);
+            sv.idle.push(
+                env.cx.tid(),
+                IdleConn {
+                    fd,
+                    reused,
+                    since_ms: env.now(),
+                    safe: reused > 0,
+                },
+            );
+            s.sv = super::Side::none();
+        } else if s.sv.is_open() {
+            s.close_srv(env, false);
+        }
+        sv.counters.sess_end();
+        if s.has_slot {
+            s.has_slot = false;
+            super::release_slot(env.cx, env.rt, be_i, srv_i);
+        }
+    } else if s.sv.is_open() {
+        s.close_srv(env, false);
+    }
+    if let Some(be_i) = be {
+        crate::backend::be_leave(&env.rt.proxies[be_i]);
+    }
+    s.be = None;
+    s.srv = None;
+    s.phase = SrvPhase::None;
+    s.res.release_all(env.pool);
+    if !s.sv.is_open() {
+        s.sv = super::Side::none();
+    }
+    let t = s.http.as_mut().unwrap();
+    if !cli_ka {
+        // Close: if the whole request was read, a plain close cannot
+        // destroy the response in flight; otherwise linger.
+        if s.cli.is_open() && !s.cli.shut_w {
+            crate::sock::shutdown_write(s.cli.fd);
+            s.cli.shut_w = true;
+        }
+        if s.req.in_len() == 0 && (t.req == Msg1::Done || s.cli.shut_r) && !t.local {
+            return Err(End);
+        }
+        t.closing = true;
+        let lt = env.rt.proxies[s.fe].cfg.timeouts.client.unwrap_or(1000).min(2000) as u64;
+        t.exp = env.now() + lt;
+        s.cli.exp = ETERNITY;
+        return Ok(());
+    }
+    // Next request on this connection.
+    t.req = Msg1::Head;
+    t.res = Msg1::Idle;
+    t.local = false;
+    t.conn_reused = 0;
+    t.head_start = ETERNITY;
+    let ft = &env.rt.proxies[s.fe].cfg.timeouts;
+    let ka = ft.http_keep_alive.or(ft.http_request).or(ft.client);
+    t.exp = ka.map_or(ETERNITY, |v| env.now() + v as u64);
+    let limit = (env
+        .rt
+        .cfg
+        .global
+        .tune_bufsize
+        .saturating_sub(env.rt.cfg.global.tune_maxrewrite)) as usize;
+    s.req.read_limit = limit;
+    s.res.read_limit = limit;
+    if s.req.in_len() > 0 {
+        // A pipelined request is already here: its head timer starts now.
+        t.head_start = env.now();
+        t.exp = head_deadline(env, s.fe, t.head_start);
+    }
+    Ok(())
+}
+
+fn pool_has_room(sv: &crate::runtime::ServerRt, _env: &Env) -> bool {
+    let max = sv.cfg.pool_max_conn;
+    if max < 0 {
+        return true;
+    }
+    let (i, sf) = sv.idle.counts();
+    ((i + sf) as i32) < max
+}
+
+/// Keeps each side's inactivity timer armed only while the stream waits
+/// on that side, so a timeout cannot fire on a side with nothing to do.
+fn arm_side_timers(s: &mut Stream, env: &Env) {
+    let t = s.http.as_ref().unwrap();
+    if t.closing {
+        return;
+    }
+    let now = env.now();
+    let waiting_cli = match t.req {
+        Msg1::Head => false, // covered by the head deadline
+        Msg1::Body(_) | Msg1::Tunnel => true,
+        _ => false,
+    } || s.res.has_output();
+    if !waiting_cli {
+        s.cli.exp = ETERNITY;
+    } else if s.cli.exp == ETERNITY {
+        s.cli.exp = s.timeout_client(env.rt).map_or(ETERNITY, |v| now + v);
+    }
+    if t.req == Msg1::Head {
+        // Keep-alive wait or head in progress: only the head deadline.
+        s.cli.exp = ETERNITY;
+    }
+    if s.sv.is_open() && !s.sv.connecting {
+        let waiting_srv = matches!(t.res, Msg1::Head | Msg1::Body(_) | Msg1::Tunnel) || s.req.has_output();
+        if !waiting_srv {
+            s.sv.exp = ETERNITY;
+        } else if s.sv.exp == ETERNITY {
+            s.sv.exp = s.timeout_server(env.rt).map_or(ETERNITY, |v| now + v);
+        }
+    }
+}
+
+pub fn finished(s: &mut Stream, _env: &mut Env) -> bool {
+    !s.cli.is_open()
+}
+
+pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
+    let now = env.now();
+    let Some(t) = s.http.as_ref() else { return false };
+    if t.closing {
+        return now < t.exp;
+    }
+    if t.req == Msg1::Head && s.phase == SrvPhase::None && now >= t.exp {
+        if s.req.in_len() > 0 || t.req_count == 0 {
+            // 408, in the H1 layer's form, then close.
+            s.term = Term { who: b'c', when: b'R' };
+            inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
+            reply(s, env, 408, true);
+            return true;
+        }
+        // Idle keep-alive connection: close silently.
+        return false;
+    }
+    if s.sv.connecting && now >= s.sv.exp {
+        return s.connect_failed(env);
+    }
+    if s.sv.is_open() && now >= s.sv.exp {
+        let t = s.http.as_ref().unwrap();
+        if t.res == Msg1::Head {
+            s.term = Term { who: b's', when: b'H' };
+            if let Some(be) = s.be {
+                let b = &env.rt.proxies[be];
+                inc(&b.be_counters.failed_resp);
+                if let Some(sv) = s.srv {
+                    inc(&b.servers[sv].counters.failed_resp);
+                }
+            }
+            reply(s, env, 504, false);
+            return true;
+        }
+        s.term = Term { who: b's', when: b'D' };
+        if let Some(be) = s.be {
+            inc(&env.rt.proxies[be].be_counters.srv_aborts);
+        }
+        return false;
+    }
+    if s.cli.is_open() && now >= s.cli.exp {
+        s.term = Term { who: b'c', when: b'D' };
+        inc(&env.rt.proxies[s.fe].fe_counters.cli_aborts);
+        return false;
+    }
     true
 }
-pub fn want_read_cli(_s: &Stream) -> bool {
-    false
+
+pub fn release(s: &mut Stream, env: &mut Env) {
+    if let Some(t) = s.http.as_mut() {
+        t.private = None;
+    }
+    let _ = env;
 }
-pub fn want_read_srv(_s: &Stream) -> bool {
-    false
+
+/// An event on a parked idle server connection: the server closed it or
+/// sent something unexpected. Drop it unless another thread took it.
+pub fn idle_event(w: &mut Worker, cx: &mut Cx<'_, Msg>, fd: RawFd, tok: u64) {
+    let (_, be, srv) = crate::worker::untoken(tok);
+    let Some(px) = w.rt.proxies.get(be as usize) else {
+        return;
+    };
+    let Some(sv) = px.servers.get(srv as usize) else { return };
+    if sv.idle.remove(cx.tid(), fd).is_some() {
+        cx.fd_delete(fd);
+    }
 }
-pub fn hash_key(_s: &Stream, _env: &Env, _be: &crate::runtime::ProxyRt) -> crate::lb::HashKey {
-    None
+
+/// Whether `ip` belongs to `net` ("a.b.c.d/len" or an address).
+fn ip_in_net(ip: &std::net::IpAddr, net: &str) -> bool {
+    let (addr, len) = match net.split_once('/') {
+        Some((a, l)) => (a, l.parse::<u32>().ok()),
+        None => (net, None),
+    };
+    match (ip, addr.parse::<std::net::IpAddr>()) {
+        (std::net::IpAddr::V4(a), Ok(std::net::IpAddr::V4(n))) => {
+            let len = len.unwrap_or(32).min(32);
+            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+            u32::from(*a) & mask == u32::from(n) & mask
+        }
+        (std::net::IpAddr::V6(a), Ok(std::net::IpAddr::V6(n))) => {
+            let len = len.unwrap_or(128).min(128);
+            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            u128::from(*a) & mask == u128::from(n) & mask
+        }
+        _ => false,
+    }
 }
-pub fn local_error(_s: &mut Stream, _env: &mut Env, _code: u16) {}
-pub fn try_reuse(_s: &mut Stream, _env: &mut Env) -> Option<bool> {
-    None
+
+#[cfg(test)]
+mod tests {
+    use super::ip_in_net;
+
+    #[test]
+    fn except_networks() {
+        assert!(ip_in_net(&"127.0.0.1".parse().unwrap(), "127.0.0.0/8"));
+        assert!(!ip_in_net(&"10.0.0.1".parse().unwrap(), "127.0.0.0/8"));
+        assert!(ip_in_net(&"10.1.2.3".parse().unwrap(), "10.1.2.3"));
+        assert!(ip_in_net(&"::1".parse().unwrap(), "::1/128"));
+    }
 }
-pub fn on_connected(_s: &mut Stream, _env: &mut Env) {}
-pub fn on_timer(_s: &mut Stream, _env: &mut Env) -> bool {
-    false
-}
-pub fn release(_s: &mut Stream, _env: &mut Env) {}
-pub fn idle_event(_w: &mut Worker, _cx: &mut Cx<'_, Msg>, _fd: RawFd, _tok: u64) {}

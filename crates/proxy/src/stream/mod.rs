@@ -150,7 +150,7 @@ impl Chan {
             pool.put(self.obuf.take().unwrap());
         }
     }
-    fn release_all(&mut self, pool: &mut Pool) {
+    pub fn release_all(&mut self, pool: &mut Pool) {
         if let Some(b) = self.ibuf.take() {
             pool.put(b);
         }
@@ -209,6 +209,8 @@ pub struct Stream {
     pub term: Term,
     /// The stream asked for another run right away.
     pub rerun: bool,
+    /// HTTP switched to a tunnel (upgrade, CONNECT): `timeout tunnel`.
+    pub tunnel: bool,
 }
 
 /// Accepts a client connection into a new stream on this thread.
@@ -260,6 +262,7 @@ pub fn accept(w: &mut Worker, cx: &mut Cx<'_, Msg>, rt: &Runtime, fd: RawFd, lid
             queue_exp: ETERNITY,
             term: Term::default(),
             rerun: false,
+            tunnel: false,
         }
     });
     cx.fd_insert(fd, token(K_CLI_SIDE, idx, gen));
@@ -326,6 +329,11 @@ impl Stream {
     fn timeout_connect(&self, rt: &Runtime) -> u64 {
         let be = self.be.map(|b| &rt.proxies[b]).unwrap_or(self.fe(rt));
         be.cfg.timeouts.connect.map(u64::from).unwrap_or(ETERNITY)
+    }
+
+    /// Switches an HTTP stream to a tunnel (after 101 or a CONNECT 2xx).
+    pub fn mode_tunnel(&mut self) {
+        self.tunnel = true;
     }
 
     /// Refreshes a side's inactivity deadline after progress.
