@@ -19,6 +19,7 @@ pub mod queue;
 pub mod runtime;
 pub mod slab;
 pub mod sock;
+pub mod stats;
 pub mod stream;
 pub mod worker;
 
