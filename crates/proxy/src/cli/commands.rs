@@ -1376,7 +1376,16 @@ fn cmd_set_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
             msg.push_str(" by 'stats socket command'\n");
             msg
         }
-        "agent-addr" | "agent-port" | "agent-send" | "check-addr" | "check-port" | "fqdn" => {
+        "fqdn" => {
+            if v.is_empty() {
+                return "set server <b>/<s> fqdn requires a FQDN.\n".into();
+            }
+            if sv.cfg.resolvers.is_none() {
+                return "set server <b>/<s> fqdn failed because no resolution is configured.\n".into();
+            }
+            "'set server <srv> fqdn' is not supported yet by rhaproxy.\n".into()
+        }
+        "agent-addr" | "agent-port" | "agent-send" | "check-addr" | "check-port" => {
             format!("'set server <srv> {}' is not supported yet by rhaproxy.\n", arg(args, 3))
         }
         "ssl" => "server ssl setting not supported.\n".into(),
