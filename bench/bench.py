@@ -475,6 +475,7 @@ def one_idle_run(env, target):
         time.sleep(0.5)
         r1 = status_kb(p.pid, "VmRSS")
         hwm = status_kb(p.pid, "VmHWM")
+        fds = len(os.listdir(f"/proc/{p.pid}/fd"))
         alive = p.poll() is None
     finally:
         for s in socks:
@@ -482,7 +483,7 @@ def one_idle_run(env, target):
         stop(p)
     ok = len(socks)
     return {"conns": ok, "errors": errs, "rss0_mib": r0 / 1024, "rss1_mib": r1 / 1024,
-            "rss_mib": hwm / 1024,
+            "rss_mib": hwm / 1024, "fds": fds,
             "bytes_per_conn": 1024 * (r1 - r0) / ok if ok else None,
             "proxy_died": not alive, "oth_pct": 0.0}
 
@@ -494,7 +495,8 @@ LOAD_COLS = [("rps", "req/s", "%.0f"), ("p50", "p50 ms", "%.2f"), ("p99", "p99 m
              ("rss_mib", "RSS MiB", "%.1f"), ("oth_pct", "oth%", "%.0f"),
              ("errors", "errs", "%d")]
 IDLE_COLS = [("conns", "conns", "%d"), ("rss0_mib", "RSS0 MiB", "%.1f"),
-             ("rss1_mib", "RSS1 MiB", "%.1f"), ("bytes_per_conn", "B/conn", "%.0f"),
+             ("rss1_mib", "RSS1 MiB", "%.1f"), ("fds", "proxy fds", "%d"),
+             ("bytes_per_conn", "B/conn", "%.0f"),
              ("errors", "errs", "%d")]
 RATIO_KEYS = {"load": ["rps", "p50", "p99", "us_per_req", "rss_mib"],
               "idle": ["bytes_per_conn"]}
@@ -661,7 +663,7 @@ def run_case(a, case, targets):
                     f"{k}={fmt('%.2f', r[k]) if isinstance(r[k], float) else r[k]}"
                     for k in ("rps", "p50", "p99", "proxy_cpu_pct", "us_per_req",
                               "rss_mib", "oth_pct", "errors", "conns",
-                              "bytes_per_conn", "load_cpu_pct", "origin_cpu_pct")
+                              "bytes_per_conn", "fds", "load_cpu_pct", "origin_cpu_pct")
                     if k in r))
                 if r.get("proxy_died"):
                     log(a, f"  !! {t} died during the run")
