@@ -616,15 +616,17 @@ fn parse_response_inner(
     let reason = Span::new(rs, p);
     p = need!(eat_eol(buf, p)?);
     let body_start = need!(parse_header_block(buf, p, headers, opts, &mut sem, None)?);
+    // The version is known from the status line: the framing epilogue
+    // needs it (TE on HTTP/1.0 forces close, not on 1.1).
+    let vb = version.get(buf);
+    if vb.len() == 8 && (vb[5] > b'1' || (vb[5] == b'1' && vb[7] >= b'1')) {
+        sem.flags.set(Flags::VER_11);
+    }
     finish_framing(&mut sem, headers, true, body_start)?;
 
-    let vb = version.get(buf);
     if strict && !(vb.len() == 8 && vb[4] == b'/' && vb[5].is_ascii_digit() && vb[6] == b'.' && vb[7].is_ascii_digit())
     {
         return Err((ErrorKind::BadVersion, version.off as usize));
-    }
-    if vb.len() == 8 && (vb[5] > b'1' || (vb[5] == b'1' && vb[7] >= b'1')) {
-        sem.flags.set(Flags::VER_11);
     }
     let body = if (req_method == Method::Connect && (200..300).contains(&status)) || status == 101 {
         BodyFraming::Tunnel
@@ -1341,5 +1343,23 @@ mod tests {
             .kind,
             ErrorKind::UnsupportedTransferCoding
         );
+    }
+
+    #[test]
+    fn chunked_http11_response_stays_keepalive() {
+        let mut h = Vec::new();
+        let b = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let r = match parse_response(b, &mut h, &ParseOptions::default(), Method::Get).unwrap() {
+            Status::Complete(r) => r,
+            Status::Incomplete => panic!("incomplete"),
+        };
+        assert!(r.flags.has(Flags::VER_11));
+        assert!(!r.flags.has(Flags::FORCE_CLOSE) && !r.flags.has(Flags::CONN_CLOSE));
+        let b = b"HTTP/1.0 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n";
+        let r = match parse_response(b, &mut h, &ParseOptions::default(), Method::Get).unwrap() {
+            Status::Complete(r) => r,
+            Status::Incomplete => panic!("incomplete"),
+        };
+        assert!(r.flags.has(Flags::FORCE_CLOSE));
     }
 }
