@@ -67,6 +67,9 @@ pub struct Txn {
     private: Option<(usize, usize)>,
     /// Requests already sent on the current server connection.
     conn_reused: u32,
+    /// Response bytes sent to the client when the current head was queued:
+    /// while unchanged, nothing of this response has left yet.
+    res_mark: u64,
 }
 
 impl Txn {
@@ -88,6 +91,7 @@ impl Txn {
             status: 0,
             private: None,
             conn_reused: 0,
+            res_mark: 0,
         }
     }
 }
@@ -318,14 +322,12 @@ fn reply(s: &mut Stream, env: &mut Env, code: u16, h1: bool) {
     t.local = true;
     t.status = code;
     t.res = Msg1::Done;
-    if !matches!(t.req, Msg1::Done) {
-        t.req = Msg1::Done;
-    }
-    // A broken request leaves the connection in an unknown state; other
-    // replies close when HAProxy's page says so.
-    if h1 || closes {
+    // A broken or unfinished request leaves the connection in an unknown
+    // state; otherwise the client may go on when HAProxy's page allows it.
+    if h1 || closes || !matches!(t.req, Msg1::Done) {
         t.cli_keepalive = false;
     }
+    t.req = Msg1::Done;
     // Unread request bytes are discarded; never forwarded.
     s.req.fwd = 0;
     if let Some(b) = s.req.obuf.as_mut() {
@@ -348,7 +350,6 @@ pub fn try_reuse(s: &mut Stream, env: &mut Env) -> Option<bool> {
             t.conn_reused += 1;
             inc(&srv.counters.reuse);
             inc(&be.be_counters.reuse);
-            srv.counters.sess_start(env.now());
             s.phase = SrvPhase::Connected;
             on_connected(s, env);
             return Some(true);
@@ -388,7 +389,6 @@ pub fn try_reuse(s: &mut Stream, env: &mut Env) -> Option<bool> {
     t.conn_reused = conn.reused + 1;
     inc(&srv.counters.reuse);
     inc(&be.be_counters.reuse);
-    srv.counters.sess_start(env.now());
     s.sv = super::Side {
         fd: conn.fd,
         ready_r: true,
@@ -459,105 +459,129 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
     }
 
     // ---------------- request ----------------
-    let req_state = s.http.as_ref().unwrap().req;
-    match req_state {
-        Msg1::Head => {
-            if s.req.in_len() > 0 && s.req.fwd == 0 && s.req.drained() {
-                progress |= request_head(s, env)?;
-            } else if s.cli.shut_r || s.cli.err {
-                let t = s.http.as_ref().unwrap();
-                if s.req.in_len() > 0 {
-                    // Closed in the middle of a request head.
-                    inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
-                    s.term = Term { who: b'C', when: b'R' };
-                } else if t.req_count == 0 {
-                    s.term = Term { who: b'C', when: b'R' };
+    // The head and what is already buffered of the body are analysed in
+    // one go, as HAProxy does before forwarding anything.
+    loop {
+        let req_state = s.http.as_ref().unwrap().req;
+        match req_state {
+            Msg1::Head => {
+                if s.req.in_len() > 0 && s.req.fwd == 0 && s.req.drained() {
+                    let p = request_head(s, env)?;
+                    progress |= p;
+                    if p && matches!(s.http.as_ref().unwrap().req, Msg1::Body(_)) {
+                        continue;
+                    }
+                } else if s.cli.shut_r || s.cli.err {
+                    let t = s.http.as_ref().unwrap();
+                    if s.req.in_len() > 0 {
+                        // Closed in the middle of a request head.
+                        inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
+                        s.term = Term { who: b'C', when: b'R' };
+                    } else if t.req_count == 0 {
+                        s.term = Term { who: b'C', when: b'R' };
+                    }
+                    return Err(End);
                 }
-                return Err(End);
             }
-        }
-        Msg1::Body(mut dec) => {
-            let (p, done, err) = classify_body(&mut dec, &mut s.req);
-            progress |= p;
-            let t = s.http.as_mut().unwrap();
-            if let Some(code) = err {
-                inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
-                reply(s, env, code, true);
-                return Ok(true);
+            Msg1::Body(mut dec) => {
+                let (p, done, err) = classify_body(&mut dec, &mut s.req);
+                progress |= p;
+                let t = s.http.as_mut().unwrap();
+                if let Some(code) = err {
+                    inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
+                    reply(s, env, code, true);
+                    return Ok(true);
+                }
+                t.req = if done { Msg1::Done } else { Msg1::Body(dec) };
+                if !done && (s.cli.shut_r || s.cli.err) && s.req.fwd == s.req.in_len() {
+                    // The client went away in the middle of its body.
+                    s.term = Term { who: b'C', when: b'D' };
+                    inc(&env.rt.proxies[s.fe].fe_counters.cli_aborts);
+                    return Err(End);
+                }
             }
-            t.req = if done { Msg1::Done } else { Msg1::Body(dec) };
-            if !done && (s.cli.shut_r || s.cli.err) && s.req.fwd == s.req.in_len() {
-                // The client went away in the middle of its body.
-                s.term = Term { who: b'C', when: b'D' };
-                inc(&env.rt.proxies[s.fe].fe_counters.cli_aborts);
-                return Err(End);
+            Msg1::Tunnel => {
+                s.req.fwd = s.req.in_len();
             }
+            Msg1::Idle | Msg1::Done => {}
         }
-        Msg1::Tunnel => {
-            s.req.fwd = s.req.in_len();
-        }
-        Msg1::Idle | Msg1::Done => {}
+        break;
     }
 
     // ---------------- response ----------------
-    let res_state = s.http.as_ref().unwrap().res;
-    match res_state {
-        Msg1::Head => {
-            if s.res.in_len() > 0 && s.res.fwd == 0 && s.res.drained() {
-                progress |= response_head(s, env)?;
-            } else if s.phase == SrvPhase::Connected && (s.sv.shut_r || s.sv.err) && s.res.in_len() == 0 {
-                // The server closed (or failed) without a response.
-                let be = s.be.unwrap();
-                let b = &env.rt.proxies[be];
-                inc(&b.be_counters.failed_resp);
-                if let Some(sv) = s.srv {
-                    inc(&b.servers[sv].counters.failed_resp);
+    loop {
+        let res_state = s.http.as_ref().unwrap().res;
+        match res_state {
+            Msg1::Head => {
+                if s.res.in_len() > 0 && s.res.fwd == 0 && s.res.drained() {
+                    let p = response_head(s, env)?;
+                    progress |= p;
+                    if p && matches!(s.http.as_ref().unwrap().res, Msg1::Body(_) | Msg1::Head) && s.res.in_len() > 0 {
+                        continue;
+                    }
+                } else if s.phase == SrvPhase::Connected && (s.sv.shut_r || s.sv.err) && s.res.in_len() == 0 {
+                    // The server closed (or failed) without a response.
+                    let be = s.be.unwrap();
+                    let b = &env.rt.proxies[be];
+                    inc(&b.be_counters.failed_resp);
+                    if let Some(sv) = s.srv {
+                        inc(&b.servers[sv].counters.failed_resp);
+                    }
+                    s.term = Term { who: b'S', when: b'H' };
+                    reply(s, env, 502, false);
+                    return Ok(true);
                 }
-                s.term = Term { who: b'S', when: b'H' };
-                reply(s, env, 502, false);
-                return Ok(true);
             }
-        }
-        Msg1::Body(mut dec) => {
-            let (p, done, err) = classify_body(&mut dec, &mut s.res);
-            progress |= p;
-            let mut done = done;
-            if err.is_some() {
-                // Headers are already sent: abort the client connection.
-                s.term = Term { who: b'S', when: b'D' };
-                if let Some(be) = s.be {
-                    inc(&env.rt.proxies[be].be_counters.failed_resp);
-                }
-                return Err(End);
-            }
-            if !done && (s.sv.shut_r || s.sv.err) && s.res.fwd == s.res.in_len() {
-                match dec.on_close() {
-                    Ok(()) => done = true,
-                    Err(_) => {
-                        s.term = Term { who: b'S', when: b'D' };
-                        if let Some(be) = s.be {
-                            inc(&env.rt.proxies[be].be_counters.srv_aborts);
-                        }
-                        // Deliver what we have, then close the client.
-                        let t = s.http.as_mut().unwrap();
-                        t.res = Msg1::Done;
-                        t.cli_keepalive = false;
-                        t.srv_keepalive = false;
+            Msg1::Body(mut dec) => {
+                let (p, done, err) = classify_body(&mut dec, &mut s.res);
+                progress |= p;
+                let mut done = done;
+                if err.is_some() {
+                    if let Some(be) = s.be {
+                        inc(&env.rt.proxies[be].be_counters.failed_resp);
+                    }
+                    if s.res.total == s.http.as_ref().unwrap().res_mark {
+                        // Nothing of this response left yet: HAProxy had
+                        // parsed the buffered body before forwarding, and
+                        // answers 502 instead.
+                        s.term = Term { who: b'P', when: b'H' };
+                        reply(s, env, 502, false);
                         return Ok(true);
                     }
+                    // Headers are already sent: abort the client connection.
+                    s.term = Term { who: b'S', when: b'D' };
+                    return Err(End);
+                }
+                if !done && (s.sv.shut_r || s.sv.err) && s.res.fwd == s.res.in_len() {
+                    match dec.on_close() {
+                        Ok(()) => done = true,
+                        Err(_) => {
+                            s.term = Term { who: b'S', when: b'D' };
+                            if let Some(be) = s.be {
+                                inc(&env.rt.proxies[be].be_counters.srv_aborts);
+                            }
+                            // Deliver what we have, then close the client.
+                            let t = s.http.as_mut().unwrap();
+                            t.res = Msg1::Done;
+                            t.cli_keepalive = false;
+                            t.srv_keepalive = false;
+                            return Ok(true);
+                        }
+                    }
+                }
+                s.http.as_mut().unwrap().res = if done { Msg1::Done } else { Msg1::Body(dec) };
+            }
+            Msg1::Tunnel => {
+                s.res.fwd = s.res.in_len();
+                if (s.sv.shut_r && s.res.drained() && s.res.in_len() == 0)
+                    || (s.cli.shut_r && s.req.drained() && s.req.in_len() == 0)
+                {
+                    return tunnel_shutdowns(s);
                 }
             }
-            s.http.as_mut().unwrap().res = if done { Msg1::Done } else { Msg1::Body(dec) };
+            Msg1::Idle | Msg1::Done => {}
         }
-        Msg1::Tunnel => {
-            s.res.fwd = s.res.in_len();
-            if (s.sv.shut_r && s.res.drained() && s.res.in_len() == 0)
-                || (s.cli.shut_r && s.req.drained() && s.req.in_len() == 0)
-            {
-                return tunnel_shutdowns(s);
-            }
-        }
-        Msg1::Idle | Msg1::Done => {}
+        break;
     }
 
     // ---------------- end of transaction ----------------
@@ -834,6 +858,7 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         req_ver11: t.req_ver11,
         forward_for: None,
     };
+    t.res_mark = s.res.total;
     let ob = s.res.obuf.get_or_insert_with(|| env.pool.get());
     let written = {
         let room = ob.room();
@@ -890,7 +915,7 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
         && !s.sv.err
         && s.res.in_len() == 0
         && s.req.drained();
-    let cli_ka = t.cli_keepalive && !t.local && !s.cli.shut_r && !s.cli.err && t.req == Msg1::Done;
+    let cli_ka = t.cli_keepalive && !s.cli.shut_r && !s.cli.err && t.req == Msg1::Done;
     let (be, srv) = (s.be, s.srv);
     if let (Some(be_i), Some(srv_i)) = (be, srv) {
         let b = &env.rt.proxies[be_i];
@@ -1047,7 +1072,7 @@ pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
         return false;
     }
     if s.sv.connecting && now >= s.sv.exp {
-        return s.connect_failed(env);
+        return s.connect_failed(env, true);
     }
     if s.sv.is_open() && now >= s.sv.exp {
         let t = s.http.as_ref().unwrap();

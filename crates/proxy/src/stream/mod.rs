@@ -173,6 +173,8 @@ pub enum SrvPhase {
     /// Waiting in a queue since the given time.
     Queued,
     Connecting,
+    /// Waiting for the turn-around delay before retrying a connection.
+    Retry,
     Connected,
     /// Finished with the server (closed or given back to an idle list).
     Done,
@@ -211,6 +213,8 @@ pub struct Stream {
     pub rerun: bool,
     /// HTTP switched to a tunnel (upgrade, CONNECT): `timeout tunnel`.
     pub tunnel: bool,
+    /// When the next connection attempt may start (SrvPhase::Retry).
+    pub retry_at: u64,
 }
 
 /// Accepts a client connection into a new stream on this thread.
@@ -263,6 +267,7 @@ pub fn accept(w: &mut Worker, cx: &mut Cx<'_, Msg>, rt: &Runtime, fd: RawFd, lid
             term: Term::default(),
             rerun: false,
             tunnel: false,
+            retry_at: ETERNITY,
         }
     });
     cx.fd_insert(fd, token(K_CLI_SIDE, idx, gen));
@@ -366,7 +371,7 @@ impl Stream {
                     match sock::take_error(self.sv.fd) {
                         Ok(None) if !ev.error() => self.connected(env),
                         _ => {
-                            if !self.connect_failed(env) {
+                            if !self.connect_failed(env, false) {
                                 return false;
                             }
                         }
@@ -387,6 +392,7 @@ impl Stream {
                     self.srv = Some(srv);
                     self.has_slot = true;
                     self.queue_exp = ETERNITY;
+                    env.rt.proxies[be].servers[srv].counters.sess_start(env.now());
                     let q = env.now().saturating_sub(self.accept_ms);
                     crate::counters::update_max(&env.rt.proxies[be].be_counters.q_time_max, q);
                     if !self.start_connect(env) {
@@ -557,7 +563,7 @@ impl Stream {
                 if was_connecting && self.sv.err {
                     // A failed connect surfaces here as EPIPE/ECONNREFUSED.
                     self.sv.err = false;
-                    if !self.connect_failed(env) {
+                    if !self.connect_failed(env, false) {
                         self.cli.err = true;
                     }
                     return Io::Progress;
@@ -651,6 +657,7 @@ impl Stream {
                 self.srv = Some(i);
                 self.has_slot = true;
                 inc(&b.servers[i].counters.cum_lbconn);
+                b.servers[i].counters.sess_start(env.now());
                 self.start_connect(env)
             }
             Assign::Queued => {
@@ -685,7 +692,6 @@ impl Stream {
                 return r;
             }
         }
-        s.counters.sess_start(env.now());
         let target = s.target.lock().unwrap_or_else(|e| e.into_inner()).clone();
         self.connect_to(env, target)
     }
@@ -750,12 +756,13 @@ impl Stream {
 
     /// A connect that failed before reaching the poller.
     fn connect_failed_early(&mut self, env: &mut Env) -> bool {
-        self.connect_failed(env)
+        self.connect_failed(env, false)
     }
 
-    /// Handles a failed connection attempt: retry, redispatch, or give up.
-    /// Returns false if the stream must end.
-    fn connect_failed(&mut self, env: &mut Env) -> bool {
+    /// Handles a failed connection attempt: retry (after HAProxy's
+    /// turn-around delay of min(timeout connect, 1s) unless the attempt
+    /// timed out), redispatch, or give up. False if the stream must end.
+    fn connect_failed(&mut self, env: &mut Env, timed_out: bool) -> bool {
         let be_idx = self.be.unwrap();
         let be = &env.rt.proxies[be_idx];
         inc(&be.be_counters.failed_conns);
@@ -769,27 +776,12 @@ impl Stream {
             if let Some(s) = self.srv {
                 inc(&be.servers[s].counters.retries);
             }
-            // On the last retry, `option redispatch` lets the LB choose
-            // again instead of insisting on the same server.
-            let redispatch = be.cfg.options.redispatch.is_some() && self.retries_left == 0 && be.servers.len() > 1;
-            if redispatch {
-                inc(&be.be_counters.redispatches);
-                if let Some(s) = self.srv.take() {
-                    inc(&be.servers[s].counters.redispatches);
-                    if self.has_slot {
-                        self.has_slot = false;
-                        release_slot(env.cx, env.rt, be_idx, s);
-                    }
-                }
-                return self.assign_and_connect(env);
+            if !timed_out {
+                self.phase = SrvPhase::Retry;
+                self.retry_at = env.now() + self.timeout_connect(env.rt).min(1000);
+                return true;
             }
-            return match self.srv {
-                Some(_) => self.start_connect(env),
-                None => match be.dispatch.clone() {
-                    Some(t) => self.connect_to(env, t),
-                    None => false,
-                },
-            };
+            return self.retry_now(env);
         }
         self.term = Term { who: b'S', when: b'C' };
         self.phase = SrvPhase::Done;
@@ -799,6 +791,35 @@ impl Stream {
                 http::local_error(self, env, 503);
                 true
             }
+        }
+    }
+
+    /// Starts the next connection attempt after a failure.
+    fn retry_now(&mut self, env: &mut Env) -> bool {
+        self.retry_at = ETERNITY;
+        let be_idx = self.be.unwrap();
+        let be = &env.rt.proxies[be_idx];
+        // On the last retry, `option redispatch` lets the LB choose again
+        // instead of insisting on the same server.
+        let redispatch = be.cfg.options.redispatch.is_some() && self.retries_left == 0 && be.servers.len() > 1;
+        if redispatch {
+            inc(&be.be_counters.redispatches);
+            if let Some(s) = self.srv.take() {
+                inc(&be.servers[s].counters.redispatches);
+                be.servers[s].counters.sess_end();
+                if self.has_slot {
+                    self.has_slot = false;
+                    release_slot(env.cx, env.rt, be_idx, s);
+                }
+            }
+            return self.assign_and_connect(env);
+        }
+        match self.srv {
+            Some(_) => self.start_connect(env),
+            None => match be.dispatch.clone() {
+                Some(t) => self.connect_to(env, t),
+                None => false,
+            },
         }
     }
 
@@ -832,11 +853,14 @@ impl Stream {
             // Already dequeued: the slot is on its way.
             self.queue_exp = ETERNITY;
         }
+        if self.phase == SrvPhase::Retry && now >= self.retry_at {
+            return self.retry_now(env);
+        }
         if self.mode == Mode::Http {
             return http::on_timer(self, env);
         }
         if self.sv.connecting && now >= self.sv.exp {
-            return self.connect_failed(env);
+            return self.connect_failed(env, true);
         }
         if now >= self.cli.exp {
             self.term = Term { who: b'c', when: b'D' };
@@ -893,7 +917,7 @@ impl Stream {
     }
 
     fn update_timer(&mut self, env: &mut Env) {
-        let mut exp = self.queue_exp;
+        let mut exp = self.queue_exp.min(self.retry_at);
         if self.cli.is_open() {
             exp = exp.min(self.cli.exp);
         }
