@@ -35,6 +35,8 @@ pub struct Listener {
     pub maxconn: u32,
     pub counters: Counters,
     pub id: u32,
+    /// Rotating candidates for spreading accepted connections over threads.
+    pub spread: reactor::AcceptSpread,
 }
 
 fn opts_err(what: &str, e: io::Error) -> String {
@@ -194,6 +196,7 @@ pub fn open_all(cfg: &Config) -> Result<Vec<Listener>, String> {
                 maxconn: s.maxconn.unwrap_or(cfg.global.stats_maxconn),
                 counters: Counters::default(),
                 id: i as u32 + 1,
+                spread: reactor::AcceptSpread::new(),
             });
         }
     }
@@ -231,6 +234,7 @@ pub fn open_all(cfg: &Config) -> Result<Vec<Listener>, String> {
                     maxconn: b.maxconn.or(p.maxconn).unwrap_or(global_maxconn),
                     counters: Counters::default(),
                     id: b.id.unwrap_or(n),
+                    spread: reactor::AcceptSpread::new(),
                 });
             }
         }

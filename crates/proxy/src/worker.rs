@@ -58,13 +58,11 @@ pub struct Worker {
     pub streams: Slab<Stream>,
     pub applets: Slab<crate::cli::Applet>,
     pub pool: Pool,
-    /// Rotating second candidate for accept spreading.
-    next_peer: usize,
     soft_stopping: bool,
 }
 
 impl Worker {
-    pub fn new(rt: Arc<Runtime>, listeners: Arc<Vec<Listener>>, tid: usize) -> Worker {
+    pub fn new(rt: Arc<Runtime>, listeners: Arc<Vec<Listener>>, _tid: usize) -> Worker {
         let bufsize = rt.cfg.global.tune_bufsize as usize;
         Worker {
             rt,
@@ -72,7 +70,6 @@ impl Worker {
             streams: Slab::default(),
             applets: Slab::default(),
             pool: Pool::new(bufsize, 1024),
-            next_peer: tid + 1,
             soft_stopping: false,
         }
     }
@@ -123,19 +120,9 @@ impl Worker {
             let target = if nbt <= 1 {
                 tid
             } else {
-                let mut peer = self.next_peer % nbt;
-                if peer == tid {
-                    peer = (peer + 1) % nbt;
-                }
-                self.next_peer = peer + 1;
-                let shared = cx.shared();
-                let mine = self.load();
-                let theirs = shared.load[peer].load(Relaxed);
-                if theirs < mine {
-                    peer
-                } else {
-                    tid
-                }
+                let mask = if nbt >= 64 { u64::MAX } else { (1u64 << nbt) - 1 };
+                cx.shared().load[tid].store(self.load(), Relaxed);
+                l.spread.pick(tid, mask, &cx.shared().load)
             };
             if target == tid {
                 self.start_conn(cx, fd, lidx);
