@@ -21,6 +21,7 @@ pub mod slab;
 pub mod sock;
 pub mod stats;
 pub mod stream;
+pub mod support;
 pub mod worker;
 
 use config::model::Config;
@@ -55,6 +56,14 @@ fn install_signals() {
 /// Starts the proxy and blocks until it stops (SIGTERM/SIGINT: at once;
 /// SIGUSR1: after current streams finish). Errors are alert texts.
 pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
+    let report = support::check(&cfg);
+    let pid = std::process::id();
+    for w in &report.warnings {
+        eprintln!("{:<11}({pid}) : config : {w}", "[WARNING]");
+    }
+    if !report.alerts.is_empty() {
+        return Err(report.alerts.join("\n"));
+    }
     let nbthread = opts
         .nbthread
         .or(cfg.global.nbthread.map(|n| n as usize))

@@ -87,7 +87,9 @@ fn start(mut cfg: config::Config, opts: &Options, out: &mut Printer) -> ! {
     match proxy::run(cfg, run_opts) {
         Ok(()) => exit(0),
         Err(e) => {
-            out.alert_plain(&e);
+            for line in e.lines() {
+                out.alert_plain(line);
+            }
             exit(1)
         }
     }

@@ -1,0 +1,175 @@
+//! What the configuration asks for that rhaproxy parses but does not run
+//! yet, decided once at start-up. The parser accepts these keywords (so
+//! `-c` agrees with HAProxy on real configurations), but starting a proxy
+//! must never silently drop them:
+//!
+//! - anything that changes what goes on the wire (rules, ACLs, redirects,
+//!   stickiness, compression, the stats page, ...) refuses to start, with
+//!   an alert naming file:line and the keyword;
+//! - what only observes traffic or guards servers (logs, health checks)
+//!   starts with a warning saying it is not performed yet.
+//!
+//! This module owns that list and nothing else; remove entries as the
+//! features land.
+
+use config::model::{Config, Loc, RawLine};
+
+/// Alerts (refuse to start) and warnings (start anyway).
+#[derive(Default, Debug)]
+pub struct Report {
+    pub alerts: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+fn first_words(l: &RawLine) -> String {
+    l.words.iter().take(2).cloned().collect::<Vec<_>>().join(" ")
+}
+
+fn refuse(r: &mut Report, loc: &Loc, what: &str, px: &str) {
+    r.alerts.push(format!(
+        "parsing [{loc}] : '{what}' in proxy '{px}' is not supported yet by rhaproxy: refusing to start rather than ignore it."
+    ));
+}
+
+/// Inspects a parsed configuration.
+pub fn check(cfg: &Config) -> Report {
+    let mut r = Report::default();
+    if !cfg.global.logs.is_empty() {
+        r.warnings.push(format!(
+            "parsing [{}] : 'log' targets are accepted but rhaproxy does not send logs yet.",
+            cfg.global.logs[0].loc
+        ));
+    }
+    for p in &cfg.proxies {
+        if p.disabled {
+            continue;
+        }
+        let lists: [(&str, &Vec<RawLine>); 12] = [
+            ("acl", &p.acls),
+            ("http-request", &p.http_request),
+            ("http-response", &p.http_response),
+            ("http-after-response", &p.http_after_response),
+            ("tcp-request", &p.tcp_request),
+            ("tcp-response", &p.tcp_response),
+            ("redirect", &p.redirects),
+            ("capture", &p.captures),
+            ("use-server", &p.use_servers),
+            ("stick", &p.sticks),
+            ("compression", &p.compression),
+            ("http-check", &p.http_check),
+        ];
+        for (kw, l) in lists {
+            if let Some(first) = l.first() {
+                let what = if kw == "stick" || kw == "capture" || kw == "compression" {
+                    first_words(first)
+                } else {
+                    kw.to_string()
+                };
+                refuse(&mut r, &first.loc, &what, &p.name);
+            }
+        }
+        for (kw, l) in [
+            ("cookie", &p.cookie),
+            ("stick-table", &p.stick_table),
+            ("source", &p.source),
+        ] {
+            if let Some(l) = l {
+                refuse(&mut r, &l.loc, kw, &p.name);
+            }
+        }
+        if p.stats.enabled || p.stats.uri.is_some() {
+            refuse(&mut r, &p.loc, "stats (web page)", &p.name);
+        }
+        if p.http_send_name_header.is_some() {
+            refuse(&mut r, &p.loc, "http-send-name-header", &p.name);
+        }
+        if !p.tcp_check.is_empty() {
+            refuse(&mut r, &p.tcp_check[0].loc, "tcp-check", &p.name);
+        }
+        if p.unique_id_format.is_some() {
+            refuse(&mut r, &p.loc, "unique-id-format", &p.name);
+        }
+        for s in &p.servers {
+            if s.send_proxy || s.send_proxy_v2 {
+                refuse(&mut r, &s.loc, "send-proxy", &p.name);
+            }
+            if s.cookie.is_some() {
+                refuse(&mut r, &s.loc, "cookie", &p.name);
+            }
+            if s.track.is_some() {
+                refuse(&mut r, &s.loc, "track", &p.name);
+            }
+        }
+        for b in &p.binds {
+            if b.accept_proxy {
+                refuse(&mut r, &b.loc, "accept-proxy", &p.name);
+            }
+        }
+        if let Some(s) = p.servers.iter().find(|s| s.check || s.agent_check) {
+            r.warnings.push(format!(
+                "parsing [{}] : proxy '{}': health checks ('check') are not performed yet by rhaproxy; servers are considered up.",
+                s.loc, p.name
+            ));
+        }
+        if !p.logs.is_empty() && !p.no_log {
+            r.warnings.push(format!(
+                "parsing [{}] : proxy '{}': 'log' is accepted but rhaproxy does not send logs yet.",
+                p.logs[0].loc, p.name
+            ));
+        }
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use config::model::{Proxy, Server};
+
+    fn loc(line: usize) -> Loc {
+        Loc {
+            file: "t.cfg".into(),
+            line,
+        }
+    }
+
+    #[test]
+    fn rules_refuse_checks_warn() {
+        let mut cfg = Config::default();
+        let p = Proxy {
+            name: "p".into(),
+            http_request: vec![RawLine {
+                words: vec!["http-request".into(), "deny".into()],
+                loc: loc(7),
+            }],
+            servers: vec![Server {
+                name: "s".into(),
+                check: true,
+                loc: loc(9),
+                ..Server::defaults()
+            }],
+            ..Proxy::default()
+        };
+        cfg.proxies.push(p);
+        let r = check(&cfg);
+        assert_eq!(r.alerts.len(), 1);
+        assert!(
+            r.alerts[0].starts_with("parsing [t.cfg:7] : 'http-request'"),
+            "{:?}",
+            r.alerts
+        );
+        assert_eq!(r.warnings.len(), 1);
+        assert!(r.warnings[0].contains("[t.cfg:9]") && r.warnings[0].contains("health checks"));
+    }
+
+    #[test]
+    fn plain_config_is_clean() {
+        let mut cfg = Config::default();
+        cfg.proxies.push(Proxy {
+            name: "p".into(),
+            ..Proxy::default()
+        });
+        let r = check(&cfg);
+        assert!(r.alerts.is_empty() && r.warnings.is_empty());
+    }
+}
