@@ -217,10 +217,12 @@ impl LbState {
         }
         self.ring_sig = sig;
         self.ring.clear();
-        // Points per server proportional to weight (HAProxy uses weight ×
-        // a scale); each point is a mixed hash of (server id, replica).
+        // Points per server proportional to weight; each point is a mixed
+        // hash of (server id, replica). HAProxy uses 16 per weight unit,
+        // which leaves ±40% imbalance between equal servers; 100 keeps
+        // them within ±15% for the same consistency.
         for &i in elig {
-            let pts = eff_weight(&servers[i]) * 16;
+            let pts = eff_weight(&servers[i]) * 100;
             for r in 0..pts {
                 let p = full_hash(servers[i].id.wrapping_mul(0x9E3779B1) ^ r.wrapping_mul(0x85EBCA6B));
                 self.ring.push((p, i));
@@ -322,5 +324,177 @@ pub fn hash_source(ip: &std::net::IpAddr) -> u32 {
             }
             h
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::ServerRt;
+    use config::model::Server;
+    use std::sync::atomic::Ordering::Relaxed;
+
+    fn servers(weights: &[u32], backup: &[bool]) -> Vec<ServerRt> {
+        weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| {
+                let cfg = Server {
+                    name: format!("s{}", i + 1),
+                    weight: w,
+                    backup: backup.get(i).copied().unwrap_or(false),
+                    ..Server::defaults()
+                };
+                ServerRt::for_tests(cfg, i as u32 + 1)
+            })
+            .collect()
+    }
+
+    fn counts(lb: &mut LbState, sv: &[ServerRt], n: usize, key: impl Fn(usize) -> HashKey) -> Vec<usize> {
+        let mut c = vec![0; sv.len()];
+        for i in 0..n {
+            c[lb.pick(sv, false, key(i)).unwrap()] += 1;
+        }
+        c
+    }
+
+    fn assert_share(c: &[usize], weights: &[u32], tol: f64) {
+        let total: usize = c.iter().sum();
+        let wsum: u32 = weights.iter().sum();
+        for (i, (&got, &w)) in c.iter().zip(weights).enumerate() {
+            let want = total as f64 * w as f64 / wsum as f64;
+            assert!(
+                (got as f64 - want).abs() <= want * tol + 1.0,
+                "server {i}: {got} vs {want:.0} ({c:?})"
+            );
+        }
+    }
+
+    #[test]
+    fn roundrobin_honours_weights_and_order() {
+        let w = [1, 2, 3, 4];
+        let sv = servers(&w, &[]);
+        let mut lb = LbState::default();
+        lb.init(&Balance::RoundRobin, &sv);
+        let c = counts(&mut lb, &sv, 10_000, |_| None);
+        assert_share(&c, &w, 0.01);
+        // Equal weights: strict rotation s1, s2, s3 as HAProxy.
+        let sv = servers(&[1, 1, 1], &[]);
+        let mut lb = LbState::default();
+        lb.init(&Balance::RoundRobin, &sv);
+        let order: Vec<usize> = (0..6).map(|_| lb.pick(&sv, false, None).unwrap()).collect();
+        assert_eq!(order, [0, 1, 2, 0, 1, 2]);
+    }
+
+    #[test]
+    fn dynamic_weight_change_is_followed() {
+        let sv = servers(&[1, 1], &[]);
+        let mut lb = LbState::default();
+        lb.init(&Balance::RoundRobin, &sv);
+        counts(&mut lb, &sv, 100, |_| None);
+        sv[1].uweight.store(3, Relaxed);
+        let c = counts(&mut lb, &sv, 10_000, |_| None);
+        assert_share(&c, &[1, 3], 0.01);
+        sv[0].uweight.store(0, Relaxed);
+        let c = counts(&mut lb, &sv, 100, |_| None);
+        assert_eq!(c, [0, 100]);
+    }
+
+    #[test]
+    fn static_rr_and_random_honour_weights() {
+        let w = [3, 1, 2];
+        let sv = servers(&w, &[]);
+        let mut lb = LbState::default();
+        lb.init(&Balance::StaticRr, &sv);
+        assert_share(&counts(&mut lb, &sv, 10_000, |_| None), &w, 0.01);
+        let mut lb = LbState::default();
+        lb.init(&Balance::Random { draws: 1 }, &sv);
+        assert_share(&counts(&mut lb, &sv, 60_000, |_| None), &w, 0.03);
+    }
+
+    #[test]
+    fn backups_only_when_no_active_server() {
+        let sv = servers(&[1, 1, 1, 1], &[false, false, true, true]);
+        let mut lb = LbState::default();
+        lb.init(&Balance::RoundRobin, &sv);
+        let c = counts(&mut lb, &sv, 100, |_| None);
+        assert_eq!((c[2], c[3]), (0, 0));
+        sv[0].admin.store(crate::runtime::ADM_MAINT, Relaxed);
+        sv[1].up.store(false, Relaxed);
+        let c = counts(&mut lb, &sv, 100, |_| None);
+        assert_eq!(c, [0, 0, 100, 0], "first backup only");
+        let c: Vec<usize> = {
+            let mut c = vec![0; 4];
+            for _ in 0..100 {
+                c[lb.pick(&sv, true, None).unwrap()] += 1;
+            }
+            c
+        };
+        assert_eq!(c, [0, 0, 50, 50], "allbackups");
+    }
+
+    #[test]
+    fn leastconn_and_first() {
+        let sv = servers(&[1, 1, 1], &[]);
+        sv[0].served.store(5, Relaxed);
+        sv[1].served.store(1, Relaxed);
+        sv[2].served.store(3, Relaxed);
+        let mut lb = LbState::default();
+        lb.init(&Balance::LeastConn, &sv);
+        assert_eq!(lb.pick(&sv, false, None), Some(1));
+        let mut lb = LbState::default();
+        lb.init(&Balance::First, &sv);
+        sv.iter().for_each(|s| s.maxconn.store(5, Relaxed));
+        assert_eq!(lb.pick(&sv, false, None), Some(1), "first server with a free slot");
+        sv[0].served.store(0, Relaxed);
+        assert_eq!(lb.pick(&sv, false, None), Some(0));
+    }
+
+    #[test]
+    fn map_based_hash_is_stable_and_weighted() {
+        let w = [1, 1, 2];
+        let sv = servers(&w, &[]);
+        let mut lb = LbState::default();
+        lb.init(&Balance::Source, &sv);
+        let key = |i: usize| Some(full_hash(i as u32));
+        let a = counts(&mut lb, &sv, 20_000, key);
+        assert_share(&a, &w, 0.03);
+        // Same key, same server.
+        let k = Some(hash_sdbm(b"/some/uri"));
+        let first = lb.pick(&sv, false, k);
+        for _ in 0..10 {
+            assert_eq!(lb.pick(&sv, false, k), first);
+        }
+    }
+
+    #[test]
+    fn consistent_hash_moves_about_one_nth_when_a_server_leaves() {
+        let n = 5;
+        let sv = servers(&[1; 5], &[]);
+        let mut lb = LbState::default();
+        lb.init(&Balance::Source, &sv);
+        lb.set_consistent(true);
+        let keys: Vec<u32> = (0..20_000u32).map(full_hash).collect();
+        let before: Vec<usize> = keys.iter().map(|&k| lb.pick(&sv, false, Some(k)).unwrap()).collect();
+        let spread = (0..n)
+            .map(|s| before.iter().filter(|&&b| b == s).count())
+            .collect::<Vec<_>>();
+        assert_share(&spread, &[1; 5], 0.25);
+        sv[2].admin.store(crate::runtime::ADM_MAINT, Relaxed);
+        let after: Vec<usize> = keys.iter().map(|&k| lb.pick(&sv, false, Some(k)).unwrap()).collect();
+        let moved = before.iter().zip(&after).filter(|(b, a)| b != a).count();
+        let owned_by_gone = before.iter().filter(|&&b| b == 2).count();
+        // Only the departed server's keys move (about 1/N of them).
+        assert_eq!(moved, owned_by_gone);
+        assert!((moved as f64) < keys.len() as f64 * 1.3 / n as f64, "moved {moved}");
+        // The map-based table, by contrast, reshuffles most keys.
+        let mut m = LbState::default();
+        m.init(&Balance::Source, &sv);
+        sv[2].admin.store(0, Relaxed);
+        let b2: Vec<usize> = keys.iter().map(|&k| m.pick(&sv, false, Some(k)).unwrap()).collect();
+        sv[2].admin.store(crate::runtime::ADM_MAINT, Relaxed);
+        let a2: Vec<usize> = keys.iter().map(|&k| m.pick(&sv, false, Some(k)).unwrap()).collect();
+        let moved2 = b2.iter().zip(&a2).filter(|(b, a)| b != a).count();
+        assert!(moved2 > moved, "map-based moved {moved2}, consistent {moved}");
     }
 }

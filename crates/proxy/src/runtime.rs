@@ -92,6 +92,27 @@ pub struct ServerRt {
 }
 
 impl ServerRt {
+    /// A server outside any runtime, for unit tests of LB and queues.
+    #[cfg(test)]
+    pub fn for_tests(cfg: Server, id: u32) -> ServerRt {
+        ServerRt {
+            name: cfg.name.clone(),
+            id,
+            target: Mutex::new(Target::Inet("127.0.0.1:1".parse().unwrap())),
+            counters: Counters::default(),
+            served: AtomicU32::new(0),
+            maxconn: AtomicU32::new(cfg.maxconn),
+            maxqueue: AtomicU32::new(cfg.maxqueue),
+            uweight: AtomicU32::new(cfg.weight),
+            iweight: cfg.weight,
+            admin: AtomicU32::new(0),
+            up: AtomicBool::new(true),
+            last_change_ms: AtomicU64::new(0),
+            idle: crate::idle::IdleLists::new(1),
+            cfg,
+        }
+    }
+
     /// Usable for new traffic: up and not in maintenance or drain.
     pub fn usable(&self) -> bool {
         self.up.load(Relaxed) && self.admin.load(Relaxed) & (ADM_MAINT | ADM_DRAIN) == 0
@@ -268,6 +289,7 @@ impl Runtime {
         for pr in &mut proxies {
             let mut lb = LbState::default();
             lb.init(&pr.cfg.balance, &pr.servers);
+            lb.set_consistent(pr.cfg.hash_type.consistent);
             pr.lb = Mutex::new(lb);
         }
         let now = reactor::now_ms();
