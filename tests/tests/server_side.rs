@@ -175,7 +175,7 @@ fn seed_soak_has_no_client_errors() {
     let last = text
         .lines()
         .filter(|l| !l.starts_with('#'))
-        .last()
+        .next_back()
         .unwrap_or("")
         .to_string();
     let f: Vec<&str> = last.split_whitespace().collect();
