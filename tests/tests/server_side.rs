@@ -172,12 +172,7 @@ fn seed_soak_has_no_client_errors() {
         .stderr(Stdio::piped());
     let out = Proc::spawn(l, "h1load").finish(Duration::from_secs(secs + 30));
     let text = String::from_utf8_lossy(&out.stdout);
-    let last = text
-        .lines()
-        .filter(|l| !l.starts_with('#'))
-        .next_back()
-        .unwrap_or("")
-        .to_string();
+    let last = text.lines().rfind(|l| !l.starts_with('#')).unwrap_or("").to_string();
     let f: Vec<&str> = last.split_whitespace().collect();
     assert!(
         out.status.success(),
