@@ -638,6 +638,77 @@ def callgrind_main(argv):
     return 0
 
 
+# ---------------------------------------------------------------- syscalls
+
+SYSCALLS = ["epoll_wait", "epoll_pwait", "epoll_ctl", "recvfrom", "recvmsg", "read",
+            "readv", "sendto", "sendmsg", "write", "writev", "splice", "accept4",
+            "connect", "close", "shutdown", "setsockopt", "getsockopt", "getsockname",
+            "getpeername", "socket", "fcntl", "futex", "clock_nanosleep", "sched_yield"]
+
+
+def syscalls_main(argv):
+    ap = argparse.ArgumentParser(
+        description="System calls per request (perf stat on syscall tracepoints, "
+                    "attached to the proxy during the measured window).")
+    ap.add_argument("cases", nargs="*", default=["http-ka-1k"])
+    ap.add_argument("--targets", default="haproxy,rhaproxy")
+    ap.add_argument("--duration", type=int, default=3)
+    ap.add_argument("--bin", default=os.environ.get("BENCH_BIN", os.path.join(REPO, "target/release")))
+    ap.add_argument("--haproxy", default="/usr/sbin/haproxy")
+    ap.add_argument("--nginx", default="/usr/sbin/nginx")
+    ap.add_argument("--pin", default="0/0/1")
+    ap.add_argument("--port-base", type=int, default=28900)
+    a = ap.parse_args(argv)
+    a.pin_load, a.pin_origin, a.pin_proxy = a.pin.split("/")
+    a.port_origin, a.port_nginx, a.port_proxy = a.port_base, a.port_base + 1, a.port_base + 2
+    signal.signal(signal.SIGINT, cleanup)
+    signal.signal(signal.SIGTERM, cleanup)
+    targets = a.targets.split(",")
+    evs = ["raw_syscalls:sys_enter"] + [f"syscalls:sys_enter_{n}" for n in SYSCALLS]
+    res = {}
+    try:
+        for name in a.cases:
+            case = CASES[name]
+            env = Env(a, case)
+            try:
+                env.start_origin()
+                for t in targets:
+                    try:
+                        p = env.start_proxy(t)
+                    except Unsupported as e:
+                        print(f"{name} {t}: N/A ({e})", file=sys.stderr)
+                        continue
+                    try:
+                        run_load(case, a, 1)
+                        out = os.path.join(env.tmp, "perf.stat")
+                        ps = spawn(["perf", "stat", "-x,", "-o", out, "-e", ",".join(evs),
+                                    "-p", str(p.pid), "--", "sleep", str(a.duration + 0.6)])
+                        time.sleep(0.2)
+                        r = run_load(case, a, a.duration)
+                        ps.wait(timeout=a.duration + 10)
+                        CHILDREN.remove(ps)
+                        counts = {}
+                        for line in open(out):
+                            c = line.strip().split(",")
+                            if len(c) > 2 and c[0].replace(".", "").isdigit():
+                                counts[c[2].split("sys_enter_")[-1].replace("raw_syscalls:sys_enter", "ALL")] = float(c[0])
+                        res[(name, t)] = (r["requests"], counts)
+                    finally:
+                        stop(p)
+            finally:
+                env.close()
+    finally:
+        cleanup()
+    names = ["ALL"] + SYSCALLS
+    used = [n for n in names if any(c.get(n, 0) for _, c in res.values())]
+    print("| case | target | requests | " + " | ".join(used) + " |")
+    print("|---|---|---:|" + "---:|" * len(used))
+    for (name, t), (req, c) in res.items():
+        print(f"| {name} | {t} | {req} | " + " | ".join(
+            f"{c.get(n, 0) / req:.3f}" if req else "-" for n in used) + " |")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 def run_case(a, case, targets):
@@ -752,4 +823,6 @@ def main(argv):
 if __name__ == "__main__":
     if sys.argv[1:2] == ["callgrind"]:
         sys.exit(callgrind_main(sys.argv[2:]))
+    if sys.argv[1:2] == ["syscalls"]:
+        sys.exit(syscalls_main(sys.argv[2:]))
     sys.exit(main(sys.argv[1:]))
