@@ -899,6 +899,14 @@ fn parse_content_length(v: &[u8], sem: &Sem) -> Option<u64> {
                 return None;
             }
             i += 1;
+            // A comma must introduce another value: "0," has an empty
+            // element, which HAProxy refuses (reg-test h1_to_h1, c4h1).
+            while i < v.len() && is_lws(v[i]) {
+                i += 1;
+            }
+            if i == v.len() {
+                return None;
+            }
         }
         if sem.flags.has(Flags::CLEN) && cl != sem.clen {
             return None;
@@ -1216,6 +1224,8 @@ mod tests {
             b"1a",
             b"",
             b"+3",
+            b"0,",
+            b"3, ",
             b"99999999999999999999999",
         ] {
             let mut m = b"POST / HTTP/1.1\r\nContent-Length: ".to_vec();

@@ -135,6 +135,7 @@ fn write_headers(
     headers: &[Header],
     skip_framing: bool,
     host_fix: HostFix<'_>,
+    request: bool,
 ) -> Result<(), NeedsRoom> {
     for h in headers {
         let v = h.value.get(buf);
@@ -157,6 +158,15 @@ fn write_headers(
                     w.put(t)?;
                 }
                 w.put(b"\r\n")?;
+                continue;
+            }
+            // A request's TE only keeps a bare "trailers" (HAProxy drops
+            // the codings and anything with parameters, reg-test
+            // http_transfer_encoding); without it the header goes.
+            HeaderKind::Other if request && eq_ignore_case(h.name.get(buf), b"te") => {
+                if list_items(v).any(|t| eq_ignore_case(t, b"trailers")) {
+                    w.put(b"te: trailers\r\n")?;
+                }
                 continue;
             }
             HeaderKind::Host => {
@@ -229,7 +239,7 @@ pub fn write_request_head(
         Some(s) => HostFix::StripDefault(s),
         None => HostFix::Keep,
     };
-    write_headers(&mut w, buf, headers, false, host_fix)?;
+    write_headers(&mut w, buf, headers, false, host_fix, true)?;
     write_xff(&mut w, buf, headers, &side.forward_for)?;
     match side.conn {
         ConnMode::Close if ver11 => w.put(b"connection: close\r\n")?,
@@ -257,7 +267,7 @@ pub fn write_response_head(
     w.put(b"\r\n")?;
     // 1xx and 204 never carry framing headers on output.
     let skip = head.status < 200 || head.status == 204;
-    write_headers(&mut w, buf, headers, skip, HostFix::Keep)?;
+    write_headers(&mut w, buf, headers, skip, HostFix::Keep, false)?;
     write_xff(&mut w, buf, headers, &side.forward_for)?;
     let ver11 = head.flags.has(Flags::VER_11);
     if !head.is_interim() {
@@ -300,6 +310,18 @@ mod tests {
         req_ver11: true,
         forward_for: None,
     };
+
+    #[test]
+    fn request_te_keeps_only_bare_trailers() {
+        let o = fwd_req(b"GET / HTTP/1.1\r\nTE: trailers, gzip\r\n\r\n", KA);
+        assert_eq!(o, b"GET / HTTP/1.1\r\nte: trailers\r\n\r\n");
+        for v in [&b"gzip"[..], b"trailers;q=0.5"] {
+            let mut m = b"GET / HTTP/1.1\r\nTE: ".to_vec();
+            m.extend_from_slice(v);
+            m.extend_from_slice(b"\r\n\r\n");
+            assert_eq!(fwd_req(&m, KA), b"GET / HTTP/1.1\r\n\r\n", "{:?}", v);
+        }
+    }
 
     #[test]
     fn lowercases_and_single_spaces() {
