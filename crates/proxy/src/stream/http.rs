@@ -669,7 +669,12 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     // monitor-uri answers here, before any backend.
     let fe = &env.rt.proxies[fe_i];
     if let Some(mu) = &fe.cfg.monitor_uri {
-        if head.uri.get(data) == mu.as_bytes() {
+        // A monitor-uri starting with '/' is compared with the path (and
+        // query) of the request, also when it came in absolute form;
+        // otherwise with the whole URI, as HAProxy does.
+        let uri = head.uri.get(data);
+        let cmp = if mu.starts_with('/') { uri_path(uri) } else { uri };
+        if cmp == mu.as_bytes() {
             inc(&fe.fe_counters.intercepted);
             let t = s.http.as_mut().unwrap();
             t.cli_keepalive = false;
@@ -779,6 +784,24 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
         }
     }
     Ok(true)
+}
+
+/// The path (with query) of a request target: everything from the first
+/// '/' after the authority for absolute-form targets, the target itself
+/// otherwise.
+fn uri_path(uri: &[u8]) -> &[u8] {
+    if uri.first() == Some(&b'/') {
+        return uri;
+    }
+    match uri.windows(3).position(|w| w == b"://") {
+        Some(i) => {
+            let rest = &uri[i + 3..];
+            rest.iter()
+                .position(|&c| c == b'/')
+                .map_or(&rest[rest.len()..], |p| &rest[p..])
+        }
+        None => uri,
+    }
 }
 
 fn count_request(s: &Stream, env: &Env) {
@@ -1146,6 +1169,15 @@ fn ip_in_net(ip: &std::net::IpAddr, net: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::ip_in_net;
+
+    #[test]
+    fn paths_of_targets() {
+        use super::uri_path;
+        assert_eq!(uri_path(b"/a?b"), b"/a?b");
+        assert_eq!(uri_path(b"http://h.org/health"), b"/health");
+        assert_eq!(uri_path(b"http://h.org"), b"");
+        assert_eq!(uri_path(b"*"), b"*");
+    }
 
     #[test]
     fn except_networks() {
