@@ -407,6 +407,7 @@ pub fn unique_port() -> u16 {
 pub fn run(bin: &Path, global: &str, cases: &[Case]) -> Vec<Outcome> {
     let dir = TempDir::new("http-cases");
     let fx = fixtures_dir();
+    let global = global.replace("{fixtures}", fx.to_str().unwrap());
     let origins: Vec<Origin> = cases.iter().map(|c| origin(c.server.clone(), c.repeat)).collect();
     // Ports from the kernel can be taken again before the proxy binds them
     // (by any outgoing connection of a test running alongside): on a bind
@@ -487,6 +488,11 @@ pub fn run(bin: &Path, global: &str, cases: &[Case]) -> Vec<Outcome> {
         })
         .collect();
     let out = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    let mut p = p;
+    if let Ok(Some(st)) = p.child.as_mut().unwrap().try_wait() {
+        let err = std::fs::read_to_string(dir.path().join("stderr")).unwrap_or_default();
+        panic!("{} exited during the cases ({st}):\n{err}", bin.display());
+    }
     drop(p);
     out
 }

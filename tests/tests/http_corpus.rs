@@ -82,6 +82,7 @@ fn extra_requests() -> Vec<Case> {
         Case::req("header_tab_value", b"GET / HTTP/1.1\r\nHost: a\r\nX-A:\tb\t\r\n\r\n"),
         Case::req("header_del_value", b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x7fc\r\n\r\n"),
         Case::req("upgrade_h2c", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"),
+        Case::req("websocket_without_key", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"),
         Case::req("h2_preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
         Case::req("ok_post_cl_keepalive_twice", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx"),
     ]
