@@ -8,15 +8,19 @@
 //! configuration text (the `config` crate does) nor implement HTTP syntax
 //! (the `http` crate does).
 
+pub mod acl;
 pub mod backend;
 pub mod buffer;
 pub mod cli;
 pub mod counters;
+pub mod http_act;
 pub mod idle;
 pub mod lb;
 pub mod listener;
+pub mod logfmt;
 pub mod queue;
 pub mod runtime;
+pub mod sample;
 pub mod slab;
 pub mod sock;
 pub mod stats;

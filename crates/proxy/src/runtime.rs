@@ -155,6 +155,9 @@ pub struct ProxyRt {
     pub beconn: AtomicU32,
     pub fe_maxconn: AtomicU32,
     pub last_change_ms: AtomicU64,
+    /// Compiled http-request/http-response/http-after-response rules
+    /// (empty lists cost nothing on the request path).
+    pub rules: crate::http_act::ProxyRules,
 }
 
 /// Process-wide state.
@@ -247,6 +250,11 @@ impl Runtime {
                 beconn: AtomicU32::new(0),
                 fe_maxconn: AtomicU32::new(p.maxconn.unwrap_or(0)),
                 last_change_ms: AtomicU64::new(0),
+                rules: if p.disabled {
+                    Default::default()
+                } else {
+                    crate::http_act::ProxyRules::build(p)?
+                },
             });
         }
         // Resolve backend names now that every proxy has an index.

@@ -44,11 +44,10 @@ pub fn check(cfg: &Config) -> Report {
         if p.disabled {
             continue;
         }
-        let lists: [(&str, &Vec<RawLine>); 12] = [
-            ("acl", &p.acls),
-            ("http-request", &p.http_request),
-            ("http-response", &p.http_response),
-            ("http-after-response", &p.http_after_response),
+        // acl, http-request, http-response and http-after-response are
+        // compiled by `http_act` at start-up, which refuses what it does
+        // not implement word by word.
+        let lists: [(&str, &Vec<RawLine>); 8] = [
             ("tcp-request", &p.tcp_request),
             ("tcp-response", &p.tcp_response),
             ("redirect", &p.redirects),
@@ -138,8 +137,8 @@ mod tests {
         let mut cfg = Config::default();
         let p = Proxy {
             name: "p".into(),
-            http_request: vec![RawLine {
-                words: vec!["http-request".into(), "deny".into()],
+            tcp_request: vec![RawLine {
+                words: vec!["tcp-request".into(), "content".into()],
                 loc: loc(7),
             }],
             servers: vec![Server {
@@ -154,7 +153,7 @@ mod tests {
         let r = check(&cfg);
         assert_eq!(r.alerts.len(), 1);
         assert!(
-            r.alerts[0].starts_with("parsing [t.cfg:7] : 'http-request'"),
+            r.alerts[0].starts_with("parsing [t.cfg:7] : 'tcp-request'"),
             "{:?}",
             r.alerts
         );

@@ -16,8 +16,10 @@
 
 use super::{End, Env, SrvPhase, Stream, Term};
 use crate::counters::inc;
+use crate::http_act::{self, Verdict};
 use crate::idle::IdleConn;
 use crate::runtime::ProxyRt;
+use crate::sample::{Ctx, Dir, Edit, Info, Line, Vars};
 use crate::worker::{token, Msg, Worker, K_IDLE, K_SRV_SIDE};
 use config::model::{ErrorMsg, HttpConnMode, HttpReuse};
 use http::{BodyDecoder, BodyEvent, BodyFraming, ConnMode, Flags, Header, Method, OutSide, ParseOptions};
@@ -70,6 +72,20 @@ pub struct Txn {
     /// Response bytes sent to the client when the current head was queued:
     /// while unchanged, nothing of this response has left yet.
     res_mark: u64,
+    /// HTTP rules state (variables, pending edits); allocated only for
+    /// streams whose proxies have rules.
+    rs: Option<Box<RuleState>>,
+}
+
+/// What HTTP rules keep on a stream: variables (`sess` ones live across
+/// keep-alive requests), the edits of the message being analysed, and the
+/// request's method and URI for response-side fetches.
+#[derive(Default)]
+struct RuleState {
+    vars: Vars,
+    edit: Edit,
+    req_meth: Vec<u8>,
+    req_uri: Vec<u8>,
 }
 
 impl Txn {
@@ -92,6 +108,7 @@ impl Txn {
             private: None,
             conn_reused: 0,
             res_mark: 0,
+            rs: None,
         }
     }
 }
@@ -300,6 +317,12 @@ pub fn local_error(s: &mut Stream, env: &mut Env, code: u16) {
 }
 
 fn reply(s: &mut Stream, env: &mut Env, code: u16, h1: bool) {
+    reply_with(s, env, code, h1, None)
+}
+
+/// A local reply: `custom` bytes (a `return`/`redirect` rule's response)
+/// or the proxy's page for `code`.
+fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option<&[u8]>) {
     // Drop the server side: a local reply ends the transaction with it.
     if s.sv.is_open() {
         s.close_srv(env, false);
@@ -309,10 +332,17 @@ fn reply(s: &mut Stream, env: &mut Env, code: u16, h1: bool) {
     }
     s.res.fwd = 0;
     let mut tmp = [0u8; 4096];
-    let (n, closes) = reply_bytes(env, s, code, h1, &mut tmp);
+    let (n, closes) = match custom {
+        Some(_) => (0, false),
+        None => reply_bytes(env, s, code, h1, &mut tmp),
+    };
+    let bytes = custom.unwrap_or(&tmp[..n]);
+    // http-after-response rules apply to our replies too (not to the H1
+    // layer's own errors, as in HAProxy).
+    let edited = if h1 { None } else { after_rules_local(s, env, bytes) };
     let ob = s.res.obuf(env.pool);
     ob.clear();
-    ob.put(&tmp[..n]);
+    ob.put(edited.as_deref().unwrap_or(bytes));
     let fe = &env.rt.proxies[s.fe];
     fe.fe_counters.response(code);
     if let Some(be) = s.be {
@@ -335,6 +365,193 @@ fn reply(s: &mut Stream, env: &mut Env, code: u16, h1: bool) {
     }
     if s.phase != SrvPhase::Queued {
         s.phase = SrvPhase::Done;
+    }
+}
+
+// ---------------- HTTP rules (see http_act) ----------------
+// Rules read the parsed head through spans and record their changes in the
+// stream's `RuleState::edit`; the changes are applied to the serialised
+// head (`http_act::apply_edit`). Nothing here runs for proxies without
+// rules.
+
+fn has_req_rules(env: &Env, fe: usize, be: usize) -> bool {
+    let (f, b) = (&env.rt.proxies[fe].rules, &env.rt.proxies[be].rules);
+    !(f.is_empty() && b.is_empty())
+}
+
+fn info<'a>(rt: &'a crate::runtime::Runtime, s: &Stream, first_req: bool) -> Info<'a> {
+    let be = s.be.map(|b| &rt.proxies[b]);
+    Info {
+        fe_name: &rt.proxies[s.fe].name,
+        be_name: be.map_or("", |b| b.name.as_str()),
+        srv_name: match (be, s.srv) {
+            (Some(b), Some(i)) => b.servers[i].name.as_str(),
+            _ => "",
+        },
+        src: s.src,
+        dst: s.dst,
+        first_req,
+    }
+}
+
+/// Runs the frontend's then the backend's http-request rules (a backend
+/// shared with the frontend, as in a `listen`, runs once).
+fn request_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead, be_i: usize) -> Verdict {
+    let rt = env.rt;
+    let fe_i = s.fe;
+    let inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    let t: &mut Txn = s.http.as_mut().unwrap();
+    let rs = t.rs.get_or_insert_with(Default::default);
+    rs.vars.new_txn();
+    rs.edit.clear();
+    let RuleState {
+        vars,
+        edit,
+        req_meth,
+        req_uri,
+    } = &mut **rs;
+    let mut cx = Ctx {
+        dir: Dir::Req,
+        buf: data,
+        hdrs: &mut t.hdrs,
+        line: Line::Req {
+            method: head.method,
+            uri: head.uri,
+            version: head.version,
+        },
+        edit,
+        vars,
+        req_meth: b"",
+        req_uri: b"",
+        info: inf,
+    };
+    let mut v = http_act::run(&rt.proxies[fe_i].rules.req, &mut cx);
+    if v == Verdict::Continue && be_i != fe_i {
+        v = http_act::run(&rt.proxies[be_i].rules.req, &mut cx);
+    }
+    // Response-side fetches (capture.req.uri, method) see the request as
+    // forwarded.
+    let (m, u) = (cx.method().to_vec(), cx.uri().to_vec());
+    *req_meth = m;
+    *req_uri = u;
+    v
+}
+
+/// Runs http-response (backend, then frontend) and http-after-response
+/// rules over a response head parsed from `data`.
+fn response_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::ResponseHead, after_only: bool) -> Verdict {
+    let rt = env.rt;
+    let fe_i = s.fe;
+    let be_i = s.be.unwrap_or(fe_i);
+    let inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    let t: &mut Txn = s.http.as_mut().unwrap();
+    let rs = t.rs.get_or_insert_with(Default::default);
+    rs.edit.clear();
+    let RuleState {
+        vars,
+        edit,
+        req_meth,
+        req_uri,
+    } = &mut **rs;
+    let mut cx = Ctx {
+        dir: Dir::Res,
+        buf: data,
+        hdrs: &mut t.hdrs,
+        line: Line::Res {
+            status: head.status,
+            reason: head.reason,
+            version: head.version,
+        },
+        edit,
+        vars,
+        req_meth,
+        req_uri,
+        info: inf,
+    };
+    let order = if be_i != fe_i { &[be_i, fe_i][..] } else { &[fe_i][..] };
+    if !after_only {
+        for &p in order {
+            let v = http_act::run(&rt.proxies[p].rules.res, &mut cx);
+            if v != Verdict::Continue {
+                return v;
+            }
+        }
+    }
+    for &p in order {
+        // http-after-response has no final verdicts (allow only stops
+        // the list).
+        let _ = http_act::run(&rt.proxies[p].rules.after, &mut cx);
+    }
+    Verdict::Continue
+}
+
+/// http-after-response over a local reply: parses our own bytes, runs
+/// the rules, and re-emits head and body. None: no rules, send as is.
+fn after_rules_local(s: &mut Stream, env: &Env, bytes: &[u8]) -> Option<Vec<u8>> {
+    let be_i = s.be.unwrap_or(s.fe);
+    if env.rt.proxies[s.fe].rules.after.is_empty() && env.rt.proxies[be_i].rules.after.is_empty() {
+        return None;
+    }
+    let mut hdrs = Vec::with_capacity(16);
+    let opts = ParseOptions {
+        accept_invalid: true,
+        max_headers: 101,
+        max_head_len: bytes.len(),
+        accept_payload_with_any_method: false,
+    };
+    let head = match http::parse_response(bytes, &mut hdrs, &opts, Method::Get) {
+        Ok(http::Status::Complete(h)) => h,
+        _ => return None,
+    };
+    let saved = std::mem::replace(&mut s.http.as_mut()?.hdrs, hdrs);
+    response_rules(s, env, bytes, &head, true);
+    let t = s.http.as_mut()?;
+    let hdrs = std::mem::replace(&mut t.hdrs, saved);
+    let edit = &t.rs.as_ref()?.edit;
+    // Our replies are already in output form: re-emit them verbatim.
+    let mut plain = Vec::with_capacity(head.len);
+    plain.extend_from_slice(head.version.get(bytes));
+    plain.push(b' ');
+    plain.extend_from_slice(head.status_span.get(bytes));
+    plain.push(b' ');
+    plain.extend_from_slice(head.reason.get(bytes));
+    plain.extend_from_slice(b"\r\n");
+    for h in &hdrs {
+        plain.extend_from_slice(h.name.get(bytes));
+        plain.extend_from_slice(b": ");
+        plain.extend_from_slice(h.value.get(bytes));
+        plain.extend_from_slice(b"\r\n");
+    }
+    plain.extend_from_slice(b"\r\n");
+    let mut out = Vec::with_capacity(bytes.len() + 128);
+    http_act::apply_edit(&plain, edit, &mut out);
+    out.extend_from_slice(&bytes[head.len..]);
+    Some(out)
+}
+
+/// Serialises a head into `ob` with `write`, then, if rules edited the
+/// message, re-emits it with the edits (through a temporary: only streams
+/// with edits pay for it). False: it does not fit.
+fn emit_head(
+    ob: &mut crate::buffer::Buf,
+    rs: &Option<Box<RuleState>>,
+    write: impl FnOnce(&mut [u8]) -> Result<usize, http::NeedsRoom>,
+) -> bool {
+    match rs.as_ref().filter(|r| !r.edit.is_empty()) {
+        None => match write(ob.room()) {
+            Ok(n) => {
+                ob.produce(n);
+                true
+            }
+            Err(_) => false,
+        },
+        Some(rs) => {
+            let mut tmp = vec![0u8; ob.free()];
+            let Ok(n) = write(&mut tmp) else { return false };
+            let mut v = Vec::with_capacity(n + 256);
+            http_act::apply_edit(&tmp[..n], &rs.edit, &mut v);
+            ob.put(&v)
+        }
     }
 }
 
@@ -697,7 +914,6 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     if s.be.is_none() {
         s.enter_backend(env, be_i);
     }
-    let be = &env.rt.proxies[be_i];
     let mode = conn_mode(env, s);
     let f = head.flags;
     let cli_ka = mode != HttpConnMode::Close
@@ -710,6 +926,28 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
         ConnMode::Close
     };
 
+    // http-request rules (rules engine hook, see http_act): frontend's
+    // then backend's. A deny/return/redirect answers locally; a body-less
+    // request then leaves the connection reusable, as in HAProxy.
+    if has_req_rules(env, fe_i, be_i) {
+        let v = request_rules(s, env, data, &head, be_i);
+        if v != Verdict::Continue {
+            let t = s.http.as_mut().unwrap();
+            t.cli_keepalive = cli_ka;
+            if head.body == BodyFraming::None {
+                t.req = Msg1::Done;
+            }
+            buf.consume(head.len);
+            match v {
+                Verdict::Reply(code, bytes) => reply_with(s, env, code, false, Some(&bytes)),
+                Verdict::Error(code) => reply(s, env, code, false),
+                Verdict::Continue => {}
+            }
+            return Ok(true);
+        }
+    }
+    let be = &env.rt.proxies[be_i];
+    let fe = &env.rt.proxies[fe_i];
     // X-Forwarded-For, unless the client is in the `except` network.
     let mut ip_txt = [0u8; 64];
     let mut ip_len = 0;
@@ -747,13 +985,12 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     t.hash = request_hash(data, head.uri.get(data), &t.hdrs, be);
     let ob = s.req.obuf.get_or_insert_with(|| env.pool.get());
     ob.clear();
-    let written = {
-        let room = ob.room();
+    let written = emit_head(ob, &t.rs, |room| {
         http::write_request_head(data, &head, &t.hdrs, &side, room)
-    };
+    });
     match written {
-        Ok(n) => ob.produce(n),
-        Err(_) => {
+        true => {}
+        false => {
             ob.clear();
             inc(&env.rt.proxies[fe_i].fe_counters.failed_req);
             reply(s, env, 400, true);
@@ -872,6 +1109,30 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         t.srv_keepalive = srv_ka;
         t.cli_keepalive = t.cli_keepalive && !close_delimited && !f.has(Flags::FORCE_CLOSE);
     }
+    // http-response then http-after-response rules (rules engine hook):
+    // the stream holds the transaction while they run.
+    let be_rules = &env.rt.proxies[be_i].rules;
+    let fe_rules = &env.rt.proxies[s.fe].rules;
+    let has_res_rules =
+        !(be_rules.res.is_empty() && be_rules.after.is_empty() && fe_rules.res.is_empty() && fe_rules.after.is_empty());
+    if !interim && has_res_rules {
+        s.http = Some(t);
+        let v = response_rules(s, env, data, &head, false);
+        if let Verdict::Error(code) | Verdict::Reply(code, _) = v {
+            if let Some(sv) = s.srv {
+                inc(&env.rt.proxies[be_i].servers[sv].counters.failed_resp);
+            }
+            match v {
+                Verdict::Reply(c, bytes) => reply_with(s, env, c, false, Some(&bytes)),
+                _ => reply(s, env, code, false),
+            }
+            return Ok(true);
+        }
+        t = s.http.take().unwrap();
+        if let Some(st) = t.rs.as_ref().and_then(|r| r.edit.status) {
+            t.status = st;
+        }
+    }
     let side = OutSide {
         conn: if t.cli_keepalive || upgrade {
             ConnMode::KeepAlive
@@ -883,13 +1144,12 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
     };
     t.res_mark = s.res.total;
     let ob = s.res.obuf.get_or_insert_with(|| env.pool.get());
-    let written = {
-        let room = ob.room();
+    let written = emit_head(ob, &t.rs, |room| {
         http::write_response_head(data, &head, &t.hdrs, &side, room)
-    };
+    });
     match written {
-        Ok(n) => ob.produce(n),
-        Err(_) => {
+        true => {}
+        false => {
             s.http = Some(t);
             reply(s, env, 502, false);
             return Ok(true);

@@ -1,0 +1,694 @@
+//! HTTP rules (HAProxy's `http_act.c`/`http_rules.c` subset): the
+//! `http-request`, `http-response` and `http-after-response` lines of a
+//! proxy compiled at start-up into [`ProxyRules`], and their evaluation
+//! over a [`sample::Ctx`].
+//!
+//! Owns the action grammar, the start-up refusals for what is not
+//! implemented (an unsupported word is an alert naming file:line, never
+//! ignored), and the bytes of the local replies rules produce (`return`,
+//! `redirect`). It must not touch sockets or stream state: the stream
+//! (`stream/http.rs`) runs the rules, applies the [`Edit`]s when it
+//! serialises, and sends replies.
+
+use crate::acl::{AclSet, Cond};
+use crate::logfmt::LogFmt;
+use crate::sample::{parse_expr, Ctx, Dir, Expr, VarRef};
+use config::model::{Proxy, RawLine};
+
+/// How `del-header` compares names (always case-insensitively).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum NameMatch {
+    Str,
+    Beg,
+    End,
+    Sub,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum RedirKind {
+    Location,
+    Prefix,
+    Scheme,
+}
+
+/// `return` arguments.
+#[derive(Debug)]
+pub struct ReturnSpec {
+    status: u16,
+    ctype: Option<Vec<u8>>,
+    body: Option<LogFmt>,
+    hdrs: Vec<(Vec<u8>, LogFmt)>,
+}
+
+#[derive(Debug)]
+enum Action {
+    SetHeader { name: Vec<u8>, fmt: LogFmt, add: bool },
+    DelHeader { name: Vec<u8>, how: NameMatch },
+    SetVar(VarRef, Expr),
+    UnsetVar(VarRef),
+    Return(Box<ReturnSpec>),
+    Deny(u16),
+    Allow,
+    Redirect { kind: RedirKind, fmt: LogFmt, code: u16 },
+    SetPath(LogFmt),
+    SetPathQ(LogFmt),
+    SetQuery(LogFmt),
+    SetUri(LogFmt),
+    SetMethod(LogFmt),
+    SetStatus { code: u16, reason: Option<Vec<u8>> },
+}
+
+#[derive(Debug)]
+pub struct Rule {
+    act: Action,
+    cond: Option<Cond>,
+}
+
+/// A proxy's compiled HTTP rules.
+#[derive(Debug, Default)]
+pub struct ProxyRules {
+    pub req: Vec<Rule>,
+    pub res: Vec<Rule>,
+    pub after: Vec<Rule>,
+}
+
+impl ProxyRules {
+    pub fn is_empty(&self) -> bool {
+        self.req.is_empty() && self.res.is_empty() && self.after.is_empty()
+    }
+
+    /// Compiles a proxy's ACLs and rules. Errors are alert texts.
+    pub fn build(p: &Proxy) -> Result<ProxyRules, String> {
+        let acls = AclSet::build(&p.acls)?;
+        let mut r = ProxyRules::default();
+        for (list, out, kind) in [
+            (&p.http_request, &mut r.req, Kind::Req),
+            (&p.http_response, &mut r.res, Kind::Res),
+            (&p.http_after_response, &mut r.after, Kind::After),
+        ] {
+            for l in list {
+                out.push(compile(l, kind, &acls, &p.name)?);
+            }
+        }
+        Ok(r)
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Req,
+    Res,
+    After,
+}
+
+fn compile(l: &RawLine, kind: Kind, acls: &AclSet, px: &str) -> Result<Rule, String> {
+    let kw = l.words[0].as_str();
+    let act = l.words.get(1).map(|s| s.as_str()).unwrap_or("");
+    let dir = if kind == Kind::Req { Dir::Req } else { Dir::Res };
+    let unsupported = || {
+        format!(
+            "parsing [{}] : '{kw} {}' is not supported yet by rhaproxy",
+            l.loc,
+            act.split('(').next().unwrap_or(act)
+        )
+    };
+    let err = |e: String| {
+        format!(
+            "parsing [{}] : error detected in proxy '{px}' while parsing '{kw} {act}' rule : {e}.",
+            l.loc
+        )
+    };
+    // The condition starts at the first `if`/`unless`.
+    let cpos = l.words[2.min(l.words.len())..]
+        .iter()
+        .position(|w| w == "if" || w == "unless")
+        .map(|p| p + 2)
+        .unwrap_or(l.words.len());
+    let args = &l.words[2.min(cpos)..cpos];
+    let cond = if cpos < l.words.len() {
+        Some(Cond::parse(&l.words[cpos..], acls, dir).map_err(err)?)
+    } else {
+        None
+    };
+    let arg = |i: usize| -> Result<&str, String> {
+        args.get(i)
+            .map(|s| s.as_str())
+            .ok_or_else(|| err(format!("expects at least {} arguments", i + 1)))
+    };
+    let lf = |s: &str| LogFmt::parse(s, dir).map_err(err);
+    let only = |n: usize| -> Result<(), String> {
+        if args.len() > n {
+            Err(err(format!("unexpected argument '{}'", args[n])))
+        } else {
+            Ok(())
+        }
+    };
+    let a = match act {
+        "set-header" | "add-header" => {
+            only(2)?;
+            Action::SetHeader {
+                name: arg(0)?.as_bytes().to_vec(),
+                fmt: lf(arg(1)?)?,
+                add: act == "add-header",
+            }
+        }
+        "del-header" => {
+            let how = match args.get(1).map(|s| s.as_str()) {
+                None => NameMatch::Str,
+                Some("-m") => match args.get(2).map(|s| s.as_str()) {
+                    Some("str") => NameMatch::Str,
+                    Some("beg") => NameMatch::Beg,
+                    Some("end") => NameMatch::End,
+                    Some("sub") => NameMatch::Sub,
+                    _ => return Err(unsupported()),
+                },
+                Some(o) => return Err(err(format!("unexpected argument '{o}'"))),
+            };
+            only(3)?;
+            Action::DelHeader {
+                name: arg(0)?.to_ascii_lowercase().into_bytes(),
+                how,
+            }
+        }
+        a if a.starts_with("set-var(") && a.ends_with(')') => {
+            only(1)?;
+            let v = VarRef::parse(&a[8..a.len() - 1]).map_err(err)?;
+            Action::SetVar(v, parse_expr(arg(0)?, dir).map_err(err)?)
+        }
+        a if a.starts_with("unset-var(") && a.ends_with(')') => {
+            only(0)?;
+            Action::UnsetVar(VarRef::parse(&a[10..a.len() - 1]).map_err(err)?)
+        }
+        "allow" => {
+            only(0)?;
+            Action::Allow
+        }
+        "deny" if kind != Kind::After => {
+            let mut status = if kind == Kind::Req { 403 } else { 502 };
+            match args.first().map(|s| s.as_str()) {
+                None => {}
+                Some("deny_status" | "status") => {
+                    status = parse_status(arg(1)?).map_err(err)?;
+                    only(2)?;
+                }
+                Some(_) => return Err(unsupported()),
+            }
+            Action::Deny(status)
+        }
+        "return" if kind != Kind::After => Action::Return(Box::new(parse_return(args, dir).map_err(err)?)),
+        "redirect" if kind == Kind::Req => {
+            let k = match arg(0)? {
+                "location" => RedirKind::Location,
+                "prefix" => RedirKind::Prefix,
+                "scheme" => RedirKind::Scheme,
+                o => return Err(err(format!("expects 'location', 'prefix' or 'scheme', got '{o}'"))),
+            };
+            let fmt = lf(arg(1)?)?;
+            let mut code = 302;
+            let mut i = 2;
+            while let Some(w) = args.get(i) {
+                match w.as_str() {
+                    "code" => {
+                        code = match arg(i + 1)?.parse() {
+                            Ok(c @ (301 | 302 | 303 | 307 | 308)) => c,
+                            _ => return Err(err(format!("unsupported HTTP code '{}'", arg(i + 1)?))),
+                        };
+                        i += 2;
+                    }
+                    _ => return Err(unsupported()),
+                }
+            }
+            Action::Redirect { kind: k, fmt, code }
+        }
+        "set-path" | "set-pathq" | "set-query" | "set-uri" | "set-method" if kind == Kind::Req => {
+            only(1)?;
+            let f = lf(arg(0)?)?;
+            match act {
+                "set-path" => Action::SetPath(f),
+                "set-pathq" => Action::SetPathQ(f),
+                "set-query" => Action::SetQuery(f),
+                "set-uri" => Action::SetUri(f),
+                _ => Action::SetMethod(f),
+            }
+        }
+        "set-status" if kind != Kind::Req => {
+            let code = parse_status(arg(0)?).map_err(err)?;
+            let reason = match args.get(1).map(|s| s.as_str()) {
+                None => None,
+                Some("reason") => Some(arg(2)?.as_bytes().to_vec()),
+                Some(o) => return Err(err(format!("unexpected argument '{o}'"))),
+            };
+            only(3)?;
+            Action::SetStatus { code, reason }
+        }
+        _ => return Err(unsupported()),
+    };
+    Ok(Rule { act: a, cond })
+}
+
+fn parse_status(s: &str) -> Result<u16, String> {
+    match s.parse::<u16>() {
+        Ok(c) if (100..=999).contains(&c) => Ok(c),
+        _ => Err(format!("invalid status code '{s}'")),
+    }
+}
+
+fn parse_return(args: &[String], dir: Dir) -> Result<ReturnSpec, String> {
+    let mut r = ReturnSpec {
+        status: 200,
+        ctype: None,
+        body: None,
+        hdrs: Vec::new(),
+    };
+    let mut i = 0;
+    let get = |i: usize| {
+        args.get(i)
+            .ok_or_else(|| format!("missing argument after '{}'", args[i - 1]))
+    };
+    while i < args.len() {
+        match args[i].as_str() {
+            "status" => r.status = parse_status(get(i + 1)?)?,
+            "content-type" => r.ctype = Some(get(i + 1)?.as_bytes().to_vec()),
+            "string" => {
+                let s = get(i + 1)?;
+                let mut f = LogFmt::default();
+                if !s.is_empty() {
+                    // A plain string: never interpreted as a format.
+                    f = LogFmt::parse(&s.replace('%', "%%"), dir)?;
+                }
+                r.body = Some(f);
+            }
+            "lf-string" => r.body = Some(LogFmt::parse(get(i + 1)?, dir)?),
+            "file" | "lf-file" => {
+                let path = get(i + 1)?;
+                let raw = std::fs::read(path).map_err(|e| format!("failed to open file '{path}' : {e}"))?;
+                let text = String::from_utf8_lossy(&raw).into_owned();
+                r.body = Some(if args[i] == "file" {
+                    LogFmt::parse(&text.replace('%', "%%"), dir)?
+                } else {
+                    LogFmt::parse(&text, dir)?
+                });
+            }
+            "hdr" => {
+                let n = get(i + 1)?;
+                let v = get(i + 2)?;
+                r.hdrs.push((n.as_bytes().to_vec(), LogFmt::parse(v, dir)?));
+                i += 1;
+            }
+            o => return Err(format!("'return' option '{o}' is not supported yet by rhaproxy")),
+        }
+        i += 2;
+    }
+    if r.body.is_none() {
+        // HAProxy ignores content-type without a payload.
+        r.ctype = None;
+    }
+    Ok(r)
+}
+
+/// HAProxy's reason phrases (`http_get_reason`).
+pub fn reason(code: u16) -> &'static str {
+    match code {
+        100 => "Continue",
+        101 => "Switching Protocols",
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        203 => "Non-Authoritative Information",
+        204 => "No Content",
+        205 => "Reset Content",
+        206 => "Partial Content",
+        300 => "Multiple Choices",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        305 => "Use Proxy",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        402 => "Payment Required",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        407 => "Proxy Authentication Required",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        412 => "Precondition Failed",
+        413 => "Request Entity Too Large",
+        414 => "Request-URI Too Long",
+        415 => "Unsupported Media Type",
+        416 => "Requested range unsatisfiable",
+        417 => "Expectation failed",
+        418 => "I'm a teapot",
+        421 => "Misdirected Request",
+        422 => "Unprocessable Content",
+        425 => "Too Early",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        505 => "HTTP Version Not Supported",
+        c if c < 200 => "Informational",
+        c if c < 300 => "Success",
+        c if c < 400 => "Redirection",
+        c if c < 500 => "Client Error",
+        _ => "Server Error",
+    }
+}
+
+/// What a rule list decided.
+#[derive(Debug, PartialEq)]
+pub enum Verdict {
+    /// Go on (next list, then forward).
+    Continue,
+    /// `deny`: the proxy's error reply for this status.
+    Error(u16),
+    /// `return`/`redirect`: this complete response instead.
+    Reply(u16, Vec<u8>),
+}
+
+fn header_matches(name: &[u8], pat: &[u8], how: NameMatch) -> bool {
+    let n = name.to_ascii_lowercase();
+    match how {
+        NameMatch::Str => n == pat,
+        NameMatch::Beg => n.starts_with(pat),
+        NameMatch::End => n.ends_with(pat),
+        NameMatch::Sub => pat.is_empty() || n.windows(pat.len()).any(|w| w == pat),
+    }
+}
+
+/// Replaces the part of the request target `part` designates.
+fn rewrite_uri(uri: &[u8], path: Option<&[u8]>, query: Option<&[u8]>) -> Vec<u8> {
+    let p = crate::sample::uri_path(uri);
+    let pstart = p.as_ptr() as usize - uri.as_ptr() as usize;
+    let pend = pstart + p.len();
+    let mut o = uri[..pstart].to_vec();
+    o.extend_from_slice(path.unwrap_or(p));
+    match query {
+        Some([]) => {}
+        Some(q) => {
+            o.push(b'?');
+            o.extend_from_slice(q);
+        }
+        None => o.extend_from_slice(&uri[pend..]),
+    }
+    o
+}
+
+fn build_reply(status: u16, hdrs: &[(Vec<u8>, Vec<u8>)], ctype: Option<&[u8]>, body: &[u8]) -> Vec<u8> {
+    let mut o = Vec::with_capacity(128 + body.len());
+    o.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());
+    for (n, v) in hdrs {
+        o.extend_from_slice(&n.to_ascii_lowercase());
+        o.extend_from_slice(b": ");
+        o.extend_from_slice(v);
+        o.extend_from_slice(b"\r\n");
+    }
+    if !(status < 200 || status == 204 || status == 304) {
+        o.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
+    if let Some(t) = ctype {
+        o.extend_from_slice(b"content-type: ");
+        o.extend_from_slice(t);
+        o.extend_from_slice(b"\r\n");
+    }
+    o.extend_from_slice(b"\r\n");
+    o.extend_from_slice(body);
+    o
+}
+
+/// Runs one proxy's rule list. `allow` ends this list only.
+pub fn run(rules: &[Rule], cx: &mut Ctx<'_>) -> Verdict {
+    for r in rules {
+        if let Some(c) = &r.cond {
+            if !c.eval(cx) {
+                continue;
+            }
+        }
+        match &r.act {
+            Action::SetHeader { name, fmt, add } => {
+                let mut v = Vec::new();
+                fmt.render(cx, &mut v);
+                if !*add {
+                    cx.del_headers(|n| http::eq_ignore_case(n, name));
+                }
+                cx.edit.added.push((name.to_ascii_lowercase(), v));
+            }
+            Action::DelHeader { name, how } => cx.del_headers(|n| header_matches(n, name, *how)),
+            Action::SetVar(v, e) => {
+                if let Some(x) = e.eval(cx) {
+                    cx.vars.set(v, x);
+                }
+            }
+            Action::UnsetVar(v) => cx.vars.unset(v),
+            Action::Allow => return Verdict::Continue,
+            Action::Deny(code) => return Verdict::Error(*code),
+            Action::Return(rs) => {
+                let mut hdrs = Vec::with_capacity(rs.hdrs.len());
+                for (n, f) in &rs.hdrs {
+                    let mut v = Vec::new();
+                    f.render(cx, &mut v);
+                    hdrs.push((n.clone(), v));
+                }
+                let mut body = Vec::new();
+                if let Some(b) = &rs.body {
+                    b.render(cx, &mut body);
+                }
+                let bytes = build_reply(rs.status, &hdrs, rs.ctype.as_deref(), &body);
+                return Verdict::Reply(rs.status, bytes);
+            }
+            Action::Redirect { kind, fmt, code } => {
+                let mut v = Vec::new();
+                fmt.render(cx, &mut v);
+                let loc = match kind {
+                    RedirKind::Location => v,
+                    RedirKind::Prefix => {
+                        if v == b"/" {
+                            v.clear();
+                        }
+                        v.extend_from_slice(cx.uri());
+                        v
+                    }
+                    RedirKind::Scheme => {
+                        let host = cx
+                            .header_values(b"host", true)
+                            .first()
+                            .map(|h| h.to_vec())
+                            .unwrap_or_default();
+                        v.extend_from_slice(b"://");
+                        v.extend_from_slice(&host);
+                        v.extend_from_slice(cx.uri());
+                        v
+                    }
+                };
+                let mut o =
+                    format!("HTTP/1.1 {code} {}\r\ncontent-length: 0\r\nlocation: ", reason(*code)).into_bytes();
+                o.extend_from_slice(&loc);
+                o.extend_from_slice(b"\r\ncache-control: no-cache\r\n\r\n");
+                return Verdict::Reply(*code, o);
+            }
+            Action::SetPath(f) | Action::SetPathQ(f) | Action::SetQuery(f) | Action::SetUri(f) => {
+                let mut v = Vec::new();
+                f.render(cx, &mut v);
+                let uri = cx.uri();
+                let new = match &r.act {
+                    Action::SetPath(_) => rewrite_uri(uri, Some(&v), None),
+                    Action::SetQuery(_) => rewrite_uri(uri, None, Some(&v)),
+                    Action::SetPathQ(_) => {
+                        let (p, q) = match v.iter().position(|&c| c == b'?') {
+                            Some(i) => (v[..i].to_vec(), v[i + 1..].to_vec()),
+                            None => (v.clone(), Vec::new()),
+                        };
+                        rewrite_uri(uri, Some(&p), Some(&q))
+                    }
+                    _ => v,
+                };
+                cx.edit.uri = Some(new);
+            }
+            Action::SetMethod(f) => {
+                let mut v = Vec::new();
+                f.render(cx, &mut v);
+                cx.edit.method = Some(v);
+            }
+            Action::SetStatus { code, reason: rsn } => {
+                cx.edit.status = Some(*code);
+                cx.edit.reason = rsn.clone();
+            }
+        }
+    }
+    Verdict::Continue
+}
+
+/// Emits a head serialised by the codec with the rules' edits: a new
+/// start line if one was set, then the added headers before the final
+/// CRLF. `head` is the codec's output (ending in "\r\n\r\n").
+pub fn apply_edit(head: &[u8], edit: &crate::sample::Edit, out: &mut Vec<u8>) {
+    let line_end = head.windows(2).position(|w| w == b"\r\n").unwrap_or(head.len());
+    let line = &head[..line_end];
+    let mut parts = line.splitn(3, |&c| c == b' ');
+    let (a, b, c) = (
+        parts.next().unwrap_or(b""),
+        parts.next().unwrap_or(b""),
+        parts.next().unwrap_or(b""),
+    );
+    if edit.method.is_some() || edit.uri.is_some() {
+        out.extend_from_slice(edit.method.as_deref().unwrap_or(a));
+        out.push(b' ');
+        out.extend_from_slice(edit.uri.as_deref().unwrap_or(b));
+        out.push(b' ');
+        out.extend_from_slice(c);
+    } else if let Some(code) = edit.status {
+        out.extend_from_slice(a);
+        out.extend_from_slice(format!(" {code} ").as_bytes());
+        match &edit.reason {
+            Some(r) => out.extend_from_slice(r),
+            None => out.extend_from_slice(reason(code).as_bytes()),
+        }
+    } else {
+        out.extend_from_slice(line);
+    }
+    let body_at = head.len().saturating_sub(2);
+    out.extend_from_slice(&head[line_end..body_at.max(line_end)]);
+    for (n, v) in &edit.added {
+        out.extend_from_slice(n);
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(v);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sample::tests::with_req;
+
+    fn rules(lines: &[&str]) -> Result<ProxyRules, String> {
+        let mut p = Proxy {
+            name: "px".into(),
+            ..Proxy::default()
+        };
+        for l in lines {
+            let words: Vec<String> = l.split_whitespace().map(String::from).collect();
+            let rl = RawLine {
+                words,
+                loc: config::model::Loc {
+                    file: "t.cfg".into(),
+                    line: 3,
+                },
+            };
+            match rl.words[0].as_str() {
+                "acl" => p.acls.push(rl),
+                "http-request" => p.http_request.push(rl),
+                "http-response" => p.http_response.push(rl),
+                _ => p.http_after_response.push(rl),
+            }
+        }
+        ProxyRules::build(&p)
+    }
+
+    const REQ: &[u8] = b"GET /a?b=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-Beg: 2\r\nx-a: 3\r\n\r\n";
+
+    fn run_req(lines: &[&str]) -> (Verdict, Vec<String>, Option<Vec<u8>>) {
+        let r = rules(lines).unwrap();
+        with_req(REQ, |cx| {
+            let v = run(&r.req, cx);
+            let mut hs = Vec::new();
+            cx.each_header(|n, v| {
+                hs.push(format!(
+                    "{}: {}",
+                    String::from_utf8_lossy(n),
+                    String::from_utf8_lossy(v)
+                ))
+            });
+            (v, hs, cx.edit.uri.clone())
+        })
+    }
+
+    #[test]
+    fn header_actions() {
+        let (v, h, _) = run_req(&["http-request set-header x-a new%[req.hdr(x-a)] if { req.hdr(x-a) -m found }"]);
+        assert_eq!(v, Verdict::Continue);
+        assert_eq!(h, ["Host: h", "X-Beg: 2", "x-a: new3"]);
+        let (_, h, _) = run_req(&["http-request add-header x-a 4"]);
+        assert_eq!(h, ["Host: h", "X-A: 1", "X-Beg: 2", "x-a: 3", "x-a: 4"]);
+        let (_, h, _) = run_req(&["http-request del-header x- -m beg"]);
+        assert_eq!(h, ["Host: h"]);
+        let (_, h, _) = run_req(&["http-request del-header X-A"]);
+        assert_eq!(h, ["Host: h", "X-Beg: 2"]);
+        let (_, h, _) = run_req(&["acl no path /nope", "http-request del-header x-a if no"]);
+        assert_eq!(h.len(), 4);
+    }
+
+    #[test]
+    fn verdicts_and_uri() {
+        let (v, _, _) = run_req(&["http-request allow", "http-request deny"]);
+        assert_eq!(v, Verdict::Continue);
+        let (v, _, _) = run_req(&["http-request deny deny_status 429"]);
+        assert_eq!(v, Verdict::Error(429));
+        let (v, _, _) =
+            run_req(&["http-request return status 234 content-type text/plain lf-string p=%[path] hdr x-u %[url]"]);
+        assert_eq!(
+            v,
+            Verdict::Reply(
+                234,
+                b"HTTP/1.1 234 Success\r\nx-u: /a?b=1\r\ncontent-length: 4\r\ncontent-type: text/plain\r\n\r\np=/a"
+                    .to_vec()
+            )
+        );
+        let (v, _, _) = run_req(&["http-request redirect prefix /p code 301"]);
+        assert_eq!(
+            v,
+            Verdict::Reply(301, b"HTTP/1.1 301 Moved Permanently\r\ncontent-length: 0\r\nlocation: /p/a?b=1\r\ncache-control: no-cache\r\n\r\n".to_vec())
+        );
+        let (_, _, u) = run_req(&["http-request set-path /fe%[path]"]);
+        assert_eq!(u.as_deref(), Some(&b"/fe/a?b=1"[..]));
+        let (_, _, u) = run_req(&["http-request set-query x=2"]);
+        assert_eq!(u.as_deref(), Some(&b"/a?x=2"[..]));
+        let (_, _, u) = run_req(&["http-request set-pathq /z?%[query]"]);
+        assert_eq!(u.as_deref(), Some(&b"/z?b=1"[..]));
+    }
+
+    #[test]
+    fn refusals_name_the_line() {
+        let e = rules(&["http-request tarpit"]).unwrap_err();
+        assert_eq!(
+            e,
+            "parsing [t.cfg:3] : 'http-request tarpit' is not supported yet by rhaproxy"
+        );
+        let e = rules(&["http-request set-header x %[nope]"]).unwrap_err();
+        assert!(e.contains("[t.cfg:3]") && e.contains("'nope'"), "{e}");
+        let e = rules(&["http-request deny if nope"]).unwrap_err();
+        assert!(e.contains("no such ACL"), "{e}");
+        let e = rules(&["http-after-response deny"]).unwrap_err();
+        assert!(e.contains("'http-after-response deny' is not supported"), "{e}");
+        assert!(rules(&["http-response set-status 503 reason Busy"]).is_ok());
+    }
+
+    #[test]
+    fn edits_on_serialised_heads() {
+        let mut e = crate::sample::Edit::default();
+        e.added.push((b"x-b".to_vec(), b"2".to_vec()));
+        let mut o = Vec::new();
+        apply_edit(b"GET / HTTP/1.1\r\nhost: h\r\n\r\n", &e, &mut o);
+        assert_eq!(o, b"GET / HTTP/1.1\r\nhost: h\r\nx-b: 2\r\n\r\n");
+        e.uri = Some(b"/n".to_vec());
+        o.clear();
+        apply_edit(b"GET / HTTP/1.1\r\n\r\n", &e, &mut o);
+        assert_eq!(o, b"GET /n HTTP/1.1\r\nx-b: 2\r\n\r\n");
+        let e = crate::sample::Edit {
+            status: Some(503),
+            ..Default::default()
+        };
+        o.clear();
+        apply_edit(b"HTTP/1.1 200 OK\r\na: b\r\n\r\n", &e, &mut o);
+        assert_eq!(o, b"HTTP/1.1 503 Service Unavailable\r\na: b\r\n\r\n");
+    }
+}

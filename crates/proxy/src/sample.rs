@@ -1,0 +1,1140 @@
+//! Samples (HAProxy's `sample.c`/`http_fetch.c` subset): typed values,
+//! sample fetches over one HTTP message being analysed, converters, and
+//! the `fetch(args),conv(args),...` expression syntax, compiled once at
+//! start-up.
+//!
+//! Owns the evaluation context ([`Ctx`]), variables ([`Vars`]) and the
+//! pending edits of a message ([`Edit`]: headers added by rules, a new
+//! start line). It must not decide what rules do (that is `http_act`) nor
+//! write to sockets; it reads the parsed head through spans into the
+//! caller's buffer, so a fetch costs no copy until a value is produced.
+
+use http::{eq_ignore_case, list_items, Header, Span};
+use std::net::IpAddr;
+use std::sync::Mutex;
+
+/// A sample value. Strings are owned: samples only exist when rules run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Smp {
+    Bool(bool),
+    Int(i64),
+    Str(Vec<u8>),
+    Bin(Vec<u8>),
+    Ip(IpAddr),
+}
+
+impl Smp {
+    /// Textual form, as log-format and set-header print it.
+    pub fn write_to(&self, out: &mut Vec<u8>) {
+        use std::io::Write;
+        match self {
+            Smp::Bool(b) => out.push(if *b { b'1' } else { b'0' }),
+            Smp::Int(i) => {
+                let _ = write!(out, "{i}");
+            }
+            Smp::Str(s) | Smp::Bin(s) => out.extend_from_slice(s),
+            Smp::Ip(ip) => {
+                let _ = write!(out, "{ip}");
+            }
+        }
+    }
+    pub fn into_bytes(self) -> Vec<u8> {
+        match self {
+            Smp::Str(s) | Smp::Bin(s) => s,
+            o => {
+                let mut v = Vec::new();
+                o.write_to(&mut v);
+                v
+            }
+        }
+    }
+    /// Integer cast (HAProxy's c_str2int takes the leading digits).
+    pub fn to_int(&self) -> Option<i64> {
+        match self {
+            Smp::Bool(b) => Some(*b as i64),
+            Smp::Int(i) => Some(*i),
+            Smp::Str(s) | Smp::Bin(s) => parse_int_prefix(s),
+            Smp::Ip(IpAddr::V4(a)) => Some(u32::from(*a) as i64),
+            Smp::Ip(_) => None,
+        }
+    }
+    pub fn to_bool(&self) -> bool {
+        match self {
+            Smp::Bool(b) => *b,
+            Smp::Int(i) => *i != 0,
+            Smp::Str(s) | Smp::Bin(s) => parse_int_prefix(s).is_some_and(|i| i != 0),
+            Smp::Ip(_) => true,
+        }
+    }
+    pub fn to_ip(&self) -> Option<IpAddr> {
+        match self {
+            Smp::Ip(ip) => Some(*ip),
+            Smp::Str(s) => std::str::from_utf8(s).ok()?.trim().parse().ok(),
+            Smp::Int(i) => Some(IpAddr::V4((*i as u32).into())),
+            _ => None,
+        }
+    }
+}
+
+fn parse_int_prefix(s: &[u8]) -> Option<i64> {
+    let (neg, digits) = match s.first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let n = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+    if n == 0 {
+        return None;
+    }
+    let mut v: i64 = 0;
+    for &c in &digits[..n] {
+        v = v.saturating_mul(10).saturating_add((c - b'0') as i64);
+    }
+    Some(if neg { -v } else { v })
+}
+
+/// Which message rules of a list look at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dir {
+    Req,
+    Res,
+}
+
+/// Variable scopes (`proc` is process-wide, the others per stream).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    Proc,
+    Sess,
+    Txn,
+    Req,
+    Res,
+}
+
+/// A variable reference `scope.name`, parsed from `set-var(...)`/`var(...)`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VarRef {
+    pub scope: Scope,
+    pub name: Box<str>,
+}
+
+impl VarRef {
+    pub fn parse(s: &str) -> Result<VarRef, String> {
+        let (sc, name) = s
+            .split_once('.')
+            .ok_or_else(|| format!("invalid variable name '{s}'. A variable name must be start by its scope. The scope can be 'proc', 'sess', 'txn', 'req', 'res' or 'check'"))?;
+        let scope = match sc {
+            "proc" => Scope::Proc,
+            "sess" => Scope::Sess,
+            "txn" => Scope::Txn,
+            "req" => Scope::Req,
+            "res" => Scope::Res,
+            _ => return Err(format!("invalid variable scope in '{s}'")),
+        };
+        if name.is_empty()
+            || !name
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'_' || c == b'.')
+        {
+            return Err(format!("invalid variable name '{s}'"));
+        }
+        Ok(VarRef {
+            scope,
+            name: name.into(),
+        })
+    }
+}
+
+static PROC_VARS: Mutex<Vec<(Box<str>, Smp)>> = Mutex::new(Vec::new());
+
+/// A stream's variables. `sess` survives keep-alive requests; the others
+/// are cleared by [`Vars::new_txn`].
+#[derive(Default, Debug)]
+pub struct Vars {
+    sess: Vec<(Box<str>, Smp)>,
+    txn: Vec<(Box<str>, Smp)>,
+    req: Vec<(Box<str>, Smp)>,
+    res: Vec<(Box<str>, Smp)>,
+}
+
+impl Vars {
+    fn list(&mut self, s: Scope) -> &mut Vec<(Box<str>, Smp)> {
+        match s {
+            Scope::Sess => &mut self.sess,
+            Scope::Txn => &mut self.txn,
+            Scope::Req => &mut self.req,
+            Scope::Res | Scope::Proc => &mut self.res,
+        }
+    }
+    pub fn get(&mut self, v: &VarRef) -> Option<Smp> {
+        if v.scope == Scope::Proc {
+            let g = PROC_VARS.lock().unwrap_or_else(|e| e.into_inner());
+            return g.iter().find(|(n, _)| *n == v.name).map(|(_, s)| s.clone());
+        }
+        self.list(v.scope)
+            .iter()
+            .find(|(n, _)| *n == v.name)
+            .map(|(_, s)| s.clone())
+    }
+    pub fn set(&mut self, v: &VarRef, val: Smp) {
+        fn put(l: &mut Vec<(Box<str>, Smp)>, name: &str, val: Smp) {
+            match l.iter_mut().find(|(n, _)| &**n == name) {
+                Some(e) => e.1 = val,
+                None => l.push((name.into(), val)),
+            }
+        }
+        if v.scope == Scope::Proc {
+            let mut g = PROC_VARS.lock().unwrap_or_else(|e| e.into_inner());
+            put(&mut g, &v.name, val);
+            return;
+        }
+        put(self.list(v.scope), &v.name, val);
+    }
+    pub fn unset(&mut self, v: &VarRef) {
+        if v.scope == Scope::Proc {
+            PROC_VARS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .retain(|(n, _)| *n != v.name);
+            return;
+        }
+        self.list(v.scope).retain(|(n, _)| *n != v.name);
+    }
+    /// A new transaction on the same session.
+    pub fn new_txn(&mut self) {
+        self.txn.clear();
+        self.req.clear();
+        self.res.clear();
+    }
+}
+
+/// What rules changed in a message, applied when it is serialised.
+#[derive(Default, Debug)]
+pub struct Edit {
+    /// Headers added by rules (after the parsed ones), names as given.
+    pub added: Vec<(Vec<u8>, Vec<u8>)>,
+    pub method: Option<Vec<u8>>,
+    pub uri: Option<Vec<u8>>,
+    pub status: Option<u16>,
+    pub reason: Option<Vec<u8>>,
+}
+
+impl Edit {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty()
+            && self.method.is_none()
+            && self.uri.is_none()
+            && self.status.is_none()
+            && self.reason.is_none()
+    }
+    pub fn clear(&mut self) {
+        self.added.clear();
+        self.method = None;
+        self.uri = None;
+        self.status = None;
+        self.reason = None;
+    }
+}
+
+/// The start line of the message in `Ctx::buf`.
+#[derive(Clone, Copy, Debug)]
+pub enum Line {
+    Req { method: Span, uri: Span, version: Span },
+    Res { status: u16, reason: Span, version: Span },
+}
+
+/// Stream facts fetches may ask for.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Info<'a> {
+    pub fe_name: &'a str,
+    pub be_name: &'a str,
+    pub srv_name: &'a str,
+    pub src: Option<std::net::SocketAddr>,
+    pub dst: Option<std::net::SocketAddr>,
+    pub first_req: bool,
+}
+
+/// One message under analysis plus the stream state rules read and write.
+pub struct Ctx<'a> {
+    pub dir: Dir,
+    pub buf: &'a [u8],
+    pub hdrs: &'a mut Vec<Header>,
+    pub line: Line,
+    pub edit: &'a mut Edit,
+    pub vars: &'a mut Vars,
+    /// The request's method and URI as forwarded (response side).
+    pub req_meth: &'a [u8],
+    pub req_uri: &'a [u8],
+    pub info: Info<'a>,
+}
+
+impl Ctx<'_> {
+    pub fn method(&self) -> &[u8] {
+        match (&self.edit.method, self.line) {
+            (Some(m), Line::Req { .. }) => m,
+            (_, Line::Req { method, .. }) => method.get(self.buf),
+            _ => self.req_meth,
+        }
+    }
+    pub fn uri(&self) -> &[u8] {
+        match (&self.edit.uri, self.line) {
+            (Some(u), Line::Req { .. }) => u,
+            (_, Line::Req { uri, .. }) => uri.get(self.buf),
+            _ => self.req_uri,
+        }
+    }
+    pub fn status(&self) -> Option<u16> {
+        match self.line {
+            Line::Res { status, .. } => Some(self.edit.status.unwrap_or(status)),
+            _ => None,
+        }
+    }
+    /// Every header (name, value) in output order: parsed ones still
+    /// present, then the ones rules added.
+    pub fn each_header(&self, mut f: impl FnMut(&[u8], &[u8])) {
+        for h in self.hdrs.iter() {
+            f(h.name.get(self.buf), h.value.get(self.buf));
+        }
+        for (n, v) in &self.edit.added {
+            f(n, v);
+        }
+    }
+    /// Values of header `name`, split on commas unless `full`.
+    pub fn header_values(&self, name: &[u8], full: bool) -> Vec<&[u8]> {
+        let mut out: Vec<&[u8]> = Vec::new();
+        let parsed = self.hdrs.iter().map(|h| (h.name.get(self.buf), h.value.get(self.buf)));
+        let added = self.edit.added.iter().map(|(n, v)| (&n[..], &v[..]));
+        for (n, v) in parsed.chain(added) {
+            if !eq_ignore_case(n, name) {
+                continue;
+            }
+            if full {
+                out.push(trim(v));
+            } else {
+                out.extend(list_items(v));
+            }
+        }
+        out
+    }
+    /// Removes every header whose name satisfies `pred`.
+    pub fn del_headers(&mut self, mut pred: impl FnMut(&[u8]) -> bool) {
+        let buf = self.buf;
+        self.hdrs.retain(|h| !pred(h.name.get(buf)));
+        self.edit.added.retain(|(n, _)| !pred(n));
+    }
+}
+
+fn trim(v: &[u8]) -> &[u8] {
+    let s = v.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(v.len());
+    let e = v.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(s, |e| e + 1);
+    &v[s..e.max(s)]
+}
+
+/// A sample fetch.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fetch {
+    /// `req.hdr`/`res.hdr`/`hdr` (split on commas) or `*.fhdr` (full);
+    /// `occ` as HAProxy: 0 or absent = last for samples, negative from the end.
+    Hdr {
+        dir: Dir,
+        name: Vec<u8>,
+        occ: i32,
+        full: bool,
+    },
+    HdrCnt {
+        dir: Dir,
+        name: Option<Vec<u8>>,
+        full: bool,
+    },
+    Method,
+    Path,
+    PathQ,
+    Query,
+    Url,
+    Base,
+    ReqVer,
+    ResVer,
+    Status,
+    FirstReq,
+    Var(VarRef),
+    Src,
+    Dst,
+    SrcPort,
+    DstPort,
+    Const(Smp),
+    FeName,
+    BeName,
+    SrvName,
+    Cook {
+        name: Vec<u8>,
+    },
+    UrlParam {
+        name: Vec<u8>,
+    },
+}
+
+/// A converter.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Conv {
+    Lower,
+    Upper,
+    Length,
+    Hex,
+    Base64,
+    Crc32(bool),
+    Djb2(bool),
+    Sdbm(bool),
+    Wt6(bool),
+    Field { idx: i64, delims: Vec<u8>, count: i64 },
+    Word { idx: i64, delims: Vec<u8>, count: i64 },
+    Bytes { off: i64, len: Option<i64> },
+    Arith(ArithOp, IntArg),
+    Neg,
+    Not,
+    Bool,
+    Odd,
+    Even,
+    Concat(Vec<u8>, Option<VarRef>, Vec<u8>),
+    Ltrim(Vec<u8>),
+    Rtrim(Vec<u8>),
+    IpMask(u8),
+    Iif(Vec<u8>, Vec<u8>),
+    UrlDec,
+    AddItem(Vec<u8>, Option<VarRef>, Vec<u8>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArithOp {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Mod,
+    And,
+    Or,
+    Xor,
+}
+
+/// An integer argument: a constant or a variable.
+#[derive(Clone, Debug, PartialEq)]
+pub enum IntArg {
+    Const(i64),
+    Var(VarRef),
+}
+
+/// `fetch,conv,...`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub fetch: Fetch,
+    pub convs: Vec<Conv>,
+}
+
+/// Splits `name(args)` at the start of `s`; returns (name, args, rest).
+fn split_call(s: &str) -> Result<(&str, Vec<String>, &str), String> {
+    let end = s.find(['(', ',']).unwrap_or(s.len());
+    let name = &s[..end];
+    if s[end..].starts_with('(') {
+        // Arguments end at the matching ')', honouring quotes.
+        let b = s.as_bytes();
+        let mut i = end + 1;
+        let mut args = Vec::new();
+        let mut cur = String::new();
+        let mut q: Option<u8> = None;
+        loop {
+            let Some(&c) = b.get(i) else {
+                return Err(format!("missing closing ')' after arguments to '{name}'"));
+            };
+            match (q, c) {
+                (Some(qc), _) if c == qc => q = None,
+                (None, b'"' | b'\'') => q = Some(c),
+                (_, b'\\') if b.get(i + 1).is_some() => {
+                    cur.push(b[i + 1] as char);
+                    i += 1;
+                }
+                (None, b',') => args.push(std::mem::take(&mut cur)),
+                (None, b')') => {
+                    args.push(cur);
+                    break;
+                }
+                _ => cur.push(c as char),
+            }
+            i += 1;
+        }
+        if args.len() == 1 && args[0].is_empty() {
+            args.clear();
+        }
+        Ok((name, args, &s[i + 1..]))
+    } else {
+        Ok((name, Vec::new(), &s[end..]))
+    }
+}
+
+fn int_arg(a: Option<&String>, what: &str) -> Result<i64, String> {
+    let a = a.ok_or_else(|| format!("missing argument for '{what}'"))?;
+    a.trim()
+        .parse()
+        .map_err(|_| format!("invalid integer argument '{a}' for '{what}'"))
+}
+
+fn opt_var(a: Option<&String>) -> Result<Option<VarRef>, String> {
+    match a.map(|s| s.as_str()) {
+        None | Some("") => Ok(None),
+        Some(s) => VarRef::parse(s).map(Some),
+    }
+}
+
+/// Parses a sample expression. `dir` resolves direction-less fetches
+/// (`hdr()` reads the request in http-request rules, the response in
+/// response rules). Unknown names are errors naming them.
+pub fn parse_expr(s: &str, dir: Dir) -> Result<Expr, String> {
+    let (name, args, mut rest) = split_call(s)?;
+    let a0 = args.first().cloned().unwrap_or_default();
+    let hdr = |d: Dir, full: bool| -> Result<Fetch, String> {
+        let occ = match args.get(1) {
+            Some(o) => o
+                .trim()
+                .parse()
+                .map_err(|_| format!("invalid occurrence '{o}' in '{name}'"))?,
+            None => 0,
+        };
+        Ok(Fetch::Hdr {
+            dir: d,
+            name: a0.as_bytes().to_vec(),
+            occ,
+            full,
+        })
+    };
+    let cnt = |d: Dir, full: bool| Fetch::HdrCnt {
+        dir: d,
+        name: (!a0.is_empty()).then(|| a0.as_bytes().to_vec()),
+        full,
+    };
+    let fetch = match name {
+        "req.hdr" => hdr(Dir::Req, false)?,
+        "req.fhdr" => hdr(Dir::Req, true)?,
+        "res.hdr" => hdr(Dir::Res, false)?,
+        "res.fhdr" => hdr(Dir::Res, true)?,
+        "hdr" => hdr(dir, false)?,
+        "fhdr" => hdr(dir, true)?,
+        "shdr" => hdr(Dir::Res, false)?,
+        "req.hdr_cnt" => cnt(Dir::Req, false),
+        "req.fhdr_cnt" => cnt(Dir::Req, true),
+        "res.hdr_cnt" => cnt(Dir::Res, false),
+        "res.fhdr_cnt" => cnt(Dir::Res, true),
+        "hdr_cnt" => cnt(dir, false),
+        "fhdr_cnt" => cnt(dir, true),
+        "method" => Fetch::Method,
+        "path" => Fetch::Path,
+        "pathq" => Fetch::PathQ,
+        "query" => Fetch::Query,
+        "url" | "capture.req.uri" => Fetch::Url,
+        "capture.req.method" => Fetch::Method,
+        "base" => Fetch::Base,
+        "req.ver" | "req_ver" | "capture.req.ver" => Fetch::ReqVer,
+        "res.ver" | "resp_ver" | "capture.res.ver" => Fetch::ResVer,
+        "status" => Fetch::Status,
+        "http_first_req" => Fetch::FirstReq,
+        "var" => Fetch::Var(VarRef::parse(&a0)?),
+        "src" => Fetch::Src,
+        "dst" => Fetch::Dst,
+        "src_port" => Fetch::SrcPort,
+        "dst_port" => Fetch::DstPort,
+        "str" => Fetch::Const(Smp::Str(a0.into_bytes())),
+        "int" => Fetch::Const(Smp::Int(int_arg(args.first(), name)?)),
+        "bool" => Fetch::Const(Smp::Bool(int_arg(args.first(), name)? != 0)),
+        "always_true" => Fetch::Const(Smp::Bool(true)),
+        "always_false" => Fetch::Const(Smp::Bool(false)),
+        "ipv4" | "ipv6" => Fetch::Const(Smp::Ip(a0.parse().map_err(|_| format!("invalid IP address '{a0}'"))?)),
+        "fe_name" => Fetch::FeName,
+        "be_name" => Fetch::BeName,
+        "srv_name" => Fetch::SrvName,
+        "req.cook" | "cook" => Fetch::Cook { name: a0.into_bytes() },
+        "urlp" | "url_param" => Fetch::UrlParam { name: a0.into_bytes() },
+        _ => return Err(format!("fetch method '{name}' is not supported yet by rhaproxy")),
+    };
+    let mut convs = Vec::new();
+    while !rest.is_empty() {
+        let r = rest
+            .strip_prefix(',')
+            .ok_or_else(|| format!("unexpected '{rest}' after '{name}'"))?;
+        let (cname, cargs, r2) = split_call(r)?;
+        rest = r2;
+        convs.push(parse_conv(cname, &cargs)?);
+    }
+    Ok(Expr { fetch, convs })
+}
+
+fn parse_conv(name: &str, a: &[String]) -> Result<Conv, String> {
+    let s = |i: usize| a.get(i).cloned().unwrap_or_default().into_bytes();
+    let avalanche = || a.first().is_some_and(|x| x.trim() == "1");
+    let int_or_var = |i: usize| -> Result<IntArg, String> {
+        let x = a.get(i).ok_or_else(|| format!("missing argument for '{name}'"))?;
+        match x.trim().parse() {
+            Ok(v) => Ok(IntArg::Const(v)),
+            Err(_) => VarRef::parse(x).map(IntArg::Var),
+        }
+    };
+    let arith = |op: ArithOp| -> Result<Conv, String> { Ok(Conv::Arith(op, int_or_var(0)?)) };
+    Ok(match name {
+        "lower" => Conv::Lower,
+        "upper" => Conv::Upper,
+        "length" => Conv::Length,
+        "hex" => Conv::Hex,
+        "base64" => Conv::Base64,
+        "crc32" => Conv::Crc32(avalanche()),
+        "djb2" => Conv::Djb2(avalanche()),
+        "sdbm" => Conv::Sdbm(avalanche()),
+        "wt6" => Conv::Wt6(avalanche()),
+        "field" | "word" => {
+            let idx = int_arg(a.first(), name)?;
+            let delims = s(1);
+            if delims.is_empty() {
+                return Err(format!("missing delimiters for '{name}'"));
+            }
+            let count = match a.get(2) {
+                Some(_) => int_arg(a.get(2), name)?,
+                None => 1,
+            };
+            if name == "field" {
+                Conv::Field { idx, delims, count }
+            } else {
+                Conv::Word { idx, delims, count }
+            }
+        }
+        "bytes" => Conv::Bytes {
+            off: int_arg(a.first(), name)?,
+            len: match a.get(1) {
+                Some(_) => Some(int_arg(a.get(1), name)?),
+                None => None,
+            },
+        },
+        "add" => arith(ArithOp::Add)?,
+        "sub" => arith(ArithOp::Sub)?,
+        "mul" => arith(ArithOp::Mul)?,
+        "div" => arith(ArithOp::Div)?,
+        "mod" => arith(ArithOp::Mod)?,
+        "and" => arith(ArithOp::And)?,
+        "or" => arith(ArithOp::Or)?,
+        "xor" => arith(ArithOp::Xor)?,
+        "neg" => Conv::Neg,
+        "not" => Conv::Not,
+        "bool" => Conv::Bool,
+        "odd" => Conv::Odd,
+        "even" => Conv::Even,
+        "concat" => Conv::Concat(s(0), opt_var(a.get(1))?, s(2)),
+        "add_item" => Conv::AddItem(s(0), opt_var(a.get(1))?, s(2)),
+        "ltrim" => Conv::Ltrim(s(0)),
+        "rtrim" => Conv::Rtrim(s(0)),
+        "ipmask" => {
+            let m = a.first().ok_or("missing mask for 'ipmask'")?;
+            let bits = match m.parse::<u8>() {
+                Ok(b) if b <= 32 => b,
+                _ => match m.parse::<std::net::Ipv4Addr>() {
+                    Ok(ip) => u32::from(ip).count_ones() as u8,
+                    Err(_) => return Err(format!("invalid mask '{m}' for 'ipmask'")),
+                },
+            };
+            Conv::IpMask(bits)
+        }
+        "iif" => Conv::Iif(s(0), s(1)),
+        "url_dec" => Conv::UrlDec,
+        _ => return Err(format!("converter '{name}' is not supported yet by rhaproxy")),
+    })
+}
+
+/// Path part of a request target (absolute-form: after the authority).
+pub fn uri_path(uri: &[u8]) -> &[u8] {
+    let (scheme, auth) = http::head::split_target(uri);
+    let p = if scheme.is_some() {
+        let start = auth.as_ptr() as usize - uri.as_ptr() as usize + auth.len();
+        &uri[start..]
+    } else {
+        uri
+    };
+    match p.iter().position(|&c| c == b'?') {
+        Some(q) => &p[..q],
+        None => p,
+    }
+}
+
+fn uri_pathq(uri: &[u8]) -> &[u8] {
+    let (scheme, auth) = http::head::split_target(uri);
+    if scheme.is_some() {
+        let start = auth.as_ptr() as usize - uri.as_ptr() as usize + auth.len();
+        &uri[start..]
+    } else {
+        uri
+    }
+}
+
+impl Fetch {
+    /// Every value the fetch yields (ACLs match any of them).
+    pub fn eval_all(&self, cx: &Ctx<'_>, out: &mut Vec<Smp>) {
+        match self {
+            Fetch::Hdr { dir, name, full, occ } if *occ == 0 => {
+                if *dir == cx.dir {
+                    out.extend(cx.header_values(name, *full).into_iter().map(|v| Smp::Str(v.to_vec())));
+                }
+            }
+            f => out.extend(f.eval(cx)),
+        }
+    }
+
+    /// One value (headers: the last occurrence unless `occ` says).
+    pub fn eval(&self, cx: &Ctx<'_>) -> Option<Smp> {
+        let s = |b: &[u8]| Some(Smp::Str(b.to_vec()));
+        match self {
+            Fetch::Hdr { dir, name, occ, full } => {
+                if *dir != cx.dir {
+                    return None;
+                }
+                let v = cx.header_values(name, *full);
+                let i = match *occ {
+                    0 => v.len().checked_sub(1)?,
+                    o if o < 0 => v.len().checked_sub((-o) as usize)?,
+                    o => (o - 1) as usize,
+                };
+                v.get(i).map(|x| Smp::Str(x.to_vec()))
+            }
+            Fetch::HdrCnt { dir, name, full } => {
+                if *dir != cx.dir {
+                    return None;
+                }
+                let n = match name {
+                    Some(n) => cx.header_values(n, *full).len(),
+                    None => {
+                        let mut c = 0;
+                        cx.each_header(|_, _| c += 1);
+                        c
+                    }
+                };
+                Some(Smp::Int(n as i64))
+            }
+            Fetch::Method => s(cx.method()),
+            Fetch::Path => {
+                let p = uri_path(cx.uri());
+                if p.is_empty() {
+                    None
+                } else {
+                    s(p)
+                }
+            }
+            Fetch::PathQ => s(uri_pathq(cx.uri())),
+            Fetch::Query => {
+                let u = cx.uri();
+                let q = u.iter().position(|&c| c == b'?')?;
+                s(&u[q + 1..])
+            }
+            Fetch::Url => s(cx.uri()),
+            Fetch::Base => {
+                let host = cx.header_values(b"host", true).first().map(|h| h.to_vec());
+                let mut v = host.unwrap_or_default();
+                v.extend_from_slice(uri_path(cx.uri()));
+                Some(Smp::Str(v))
+            }
+            Fetch::ReqVer => match cx.line {
+                Line::Req { version, .. } => {
+                    let v = version.get(cx.buf);
+                    s(v.strip_prefix(b"HTTP/").unwrap_or(v))
+                }
+                _ => None,
+            },
+            Fetch::ResVer => match cx.line {
+                Line::Res { version, .. } => {
+                    let v = version.get(cx.buf);
+                    s(v.strip_prefix(b"HTTP/").unwrap_or(v))
+                }
+                _ => None,
+            },
+            Fetch::Status => cx.status().map(|c| Smp::Int(c as i64)),
+            Fetch::FirstReq => Some(Smp::Bool(cx.info.first_req)),
+            Fetch::Var(_) => None, // needs &mut Vars: see eval_expr
+            Fetch::Src => cx.info.src.map(|a| Smp::Ip(a.ip())),
+            Fetch::Dst => cx.info.dst.map(|a| Smp::Ip(a.ip())),
+            Fetch::SrcPort => cx.info.src.map(|a| Smp::Int(a.port() as i64)),
+            Fetch::DstPort => cx.info.dst.map(|a| Smp::Int(a.port() as i64)),
+            Fetch::Const(c) => Some(c.clone()),
+            Fetch::FeName => s(cx.info.fe_name.as_bytes()),
+            Fetch::BeName => (!cx.info.be_name.is_empty()).then(|| Smp::Str(cx.info.be_name.into())),
+            Fetch::SrvName => (!cx.info.srv_name.is_empty()).then(|| Smp::Str(cx.info.srv_name.into())),
+            Fetch::Cook { name } => {
+                if cx.dir != Dir::Req {
+                    return None;
+                }
+                for v in cx.header_values(b"cookie", true) {
+                    for c in v.split(|&b| b == b';') {
+                        let c = trim(c);
+                        let (k, val) = match c.iter().position(|&b| b == b'=') {
+                            Some(e) => (trim(&c[..e]), trim(&c[e + 1..])),
+                            None => continue,
+                        };
+                        if k == &name[..] {
+                            return s(val);
+                        }
+                    }
+                }
+                None
+            }
+            Fetch::UrlParam { name } => {
+                let u = cx.uri();
+                let q = u.iter().position(|&c| c == b'?')?;
+                u[q + 1..].split(|&c| c == b'&' || c == b';').find_map(|kv| {
+                    let e = kv.iter().position(|&c| c == b'=')?;
+                    (kv[..e] == name[..]).then(|| Smp::Str(kv[e + 1..].to_vec()))
+                })
+            }
+        }
+    }
+}
+
+fn hash_out(h: u32, avalanche: bool) -> Smp {
+    Smp::Int(if avalanche { crate::lb::full_hash(h) } else { h } as i64)
+}
+
+/// Applies one converter; None drops the sample (as a failed conversion).
+pub fn convert(c: &Conv, v: Smp, vars: &mut Vars) -> Option<Smp> {
+    let bytes = |v: Smp| v.into_bytes();
+    fn int_of(a: &IntArg, vars: &mut Vars) -> Option<i64> {
+        match a {
+            IntArg::Const(i) => Some(*i),
+            IntArg::Var(r) => vars.get(r).and_then(|s| s.to_int()),
+        }
+    }
+    Some(match c {
+        Conv::Lower => Smp::Str(bytes(v).to_ascii_lowercase()),
+        Conv::Upper => Smp::Str(bytes(v).to_ascii_uppercase()),
+        Conv::Length => Smp::Int(bytes(v).len() as i64),
+        Conv::Hex => {
+            let b = bytes(v);
+            let mut o = Vec::with_capacity(b.len() * 2);
+            for x in b {
+                o.extend_from_slice(format!("{x:02X}").as_bytes());
+            }
+            Smp::Str(o)
+        }
+        Conv::Base64 => Smp::Str(base64(&bytes(v))),
+        Conv::Crc32(a) => hash_out(crate::lb::hash_crc32(&bytes(v)), *a),
+        Conv::Djb2(a) => hash_out(crate::lb::hash_djb2(&bytes(v)), *a),
+        Conv::Sdbm(a) => hash_out(crate::lb::hash_sdbm(&bytes(v)), *a),
+        Conv::Wt6(a) => hash_out(crate::lb::hash_wt6(&bytes(v)), *a),
+        Conv::Field { idx, delims, count } => Smp::Str(field(&bytes(v), *idx, delims, *count, false)?),
+        Conv::Word { idx, delims, count } => Smp::Str(field(&bytes(v), *idx, delims, *count, true)?),
+        Conv::Bytes { off, len } => {
+            let b = bytes(v);
+            let off = (*off).max(0) as usize;
+            if off >= b.len() {
+                return None;
+            }
+            let end = match len {
+                Some(l) => (off + (*l).max(0) as usize).min(b.len()),
+                None => b.len(),
+            };
+            Smp::Bin(b[off..end].to_vec())
+        }
+        Conv::Arith(op, a) => {
+            let x = v.to_int()?;
+            let y = int_of(a, vars)?;
+            Smp::Int(match op {
+                ArithOp::Add => x.saturating_add(y),
+                ArithOp::Sub => x.saturating_sub(y),
+                ArithOp::Mul => x.saturating_mul(y),
+                // HAProxy: division by zero yields the max value.
+                ArithOp::Div => x.checked_div(y).unwrap_or(i64::MAX),
+                ArithOp::Mod => x.checked_rem(y).unwrap_or(0),
+                ArithOp::And => x & y,
+                ArithOp::Or => x | y,
+                ArithOp::Xor => x ^ y,
+            })
+        }
+        Conv::Neg => Smp::Int(v.to_int()?.wrapping_neg()),
+        Conv::Not => Smp::Bool(v.to_int()? == 0),
+        Conv::Bool => Smp::Bool(v.to_int()? != 0),
+        Conv::Odd => Smp::Bool(v.to_int()? & 1 == 1),
+        Conv::Even => Smp::Bool(v.to_int()? & 1 == 0),
+        Conv::Concat(pre, var, post) => {
+            let mut b = bytes(v);
+            b.extend_from_slice(pre);
+            if let Some(r) = var {
+                if let Some(x) = vars.get(r) {
+                    x.write_to(&mut b);
+                }
+            }
+            b.extend_from_slice(post);
+            Smp::Str(b)
+        }
+        Conv::AddItem(delim, var, suffix) => {
+            let mut b = bytes(v);
+            let mut item = Vec::new();
+            if let Some(r) = var {
+                if let Some(x) = vars.get(r) {
+                    x.write_to(&mut item);
+                }
+            }
+            item.extend_from_slice(suffix);
+            if !item.is_empty() {
+                if !b.is_empty() {
+                    b.extend_from_slice(delim);
+                }
+                b.extend_from_slice(&item);
+            }
+            Smp::Str(b)
+        }
+        Conv::Ltrim(set) => {
+            let b = bytes(v);
+            let s = b.iter().position(|c| !set.contains(c)).unwrap_or(b.len());
+            Smp::Str(b[s..].to_vec())
+        }
+        Conv::Rtrim(set) => {
+            let b = bytes(v);
+            let e = b.iter().rposition(|c| !set.contains(c)).map_or(0, |e| e + 1);
+            Smp::Str(b[..e].to_vec())
+        }
+        Conv::IpMask(bits) => match v.to_ip()? {
+            IpAddr::V4(a) => {
+                let m = if *bits == 0 { 0 } else { u32::MAX << (32 - *bits as u32) };
+                Smp::Ip(IpAddr::V4((u32::from(a) & m).into()))
+            }
+            ip => Smp::Ip(ip),
+        },
+        Conv::Iif(t, f) => Smp::Str(if v.to_bool() { t.clone() } else { f.clone() }),
+        Conv::UrlDec => Smp::Str(url_dec(&bytes(v))?),
+    })
+}
+
+fn field(b: &[u8], idx: i64, delims: &[u8], count: i64, word: bool) -> Option<Vec<u8>> {
+    let mut parts: Vec<&[u8]> = b.split(|c| delims.contains(c)).collect();
+    if word {
+        parts.retain(|p| !p.is_empty());
+    }
+    let n = parts.len() as i64;
+    if idx == 0 {
+        return None;
+    }
+    let (start, end) = if idx > 0 {
+        let s = idx - 1;
+        let e = if count == 0 { n } else { (s + count).min(n) };
+        (s, e)
+    } else {
+        let e = n + idx + 1;
+        let s = if count == 0 { 0 } else { (e - count).max(0) };
+        (s, e)
+    };
+    if start < 0 || start >= n || end <= start {
+        return Some(Vec::new());
+    }
+    let sep = delims[0];
+    let mut out = Vec::new();
+    for (i, p) in parts[start as usize..end as usize].iter().enumerate() {
+        if i > 0 {
+            out.push(sep);
+        }
+        out.extend_from_slice(p);
+    }
+    Some(out)
+}
+
+fn url_dec(b: &[u8]) -> Option<Vec<u8>> {
+    let mut o = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+                o.push(u8::from_str_radix(h, 16).ok()?);
+                i += 3;
+            }
+            c => {
+                o.push(c);
+                i += 1;
+            }
+        }
+    }
+    Some(o)
+}
+
+fn base64(b: &[u8]) -> Vec<u8> {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut o = Vec::with_capacity(b.len().div_ceil(3) * 4);
+    for c in b.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        o.push(T[(n >> 18) as usize & 63]);
+        o.push(T[(n >> 12) as usize & 63]);
+        o.push(if c.len() > 1 { T[(n >> 6) as usize & 63] } else { b'=' });
+        o.push(if c.len() > 2 { T[n as usize & 63] } else { b'=' });
+    }
+    o
+}
+
+impl Expr {
+    /// Evaluates the expression to one sample (None: not found).
+    pub fn eval(&self, cx: &mut Ctx<'_>) -> Option<Smp> {
+        let v = match &self.fetch {
+            Fetch::Var(r) => cx.vars.get(r)?,
+            f => f.eval(cx)?,
+        };
+        self.apply(v, cx.vars)
+    }
+    fn apply(&self, mut v: Smp, vars: &mut Vars) -> Option<Smp> {
+        for c in &self.convs {
+            v = convert(c, v, vars)?;
+        }
+        Some(v)
+    }
+    /// Every value (for ACLs): multi-valued fetches yield each one.
+    pub fn eval_all(&self, cx: &mut Ctx<'_>, out: &mut Vec<Smp>) {
+        match &self.fetch {
+            Fetch::Var(r) => out.extend(cx.vars.get(r)),
+            f => f.eval_all(cx, out),
+        }
+        if !self.convs.is_empty() {
+            let vals = std::mem::take(out);
+            for v in vals {
+                if let Some(x) = self.apply(v, cx.vars) {
+                    out.push(x);
+                }
+            }
+        }
+    }
+    /// The match method an ACL uses for this fetch when none is given.
+    pub fn default_match(&self) -> crate::acl::MatchKind {
+        use crate::acl::MatchKind as M;
+        if self.convs.is_empty() {
+            return match self.fetch {
+                Fetch::HdrCnt { .. } | Fetch::Status | Fetch::SrcPort | Fetch::DstPort => M::Int,
+                Fetch::FirstReq => M::Bool,
+                Fetch::Src | Fetch::Dst => M::Ip,
+                Fetch::Const(Smp::Bool(_)) => M::Bool,
+                Fetch::Const(Smp::Int(_)) => M::Int,
+                _ => M::Str,
+            };
+        }
+        match self.convs.last() {
+            Some(
+                Conv::Length
+                | Conv::Crc32(_)
+                | Conv::Djb2(_)
+                | Conv::Sdbm(_)
+                | Conv::Wt6(_)
+                | Conv::Arith(..)
+                | Conv::Neg,
+            ) => M::Int,
+            Some(Conv::Not | Conv::Bool | Conv::Odd | Conv::Even) => M::Bool,
+            Some(Conv::IpMask(_)) => M::Ip,
+            _ => M::Str,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A request context over `raw` (a full head) for unit tests.
+    pub fn with_req<R>(raw: &[u8], f: impl FnOnce(&mut Ctx<'_>) -> R) -> R {
+        let mut hdrs = Vec::new();
+        let opts = http::ParseOptions {
+            accept_invalid: false,
+            max_headers: 101,
+            max_head_len: 16000,
+            accept_payload_with_any_method: false,
+        };
+        let head = match http::parse_request(raw, &mut hdrs, &opts).unwrap() {
+            http::Status::Complete(h) => h,
+            _ => panic!("incomplete"),
+        };
+        let mut edit = Edit::default();
+        let mut vars = Vars::default();
+        let mut cx = Ctx {
+            dir: Dir::Req,
+            buf: raw,
+            hdrs: &mut hdrs,
+            line: Line::Req {
+                method: head.method,
+                uri: head.uri,
+                version: head.version,
+            },
+            edit: &mut edit,
+            vars: &mut vars,
+            req_meth: b"",
+            req_uri: b"",
+            info: Info {
+                fe_name: "fe",
+                first_req: true,
+                ..Info::default()
+            },
+        };
+        f(&mut cx)
+    }
+
+    fn ev(raw: &[u8], e: &str) -> Option<Smp> {
+        let x = parse_expr(e, Dir::Req).unwrap();
+        with_req(raw, |cx| x.eval(cx))
+    }
+    fn st(v: &str) -> Option<Smp> {
+        Some(Smp::Str(v.as_bytes().to_vec()))
+    }
+
+    const REQ: &[u8] = b"GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: h\r\nX-A: 1, 2\r\nx-a: 3\r\nCookie: a=1; b=2\r\n\r\n";
+
+    #[test]
+    fn fetches() {
+        assert_eq!(ev(REQ, "req.hdr(x-a)"), st("3"));
+        assert_eq!(ev(REQ, "req.hdr(x-a,1)"), st("1"));
+        assert_eq!(ev(REQ, "req.hdr(x-a,-2)"), st("2"));
+        assert_eq!(ev(REQ, "req.fhdr(x-a,1)"), st("1, 2"));
+        assert_eq!(ev(REQ, "req.hdr_cnt(x-a)"), Some(Smp::Int(3)));
+        assert_eq!(ev(REQ, "hdr(nope)"), None);
+        assert_eq!(ev(REQ, "path"), st("/a/b"));
+        assert_eq!(ev(REQ, "query"), st("x=1&y=2"));
+        assert_eq!(ev(REQ, "url"), st("/a/b?x=1&y=2"));
+        assert_eq!(ev(REQ, "base"), st("h/a/b"));
+        assert_eq!(ev(REQ, "method"), st("GET"));
+        assert_eq!(ev(REQ, "req.ver"), st("1.1"));
+        assert_eq!(ev(REQ, "http_first_req"), Some(Smp::Bool(true)));
+        assert_eq!(ev(REQ, "req.cook(b)"), st("2"));
+        assert_eq!(ev(REQ, "urlp(y)"), st("2"));
+        assert_eq!(ev(REQ, "str(abc)"), st("abc"));
+        assert_eq!(ev(REQ, "fe_name"), st("fe"));
+        assert_eq!(ev(b"GET http://h:80/p?q HTTP/1.1\r\nHost: h\r\n\r\n", "path"), st("/p"));
+    }
+
+    #[test]
+    fn converters() {
+        assert_eq!(ev(REQ, "str(AbC),lower"), st("abc"));
+        assert_eq!(ev(REQ, "str(AbC),upper,length"), Some(Smp::Int(3)));
+        assert_eq!(ev(REQ, "str(a.b.c),field(2,.)"), st("b"));
+        assert_eq!(ev(REQ, "str(a.b.c),field(-1,.)"), st("c"));
+        assert_eq!(ev(REQ, "str(a.b.c),field(2,.,0)"), st("b.c"));
+        assert_eq!(ev(REQ, "str(..a..b),word(2,.)"), st("b"));
+        assert_eq!(ev(REQ, "str(hi),hex"), st("6869"));
+        assert_eq!(ev(REQ, "str(abcd),base64"), st("YWJjZA=="));
+        assert_eq!(ev(REQ, "int(7),add(3),mul(2)"), Some(Smp::Int(20)));
+        assert_eq!(ev(REQ, "int(7),div(0)"), Some(Smp::Int(i64::MAX)));
+        assert_eq!(ev(REQ, "str(a%20b),url_dec"), st("a b"));
+        assert_eq!(ev(REQ, "str(x),concat(<,,>)"), st("x<>"));
+        assert_eq!(ev(REQ, "int(1),iif(yes,no)"), st("yes"));
+        assert_eq!(
+            ev(REQ, "str(10.1.2.3),ipmask(16)"),
+            Some(Smp::Ip("10.1.0.0".parse().unwrap()))
+        );
+        // HAProxy's crc32 of "" is 0; of "a" 0xe8b7be43.
+        assert_eq!(ev(REQ, "str(a),crc32"), Some(Smp::Int(0xe8b7be43)));
+        assert!(parse_expr("nope", Dir::Req).unwrap_err().contains("'nope'"));
+        assert!(parse_expr("str(x),nope", Dir::Req).unwrap_err().contains("'nope'"));
+    }
+
+    #[test]
+    fn vars_scopes() {
+        let mut v = Vars::default();
+        let s = VarRef::parse("sess.a").unwrap();
+        let t = VarRef::parse("txn.a").unwrap();
+        v.set(&s, Smp::Int(1));
+        v.set(&t, Smp::Int(2));
+        v.new_txn();
+        assert_eq!(v.get(&s), Some(Smp::Int(1)));
+        assert_eq!(v.get(&t), None);
+        v.unset(&s);
+        assert_eq!(v.get(&s), None);
+        assert!(VarRef::parse("foo").is_err());
+        assert!(VarRef::parse("bad.x").is_err());
+    }
+}
