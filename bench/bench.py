@@ -709,6 +709,59 @@ def syscalls_main(argv):
     return 0
 
 
+# ---------------------------------------------------------------- summary
+
+def summary_main(argv):
+    """One line per case from --json files: medians per target and the
+    per-round-ratio medians against the first target, checked against the
+    targets of issue 9 (req/s >= 1.0, p99 <= 1.0, CPU/req <= 0.9,
+    idle RSS/conn <= 0.5)."""
+    ap = argparse.ArgumentParser(description=summary_main.__doc__)
+    ap.add_argument("json", nargs="+")
+    a = ap.parse_args(argv)
+    rows = {}
+    for fn in a.json:
+        with open(fn) as f:
+            rows.update(json.load(f))
+    print("| case | ref req/s | req/s ratio | p50 ratio | p99 ratio | CPU/req ratio "
+          "| ref us/req | RSS ratio | ref oth% / other oth% | targets |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for name, d in rows.items():
+        runs, na = d["runs"], d["na"]
+        targets = list(runs.keys())
+        if len(targets) < 2:
+            continue
+        ref, oth = targets[0], targets[1]
+        if oth in na or ref in na:
+            print(f"| {name} | | N/A: {na.get(oth) or na.get(ref)} | | | | | | | |")
+            continue
+        rr, ro = runs[ref], runs[oth]
+
+        def rat(k):
+            v = [x[k] / y[k] for x, y in zip(ro, rr) if x.get(k) and y.get(k)]
+            return statistics.median(v) if v else None
+
+        if d["case"]["kind"] == "idle":
+            b = rat("bytes_per_conn")
+            ok = "ok" if b is not None and b <= 0.5 else "MISS"
+            print(f"| {name} | {med([r['bytes_per_conn'] for r in rr]):.0f} B/conn | | | | | | "
+                  f"{b:.2f} (B/conn: {med([r['bytes_per_conn'] for r in ro]):.0f}) | | {ok} (<= 0.5) |")
+            continue
+        q, p50, p99, cpu, rss = rat("rps"), rat("p50"), rat("p99"), rat("us_per_req"), rat("rss_mib")
+        miss = []
+        if q is not None and q < 1.0:
+            miss.append("req/s")
+        if p99 is not None and p99 > 1.0:
+            miss.append("p99")
+        if cpu is not None and cpu > 0.9:
+            miss.append("CPU")
+        print(f"| {name} | {med([r['rps'] for r in rr]):.0f} | {fmt('%.2f', q)} | {fmt('%.2f', p50)} "
+              f"| {fmt('%.2f', p99)} | {fmt('%.2f', cpu)} | {fmt('%.1f', med([r['us_per_req'] for r in rr]))} "
+              f"| {fmt('%.2f', rss)} | {med([r['oth_pct'] for r in rr]):.0f} / {med([r['oth_pct'] for r in ro]):.0f} "
+              f"| {'ok' if not miss else 'miss: ' + ', '.join(miss)} |")
+    return 0
+
+
 # ---------------------------------------------------------------- main
 
 def run_case(a, case, targets):
@@ -842,6 +895,8 @@ def main(argv):
 if __name__ == "__main__":
     if sys.argv[1:2] == ["callgrind"]:
         sys.exit(callgrind_main(sys.argv[2:]))
+    if sys.argv[1:2] == ["summary"]:
+        sys.exit(summary_main(sys.argv[2:]))
     if sys.argv[1:2] == ["syscalls"]:
         sys.exit(syscalls_main(sys.argv[2:]))
     sys.exit(main(sys.argv[1:]))
