@@ -23,6 +23,7 @@ pub enum MatchKind {
     Dom,
     Len,
     Ip,
+    Reg,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,6 +43,7 @@ enum Pat {
     Range(i64, i64),
     Cmp(IntOp, i64),
     Net(IpAddr, u8),
+    Re(crate::regex::Regex),
 }
 
 /// One ACL: a sample expression and the patterns its values are matched
@@ -66,6 +68,7 @@ fn split_suffix(name: &str) -> Option<(&str, MatchKind)> {
         "len" => MatchKind::Len,
         "str" => MatchKind::Str,
         "ip" => MatchKind::Ip,
+        "reg" => MatchKind::Reg,
         "found" => MatchKind::Found,
         "val" => MatchKind::Int,
         "cnt" => return None,
@@ -91,6 +94,7 @@ fn parse_kind(m: &str) -> Result<MatchKind, String> {
         "dom" => MatchKind::Dom,
         "len" => MatchKind::Len,
         "ip" => MatchKind::Ip,
+        "reg" => MatchKind::Reg,
         _ => return Err(format!("matching method '-m {m}' is not supported yet by rhaproxy")),
     })
 }
@@ -197,6 +201,7 @@ impl Acl {
                     };
                     pats.push(Pat::Net(ip, bits));
                 }
+                MatchKind::Reg => pats.push(Pat::Re(crate::regex::Regex::new(w, icase)?)),
                 MatchKind::Bool | MatchKind::Found => {
                     return Err(format!("ACL pattern '{w}' given to a method that takes none"));
                 }
@@ -246,6 +251,10 @@ impl Acl {
                 _ => false,
             },
             MatchKind::Found => true,
+            MatchKind::Reg => match p {
+                Pat::Re(r) => r.is_match(&bytes_of(v)),
+                _ => false,
+            },
             _ => {
                 let Pat::Bytes(pat) = p else { return false };
                 let b = bytes_of(v);
@@ -497,6 +506,8 @@ mod tests {
             .unwrap_err()
             .contains("'nope'"));
         assert!(Cond::parse(&w("if { path /x"), &set, Dir::Req).is_err());
-        assert!(Cond::parse(&w("if { path -m reg x }"), &set, Dir::Req).is_err());
+        assert!(Cond::parse(&w("if { path -m foo x }"), &set, Dir::Req).is_err());
+        assert!(cond(&[], "if { path -m reg ^/img/[a-z]+\\.png$ }"));
+        assert!(cond(&[], "if { path_reg -i ^/IMG/ }"));
     }
 }

@@ -16,12 +16,13 @@ use crate::sample::{parse_expr, Ctx, Dir, Expr, VarRef};
 use config::model::{Proxy, RawLine};
 
 /// How `del-header` compares names (always case-insensitively).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 enum NameMatch {
     Str,
     Beg,
     End,
     Sub,
+    Reg(crate::regex::Regex),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,20 +43,43 @@ pub struct ReturnSpec {
 
 #[derive(Debug)]
 enum Action {
-    SetHeader { name: Vec<u8>, fmt: LogFmt, add: bool },
-    DelHeader { name: Vec<u8>, how: NameMatch },
+    SetHeader {
+        name: Vec<u8>,
+        fmt: LogFmt,
+        add: bool,
+    },
+    DelHeader {
+        name: Vec<u8>,
+        how: NameMatch,
+    },
     SetVar(VarRef, Expr),
     UnsetVar(VarRef),
     Return(Box<ReturnSpec>),
     Deny(u16),
     Allow,
-    Redirect { kind: RedirKind, fmt: LogFmt, code: u16 },
+    Redirect {
+        kind: RedirKind,
+        fmt: LogFmt,
+        code: u16,
+    },
     SetPath(LogFmt),
     SetPathQ(LogFmt),
     SetQuery(LogFmt),
     SetUri(LogFmt),
     SetMethod(LogFmt),
-    SetStatus { code: u16, reason: Option<Vec<u8>> },
+    /// replace-path/replace-pathq/replace-uri: (which, regex, format).
+    Replace(UriPart, crate::regex::Regex, LogFmt),
+    SetStatus {
+        code: u16,
+        reason: Option<Vec<u8>>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UriPart {
+    Path,
+    PathQ,
+    Uri,
 }
 
 #[derive(Debug)]
@@ -160,6 +184,7 @@ fn compile(l: &RawLine, kind: Kind, acls: &AclSet, px: &str) -> Result<Rule, Str
                     Some("beg") => NameMatch::Beg,
                     Some("end") => NameMatch::End,
                     Some("sub") => NameMatch::Sub,
+                    Some("reg") => NameMatch::Reg(crate::regex::Regex::new(arg(0)?, true).map_err(err)?),
                     _ => return Err(unsupported()),
                 },
                 Some(o) => return Err(err(format!("unexpected argument '{o}'"))),
@@ -231,6 +256,16 @@ fn compile(l: &RawLine, kind: Kind, acls: &AclSet, px: &str) -> Result<Rule, Str
                 _ => Action::SetMethod(f),
             }
         }
+        "replace-path" | "replace-pathq" | "replace-uri" if kind == Kind::Req => {
+            only(2)?;
+            let part = match act {
+                "replace-path" => UriPart::Path,
+                "replace-pathq" => UriPart::PathQ,
+                _ => UriPart::Uri,
+            };
+            let re = crate::regex::Regex::new(arg(0)?, false).map_err(err)?;
+            Action::Replace(part, re, lf(arg(1)?)?)
+        }
         "set-status" if kind != Kind::Req => {
             let code = parse_status(arg(0)?).map_err(err)?;
             let reason = match args.get(1).map(|s| s.as_str()) {
@@ -283,11 +318,17 @@ fn parse_return(args: &[String], dir: Dir) -> Result<ReturnSpec, String> {
                 let path = get(i + 1)?;
                 let raw = std::fs::read(path).map_err(|e| format!("failed to open file '{path}' : {e}"))?;
                 let text = String::from_utf8_lossy(&raw).into_owned();
-                r.body = Some(if args[i] == "file" {
-                    LogFmt::parse(&text.replace('%', "%%"), dir)?
-                } else {
-                    LogFmt::parse(&text, dir)?
-                });
+                // An empty file is no payload: content-type goes too.
+                r.body = (!raw.is_empty())
+                    .then_some(())
+                    .map(|_| {
+                        if args[i] == "file" {
+                            LogFmt::parse(&text.replace('%', "%%"), dir)
+                        } else {
+                            LogFmt::parse(&text, dir)
+                        }
+                    })
+                    .transpose()?;
             }
             "hdr" => {
                 let n = get(i + 1)?;
@@ -374,9 +415,13 @@ pub enum Verdict {
     Reply(u16, Vec<u8>),
 }
 
-fn header_matches(name: &[u8], pat: &[u8], how: NameMatch) -> bool {
+fn header_matches(name: &[u8], pat: &[u8], how: &NameMatch) -> bool {
+    if let NameMatch::Reg(r) = how {
+        return r.is_match(name);
+    }
     let n = name.to_ascii_lowercase();
     match how {
+        NameMatch::Reg(_) => false,
         NameMatch::Str => n == pat,
         NameMatch::Beg => n.starts_with(pat),
         NameMatch::End => n.ends_with(pat),
@@ -441,7 +486,7 @@ pub fn run(rules: &[Rule], cx: &mut Ctx<'_>) -> Verdict {
                 }
                 cx.edit.added.push((name.to_ascii_lowercase(), v));
             }
-            Action::DelHeader { name, how } => cx.del_headers(|n| header_matches(n, name, *how)),
+            Action::DelHeader { name, how } => cx.del_headers(|n| header_matches(n, name, how)),
             Action::SetVar(v, e) => {
                 if let Some(x) = e.eval(cx) {
                     cx.vars.set(v, x);
@@ -511,6 +556,30 @@ pub fn run(rules: &[Rule], cx: &mut Ctx<'_>) -> Verdict {
                     _ => v,
                 };
                 cx.edit.uri = Some(new);
+            }
+            Action::Replace(part, re, f) => {
+                let mut fmt = Vec::new();
+                f.render(cx, &mut fmt);
+                let uri = cx.uri();
+                let subject = match part {
+                    UriPart::Path => crate::sample::uri_path(uri),
+                    UriPart::PathQ => crate::sample::uri_pathq(uri),
+                    UriPart::Uri => uri,
+                };
+                if let Some(new) = re.replace(subject, &fmt) {
+                    let u = match part {
+                        UriPart::Path => rewrite_uri(uri, Some(&new), None),
+                        UriPart::PathQ => {
+                            let (p, q) = match new.iter().position(|&c| c == b'?') {
+                                Some(i) => (new[..i].to_vec(), new[i + 1..].to_vec()),
+                                None => (new.clone(), Vec::new()),
+                            };
+                            rewrite_uri(uri, Some(&p), Some(&q))
+                        }
+                        UriPart::Uri => new,
+                    };
+                    cx.edit.uri = Some(u);
+                }
             }
             Action::SetMethod(f) => {
                 let mut v = Vec::new();

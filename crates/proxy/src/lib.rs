@@ -19,6 +19,7 @@ pub mod lb;
 pub mod listener;
 pub mod logfmt;
 pub mod queue;
+pub mod regex;
 pub mod runtime;
 pub mod sample;
 pub mod slab;

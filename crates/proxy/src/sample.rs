@@ -656,7 +656,7 @@ pub fn uri_path(uri: &[u8]) -> &[u8] {
     }
 }
 
-fn uri_pathq(uri: &[u8]) -> &[u8] {
+pub fn uri_pathq(uri: &[u8]) -> &[u8] {
     let (scheme, auth) = http::head::split_target(uri);
     if scheme.is_some() {
         let start = auth.as_ptr() as usize - uri.as_ptr() as usize + auth.len();

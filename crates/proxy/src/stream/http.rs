@@ -72,6 +72,14 @@ pub struct Txn {
     /// Response bytes sent to the client when the current head was queued:
     /// while unchanged, nothing of this response has left yet.
     res_mark: u64,
+    /// Same for the request toward the server.
+    req_mark: u64,
+    /// The request head is parsed but the server is not asked for yet: the
+    /// buffered body is examined first (a client that already left, or
+    /// `option http-buffer-request`).
+    pending_connect: bool,
+    /// The request asked for a protocol upgrade (a 101 is acceptable).
+    req_upgrade: bool,
     /// HTTP rules state (variables, pending edits); allocated only for
     /// streams whose proxies have rules.
     rs: Option<Box<RuleState>>,
@@ -108,6 +116,9 @@ impl Txn {
             private: None,
             conn_reused: 0,
             res_mark: 0,
+            req_mark: 0,
+            pending_connect: false,
+            req_upgrade: false,
             rs: None,
         }
     }
@@ -266,40 +277,67 @@ fn request_hash(buf: &[u8], uri: &[u8], hdrs: &[Header], be: &ProxyRt) -> Option
     }
 }
 
+/// Re-emits a user error file the way HAProxy does after loading it into
+/// its internal representation: header names lower-cased, `Connection`
+/// dropped and re-added last as `connection: close` when the file asked
+/// for it (then the client connection closes). Returns (length, closes).
+fn emit_errorfile(content: &[u8], out: &mut [u8]) -> Option<(usize, bool)> {
+    let mut hdrs = Vec::with_capacity(16);
+    let opts = ParseOptions {
+        accept_invalid: true,
+        max_head_len: usize::MAX,
+        ..ParseOptions::default()
+    };
+    let head = match http::parse_response(content, &mut hdrs, &opts, Method::Get) {
+        Ok(http::Status::Complete(h)) => h,
+        _ => return None,
+    };
+    let closes = head.flags.has(Flags::CONN_CLOSE);
+    let side = OutSide {
+        conn: if closes { ConnMode::Close } else { ConnMode::KeepAlive },
+        req_ver11: true,
+        forward_for: None,
+    };
+    let n = http::write_response_head(content, &head, &hdrs, &side, out).ok()?;
+    let body = &content[head.len..];
+    let m = body.len().min(out.len() - n);
+    out[n..n + m].copy_from_slice(&body[..m]);
+    Some((n + m, closes))
+}
+
 /// Builds a local reply: an `errorfile`/`errorloc` override of the
-/// frontend (or backend), else HAProxy's built-in page. `h1` selects the
-/// form the H1 layer uses for errors it detects itself (parse errors,
-/// 408); other replies use the stream's form.
+/// backend (or frontend), else HAProxy's built-in page. `h1` is for errors
+/// the H1 layer detects itself (parse errors, 408): HAProxy always sends
+/// its built-in page there, in the H1 layer's own form.
 fn reply_bytes(env: &Env, s: &Stream, code: u16, h1: bool, out: &mut [u8]) -> (usize, bool) {
     let pxs = [s.be, Some(s.fe)];
-    for px in pxs.into_iter().flatten() {
+    for px in pxs.into_iter().flatten().filter(|_| !h1) {
         let p = &env.rt.proxies[px];
-        if let Some((_, m, _)) = p.cfg.errors.iter().rev().find(|(c, _, _)| *c == code) {
-            match m {
-                ErrorMsg::File { content, .. } => {
-                    let n = content.len().min(out.len());
-                    out[..n].copy_from_slice(&content[..n]);
-                    return (n, true);
-                }
-                ErrorMsg::Location { code: rc, url } => {
-                    let reason = if *rc == 303 { "See Other" } else { "Found" };
-                    let txt = format!(
-                        "HTTP/1.1 {rc} {reason}\r\ncontent-length: 0\r\nlocation: {url}\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
-                    );
-                    let n = txt.len().min(out.len());
-                    out[..n].copy_from_slice(&txt.as_bytes()[..n]);
-                    return (n, true);
-                }
-                ErrorMsg::Section { name } => {
-                    if let Some(sec) = env.rt.cfg.http_errors.iter().find(|e| &e.name == name) {
-                        if let Some((_, _, content)) = sec.files.iter().find(|(c, _, _)| *c == code) {
-                            let n = content.len().min(out.len());
-                            out[..n].copy_from_slice(&content[..n]);
-                            return (n, true);
-                        }
-                    }
-                }
+        let Some((_, m, _)) = p.cfg.errors.iter().rev().find(|(c, _, _)| *c == code) else {
+            continue;
+        };
+        let file = match m {
+            ErrorMsg::File { content, .. } => Some(content.as_slice()),
+            ErrorMsg::Location { code: rc, url } => {
+                let reason = if *rc == 303 { "See Other" } else { "Found" };
+                let txt = format!(
+                    "HTTP/1.1 {rc} {reason}\r\ncache-control: no-cache\r\ncontent-length: 0\r\nlocation: {url}\r\n\r\n"
+                );
+                let n = txt.len().min(out.len());
+                out[..n].copy_from_slice(&txt.as_bytes()[..n]);
+                return (n, false);
             }
+            ErrorMsg::Section { name } => env
+                .rt
+                .cfg
+                .http_errors
+                .iter()
+                .find(|e| &e.name == name)
+                .and_then(|sec| sec.files.iter().find(|(c, _, _)| *c == code))
+                .map(|(_, _, content)| content.as_slice()),
+        };
+        if let Some(r) = file.and_then(|f| emit_errorfile(f, out)) {
+            return r;
         }
     }
     let n = if h1 {
@@ -529,6 +567,39 @@ fn after_rules_local(s: &mut Stream, env: &Env, bytes: &[u8]) -> Option<Vec<u8>>
     Some(out)
 }
 
+/// Whether the client connection may go on after this request, from the
+/// agreed connection mode and the request's own headers.
+fn client_keepalive(env: &Env, s: &Stream, f: Flags) -> bool {
+    conn_mode(env, s) != HttpConnMode::Close
+        && !f.has(Flags::FORCE_CLOSE)
+        && ((f.has(Flags::VER_11) && !f.has(Flags::CONN_CLOSE))
+            || (!f.has(Flags::VER_11) && f.has(Flags::CONN_KEEPALIVE)))
+}
+
+/// Sends the local reply an http-request rule decided. A body-less
+/// request leaves the connection reusable, as in HAProxy; otherwise the
+/// unread body makes `reply` close it.
+fn rules_reply(
+    s: &mut Stream,
+    env: &mut Env,
+    buf: &mut crate::buffer::Buf,
+    head: &http::RequestHead,
+    cli_ka: bool,
+    v: Verdict,
+) {
+    let t = s.http.as_mut().unwrap();
+    t.cli_keepalive = cli_ka;
+    if head.body == BodyFraming::None {
+        t.req = Msg1::Done;
+    }
+    buf.consume(head.len);
+    match v {
+        Verdict::Reply(code, bytes) => reply_with(s, env, code, false, Some(&bytes)),
+        Verdict::Error(code) => reply(s, env, code, false),
+        Verdict::Continue => {}
+    }
+}
+
 /// Serialises a head into `ob` with `write`, then, if rules edited the
 /// message, re-emits it with the edits (through a temporary: only streams
 /// with edits pay for it). False: it does not fit.
@@ -706,7 +777,10 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
                 let t = s.http.as_mut().unwrap();
                 if let Some(code) = err {
                     inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
-                    reply(s, env, code, true);
+                    // Before anything left, the H1 layer refuses the
+                    // request itself; afterwards the stream replies.
+                    let h1 = s.req.total == t.req_mark && t.pending_connect;
+                    reply(s, env, code, h1);
                     return Ok(true);
                 }
                 t.req = if done { Msg1::Done } else { Msg1::Body(dec) };
@@ -724,6 +798,8 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
         }
         break;
     }
+
+    progress |= connect_when_ready(s, env)?;
 
     // ---------------- response ----------------
     loop {
@@ -856,10 +932,18 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     let head = match parsed {
         Ok(http::Status::Incomplete) => {
             s.http = Some(t);
-            if s.cli.shut_r || s.cli.err {
+            if s.cli.err {
                 inc(&env.rt.proxies[fe_i].fe_counters.failed_req);
                 s.term = Term { who: b'C', when: b'R' };
                 return Err(End);
+            }
+            if s.cli.shut_r {
+                // Half a head then a FIN: HAProxy answers 400.
+                inc(&env.rt.proxies[fe_i].fe_counters.failed_req);
+                s.term = Term { who: b'C', when: b'R' };
+                count_request(s, env);
+                reply(s, env, 400, true);
+                return Ok(true);
             }
             return Ok(false);
         }
@@ -893,8 +977,13 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
         let cmp = if mu.starts_with('/') { uri_path(uri) } else { uri };
         if cmp == mu.as_bytes() {
             inc(&fe.fe_counters.intercepted);
+            let f = head.flags;
+            let ka = conn_mode(env, s) != HttpConnMode::Close
+                && ((f.has(Flags::VER_11) && !f.has(Flags::CONN_CLOSE))
+                    || (!f.has(Flags::VER_11) && f.has(Flags::CONN_KEEPALIVE)));
             let t = s.http.as_mut().unwrap();
-            t.cli_keepalive = false;
+            t.cli_keepalive = ka;
+            let t = s.http.as_mut().unwrap();
             t.req = Msg1::Done;
             reply(s, env, 200, false);
             buf.consume(head.len);
@@ -906,6 +995,16 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     let be_i = match fe.use_backends.first().copied().or(fe.default_backend) {
         Some(b) => b,
         None => {
+            // No backend: the frontend's http-request rules may still
+            // answer (e.g. `http-request return`).
+            if has_req_rules(env, fe_i, fe_i) {
+                let v = request_rules(s, env, data, &head, fe_i);
+                if v != Verdict::Continue {
+                    let ka = client_keepalive(env, s, head.flags);
+                    rules_reply(s, env, buf, &head, ka, v);
+                    return Ok(true);
+                }
+            }
             s.term = Term { who: b'P', when: b'R' };
             reply(s, env, 503, false);
             return Ok(true);
@@ -932,17 +1031,7 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     if has_req_rules(env, fe_i, be_i) {
         let v = request_rules(s, env, data, &head, be_i);
         if v != Verdict::Continue {
-            let t = s.http.as_mut().unwrap();
-            t.cli_keepalive = cli_ka;
-            if head.body == BodyFraming::None {
-                t.req = Msg1::Done;
-            }
-            buf.consume(head.len);
-            match v {
-                Verdict::Reply(code, bytes) => reply_with(s, env, code, false, Some(&bytes)),
-                Verdict::Error(code) => reply(s, env, code, false),
-                Verdict::Continue => {}
-            }
+            rules_reply(s, env, buf, &head, cli_ka, v);
             return Ok(true);
         }
     }
@@ -988,6 +1077,10 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     let written = emit_head(ob, &t.rs, |room| {
         http::write_request_head(data, &head, &t.hdrs, &side, room)
     });
+    if let Some(rs) = t.rs.as_mut() {
+        // The request's edits are applied; the response starts clean.
+        rs.edit.clear();
+    }
     match written {
         true => {}
         false => {
@@ -1011,7 +1104,46 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
         // The tunnel starts once the server accepts it (2xx).
         t.req = Msg1::Done;
     }
-    // Server: reuse, connect or queue.
+    t.req_upgrade = head.flags.has(Flags::CONN_UPGRADE) || head.flags.has(Flags::UPGRADE_HDR);
+    t.req_mark = s.req.total;
+    // The server is asked for once the buffered body has been looked at
+    // (see `connect_when_ready`).
+    t.pending_connect = true;
+    Ok(true)
+}
+
+/// Connects (or reuses, or queues) for a parsed request once what is
+/// buffered of its body allows it: a client that already left with an
+/// incomplete body is dropped without bothering a server, and
+/// `option http-buffer-request` waits for the whole body (or a full
+/// buffer) under `timeout http-request`, as HAProxy does.
+fn connect_when_ready(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
+    let t = s.http.as_mut().unwrap();
+    if !t.pending_connect {
+        return Ok(false);
+    }
+    let body_pending = matches!(t.req, Msg1::Body(_));
+    if body_pending && (s.cli.shut_r || s.cli.err) && s.req.fwd == s.req.in_len() {
+        s.term = Term { who: b'C', when: b'R' };
+        inc(&env.rt.proxies[s.fe].fe_counters.cli_aborts);
+        return Err(End);
+    }
+    let fe = &env.rt.proxies[s.fe].cfg.options;
+    let be = s.be.map(|b| &env.rt.proxies[b].cfg.options);
+    let buffer_request = fe.http_buffer_request || be.is_some_and(|o| o.http_buffer_request);
+    let full = s.req.in_len()
+        >= env
+            .pool
+            .size()
+            .saturating_sub(env.rt.cfg.global.tune_maxrewrite as usize);
+    if buffer_request && body_pending && !full {
+        if t.exp == ETERNITY {
+            t.exp = head_deadline(env, s.fe, t.head_start);
+        }
+        return Ok(false);
+    }
+    t.pending_connect = false;
+    t.exp = ETERNITY;
     if s.phase == SrvPhase::None || s.phase == SrvPhase::Done {
         s.phase = SrvPhase::None;
         let t = s.http.as_mut().unwrap();
@@ -1093,6 +1225,15 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         }
         Ok(http::Status::Complete(h)) => h,
     };
+    if head.status == 101 && !t.req_upgrade {
+        // Nobody asked to switch protocols.
+        s.http = Some(t);
+        let b = &env.rt.proxies[be_i];
+        inc(&b.be_counters.failed_resp);
+        s.term = Term { who: b'P', when: b'H' };
+        reply(s, env, 502, false);
+        return Ok(true);
+    }
     let data = buf.data();
     let f = head.flags;
     let interim = head.is_interim();
@@ -1342,6 +1483,12 @@ pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
     let Some(t) = s.http.as_ref() else { return false };
     if t.closing {
         return now < t.exp;
+    }
+    if t.pending_connect && now >= t.exp {
+        s.term = Term { who: b'c', when: b'R' };
+        inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
+        reply(s, env, 408, false);
+        return true;
     }
     if t.req == Msg1::Head && s.phase == SrvPhase::None && now >= t.exp {
         if s.req.in_len() > 0 || t.req_count == 0 {
