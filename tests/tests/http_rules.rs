@@ -1,0 +1,177 @@
+//! End-to-end tests of the HTTP rules engine (acl, http-request,
+//! http-response, http-after-response): rhaproxy is spawned with rules in
+//! front of an in-test origin that echoes the request head it received as
+//! its response body. Expected local replies are the bytes HAProxy 2.6.12
+//! sends for the same rules (captured from /usr/sbin/haproxy).
+
+use rhaproxy_tests::{bin, exchange, free_port, run, wait_listening, Proc, TempDir};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener};
+use std::process::Command;
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(3);
+
+/// An origin answering each request with its head as the body, plus a
+/// header the response rules work on.
+fn echo_origin() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming() {
+            let Ok(mut c) = c else { continue };
+            std::thread::spawn(move || {
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 4096];
+                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match c.read(&mut tmp) {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                    }
+                }
+                let resp = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Srv: secret\r\nConnection: close\r\n\r\n",
+                    buf.len()
+                );
+                let _ = c.write_all(resp.as_bytes());
+                let _ = c.write_all(&buf);
+            });
+        }
+    });
+    a
+}
+
+fn start(rules: &str) -> (Proc, SocketAddr, TempDir) {
+    let origin = echo_origin();
+    let port = free_port();
+    let dir = TempDir::new("rules");
+    let cfg = dir.write(
+        "h.cfg",
+        &format!(
+            "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\n\
+             frontend fe\n  bind 127.0.0.1:{port}\n{rules}\n  default_backend be\n\
+             backend be\n  server s1 {origin}\n"
+        ),
+    );
+    let mut c = Command::new(bin("rhaproxy"));
+    c.arg("-f").arg(&cfg);
+    let p = Proc::spawn(c, "rhaproxy");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(wait_listening(addr, T), "rhaproxy did not start");
+    (p, addr, dir)
+}
+
+fn get(addr: SocketAddr, path: &str, extra: &str) -> String {
+    let req = format!("GET {path} HTTP/1.1\r\nHost: h\r\n{extra}Connection: close\r\n\r\n");
+    String::from_utf8_lossy(&exchange(addr, req.as_bytes(), T)).into_owned()
+}
+
+const RULES: &str = "  acl is_deny path /deny
+  http-request deny if is_deny
+  http-request deny deny_status 429 if { path /deny2 }
+  http-request return status 234 content-type \"text/plain\" string \"This is a body\" if { path /r2 }
+  http-request redirect location /foo if { path_beg /redir }
+  http-request set-var(txn.ua) req.hdr(user-agent)
+  http-request del-header x-drop
+  http-request set-header x-seen %[req.hdr(x-in),upper] if { req.hdr(x-in) -m found }
+  http-request set-path /p%[path] if { path_end .x } !is_deny
+  http-response del-header x-srv
+  http-response set-header x-ua %[var(txn.ua)]
+  http-after-response set-header x-first %[http_first_req]";
+
+#[test]
+fn request_rules_edit_what_the_server_receives() {
+    let (_p, addr, _d) = start(RULES);
+    let r = get(
+        addr,
+        "/a.x?q=1",
+        "X-In: abc\r\nX-Drop: 1\r\nX-Drop: 2\r\nUser-Agent: t/1\r\n",
+    );
+    let (head, body) = r.split_once("\r\n\r\n").expect("a response");
+    // The server saw the rewritten path, the set header, no x-drop.
+    assert!(body.starts_with("GET /p/a.x?q=1 HTTP/1.1\r\n"), "{body}");
+    assert!(body.contains("\r\nx-seen: ABC\r\n"), "{body}");
+    assert!(!body.to_ascii_lowercase().contains("x-drop"), "{body}");
+    // Response rules: the server header is gone, the txn variable set on
+    // the request is visible, after-response ran last.
+    assert!(head.starts_with("HTTP/1.1 200 OK\r\n"), "{head}");
+    assert!(!head.to_ascii_lowercase().contains("x-srv"), "{head}");
+    assert!(head.contains("\r\nx-ua: t/1\r\n"), "{head}");
+    assert!(head.ends_with("\r\nx-first: 1"), "{head}");
+    // Without x-in the conditional set-header does not apply.
+    let r = get(addr, "/b", "");
+    assert!(!r.contains("x-seen"), "{r}");
+}
+
+#[test]
+fn local_replies_match_haproxy_2_6() {
+    let (_p, addr, _d) = start(RULES);
+    assert_eq!(
+        get(addr, "/r2", ""),
+        "HTTP/1.1 234 Success\r\ncontent-length: 14\r\ncontent-type: text/plain\r\nx-first: 1\r\n\r\nThis is a body"
+    );
+    assert_eq!(
+        get(addr, "/redir/x", ""),
+        "HTTP/1.1 302 Found\r\ncontent-length: 0\r\nlocation: /foo\r\ncache-control: no-cache\r\nx-first: 1\r\n\r\n"
+    );
+    let r = get(addr, "/deny", "");
+    assert!(
+        r.starts_with("HTTP/1.1 403 Forbidden\r\ncontent-length: 93\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nx-first: 1\r\n\r\n<html>"),
+        "{r}"
+    );
+    let r = get(addr, "/deny2", "");
+    assert!(r.starts_with("HTTP/1.1 429 Too Many Requests\r\n"), "{r}");
+}
+
+#[test]
+fn keep_alive_survives_a_return_and_sess_vars_persist() {
+    let (_p, addr, _d) = start(
+        "  http-request set-var(sess.id) req.hdr(x-id) if { req.hdr(x-id) -m found }
+  http-request return status 200 hdr x-id %[var(sess.id)] hdr x-first %[http_first_req]",
+    );
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(T)).unwrap();
+    let read_one = |c: &mut std::net::TcpStream, req: &str| {
+        c.write_all(req.as_bytes()).unwrap();
+        let mut buf = Vec::new();
+        let mut tmp = [0u8; 1024];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = c.read(&mut tmp).unwrap();
+            assert!(n > 0, "connection closed after {:?}", String::from_utf8_lossy(&buf));
+            buf.extend_from_slice(&tmp[..n]);
+        }
+        String::from_utf8(buf).unwrap()
+    };
+    let a = read_one(&mut c, "GET / HTTP/1.1\r\nHost: h\r\nX-Id: c1\r\n\r\n");
+    assert_eq!(
+        a,
+        "HTTP/1.1 200 OK\r\nx-id: c1\r\nx-first: 1\r\ncontent-length: 0\r\n\r\n"
+    );
+    let b = read_one(&mut c, "GET / HTTP/1.1\r\nHost: h\r\n\r\n");
+    assert_eq!(
+        b,
+        "HTTP/1.1 200 OK\r\nx-id: c1\r\nx-first: 0\r\ncontent-length: 0\r\n\r\n"
+    );
+}
+
+#[test]
+fn unsupported_rules_refuse_to_start_naming_the_line() {
+    let dir = TempDir::new("rules-refuse");
+    let cfg = dir.write(
+        "h.cfg",
+        &format!(
+            "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\n\
+             frontend fe\n  bind 127.0.0.1:{}\n  http-request tarpit\n",
+            free_port()
+        ),
+    );
+    let mut c = Command::new(bin("rhaproxy"));
+    c.arg("-f").arg(&cfg);
+    let out = run(c, T);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("h.cfg:8] : 'http-request tarpit' is not supported yet by rhaproxy"),
+        "{err}"
+    );
+}
