@@ -284,25 +284,46 @@ fn response_cases() -> Vec<Case> {
 /// Cases where rhaproxy differs from HAProxy 2.6 today (reported to the
 /// lead); they run only in `known_bugs_match_haproxy`.
 const BUGS: &[(&str, &str)] = &[
-    ("ok_cl_list_equal", "'Content-Length: 3, 3' forwarded verbatim; HAProxy sends one 'content-length: 3'"),
-    ("ok_chunk_ext", "chunk extensions forwarded; HAProxy re-encodes chunks without them"),
-    ("ok_chunk_trailers", "trailer names forwarded verbatim; HAProxy lowercases them"),
-    ("ok_chunked_trailers", "response chunks forwarded verbatim (extension, trailer case); HAProxy re-encodes"),
-    ("chunk_size_trailing_space", "chunk size line forwarded verbatim ('3 '); HAProxy re-encodes '3'"),
-    ("chunk_bare_lf", "bare-LF chunk framing forwarded verbatim; HAProxy re-encodes with CRLF"),
-    ("chunk_trailer_bad", "trailer 'X T: 1' forwarded verbatim; HAProxy lowercases it"),
-    ("bad_half_chunked_close", "partial chunk forwarded raw ('5\\r\\nab'); HAProxy re-chunks what it has ('2\\r\\nab\\r\\n')"),
-    ("ok_cl_te_both", "CL+TE: rhaproxy adds 'connection: close' (request to server / response to client) and closes; HAProxy drops CL only"),
-    ("bad_version_http12", "request line 'HTTP/1.2' forwarded as is; HAProxy sends HTTP/1.1"),
-    ("ok_version_http3", "request line 'HTTP/3.0' forwarded as is; HAProxy sends HTTP/1.1"),
-    ("head_then_client_fin", "incomplete head then client FIN: HAProxy answers 400, rhaproxy closes silently"),
-    ("body_slow_client_timeout", "timeout client during a request body: rhaproxy closes at once; HAProxy keeps the connection"),
-    ("buffer_request_slow_408", "option http-buffer-request ignored: the head goes to the server before the body; HAProxy waits, then 408"),
-    ("chunk_bad_size_after_first", "400 after the head was forwarded: HAProxy sends the lowercase HTX page, rhaproxy the legacy capitalised one"),
-    ("upgrade_h2c", "Connection header rewritten 'Upgrade,HTTP2-Settings'; HAProxy keeps 'Upgrade, HTTP2-Settings'"),
-    ("h2_preface", "HTTP/2 preface: HAProxy answers h2 SETTINGS, rhaproxy forwards 'PRI * HTTP/2.0' to the server then 400"),
-    ("body_short_then_fin", "head + partial body + client FIN in one go: rhaproxy sends the truncated request to the server; HAProxy aborts without connecting"),
-    ("bad_101_without_upgrade", "101 to a request without Upgrade: HAProxy 502, rhaproxy forwards it and tunnels"),
+    (
+        "ok_chunk_ext",
+        "chunk extensions forwarded; HAProxy re-encodes chunks without them",
+    ),
+    (
+        "ok_chunk_trailers",
+        "trailer names forwarded verbatim; HAProxy lowercases them",
+    ),
+    (
+        "ok_chunked_trailers",
+        "response chunks forwarded verbatim (extension, trailer case); HAProxy re-encodes",
+    ),
+    (
+        "chunk_size_trailing_space",
+        "chunk size line forwarded verbatim ('3 '); HAProxy re-encodes '3'",
+    ),
+    (
+        "chunk_bare_lf",
+        "bare-LF chunk framing forwarded verbatim; HAProxy re-encodes with CRLF",
+    ),
+    (
+        "chunk_trailer_bad",
+        "trailer 'X T: 1' forwarded verbatim; HAProxy lowercases it",
+    ),
+    (
+        "bad_half_chunked_close",
+        "partial chunk forwarded raw ('5\\r\\nab'); HAProxy re-chunks what it has ('2\\r\\nab\\r\\n')",
+    ),
+    (
+        "body_slow_client_timeout",
+        "timeout client during a request body: rhaproxy closes at once; HAProxy keeps the connection",
+    ),
+    (
+        "upgrade_h2c",
+        "Connection header rewritten 'Upgrade,HTTP2-Settings'; HAProxy keeps 'Upgrade, HTTP2-Settings'",
+    ),
+    (
+        "h2_preface",
+        "HTTP/2 preface: HAProxy answers h2 SETTINGS, rhaproxy forwards 'PRI * HTTP/2.0' to the server then 400",
+    ),
 ];
 
 fn mark(cases: Vec<Case>) -> Vec<Case> {

@@ -167,6 +167,10 @@ impl Flags {
     const TE_OTHER: u32 = 1 << 15;
     /// A `chunked` coding was seen at all (twice is an error).
     const TE_CHUNKED_SEEN: u32 = 1 << 16;
+    /// Content-Length and Transfer-Encoding were both present: the CL
+    /// headers were dropped. HAProxy 2.6 then closes the client connection
+    /// after a request, without telling the server.
+    pub const CL_TE_BOTH: u32 = 1 << 17;
 
     #[inline]
     pub fn has(self, f: u32) -> bool {
@@ -930,8 +934,11 @@ fn finish_framing(sem: &mut Sem, headers: &mut Vec<Header>, resp: bool, end: usi
         return Ok(());
     }
     if sem.flags.has(Flags::CLEN) {
-        sem.flags.set(Flags::FORCE_CLOSE | Flags::CONN_CLOSE);
+        // TE wins and the Content-Length headers go. The connection is not
+        // forced to close toward the next hop (measured on 2.6.12); the
+        // caller decides about the client side from CL_TE_BOTH.
         sem.flags.clear(Flags::CLEN);
+        sem.flags.set(Flags::CL_TE_BOTH);
         sem.clen = 0;
         let host_before =
             |i: usize, hs: &[Header]| hs[..i].iter().filter(|h| h.kind == HeaderKind::ContentLength).count();
@@ -939,7 +946,8 @@ fn finish_framing(sem: &mut Sem, headers: &mut Vec<Header>, resp: bool, end: usi
             sem.host = Some(h - host_before(h, headers));
         }
         headers.retain(|h| h.kind != HeaderKind::ContentLength);
-    } else if !sem.flags.has(Flags::VER_11) {
+    }
+    if !sem.flags.has(Flags::VER_11) {
         sem.flags.set(Flags::FORCE_CLOSE | Flags::CONN_CLOSE);
     }
     if !sem.flags.has(Flags::CHUNKED) && !resp {
@@ -1240,7 +1248,7 @@ mod tests {
         let b = b"POST / HTTP/1.1\r\nContent-Length: 5\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
         let (r, h) = req_ok(b);
         assert_eq!(r.body, BodyFraming::Chunked);
-        assert!(r.flags.has(Flags::FORCE_CLOSE));
+        assert!(!r.flags.has(Flags::FORCE_CLOSE), "2.6.12 keeps CL+TE connections");
         assert_eq!(h.len(), 2);
         assert_eq!(r.host, Some(0));
         let te = |v: &[u8]| {

@@ -10,7 +10,7 @@
 //! allocating. It must not choose the connection mode (the proxy does) nor
 //! frame bodies (see `body`).
 
-use crate::chars::{eq_ignore_case, list_items};
+use crate::chars::{eq_ignore_case, is_lws, list_items};
 use crate::head::{split_target, Flags, Header, HeaderKind, RequestHead, ResponseHead, Span};
 
 /// The head did not fit in the output buffer (HAProxy answers 400 or 502
@@ -169,6 +169,16 @@ fn write_headers(
                 }
                 continue;
             }
+            // A list of equal values ("3, 3") was validated by the parser:
+            // emit the single value, as HAProxy does.
+            HeaderKind::ContentLength => {
+                w.put(b"content-length: ")?;
+                let v = v.iter().position(|c| !is_lws(*c)).map_or(v, |i| &v[i..]);
+                let end = v.iter().position(|c| !c.is_ascii_digit()).unwrap_or(v.len());
+                w.put(&v[..end])?;
+                w.put(b"\r\n")?;
+                continue;
+            }
             HeaderKind::Host => {
                 w.put_lower(h.name.get(buf))?;
                 w.put(b": ")?;
@@ -230,6 +240,10 @@ pub fn write_request_head(
     let ver11 = head.flags.has(Flags::VER_11);
     if head.flags.has(Flags::HTTP09) {
         w.put(b"HTTP/1.0")?;
+    } else if ver11 {
+        // Anything above 1.1 (HTTP/1.2, HTTP/3.0 on an H1 line) goes out as
+        // HTTP/1.1, the highest version HAProxy's H1 output speaks.
+        w.put(b"HTTP/1.1")?;
     } else {
         w.put(head.version.get(buf))?;
     }
@@ -310,6 +324,14 @@ mod tests {
         req_ver11: true,
         forward_for: None,
     };
+
+    #[test]
+    fn versions_above_11_and_cl_lists_are_normalised() {
+        let o = fwd_req(b"GET / HTTP/1.2\r\nHost: a\r\n\r\n", KA);
+        assert_eq!(o, b"GET / HTTP/1.1\r\nhost: a\r\n\r\n");
+        let o = fwd_req(b"POST / HTTP/1.1\r\nContent-Length: 3, 3\r\n\r\n", KA);
+        assert_eq!(o, b"POST / HTTP/1.1\r\ncontent-length: 3\r\n\r\n");
+    }
 
     #[test]
     fn request_te_keeps_only_bare_trailers() {

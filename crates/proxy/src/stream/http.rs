@@ -313,31 +313,32 @@ fn reply_bytes(env: &Env, s: &Stream, code: u16, h1: bool, out: &mut [u8]) -> (u
     let pxs = [s.be, Some(s.fe)];
     for px in pxs.into_iter().flatten().filter(|_| !h1) {
         let p = &env.rt.proxies[px];
-        let Some((_, m, _)) = p.cfg.errors.iter().rev().find(|(c, _, _)| *c == code) else {
-            continue;
-        };
-        let file = match m {
-            ErrorMsg::File { content, .. } => Some(content.as_slice()),
-            ErrorMsg::Location { code: rc, url } => {
-                let reason = if *rc == 303 { "See Other" } else { "Found" };
-                let txt = format!(
+        // The last directive naming this code wins; `errorfiles <name>`
+        // without codes (stored as code 0) covers the section's codes.
+        for (_, m, _) in p.cfg.errors.iter().rev().filter(|(c, _, _)| *c == code || *c == 0) {
+            let file = match m {
+                ErrorMsg::File { content, .. } => Some(content.as_slice()),
+                ErrorMsg::Location { code: rc, url } => {
+                    let reason = if *rc == 303 { "See Other" } else { "Found" };
+                    let txt = format!(
                     "HTTP/1.1 {rc} {reason}\r\ncache-control: no-cache\r\ncontent-length: 0\r\nlocation: {url}\r\n\r\n"
                 );
-                let n = txt.len().min(out.len());
-                out[..n].copy_from_slice(&txt.as_bytes()[..n]);
-                return (n, false);
+                    let n = txt.len().min(out.len());
+                    out[..n].copy_from_slice(&txt.as_bytes()[..n]);
+                    return (n, false);
+                }
+                ErrorMsg::Section { name } => env
+                    .rt
+                    .cfg
+                    .http_errors
+                    .iter()
+                    .find(|e| &e.name == name)
+                    .and_then(|sec| sec.files.iter().find(|(c, _, _)| *c == code))
+                    .map(|(_, _, content)| content.as_slice()),
+            };
+            if let Some(r) = file.and_then(|f| emit_errorfile(f, out)) {
+                return r;
             }
-            ErrorMsg::Section { name } => env
-                .rt
-                .cfg
-                .http_errors
-                .iter()
-                .find(|e| &e.name == name)
-                .and_then(|sec| sec.files.iter().find(|(c, _, _)| *c == code))
-                .map(|(_, _, content)| content.as_slice()),
-        };
-        if let Some(r) = file.and_then(|f| emit_errorfile(f, out)) {
-            return r;
         }
     }
     let n = if h1 {
@@ -388,6 +389,7 @@ fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option
     }
     let t = txn(s);
     t.local = true;
+    t.pending_connect = false;
     t.status = code;
     t.res = Msg1::Done;
     // A broken or unfinished request leaves the connection in an unknown
@@ -1017,6 +1019,7 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     let f = head.flags;
     let cli_ka = mode != HttpConnMode::Close
         && !f.has(Flags::FORCE_CLOSE)
+        && !f.has(Flags::CL_TE_BOTH)
         && ((f.has(Flags::VER_11) && !f.has(Flags::CONN_CLOSE))
             || (!f.has(Flags::VER_11) && f.has(Flags::CONN_KEEPALIVE)));
     let srv_conn = if mode == HttpConnMode::KeepAlive && !f.has(Flags::FORCE_CLOSE) {
@@ -1118,11 +1121,18 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
 /// `option http-buffer-request` waits for the whole body (or a full
 /// buffer) under `timeout http-request`, as HAProxy does.
 fn connect_when_ready(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
+    let room = s.req_room();
     let t = s.http.as_mut().unwrap();
     if !t.pending_connect {
         return Ok(false);
     }
     let body_pending = matches!(t.req, Msg1::Body(_));
+    if body_pending && !s.cli.shut_r && s.cli.ready_r && room {
+        // Drain what the socket holds (usually one EAGAIN) before asking
+        // for a server: a client that already sent its FIN with a
+        // truncated body is dropped without bothering a server.
+        return Ok(false);
+    }
     if body_pending && (s.cli.shut_r || s.cli.err) && s.req.fwd == s.req.in_len() {
         s.term = Term { who: b'C', when: b'R' };
         inc(&env.rt.proxies[s.fe].fe_counters.cli_aborts);

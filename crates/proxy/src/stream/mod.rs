@@ -73,6 +73,9 @@ pub struct Side {
     pub shut_w: bool,
     pub connecting: bool,
     pub err: bool,
+    /// The poller said the peer closed its side (EPOLLRDHUP/HUP): a read
+    /// will end in EOF once the buffered bytes are consumed.
+    pub rdhup: bool,
     /// Inactivity deadline (ms) or ETERNITY.
     pub exp: u64,
 }
@@ -87,6 +90,7 @@ impl Side {
             shut_w: false,
             connecting: false,
             err: false,
+            rdhup: false,
             exp: ETERNITY,
         }
     }
@@ -96,6 +100,9 @@ impl Side {
     fn apply(&mut self, ev: Events) {
         if ev.readable() || ev.hup() || ev.rdhup() || ev.error() {
             self.ready_r = true;
+        }
+        if ev.rdhup() || ev.hup() {
+            self.rdhup = true;
         }
         if ev.writable() || ev.error() || ev.hup() {
             self.ready_w = true;
