@@ -161,7 +161,7 @@ if [ -s "$WORK/retry.txt" ]; then
     read -r rpass _ rfail _ rskip _ <<< "$(tail -n 1 "$WORK/retry-out.txt")" || true
     pass=$((pass + ${rpass:-0})); fail=${rfail:-$fail}; skip=$((skip + ${rskip:-0}))
     final_out="$OUTDIR/retry"
-    if [ "$rpass" -gt 0 ]; then
+    if [ "${rpass:-0}" -gt 0 ]; then
         note "passed only on retry (flaky?):"
         grep '^PASS ' "$WORK/retry-out.txt" | sed 's/^PASS /  /'
     fi
