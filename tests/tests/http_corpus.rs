@@ -43,8 +43,9 @@ fn extra_requests() -> Vec<Case> {
             .cfg("timeout http-keep-alive 300ms\ntimeout http-request 500ms")
             .quiet(300),
         Case::req("head_then_client_fin", b"").client(vec![C::Send(h("GET / HTTP/1.1\r\nHost: a\r\n")), C::ShutWr]),
-        Case::req("body_short_then_fin", b"")
-            .client(vec![C::Send(h("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")), C::ShutWr]),
+        // No "head + partial body + FIN" case: whether HAProxy 2.6 still
+        // connects and forwards the truncated request depends on whether
+        // it sees the FIN before its connect (both outcomes were captured).
         Case::req("body_slow_client_timeout", b"")
             .client(vec![C::Send(h("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")), C::Sleep(900)])
             .cfg("timeout client 300ms")
@@ -73,7 +74,9 @@ fn extra_requests() -> Vec<Case> {
         Case::req("chunk_size_trailing_space", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3 \r\nabc\r\n0\r\n\r\n"),
         Case::req("chunk_bare_lf", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\n0\n\n"),
         Case::req("chunk_size_0x", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0x3\r\nabc\r\n0\r\n\r\n"),
-        Case::req("chunk_trailer_bad", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX T: 1\r\n\r\n"),
+        // No invalid-trailer case: HAProxy 2.6 answers 400 when it parses the
+        // buffered trailers before forwarding and forwards them otherwise
+        // (both captured); rhaproxy always refuses (crates/http body tests).
         Case::req("method_lowercase", b"get / HTTP/1.1\r\nHost: a\r\n\r\n"),
         Case::req("uri_fragment_only", b"GET # HTTP/1.1\r\nHost: a\r\n\r\n"),
         Case::req("uri_hash_absolute", b"GET http://a/#x HTTP/1.1\r\nHost: a\r\n\r\n"),
@@ -284,34 +287,6 @@ fn response_cases() -> Vec<Case> {
 /// Cases where rhaproxy differs from HAProxy 2.6 today (reported to the
 /// lead); they run only in `known_bugs_match_haproxy`.
 const BUGS: &[(&str, &str)] = &[
-    (
-        "ok_chunk_ext",
-        "chunk extensions forwarded; HAProxy re-encodes chunks without them",
-    ),
-    (
-        "ok_chunk_trailers",
-        "trailer names forwarded verbatim; HAProxy lowercases them",
-    ),
-    (
-        "ok_chunked_trailers",
-        "response chunks forwarded verbatim (extension, trailer case); HAProxy re-encodes",
-    ),
-    (
-        "chunk_size_trailing_space",
-        "chunk size line forwarded verbatim ('3 '); HAProxy re-encodes '3'",
-    ),
-    (
-        "chunk_bare_lf",
-        "bare-LF chunk framing forwarded verbatim; HAProxy re-encodes with CRLF",
-    ),
-    (
-        "chunk_trailer_bad",
-        "trailer 'X T: 1' forwarded verbatim; HAProxy lowercases it",
-    ),
-    (
-        "bad_half_chunked_close",
-        "partial chunk forwarded raw ('5\\r\\nab'); HAProxy re-chunks what it has ('2\\r\\nab\\r\\n')",
-    ),
     (
         "body_slow_client_timeout",
         "timeout client during a request body: rhaproxy closes at once; HAProxy keeps the connection",

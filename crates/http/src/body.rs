@@ -275,6 +275,18 @@ fn measure_trailers(b: &[u8]) -> Result<Option<usize>, usize> {
         if p - line <= 2 && (p - line == 1 || b[line] == b'\r') {
             return Ok(Some(p));
         }
+        // A trailer field is a header field: a token name, then ':'.
+        // HAProxy parses trailers with its header parser and refuses the
+        // message otherwise.
+        let text = &b[line..p];
+        match text.iter().position(|&c| c == b':') {
+            Some(0) | None => return Err(line),
+            Some(colon) => {
+                if let Some(bad) = text[..colon].iter().position(|&c| !crate::chars::is_token(c)) {
+                    return Err(line + bad);
+                }
+            }
+        }
     }
 }
 
@@ -402,5 +414,19 @@ mod tests {
         let n = write_chunk_size(0, &mut out).unwrap();
         assert_eq!(&out[..n], b"0\r\n");
         assert!(write_chunk_size(0x100, &mut out[..4]).is_none());
+    }
+
+    #[test]
+    fn trailer_names_must_be_tokens() {
+        let mut d = BodyDecoder::new(BodyFraming::Chunked, false);
+        assert!(matches!(d.decode(b"0\r\n"), Ok(BodyEvent::ChunkSize { size: 0, .. })));
+        assert_eq!(d.decode(b"X-T: 1\r\n\r\n"), Ok(BodyEvent::Trailers(10)));
+        let mut d = BodyDecoder::new(BodyFraming::Chunked, true);
+        d.decode(b"0\r\n").unwrap();
+        let e = d.decode(b"X T: 1\r\n\r\n").unwrap_err();
+        assert_eq!((e.pos, e.status), (1, 502));
+        let mut d = BodyDecoder::new(BodyFraming::Chunked, false);
+        d.decode(b"0\r\n").unwrap();
+        assert_eq!(d.decode(b"no-colon\r\n\r\n").unwrap_err().status, 400);
     }
 }

@@ -80,6 +80,10 @@ pub struct Txn {
     pending_connect: bool,
     /// The request asked for a protocol upgrade (a 101 is acceptable).
     req_upgrade: bool,
+    /// Chunked bodies are re-encoded (through the output buffer) instead of
+    /// forwarded in place, as HAProxy normalises them.
+    req_chunked: bool,
+    res_chunked: bool,
     /// HTTP rules state (variables, pending edits); allocated only for
     /// streams whose proxies have rules.
     rs: Option<Box<RuleState>>,
@@ -119,6 +123,8 @@ impl Txn {
             req_mark: 0,
             pending_connect: false,
             req_upgrade: false,
+            req_chunked: false,
+            res_chunked: false,
             rs: None,
         }
     }
@@ -727,6 +733,79 @@ fn classify_body(dec: &mut BodyDecoder, ch: &mut super::Chan) -> (bool, bool, Op
     }
 }
 
+/// Re-encodes a chunked body into the channel's output buffer, as HAProxy
+/// emits chunked messages after its internal round trip: one chunk per
+/// block of payload available (upper-case hex size, CRLF, no extensions),
+/// the last chunk, then the trailers with lower-case names. Framing bytes
+/// are consumed from the input; payload is copied once. Stops while the
+/// output buffer is full (it resumes once that drains). Returns (progress,
+/// done, error status) like [`classify_body`].
+fn rechunk_body(
+    dec: &mut BodyDecoder,
+    ch: &mut super::Chan,
+    pool: &mut crate::buffer::Pool,
+) -> (bool, bool, Option<u16>) {
+    let Some(buf) = ch.ibuf.as_mut() else {
+        return (false, dec.is_done(), None);
+    };
+    let ob = ch.obuf.get_or_insert_with(|| pool.get());
+    let mut progress = false;
+    loop {
+        // Room for a size line (16 hex digits + CRLF) and the closing CRLF.
+        let room = ob.free().saturating_sub(24);
+        if room == 0 {
+            return (progress, false, None);
+        }
+        let data = buf.data();
+        let lim = data.len().min(room);
+        match dec.decode(&data[..lim]) {
+            Ok(BodyEvent::Data(n)) => {
+                let mut line = [0u8; 20];
+                let l = http::body::write_chunk_size(n as u64, &mut line).unwrap_or(0);
+                ob.put(&line[..l]);
+                ob.put(&data[..n]);
+                ob.put(b"\r\n");
+                buf.consume(n);
+                progress = true;
+            }
+            Ok(BodyEvent::ChunkSize { len, .. }) | Ok(BodyEvent::ChunkEnd(len)) => {
+                buf.consume(len);
+                progress = true;
+            }
+            Ok(BodyEvent::Trailers(n)) => {
+                if ob.free() < n + 8 {
+                    // Cannot happen with a 24-byte margin and n <= room,
+                    // but never write a partial trailer block.
+                    return (progress, false, None);
+                }
+                ob.put(b"0\r\n");
+                for line in data[..n].split(|&c| c == b'\n') {
+                    let line = line.strip_suffix(b"\r").unwrap_or(line);
+                    if line.is_empty() {
+                        continue;
+                    }
+                    let colon = line.iter().position(|&c| c == b':').unwrap_or(line.len());
+                    let mut lower = [0u8; 64];
+                    for chunk in line[..colon].chunks(64) {
+                        let m = chunk.len();
+                        lower[..m].copy_from_slice(chunk);
+                        lower[..m].make_ascii_lowercase();
+                        ob.put(&lower[..m]);
+                    }
+                    ob.put(&line[colon..]);
+                    ob.put(b"\r\n");
+                }
+                ob.put(b"\r\n");
+                buf.consume(n);
+                return (true, true, None);
+            }
+            Ok(BodyEvent::Done) => return (progress, true, None),
+            Ok(BodyEvent::NeedMore) => return (progress, false, None),
+            Err(e) => return (progress, false, Some(e.status)),
+        }
+    }
+}
+
 /// Runs the request and response analyzers. Ok(progress), or Err(End) when
 /// the stream must end now.
 pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
@@ -774,7 +853,11 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
                 }
             }
             Msg1::Body(mut dec) => {
-                let (p, done, err) = classify_body(&mut dec, &mut s.req);
+                let (p, done, err) = if s.http.as_ref().unwrap().req_chunked {
+                    rechunk_body(&mut dec, &mut s.req, env.pool)
+                } else {
+                    classify_body(&mut dec, &mut s.req)
+                };
                 progress |= p;
                 let t = s.http.as_mut().unwrap();
                 if let Some(code) = err {
@@ -828,7 +911,11 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
                 }
             }
             Msg1::Body(mut dec) => {
-                let (p, done, err) = classify_body(&mut dec, &mut s.res);
+                let (p, done, err) = if s.http.as_ref().unwrap().res_chunked {
+                    rechunk_body(&mut dec, &mut s.res, env.pool)
+                } else {
+                    classify_body(&mut dec, &mut s.res)
+                };
                 progress |= p;
                 let mut done = done;
                 if err.is_some() {
@@ -1098,6 +1185,7 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     t.srv_keepalive = srv_conn == ConnMode::KeepAlive;
     buf.consume(head.len);
     s.req.read_limit = env.pool.size();
+    t.req_chunked = head.body == BodyFraming::Chunked;
     t.req = match head.body {
         BodyFraming::None => Msg1::Done,
         BodyFraming::Tunnel => Msg1::Tunnel,
@@ -1326,6 +1414,7 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         // Tunnels use `timeout tunnel` when set.
         s.mode_tunnel();
     } else {
+        t.res_chunked = head.body == BodyFraming::Chunked;
         t.res = match head.body {
             BodyFraming::None => Msg1::Done,
             BodyFraming::Tunnel => Msg1::Tunnel,
