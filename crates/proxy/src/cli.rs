@@ -12,7 +12,7 @@
 //! peer does not take at once waits in the session's buffer, and further
 //! requests are not parsed until it drains.
 
-mod commands;
+pub(crate) mod commands;
 
 use crate::listener::Listener;
 use crate::worker::{token, Msg, Worker, K_APPLET, K_APPLET_TIMER};

@@ -49,6 +49,15 @@ pub enum Msg {
     SoftStop,
     /// Hard stop: exit now.
     HardStop,
+    /// `show sess` from another thread's CLI: this thread's lines.
+    CollectSess {
+        want: Option<u64>,
+        reply: std::sync::mpsc::Sender<String>,
+    },
+    /// `shutdown session` for a stream of this thread.
+    KillStream { idx: u32, gen: u32 },
+    /// `shutdown sessions server`: this thread's streams on that server.
+    KillServerStreams { be: usize, srv: usize },
 }
 
 /// The per-thread handler.
@@ -183,6 +192,40 @@ impl Worker {
         }
     }
 
+    /// Ends a stream at once (`shutdown session`), releasing everything
+    /// it holds as a normal end would.
+    pub fn kill_stream(&mut self, cx: &mut Cx<'_, Msg>, idx: u32, gen: u32) {
+        let Some(mut s) = self.streams.take(idx, gen) else {
+            return;
+        };
+        s.term = crate::stream::Term { who: b'K', when: b'D' };
+        let rt = self.rt.clone();
+        let mut env = Env {
+            cx,
+            rt: &rt,
+            pool: &mut self.pool,
+            idx,
+            gen,
+        };
+        s.release(&mut env);
+        self.streams.release(idx);
+        cx.shared().load[cx.tid()].store(self.load(), Relaxed);
+        self.maybe_exit(cx);
+    }
+
+    /// Ends this thread's streams using server `srv` of backend `be`.
+    pub fn kill_server_streams(&mut self, cx: &mut Cx<'_, Msg>, be: usize, srv: usize) {
+        let victims: Vec<(u32, u32)> = self
+            .streams
+            .iter()
+            .filter(|(_, _, s)| s.be == Some(be) && s.srv == Some(srv))
+            .map(|(i, g, _)| (i, g))
+            .collect();
+        for (i, g) in victims {
+            self.kill_stream(cx, i, g);
+        }
+    }
+
     fn maybe_exit(&mut self, cx: &mut Cx<'_, Msg>) {
         if self.soft_stopping && self.streams.is_empty() {
             cx.exit();
@@ -281,6 +324,13 @@ impl Handler for Worker {
                 self.maybe_exit(cx);
             }
             Msg::HardStop => cx.exit(),
+            Msg::CollectSess { want, reply } => {
+                let lines = crate::cli::commands::sess_lines(self, cx.tid(), want, cx.now());
+                // The asker may have given up waiting: nothing to do then.
+                let _ = reply.send(lines);
+            }
+            Msg::KillStream { idx, gen } => self.kill_stream(cx, idx, gen),
+            Msg::KillServerStreams { be, srv } => self.kill_server_streams(cx, be, srv),
         }
     }
 }

@@ -1013,7 +1013,38 @@ fn cmd_show_fd(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
     s
 }
 
-fn sess_line(s: &mut String, rt: &crate::runtime::Runtime, idx: u32, gen: u32, st: &crate::stream::Stream, now: u64) {
+/// A session's id in `show sess` / `shutdown session`: thread, slot and
+/// generation, so any thread can tell whose stream it names.
+pub(crate) fn sess_id(tid: usize, idx: u32, gen: u32) -> u64 {
+    (tid as u64) << 56 | (idx as u64) << 32 | gen as u64
+}
+
+/// Splits a session id back into (thread, slot, generation).
+pub(crate) fn sess_id_parts(id: u64) -> (usize, u32, u32) {
+    ((id >> 56) as usize, ((id >> 32) & 0x00ff_ffff) as u32, id as u32)
+}
+
+/// The `show sess` lines of this thread's streams (all, or only `want`).
+pub(crate) fn sess_lines(w: &crate::worker::Worker, tid: usize, want: Option<u64>, now: u64) -> String {
+    let mut s = String::new();
+    for (idx, gen, st) in w.streams.iter() {
+        if want.is_some_and(|id| id != sess_id(tid, idx, gen)) {
+            continue;
+        }
+        sess_line(&mut s, &w.rt, tid, idx, gen, st, now);
+    }
+    s
+}
+
+fn sess_line(
+    s: &mut String,
+    rt: &crate::runtime::Runtime,
+    tid: usize,
+    idx: u32,
+    gen: u32,
+    st: &crate::stream::Stream,
+    now: u64,
+) {
     let fe = rt.proxies.get(st.fe).map(|p| p.name.as_str()).unwrap_or("?");
     let be = st.be.and_then(|b| rt.proxies.get(b));
     let srv = match (be, st.srv) {
@@ -1021,7 +1052,7 @@ fn sess_line(s: &mut String, rt: &crate::runtime::Runtime, idx: u32, gen: u32, s
         _ => "<none>",
     };
     let src = st.src.map(|a| a.to_string()).unwrap_or_else(|| "?".into());
-    let id = (idx as u64) << 32 | gen as u64;
+    let id = sess_id(tid, idx, gen);
     let _ = writeln!(
         s,
         "0x{id:x}: proto=tcpv4 src={src} fe={fe} be={} srv={srv} ts=00 epoch=0 age={}s calls=0 rate=0 cpu=0 lat=0 rq[f=0h,i={},an=00h,rx=,wx=,ax=] rp[f=0h,i={},an=00h,rx=,wx=,ax=] scf=[8,0h,fd={}] scb=[8,0h,fd={}] exp= rc=0 c_exp=",
@@ -1038,19 +1069,42 @@ fn cmd_show_sess(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
     if !c.has(Level::Operator) {
         return DENIED.into();
     }
-    // Streams of this session's thread (streams of other threads are not
-    // reachable without a cross-thread request; see docs/management.md),
-    // plus this CLI session itself, as HAProxy lists it.
+    // Every thread's streams: this thread's directly, the others' through
+    // their mailboxes (HAProxy isolates threads for this; we wait, bounded,
+    // for each thread to answer from its loop), then this CLI session.
     let now = c.cx.now();
     let want = arg(args, 2);
-    let mut s = String::new();
-    for (idx, gen, st) in c.w.streams.iter() {
-        let id = (idx as u64) << 32 | gen as u64;
-        if !want.is_empty() && want != "all" && u64::from_str_radix(want.trim_start_matches("0x"), 16).ok() != Some(id)
-        {
-            continue;
+    let filter = if want.is_empty() || want == "all" {
+        None
+    } else {
+        match u64::from_str_radix(want.trim_start_matches("0x"), 16) {
+            Ok(id) => Some(id),
+            Err(_) => return "Session not found.\n".into(),
         }
-        sess_line(&mut s, &c.w.rt, idx, gen, st, now);
+    };
+    let tid = c.cx.tid();
+    let mut s = sess_lines(c.w, tid, filter, now);
+    let nbt = c.cx.nbthread();
+    if nbt > 1 {
+        let (tx, rx) = std::sync::mpsc::channel();
+        for t in (0..nbt).filter(|&t| t != tid) {
+            c.cx.send(
+                t,
+                crate::worker::Msg::CollectSess {
+                    want: filter,
+                    reply: tx.clone(),
+                },
+            );
+        }
+        drop(tx);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_millis(500);
+        for _ in 1..nbt {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(part) => s.push_str(&part),
+                Err(_) => break,
+            }
+        }
     }
     if want.is_empty() || want == "all" {
         let _ = writeln!(
@@ -1074,26 +1128,53 @@ fn cmd_shutdown_session(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> Strin
     if arg(args, 2).is_empty() {
         return "Session pointer expected (use 'show sess').\n".into();
     }
-    let want = u64::from_str_radix(arg(args, 2).trim_start_matches("0x"), 16).ok();
-    let known =
-        c.w.streams
-            .iter()
-            .any(|(i, g, _)| Some((i as u64) << 32 | g as u64) == want);
-    if known {
-        // Killing a stream needs the stream API's cooperation (not there yet).
-        return "'shutdown session' is not supported yet by rhaproxy.\n".into();
+    let Ok(id) = u64::from_str_radix(arg(args, 2).trim_start_matches("0x"), 16) else {
+        return "No such session (use 'show sess').\n".into();
+    };
+    let (tid, idx, gen) = sess_id_parts(id);
+    if tid >= c.cx.nbthread() {
+        return "No such session (use 'show sess').\n".into();
     }
-    "No such session (use 'show sess').\n".into()
+    if tid == c.cx.tid() {
+        if c.w.streams.get(idx, gen).is_none() {
+            return "No such session (use 'show sess').\n".into();
+        }
+        c.w.kill_stream(c.cx, idx, gen);
+    } else {
+        // Ask the owning thread whether it exists (bounded wait), then let
+        // it end the stream at its next loop.
+        let (tx, rx) = std::sync::mpsc::channel();
+        c.cx.send(
+            tid,
+            crate::worker::Msg::CollectSess {
+                want: Some(id),
+                reply: tx,
+            },
+        );
+        match rx.recv_timeout(std::time::Duration::from_millis(500)) {
+            Ok(lines) if !lines.is_empty() => c.cx.send(tid, crate::worker::Msg::KillStream { idx, gen }),
+            _ => return "No such session (use 'show sess').\n".into(),
+        }
+    }
+    String::new()
 }
 
 fn cmd_shutdown_sessions_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
     if !c.has(Level::Admin) {
         return DENIED.into();
     }
-    if let Err(e) = find_server(c, arg(args, 3)) {
-        return e.into();
+    let (be, srv) = match find_server(c, arg(args, 3)) {
+        Ok((px, sv)) => (px.idx, px.servers.iter().position(|x| std::ptr::eq(x, sv)).unwrap_or(0)),
+        Err(e) => return e.into(),
+    };
+    for t in 0..c.cx.nbthread() {
+        if t == c.cx.tid() {
+            c.w.kill_server_streams(c.cx, be, srv);
+        } else {
+            c.cx.send(t, crate::worker::Msg::KillServerStreams { be, srv });
+        }
     }
-    "'shutdown sessions server' is not supported yet by rhaproxy.\n".into()
+    String::new()
 }
 
 // ---- servers -------------------------------------------------------------
