@@ -125,7 +125,7 @@ builtin_runner() { # BIN LIST OUTDIR
 # stderr comes as "hN debug|" lines, cut at arbitrary places).
 first_alerts() { # LOGFILE
     [ -f "$1" ] || return 0
-    grep -E '^\*\*\*  h[0-9]+ +debug\|' "$1" | sed 's/^.*debug|//' | tr -d '\n' |
+    grep -E '^\*\*\*  h[^ ]* +debug\|' "$1" | sed 's/^.*debug|//' | tr -d '\n' |
         perl -ne 'while (/\[ALERT\]\s*\(\d+\)\s*:\s*(.*?)(?=\[ALERT\]|\[NOTICE\]|\[WARNING\]|$)/g) {
             my $m = $1; next if $m =~ /^config : (Error|Fatal)/; $m =~ s{/\S*/cfg}{cfg}g; print "$m "; }' |
         cut -c1-300 || true
