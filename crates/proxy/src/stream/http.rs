@@ -342,6 +342,11 @@ fn reply_bytes(env: &Env, s: &Stream, code: u16, h1: bool, out: &mut [u8]) -> (u
                     .and_then(|sec| sec.files.iter().find(|(c, _, _)| *c == code))
                     .map(|(_, _, content)| content.as_slice()),
             };
+            if file.is_some_and(|f| f.is_empty()) {
+                // An empty file (`errorfile 408 /dev/null`): say nothing
+                // and close, as HAProxy does.
+                return (0, true);
+            }
             if let Some(r) = file.and_then(|f| emit_errorfile(f, out)) {
                 return r;
             }
