@@ -42,7 +42,11 @@ pub enum Msg {
     /// First message of every thread: register shared listeners.
     Start,
     /// A connection accepted by another thread, for this one to serve.
-    Accepted { fd: RawFd, listener: usize },
+    Accepted {
+        fd: RawFd,
+        src: Option<std::net::SocketAddr>,
+        listener: usize,
+    },
     /// A queued stream may now use a slot of server `srv` of backend `be`.
     Dequeued { token: u64, be: usize, srv: usize },
     /// Soft stop: stop accepting, finish what runs, then exit.
@@ -112,8 +116,8 @@ impl Worker {
             if l.maxconn > 0 && l.counters.cur_sess.load(Relaxed) >= l.maxconn as u64 {
                 break;
             }
-            let fd = match crate::sock::accept(l.fd) {
-                Ok((fd, _)) => fd,
+            let (fd, src) = match crate::sock::accept(l.fd) {
+                Ok((fd, addr)) => (fd, addr.to_inet()),
                 Err(e) if crate::sock::is_would_block(&e) => break,
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) || e.raw_os_error() == Some(libc::ECONNABORTED) => {
                     continue
@@ -134,23 +138,30 @@ impl Worker {
                 l.spread.pick(tid, mask, &cx.shared().load)
             };
             if target == tid {
-                self.start_conn(cx, fd, lidx);
+                self.start_conn(cx, fd, src, lidx);
             } else {
                 cx.shared().load[target].fetch_add(1, Relaxed);
                 reactor::activity::bump(&cx.activity().accq_pushed, 1);
-                cx.send(target, Msg::Accepted { fd, listener: lidx });
+                cx.send(
+                    target,
+                    Msg::Accepted {
+                        fd,
+                        src,
+                        listener: lidx,
+                    },
+                );
             }
         }
         cx.shared().load[cx.tid()].store(self.load(), Relaxed);
     }
 
     /// Starts serving an accepted connection on this thread.
-    fn start_conn(&mut self, cx: &mut Cx<'_, Msg>, fd: RawFd, lidx: usize) {
+    fn start_conn(&mut self, cx: &mut Cx<'_, Msg>, fd: RawFd, src: Option<std::net::SocketAddr>, lidx: usize) {
         let l = &self.listeners[lidx];
         match l.kind {
             LKind::Proxy(px) => {
                 let rt = self.rt.clone();
-                crate::stream::accept(self, cx, &rt, fd, lidx, px);
+                crate::stream::accept(self, cx, &rt, fd, src, lidx, px);
             }
             LKind::Cli(sock) => {
                 crate::cli::accept(self, cx, fd, lidx, sock);
@@ -304,9 +315,9 @@ impl Handler for Worker {
     fn on_msg(&mut self, cx: &mut Cx<'_, Msg>, msg: Msg) {
         match msg {
             Msg::Start => self.poll_listeners(cx),
-            Msg::Accepted { fd, listener } => {
+            Msg::Accepted { fd, src, listener } => {
                 cx.shared().load[cx.tid()].fetch_sub(1, Relaxed);
-                self.start_conn(cx, fd, listener);
+                self.start_conn(cx, fd, src, listener);
             }
             Msg::Dequeued { token: t, be, srv } => {
                 let (_, idx, gen) = untoken(t);

@@ -450,6 +450,7 @@ fn info<'a>(rt: &'a crate::runtime::Runtime, s: &Stream, first_req: bool) -> Inf
 fn request_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead, be_i: usize) -> Verdict {
     let rt = env.rt;
     let fe_i = s.fe;
+    s.ensure_dst();
     let inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
     let t: &mut Txn = s.http.as_mut().unwrap();
     let rs = t.rs.get_or_insert_with(Default::default);
@@ -494,6 +495,7 @@ fn response_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::ResponseH
     let rt = env.rt;
     let fe_i = s.fe;
     let be_i = s.be.unwrap_or(fe_i);
+    s.ensure_dst();
     let inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
     let t: &mut Txn = s.http.as_mut().unwrap();
     let rs = t.rs.get_or_insert_with(Default::default);

@@ -212,7 +212,10 @@ pub struct Stream {
     pub retries_left: u32,
     pub accept_ms: u64,
     pub src: Option<SocketAddr>,
+    /// Local address the client reached; fetched on first use
+    /// ([`Stream::ensure_dst`]): most streams never need it.
     pub dst: Option<SocketAddr>,
+    dst_fetched: bool,
     pub http: Option<Box<http::Txn>>,
     pub queue_exp: u64,
     pub term: Term,
@@ -225,7 +228,15 @@ pub struct Stream {
 }
 
 /// Accepts a client connection into a new stream on this thread.
-pub fn accept(w: &mut Worker, cx: &mut Cx<'_, Msg>, rt: &Runtime, fd: RawFd, lidx: usize, px: usize) {
+pub fn accept(
+    w: &mut Worker,
+    cx: &mut Cx<'_, Msg>,
+    rt: &Runtime,
+    fd: RawFd,
+    src: Option<SocketAddr>,
+    lidx: usize,
+    px: usize,
+) {
     let fe = &rt.proxies[px];
     let now = cx.now();
     let l = &w.listeners[lidx];
@@ -242,8 +253,6 @@ pub fn accept(w: &mut Worker, cx: &mut Cx<'_, Msg>, rt: &Runtime, fd: RawFd, lid
     let bufsize = rt.cfg.global.tune_bufsize as usize;
     let head_limit = bufsize.saturating_sub(rt.cfg.global.tune_maxrewrite as usize).max(1);
     let mode = fe.mode;
-    let src = sock::peer_addr(fd).ok().and_then(|a| a.to_inet());
-    let dst = sock::local_addr(fd).ok().and_then(|a| a.to_inet());
     let retries = fe.cfg.retries;
     let (idx, gen) = w.streams.insert_with(|i, g| {
         let timer = cx.timer_create(token(K_TIMER, i, g));
@@ -268,7 +277,8 @@ pub fn accept(w: &mut Worker, cx: &mut Cx<'_, Msg>, rt: &Runtime, fd: RawFd, lid
             retries_left: retries,
             accept_ms: now,
             src,
-            dst,
+            dst: None,
+            dst_fetched: false,
             http: None,
             queue_exp: ETERNITY,
             term: Term::default(),
@@ -311,6 +321,14 @@ enum Io {
 }
 
 impl Stream {
+    /// Fetches the local address of the client connection once.
+    pub fn ensure_dst(&mut self) {
+        if !self.dst_fetched && self.cli.is_open() {
+            self.dst_fetched = true;
+            self.dst = sock::local_addr(self.cli.fd).ok().and_then(|a| a.to_inet());
+        }
+    }
+
     fn fe<'r>(&self, rt: &'r Runtime) -> &'r crate::runtime::ProxyRt {
         &rt.proxies[self.fe]
     }
@@ -704,6 +722,9 @@ impl Stream {
     }
 
     fn connect_to(&mut self, env: &mut Env, target: Target) -> bool {
+        if matches!(target, Target::InetPortOffset(..)) {
+            self.ensure_dst();
+        }
         let dst_port = self.dst.map_or(0, |d| d.port());
         let target = target.resolve(dst_port);
         let raw = match &target {
@@ -887,8 +908,12 @@ impl Stream {
     /// Converges poll wishes with what the stream waits for.
     fn update_wishes(&mut self, env: &mut Env) {
         let cx = &mut *env.cx;
+        // Reads stay polled while nothing is known to be pending, even when
+        // the stream does not want to read now: an event then only marks the
+        // side ready and the next pass stops polling it (HAProxy's lazy
+        // fd_stop_recv). This saves two epoll_ctl per keep-alive request.
         if self.cli.is_open() {
-            let want_r = self.want_read_cli() && !self.cli.ready_r && self.req_room();
+            let want_r = !self.cli.ready_r && !self.cli.shut_r && !self.cli.err;
             if want_r {
                 cx.want_recv(self.cli.fd)
             } else {
@@ -901,7 +926,7 @@ impl Stream {
             }
         }
         if self.sv.is_open() {
-            let want_r = self.want_read_srv() && !self.sv.ready_r && self.res_room();
+            let want_r = !self.sv.ready_r && !self.sv.shut_r && !self.sv.err && !self.sv.connecting;
             if want_r {
                 cx.want_recv(self.sv.fd)
             } else {
@@ -918,9 +943,6 @@ impl Stream {
 
     fn req_room(&self) -> bool {
         self.req.ibuf.as_ref().is_none_or(|b| b.len() < self.req.read_limit)
-    }
-    fn res_room(&self) -> bool {
-        self.res.ibuf.as_ref().is_none_or(|b| b.len() < self.res.read_limit)
     }
 
     fn update_timer(&mut self, env: &mut Env) {
