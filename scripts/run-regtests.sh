@@ -183,7 +183,7 @@ if [ "$fail" -gt 0 ]; then
 fi
 if [ "$STRICT" = 1 ] && [ "$skip" -gt 0 ]; then
     note "tests listed as passing were SKIPPED (a REQUIRE_* or -cc feature went missing?):"
-    grep '^SKIP ' "$OUTDIR"/*/reasons.txt 2>/dev/null | sed 's/^[^:]*:/  /' || true
+    grep -h '^SKIP ' "$OUTDIR"/*/reasons.txt 2>/dev/null | sed 's/^/  /' || true
     status=1
 fi
 if [ "$status" -ne 0 ]; then
