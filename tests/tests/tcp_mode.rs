@@ -145,3 +145,78 @@ fn refused_server_closes_client_after_retries() {
     assert!(matches!(r, Ok(0)) || r.is_err(), "expected close, got {r:?}");
     assert!(t0.elapsed() < Duration::from_secs(4));
 }
+
+/// `maxconn` on a frontend: extra connections wait in the backlog without
+/// the proxy spinning, and are served as soon as a connection ends; the
+/// limit is per live connection, not per total.
+#[test]
+fn frontend_maxconn_queues_in_backlog_without_spinning() {
+    let dir = TempDir::new("tcp-maxconn");
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut b = [0u8; 64];
+                while let Ok(n) = c.read(&mut b) {
+                    if n == 0 || c.write_all(&b[..n]).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let port = free_port();
+    let cfg = format!(
+        "defaults\n    mode tcp\n    timeout client 10s\n    timeout server 10s\n    timeout connect 1s\nlisten p\n    bind 127.0.0.1:{port}\n    maxconn 2\n    server s1 {origin}\n"
+    );
+    let path = dir.write("mc.cfg", &cfg);
+    let mut cmd = Command::new(bin("rhaproxy"));
+    cmd.arg("-db")
+        .arg("-f")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let proxy = Proc::spawn(cmd, "rhaproxy");
+    let addr2: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    // The readiness probe is one short connection: it frees its slot.
+    assert!(wait_listening(addr2, Duration::from_secs(5)));
+    std::thread::sleep(Duration::from_millis(100));
+    // Three rounds: the limit must free up as connections end.
+    for round in 0..3 {
+        let mut cs: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr2).unwrap()).collect();
+        for (i, c) in cs.iter_mut().enumerate() {
+            c.write_all(&[b'a' + i as u8]).unwrap();
+            c.set_read_timeout(Some(Duration::from_millis(400))).unwrap();
+        }
+        let mut b = [0u8; 4];
+        assert_eq!(cs[0].read(&mut b).unwrap(), 1, "round {round}");
+        assert_eq!(cs[1].read(&mut b).unwrap(), 1, "round {round}");
+        assert!(
+            cs[2].read(&mut b).is_err(),
+            "third connection served over maxconn (round {round})"
+        );
+        drop(cs.remove(0));
+        cs[1].set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+        assert_eq!(
+            cs[1].read(&mut b).unwrap(),
+            1,
+            "third not served after a close (round {round})"
+        );
+        assert_eq!(b[0], b'c');
+        drop(cs);
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Waiting at the limit must not burn CPU (level-triggered listener).
+    let _held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(addr2).unwrap()).collect();
+    let stat = |pid: u32| -> u64 {
+        let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        let f: Vec<&str> = s.rsplit(')').next().unwrap().split_whitespace().collect();
+        f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    let t0 = stat(proxy.pid());
+    std::thread::sleep(Duration::from_secs(1));
+    let spent = stat(proxy.pid()) - t0;
+    assert!(spent < 20, "proxy used {spent} ticks in 1 s while at maxconn");
+}

@@ -126,6 +126,7 @@ fn finish(w: &mut Worker, cx: &mut Cx<'_, Msg>, idx: u32, a: Applet, alive: bool
     cx.fd_delete(a.fd);
     w.listeners[a.lidx].counters.sess_end();
     w.applets.release(idx);
+    w.resume_listeners(cx);
     cx.shared().load[cx.tid()].store((w.streams.len() + w.applets.len()) as u32, Relaxed);
 }
 

@@ -72,6 +72,10 @@ pub struct Worker {
     pub applets: Slab<crate::cli::Applet>,
     pub pool: Pool,
     soft_stopping: bool,
+    /// Listeners this thread stopped polling because a connection limit was
+    /// reached (HAProxy's full listener); resumed when a connection ends.
+    paused: Vec<bool>,
+    any_paused: bool,
 }
 
 impl Worker {
@@ -84,6 +88,8 @@ impl Worker {
             applets: Slab::default(),
             pool: Pool::new(bufsize, 1024),
             soft_stopping: false,
+            paused: Vec::new(),
+            any_paused: false,
         }
     }
 
@@ -109,11 +115,11 @@ impl Worker {
                 break;
             }
             // Global and per-listener limits: leave connections in the
-            // backlog, as HAProxy pauses listeners at maxconn.
-            if matches!(l.kind, LKind::Proxy(_)) && rt.curr_conns.load(Relaxed) >= rt.maxconn.load(Relaxed) {
-                break;
-            }
-            if l.maxconn > 0 && l.counters.cur_sess.load(Relaxed) >= l.maxconn as u64 {
+            // backlog and stop polling the listener here (it is level-
+            // triggered: polling a full listener would spin), as HAProxy
+            // pauses full listeners until a connection ends.
+            if Self::listener_full(rt, l) {
+                self.pause_listener(cx, lidx);
                 break;
             }
             let (fd, src) = match crate::sock::accept(l.fd) {
@@ -153,6 +159,48 @@ impl Worker {
             }
         }
         cx.shared().load[cx.tid()].store(self.load(), Relaxed);
+    }
+
+    fn listener_full(rt: &Runtime, l: &Listener) -> bool {
+        (matches!(l.kind, LKind::Proxy(_)) && rt.curr_conns.load(Relaxed) >= rt.maxconn.load(Relaxed))
+            || (l.maxconn > 0 && l.counters.cur_sess.load(Relaxed) >= l.maxconn as u64)
+    }
+
+    fn pause_listener(&mut self, cx: &mut Cx<'_, Msg>, lidx: usize) {
+        if self.paused.len() < self.listeners.len() {
+            self.paused.resize(self.listeners.len(), false);
+        }
+        if !self.paused[lidx] {
+            self.paused[lidx] = true;
+            self.any_paused = true;
+            let fd = self.listeners[lidx].fd;
+            cx.stop_recv(fd);
+            cx.fd_refresh(fd);
+        }
+    }
+
+    /// A connection ended on this thread: resume the listeners this thread
+    /// paused if they are below their limits again. Only threads that
+    /// paused re-register, which is enough: any thread's accept spreads
+    /// connections over all threads.
+    pub fn resume_listeners(&mut self, cx: &mut Cx<'_, Msg>) {
+        if !self.any_paused || self.rt.stopping.load(Relaxed) {
+            return;
+        }
+        self.any_paused = false;
+        for i in 0..self.paused.len() {
+            if !self.paused[i] {
+                continue;
+            }
+            let l = &self.listeners[i];
+            if Self::listener_full(&self.rt, l) {
+                self.any_paused = true;
+                continue;
+            }
+            self.paused[i] = false;
+            cx.want_recv(l.fd);
+            cx.fd_refresh(l.fd);
+        }
     }
 
     /// Starts serving an accepted connection on this thread.
@@ -197,8 +245,10 @@ impl Worker {
                 gen,
             };
             s.release(&mut env);
+            self.listeners[s.lidx].counters.sess_end();
             self.streams.release(idx);
             cx.shared().load[cx.tid()].store(self.load(), Relaxed);
+            self.resume_listeners(cx);
             self.maybe_exit(cx);
         }
     }
@@ -219,8 +269,10 @@ impl Worker {
             gen,
         };
         s.release(&mut env);
+        self.listeners[s.lidx].counters.sess_end();
         self.streams.release(idx);
         cx.shared().load[cx.tid()].store(self.load(), Relaxed);
+        self.resume_listeners(cx);
         self.maybe_exit(cx);
     }
 
