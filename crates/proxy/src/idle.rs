@@ -14,6 +14,7 @@
 //! This module owns the lists; it must not do I/O on the FDs.
 
 use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
 use std::sync::Mutex;
 
 /// An idle connection parked in a list.
@@ -31,17 +32,27 @@ pub struct IdleConn {
 /// One server's lists, one per thread.
 pub struct IdleLists {
     per_thread: Box<[Mutex<Vec<IdleConn>>]>,
+    /// Connections parked over all threads (kept next to the lists so the
+    /// pool bound can be checked without locking every list).
+    total: AtomicU32,
 }
 
 impl IdleLists {
     pub fn new(nbthread: usize) -> IdleLists {
         IdleLists {
             per_thread: (0..nbthread.max(1)).map(|_| Mutex::new(Vec::new())).collect(),
+            total: AtomicU32::new(0),
         }
     }
 
     pub fn push(&self, tid: usize, c: IdleConn) {
         self.per_thread[tid].lock().unwrap_or_else(|e| e.into_inner()).push(c);
+        self.total.fetch_add(1, Relaxed);
+    }
+
+    /// Connections parked over all threads.
+    pub fn total(&self) -> u32 {
+        self.total.load(Relaxed)
     }
 
     /// Takes the most recently parked connection of thread `tid` matching
@@ -49,7 +60,10 @@ impl IdleLists {
     pub fn take(&self, tid: usize, accept: impl Fn(&IdleConn) -> bool) -> Option<IdleConn> {
         let mut l = self.per_thread[tid].lock().unwrap_or_else(|e| e.into_inner());
         let pos = l.iter().rposition(accept)?;
-        Some(l.swap_remove(pos))
+        {
+            self.total.fetch_sub(1, Relaxed);
+            Some(l.swap_remove(pos))
+        }
     }
 
     /// Steals from another thread, trying each once, without waiting on a
@@ -60,6 +74,7 @@ impl IdleLists {
             let t = (me + k) % n;
             if let Ok(mut l) = self.per_thread[t].try_lock() {
                 if let Some(pos) = l.iter().rposition(&accept) {
+                    self.total.fetch_sub(1, Relaxed);
                     return Some((t, l.swap_remove(pos)));
                 }
             }
@@ -71,7 +86,10 @@ impl IdleLists {
     pub fn remove(&self, tid: usize, fd: RawFd) -> Option<IdleConn> {
         let mut l = self.per_thread[tid].lock().unwrap_or_else(|e| e.into_inner());
         let pos = l.iter().position(|c| c.fd == fd)?;
-        Some(l.swap_remove(pos))
+        {
+            self.total.fetch_sub(1, Relaxed);
+            Some(l.swap_remove(pos))
+        }
     }
 
     /// Counts (idle, safe) over all threads, for `show servers conn`.

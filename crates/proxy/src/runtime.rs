@@ -89,6 +89,11 @@ pub struct ServerRt {
     pub up: AtomicBool,
     pub last_change_ms: AtomicU64,
     pub idle: crate::idle::IdleLists,
+    /// Peak of `served` in the current second and the second it is for:
+    /// HAProxy's estimate of the connections this server needs, which
+    /// bounds how many may be kept idle.
+    pub need_peak: AtomicU32,
+    pub need_sec: AtomicU64,
 }
 
 impl ServerRt {
@@ -109,6 +114,8 @@ impl ServerRt {
             up: AtomicBool::new(true),
             last_change_ms: AtomicU64::new(0),
             idle: crate::idle::IdleLists::new(1),
+            need_peak: AtomicU32::new(0),
+            need_sec: AtomicU64::new(0),
             cfg,
         }
     }
@@ -120,6 +127,30 @@ impl ServerRt {
     pub fn in_maint(&self) -> bool {
         self.admin.load(Relaxed) & ADM_MAINT != 0
     }
+    /// Whether a connection ending now may be parked for reuse: HAProxy's
+    /// rule `used + idle <= max(used, estimated need)`, the need being the
+    /// peak number of connections in use over the last second(s). Keeps
+    /// one-request clients (close mode) from piling up idle connections.
+    pub fn may_park(&self, now_ms: u64) -> bool {
+        let used = self.served.load(Relaxed);
+        let sec = now_ms / 1000;
+        let prev_sec = self.need_sec.load(Relaxed);
+        let peak = if prev_sec == sec {
+            self.need_peak.fetch_max(used, Relaxed).max(used)
+        } else {
+            // A new second: the previous second's peak still counts.
+            let old = self.need_peak.swap(used, Relaxed);
+            self.need_sec.store(sec, Relaxed);
+            if prev_sec + 1 == sec {
+                old.max(used)
+            } else {
+                used
+            }
+        };
+        // `used` still counts the ending stream, which becomes the idle one.
+        used.saturating_sub(1) + self.idle.total() < used.max(peak)
+    }
+
     /// A free connection slot exists under maxconn.
     pub fn has_slot(&self) -> bool {
         let m = self.maxconn.load(Relaxed);
@@ -228,6 +259,8 @@ impl Runtime {
                     up: AtomicBool::new(true),
                     last_change_ms: AtomicU64::new(0),
                     idle: crate::idle::IdleLists::new(nbthread),
+                    need_peak: AtomicU32::new(0),
+                    need_sec: AtomicU64::new(0),
                 });
             }
             proxies.push(ProxyRt {

@@ -1461,7 +1461,7 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
             } else {
                 s.close_srv(env, false);
             }
-        } else if keep && pool_has_room(sv, env) {
+        } else if keep && pool_has_room(sv, env) && sv.may_park(env.now()) {
             let fd = s.sv.fd;
             reactor::fd::set_token(fd, token(K_IDLE, be_i as u32, srv_i as u32));
             env.cx.want_recv(fd);

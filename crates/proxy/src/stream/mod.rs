@@ -1035,6 +1035,13 @@ fn recv_into(side: &mut Side, ch: &mut Chan, pool: &mut Pool) -> Option<usize> {
         }
         Ok(n) => {
             buf.produce(n);
+            if n < room_len {
+                // A short read drained the socket: wait for the poller
+                // instead of paying a recv that returns EAGAIN (HAProxy's
+                // raw_sock does the same). A FIN that follows is reported
+                // by EPOLLRDHUP.
+                side.ready_r = false;
+            }
             Some(n)
         }
         Err(e) if sock::is_would_block(&e) => {
@@ -1064,6 +1071,11 @@ fn send_from(side: &mut Side, ch: &mut Chan) -> Option<usize> {
     }
     match sock::send2(side.fd, out, body) {
         Ok(n) => {
+            if n < out.len() + body.len() {
+                // The socket buffer is full: poll for room rather than
+                // trying again for an EAGAIN.
+                side.ready_w = false;
+            }
             let from_out = n.min(out.len());
             if from_out > 0 {
                 ch.obuf.as_mut().unwrap().consume(from_out);
