@@ -106,7 +106,7 @@ impl Txn {
             exp: ETERNITY,
             req: Msg1::Head,
             res: Msg1::Idle,
-            hdrs: Vec::with_capacity(101),
+            hdrs: Vec::new(),
             meth: Method::Get,
             req_ver11: true,
             cli_keepalive: false,
@@ -134,6 +134,37 @@ impl Txn {
 impl PartialEq for Msg1 {
     fn eq(&self, other: &Msg1) -> bool {
         std::mem::discriminant(self) == std::mem::discriminant(other)
+    }
+}
+
+thread_local! {
+    /// Header indexes not in use by a transaction of this thread. An index
+    /// (101 slots, ~2 KB) is needed only while a head is parsed and
+    /// forwarded; idle keep-alive clients give theirs back, so they cost
+    /// no index, and busy ones reuse one without allocating.
+    static HDR_POOL: std::cell::RefCell<Vec<Vec<Header>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Makes sure the transaction holds a header index.
+fn hdrs_take(t: &mut Txn) {
+    if t.hdrs.capacity() == 0 {
+        t.hdrs = HDR_POOL
+            .with(|p| p.borrow_mut().pop())
+            .unwrap_or_else(|| Vec::with_capacity(101));
+    }
+}
+
+/// Gives the transaction's header index back to the thread's free list.
+fn hdrs_give(t: &mut Txn) {
+    let mut v = std::mem::take(&mut t.hdrs);
+    if v.capacity() > 0 {
+        v.clear();
+        HDR_POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < 4096 {
+                p.push(v);
+            }
+        });
     }
 }
 
@@ -1024,6 +1055,7 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
         t.head_start = env.now();
         t.exp = head_deadline(env, fe_i, t.head_start);
     }
+    hdrs_take(&mut t);
     let parsed = http::parse_request(buf.data(), &mut t.hdrs, &opts);
     let head = match parsed {
         Ok(http::Status::Incomplete) => {
@@ -1301,6 +1333,7 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
     let be_i = s.be.expect("response without backend");
     let opts = parse_opts(env, &env.rt.proxies[be_i], true);
     let mut t = s.http.take().unwrap();
+    hdrs_take(&mut t);
     let parsed = http::parse_response(buf.data(), &mut t.hdrs, &opts, t.meth);
     let head = match parsed {
         Ok(http::Status::Incomplete) => {
@@ -1514,7 +1547,8 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
         s.cli.exp = ETERNITY;
         return Ok(());
     }
-    // Next request on this connection.
+    // Next request on this connection: an idle client holds no index.
+    hdrs_give(t);
     t.req = Msg1::Head;
     t.res = Msg1::Idle;
     t.local = false;
@@ -1640,6 +1674,7 @@ pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
 
 pub fn release(s: &mut Stream, env: &mut Env) {
     if let Some(t) = s.http.as_mut() {
+        hdrs_give(t);
         t.private = None;
     }
     let _ = env;
