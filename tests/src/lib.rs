@@ -39,12 +39,29 @@ pub fn real_haproxy() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// A port the kernel says is free right now. There is a window between
-/// dropping the probe socket and the child binding it; tests that can pass
-/// an inherited fd (`fd@N`) should prefer [`Listener`].
+/// A port free right now for a server the test starts (proxy, origin),
+/// taken below the kernel's ephemeral range (32768-60999 here). Ports the
+/// kernel hands out for `:0` binds and outgoing connections come from that
+/// range, so a port picked there could be given to another test's socket
+/// between this probe and the child's bind (seen as cross-talk between
+/// cases). Each process walks its own stretch of 12000-27999 and checks the
+/// port binds. A child that binds with SO_REUSEPORT could still meet another
+/// test's child on the same port only if both picked it at once, which the
+/// per-process stretches make unlikely.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind :0");
-    l.local_addr().unwrap().port()
+    use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    const BASE: u32 = 12000;
+    const SPAN: u32 = 16000;
+    let seed = std::process::id().wrapping_mul(2654435761) % SPAN;
+    for _ in 0..SPAN {
+        let n = NEXT.fetch_add(1, Relaxed);
+        let port = (BASE + (seed + n) % SPAN) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port in {BASE}..{}", BASE + SPAN);
 }
 
 /// A child process killed and reaped on drop.
