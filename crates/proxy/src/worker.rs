@@ -237,29 +237,13 @@ impl Worker {
         if alive {
             self.streams.restore(idx, s);
         } else {
-            let mut env = Env {
-                cx,
-                rt: &rt,
-                pool: &mut self.pool,
-                idx,
-                gen,
-            };
-            s.release(&mut env);
-            self.listeners[s.lidx].counters.sess_end();
-            self.streams.release(idx);
-            cx.shared().load[cx.tid()].store(self.load(), Relaxed);
-            self.resume_listeners(cx);
-            self.maybe_exit(cx);
+            self.end_stream(cx, idx, gen, s);
         }
     }
 
-    /// Ends a stream at once (`shutdown session`), releasing everything
-    /// it holds as a normal end would.
-    pub fn kill_stream(&mut self, cx: &mut Cx<'_, Msg>, idx: u32, gen: u32) {
-        let Some(mut s) = self.streams.take(idx, gen) else {
-            return;
-        };
-        s.term = crate::stream::Term { who: b'K', when: b'D' };
+    /// Frees a stream taken out of the slab, and what its end changes for
+    /// the thread: listener counts, load, paused listeners, soft stop.
+    fn end_stream(&mut self, cx: &mut Cx<'_, Msg>, idx: u32, gen: u32, mut s: Stream) {
         let rt = self.rt.clone();
         let mut env = Env {
             cx,
@@ -274,6 +258,16 @@ impl Worker {
         cx.shared().load[cx.tid()].store(self.load(), Relaxed);
         self.resume_listeners(cx);
         self.maybe_exit(cx);
+    }
+
+    /// Ends a stream at once (`shutdown session`), releasing everything
+    /// it holds as a normal end would.
+    pub fn kill_stream(&mut self, cx: &mut Cx<'_, Msg>, idx: u32, gen: u32) {
+        let Some(mut s) = self.streams.take(idx, gen) else {
+            return;
+        };
+        s.term = crate::stream::Term { who: b'K', when: b'D' };
+        self.end_stream(cx, idx, gen, s);
     }
 
     /// Ends this thread's streams using server `srv` of backend `be`.
