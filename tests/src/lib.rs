@@ -139,6 +139,34 @@ impl Drop for Proc {
     }
 }
 
+/// Writes `cfg` as `name` in `dir` and starts `rhaproxy -db -f` on it in
+/// the foreground, its output discarded. Killed and reaped on drop.
+pub fn spawn_rhaproxy(dir: &TempDir, name: &str, cfg: &str) -> Proc {
+    let path = dir.write(name, cfg);
+    let mut c = Command::new(bin("rhaproxy"));
+    c.arg("-db")
+        .arg("-f")
+        .arg(&path)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    Proc::spawn(c, "rhaproxy")
+}
+
+/// An origin that accepts every connection and holds it open without a
+/// word (for timeouts, limits and session listings). Lives until the test
+/// process ends.
+pub fn silent_origin() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind silent origin");
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in l.incoming().flatten() {
+            held.push(c);
+        }
+    });
+    addr
+}
+
 /// Runs a command to completion with a timeout, capturing output.
 pub fn run(mut cmd: Command, timeout: Duration) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());

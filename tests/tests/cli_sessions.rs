@@ -1,10 +1,9 @@
 //! `show sess` sees the streams of every thread, and `shutdown session` /
 //! `shutdown sessions server` end them, whichever thread owns them.
 
-use rhaproxy_tests::{bin, cli, free_port, wait_unix, Proc, TempDir};
+use rhaproxy_tests::{cli, free_port, silent_origin, spawn_rhaproxy, wait_unix, TempDir};
 use std::io::Read;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 fn sess_ids(sock: &std::path::Path) -> Vec<String> {
@@ -26,28 +25,14 @@ fn closed_within(c: &mut TcpStream, d: Duration) -> bool {
 fn show_and_shutdown_sessions_across_threads() {
     let dir = TempDir::new("cli-sess");
     // A silent origin holding every connection.
-    let origin = TcpListener::bind("127.0.0.1:0").unwrap();
-    let oaddr = origin.local_addr().unwrap();
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for c in origin.incoming().flatten() {
-            held.push(c);
-        }
-    });
+    let oaddr = silent_origin();
     let port = free_port();
     let sock = dir.path().join("s.sock");
     let cfg = format!(
         "global\n    nbthread 4\n    stats socket {} level admin\ndefaults\n    mode tcp\n    timeout client 30s\n    timeout server 30s\n    timeout connect 2s\nlisten p\n    bind 127.0.0.1:{port}\n    server s1 {oaddr}\n",
         sock.display()
     );
-    let path = dir.write("p.cfg", &cfg);
-    let mut cmd = Command::new(bin("rhaproxy"));
-    cmd.arg("-db")
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let _p = Proc::spawn(cmd, "rhaproxy");
+    let _p = spawn_rhaproxy(&dir, "p.cfg", &cfg);
     assert!(wait_unix(&sock, Duration::from_secs(5)));
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let mut clients: Vec<TcpStream> = (0..12).map(|_| TcpStream::connect(addr).unwrap()).collect();

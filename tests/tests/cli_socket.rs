@@ -4,12 +4,11 @@
 //! field meanings under known TCP traffic, the level matrix for every
 //! command, and hostile input (empty, binary, over-long, half-sent lines).
 
-use rhaproxy_tests::{bin, cli, free_port, wait_listening, wait_unix, Proc, TempDir};
+use rhaproxy_tests::{cli, free_port, spawn_rhaproxy, wait_listening, wait_unix, Proc, TempDir};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(5);
@@ -133,14 +132,7 @@ fn start(origin: SocketAddr, extra_global: &str) -> Rig {
     let cfg = format!(
         "global\n    stats socket {d}/admin.sock level admin\n    stats socket {d}/operator.sock level operator\n    stats socket {d}/user.sock level user\n    stats timeout 3s\n{extra_global}\ndefaults\n    mode tcp\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\nlisten app\n    bind 127.0.0.1:{port}\n    server s1 {origin}\n    server s2 {origin} weight 50 backup\n\nbackend be_app\n    server s1 {origin}\n"
     );
-    let path = dir.write("cli.cfg", &cfg);
-    let mut c = Command::new(bin("rhaproxy"));
-    c.arg("-db")
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let p = Proc::spawn(c, "rhaproxy");
+    let p = spawn_rhaproxy(&dir, "cli.cfg", &cfg);
     let rig = Rig { _p: p, dir, port };
     for l in ["admin", "operator", "user"] {
         assert!(wait_unix(&rig.sock(l), T), "stats socket {l} not ready");

@@ -3,10 +3,9 @@
 //! is sampled from /proc/<pid>/status (VmRSS during the transfer, VmHWM at
 //! the end). 1 GiB each way fits in about 12 s with the debug build.
 
-use rhaproxy_tests::{bin, free_port, wait_listening, Proc, TempDir};
+use rhaproxy_tests::{free_port, spawn_rhaproxy, wait_listening, TempDir};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -129,14 +128,7 @@ fn transfer(dir: Dir, n: u64) -> Report {
     let cfg = format!(
         "global\n    tune.bufsize 16384\n    tune.maxrewrite 1024\ndefaults\n    mode http\n    timeout client 30s\n    timeout server 30s\n    timeout connect 2s\nlisten big\n    bind 127.0.0.1:{port}\n    server s1 {o}\n"
     );
-    let path = td.write("big.cfg", &cfg);
-    let mut cmd = Command::new(bin("rhaproxy"));
-    cmd.arg("-db")
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let p = Proc::spawn(cmd, "rhaproxy");
+    let p = spawn_rhaproxy(&td, "big.cfg", &cfg);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(wait_listening(addr, Duration::from_secs(5)));
     let pid = p.pid();

@@ -3,7 +3,7 @@
 //! bounded soak (nbthread 64, maxconn 4, http-reuse always, a server that
 //! closes half of the time) with zero client errors.
 
-use rhaproxy_tests::{bin, cli, free_port, wait_listening, wait_unix, Proc, TempDir};
+use rhaproxy_tests::{bin, cli, free_port, spawn_rhaproxy, wait_listening, wait_unix, Proc, TempDir};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
@@ -55,14 +55,7 @@ fn start(dir: &TempDir, body: &str) -> (Proc, SocketAddr, std::path::PathBuf) {
         "global\n    stats socket {} level admin\ndefaults\n    mode http\n    timeout client 10s\n    timeout server 10s\n    timeout connect 2s\nlisten p\n    bind 127.0.0.1:{port}\n{body}",
         sock.display()
     );
-    let path = dir.write("p.cfg", &cfg);
-    let mut c = Command::new(bin("rhaproxy"));
-    c.arg("-db")
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let p = Proc::spawn(c, "rhaproxy");
+    let p = spawn_rhaproxy(dir, "p.cfg", &cfg);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(wait_unix(&sock, Duration::from_secs(5)), "stats socket");
     (p, addr, sock)

@@ -1,10 +1,9 @@
 //! `mode tcp` end to end: bytes both ways, half-close propagation, client
 //! timeout, a dead server, through the real `rhaproxy` binary on 127.0.0.1.
 
-use rhaproxy_tests::{bin, free_port, wait_listening, Proc, TempDir};
+use rhaproxy_tests::{free_port, silent_origin, spawn_rhaproxy, wait_listening, Proc, TempDir};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// An echo origin: for each connection, reads until EOF, then sends
@@ -31,14 +30,7 @@ fn start_proxy(dir: &TempDir, server: &str, extra: &str) -> (Proc, SocketAddr) {
     let cfg = format!(
         "defaults\n    mode tcp\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n{extra}\nlisten p\n    bind 127.0.0.1:{port}\n    server s1 {server}\n"
     );
-    let path = dir.write("tcp.cfg", &cfg);
-    let mut c = Command::new(bin("rhaproxy"));
-    c.arg("-db")
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let p = Proc::spawn(c, "rhaproxy");
+    let p = spawn_rhaproxy(dir, "tcp.cfg", &cfg);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(wait_listening(addr, Duration::from_secs(5)), "proxy did not listen");
     (p, addr)
@@ -99,23 +91,12 @@ fn large_transfer_through_small_buffers() {
 #[test]
 fn client_timeout_closes_idle_connection() {
     let dir = TempDir::new("tcp-tmo");
-    let l = TcpListener::bind("127.0.0.1:0").unwrap();
-    let origin = l.local_addr().unwrap();
-    std::thread::spawn(move || {
-        // Keep server connections open and silent.
-        let mut held = Vec::new();
-        for c in l.incoming().flatten() {
-            held.push(c);
-        }
-    });
+    let origin = silent_origin();
     let port = free_port();
     let cfg = format!(
         "defaults\n    mode tcp\n    timeout client 300ms\n    timeout server 10s\n    timeout connect 1s\nlisten p\n    bind 127.0.0.1:{port}\n    server s1 {origin}\n"
     );
-    let path = dir.write("tcp.cfg", &cfg);
-    let mut cmd = Command::new(bin("rhaproxy"));
-    cmd.arg("-db").arg("-f").arg(&path);
-    let _p = Proc::spawn(cmd, "rhaproxy");
+    let _p = spawn_rhaproxy(&dir, "tcp.cfg", &cfg);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(wait_listening(addr, Duration::from_secs(5)));
     let mut c = TcpStream::connect(addr).unwrap();
@@ -170,14 +151,7 @@ fn frontend_maxconn_queues_in_backlog_without_spinning() {
     let cfg = format!(
         "defaults\n    mode tcp\n    timeout client 10s\n    timeout server 10s\n    timeout connect 1s\nlisten p\n    bind 127.0.0.1:{port}\n    maxconn 2\n    server s1 {origin}\n"
     );
-    let path = dir.write("mc.cfg", &cfg);
-    let mut cmd = Command::new(bin("rhaproxy"));
-    cmd.arg("-db")
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let proxy = Proc::spawn(cmd, "rhaproxy");
+    let proxy = spawn_rhaproxy(&dir, "mc.cfg", &cfg);
     let addr2: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     // The readiness probe is one short connection: it frees its slot.
     assert!(wait_listening(addr2, Duration::from_secs(5)));
