@@ -217,10 +217,13 @@ fn raise_nofile() -> i64 {
     }
 }
 
-fn daemonize() {
+/// Goes to the background. The parent writes the child's pid to the pid
+/// file before it exits (as HAProxy does), so the file is complete as soon
+/// as the command returns.
+fn daemonize(pidfile: Option<&str>) {
     // SAFETY: called before any thread is started, so fork() duplicates a
-    // single-threaded process; the parent exits immediately without
-    // running destructors that could touch shared state.
+    // single-threaded process; the parent only writes the pid file and
+    // exits without running destructors that could touch shared state.
     unsafe {
         match libc::fork() {
             -1 => {
@@ -228,7 +231,12 @@ fn daemonize() {
                 std::process::exit(1)
             }
             0 => {}
-            _ => libc::_exit(0),
+            child => {
+                if let Some(p) = pidfile {
+                    let _ = std::fs::write(p, format!("{child}\n"));
+                }
+                libc::_exit(0)
+            }
         }
         libc::setsid();
         let devnull = CString::new("/dev/null").unwrap();
@@ -288,9 +296,8 @@ fn main() {
         }
     }
     if o.daemon {
-        daemonize();
-    }
-    if let Some(p) = &o.pidfile {
+        daemonize(o.pidfile.as_deref());
+    } else if let Some(p) = &o.pidfile {
         let _ = std::fs::write(p, format!("{}\n", std::process::id()));
     }
     let shared = Arc::new(server::Shared {
