@@ -177,6 +177,29 @@ fn row<'a>(
         .expect("row")
 }
 
+/// A JSON dump with every scalar inside `"value":{...,"value":X}` blanked,
+/// to compare layouts whatever the counters say.
+fn json_shape(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find(",\"value\":") {
+        out.push_str(&rest[..i + 9]);
+        rest = &rest[i + 9..];
+        if rest.starts_with('{') {
+            continue;
+        }
+        let end = if let Some(r) = rest.strip_prefix('"') {
+            r.find('"').map(|e| e + 2).unwrap_or(rest.len())
+        } else {
+            rest.find('}').unwrap_or(rest.len())
+        };
+        out.push('_');
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 #[test]
 fn layouts_match_haproxy_2_6() {
     let rig = start(pong_origin(), "");
@@ -238,10 +261,56 @@ fn layouts_match_haproxy_2_6() {
     let typed = rig.admin("show info typed");
     assert!(typed.starts_with("0.Name.1:POS:str:HAProxy\n1.Version.1:POS:str:"));
     assert!(typed.contains("\n3.Nbthread.1:CGS:u32:1\n"));
-    assert!(typed.contains("\n68.Tainted.1:SGP:str:0\n"));
+    // 2.6 keeps the positions of the fields it leaves empty (45-46 zlib
+    // memory, 51 description), as the 2.6.12 sample shows.
+    assert!(typed.contains("\n44.CompressBpsRateLim.1:CLP:u32:0\n47.Tasks.1:MGP:u32:"));
+    assert!(typed.contains("\n50.node.1:COS:str:") && typed.contains("\n52.Stopping.1:MGP:u32:0\n"));
+    assert!(typed.ends_with("\n71.Tainted.1:SGP:str:0\n\n"));
+    if let Ok(sample) = std::fs::read_to_string("/work/shared/reference/cli-samples/show_info_typed.txt") {
+        let heads = |t: &str| -> Vec<String> {
+            t.lines()
+                .filter(|l| !l.is_empty())
+                .map(|l| l.splitn(3, ':').take(2).collect::<Vec<_>>().join(":"))
+                .collect()
+        };
+        assert_eq!(heads(&typed), heads(&sample), "positions, names and tags as 2.6.12");
+    }
+    // The stats socket's GLOBAL frontend takes id 1: `app` is #2.
     let st = rig.admin("show stat typed");
-    assert!(st.starts_with("F.1.0.0.pxname.1:KNS:str:app\nF.1.0.1.svname.1:KNS:str:FRONTEND\n"));
-    assert!(st.contains("S.1.2.18.weight.1:MaP:u32:50\n"));
+    assert!(st.starts_with("F.2.0.0.pxname.1:KNS:str:app\nF.2.0.1.svname.1:KNS:str:FRONTEND\n"));
+    assert!(st.contains("S.2.2.18.weight.1:MaP:u32:50\n"));
+    // Typed rows follow each other without blank lines.
+    assert!(st.contains(":u64:0\nS.2.1.0.pxname.1:KNS:str:app\n"), "{st}");
+    assert_eq!(st.matches("\n\n").count(), 1);
+
+    // JSON: 2.6's layout, byte for byte once values are blanked.
+    let ij = rig.admin("show info json");
+    assert!(ij.starts_with("[{\"field\":{\"pos\":0,\"name\":\"Name\"},\"processNum\":1,\"tags\":{\"origin\":\"Product\",\"nature\":\"Output\",\"scope\":\"Service\"},\"value\":{\"type\":\"str\",\"value\":\"HAProxy\"}},"));
+    assert!(ij.ends_with("\"name\":\"Tainted\"},\"processNum\":1,\"tags\":{\"origin\":\"Status\",\"nature\":\"Gauge\",\"scope\":\"Process\"},\"value\":{\"type\":\"str\",\"value\":\"0\"}}]\n\n"));
+    assert!(!ij.contains("\"pos\":45,") && !ij.contains("\"pos\":51,"));
+    let sj = rig.admin("show stat json");
+    assert!(sj.starts_with("[[{\"objType\":\"Frontend\",\"proxyId\":2,\"id\":0,\"field\":{\"pos\":0,\"name\":\"pxname\"},\"processNum\":1,\"tags\":{\"origin\":\"Key\",\"nature\":\"Name\",\"scope\":\"Service\"},\"value\":{\"type\":\"str\",\"value\":\"app\"}},"));
+    assert!(sj.contains("}}],[{\"objType\":\"Server\",\"proxyId\":2,\"id\":1,\"field\":{\"pos\":0,"));
+    assert!(sj.ends_with("\"name\":\"h1_spliced_bytes_out\"},\"processNum\":1,\"tags\":{\"origin\":\"Metric\",\"nature\":\"Counter\",\"scope\":\"Process\"},\"value\":{\"type\":\"u64\",\"value\":0}}]]\n\n"));
+    // Same entries as the typed dump, in the same order.
+    assert_eq!(
+        sj.matches("{\"objType\":").count(),
+        st.lines().filter(|l| !l.is_empty()).count()
+    );
+    for (sample, got) in [("show_info_json_head.txt", &ij), ("show_stat_json_head.txt", &sj)] {
+        if let Ok(t) = std::fs::read_to_string(format!("/work/shared/reference/cli-samples/{sample}")) {
+            // The sample's first entries, values blanked, are our first ones.
+            let want: Vec<String> = json_shape(&t).split("},{").take(6).map(String::from).collect();
+            let have: Vec<String> = json_shape(got).split("},{").take(6).map(String::from).collect();
+            let strip_names = |v: &[String]| -> Vec<String> { v.iter().map(|e| e.replace("fe_main", "app")).collect() };
+            assert_eq!(strip_names(&want), strip_names(&have), "{sample}");
+        }
+    }
+    assert_eq!(rig.admin("show stat json typed"), st, "the last format word wins");
+    assert_eq!(
+        rig.admin("show info desc"),
+        "'desc' is not supported yet by rhaproxy.\n\n"
+    );
 
     // show servers state: version line and header as 2.6 prints them.
     let ss = rig.admin("show servers state app");
@@ -250,10 +319,10 @@ fn layouts_match_haproxy_2_6() {
     assert_eq!(l.next(), Some("# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health srv_check_state srv_agent_state bk_f_forced_id srv_f_forced_id srv_fqdn srv_port srvrecord srv_use_ssl srv_check_port srv_check_addr srv_agent_addr srv_agent_port"));
     let r: Vec<&str> = l.next().unwrap().split(' ').collect();
     assert_eq!(r.len(), 25);
-    assert_eq!(&r[..9], ["1", "app", "1", "s1", "127.0.0.1", "2", "0", "1", "1"]);
+    assert_eq!(&r[..9], ["2", "app", "1", "s1", "127.0.0.1", "2", "0", "1", "1"]);
     assert_eq!(rig.admin("show servers state nope"), "Can't find backend.\n\n");
     let sc = rig.admin("show servers conn be_app");
-    assert!(sc.starts_with("# bkname/svname bkid/svid addr port - purge_delay used_cur used_max need_est unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[1]\nbe_app/s1 2/1 127.0.0.1 "), "{sc}");
+    assert!(sc.starts_with("# bkname/svname bkid/svid addr port - purge_delay used_cur used_max need_est unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[1]\nbe_app/s1 3/1 127.0.0.1 "), "{sc}");
 
     // show activity: HAProxy's rows in order, single-thread form.
     let act = rig.admin("show activity");
@@ -456,7 +525,7 @@ fn server_commands_change_state_and_answer_like_2_6() {
         ss.lines()
             .nth(2)
             .unwrap()
-            .starts_with("2 be_app 1 s1 127.0.0.1 2 1 1 1 "),
+            .starts_with("3 be_app 1 s1 127.0.0.1 2 1 1 1 "),
         "{ss}"
     );
     assert_eq!(rig.admin("set server be_app/s1 state drain"), "\n");

@@ -43,15 +43,26 @@ pub(crate) fn post_parse(parser: &mut Parser) {
             }
         }
     }
-    // numeric ids: explicit ones are reserved, then the lowest free from 1
+    // Numeric ids as HAProxy assigns them: explicit ones are reserved;
+    // walking the proxies in order, each one moves the candidate id one
+    // step past itself (explicit or not), an automatic one taking the
+    // lowest free id from the candidate. The internal GLOBAL frontend of
+    // the stats socket (id 0) also takes a step where it was declared.
     let mut used: HashSet<u32> = cfg.proxies.iter().filter(|p| p.id_explicit).map(|p| p.id).collect();
+    let cli_fe_pos = cfg.global.cli_fe_pos;
     let mut next = 1;
-    for p in cfg.proxies.iter_mut().filter(|p| !p.id_explicit) {
-        while used.contains(&next) {
+    for (i, p) in cfg.proxies.iter_mut().enumerate() {
+        if cli_fe_pos == Some(i) {
             next += 1;
         }
-        p.id = next;
-        used.insert(next);
+        if !p.id_explicit {
+            while used.contains(&next) {
+                next += 1;
+            }
+            p.id = next;
+            used.insert(next);
+        }
+        next += 1;
     }
     let backends: Vec<(String, Mode)> = cfg
         .proxies
@@ -135,5 +146,26 @@ pub(crate) fn post_parse(parser: &mut Parser) {
                 ));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    fn ids(text: &str) -> Vec<(String, u32)> {
+        let l = crate::load_str("ids.cfg", text, &Default::default());
+        assert!(!l.fatal, "{:?}", l.diags);
+        l.config.proxies.iter().map(|p| (p.name.clone(), p.id)).collect()
+    }
+
+    #[test]
+    fn proxy_ids_step_like_haproxy() {
+        // An explicit id still moves the automatic numbering one step
+        // (HAProxy 2.6.12 prints a=5, b=2, c=3 for this).
+        let got = ids("listen a\n    id 5\n    bind :8080\nlisten b\n    bind :8080\nlisten c\n    bind :8080\n");
+        assert_eq!(got, [("a".into(), 5), ("b".into(), 2), ("c".into(), 3)]);
+        // The GLOBAL frontend of the stats socket takes a step where it is
+        // declared: after `app`, before `app2` (2.6.12: 1 and 3).
+        let got = ids("listen app\n    bind :8080\nglobal\n    stats timeout 3s\nlisten app2\n    bind :8080\n");
+        assert_eq!(got, [("app".into(), 1), ("app2".into(), 3)]);
     }
 }

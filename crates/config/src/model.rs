@@ -102,6 +102,11 @@ pub struct Global {
     /// `stats timeout`, ms (HAProxy default 10s).
     pub stats_timeout_ms: u32,
     pub stats_maxconn: u32,
+    /// Number of proxies declared before the first `stats socket|timeout|
+    /// maxconn` line: where HAProxy's internal "GLOBAL" frontend sits in
+    /// the proxy list. It takes a step of the automatic proxy numbering
+    /// there (so the first proxy after it is #2), as in HAProxy.
+    pub cli_fe_pos: Option<usize>,
     pub hard_stop_after_ms: Option<u32>,
     pub spread_checks: u32,
     pub cpu_maps: Vec<CpuMap>,
@@ -151,6 +156,7 @@ impl Default for Global {
             stats_sockets: Vec::new(),
             stats_timeout_ms: 10_000,
             stats_maxconn: 10,
+            cli_fe_pos: None,
             hard_stop_after_ms: None,
             spread_checks: 0,
             cpu_maps: Vec::new(),

@@ -1077,6 +1077,9 @@ impl Parser {
     fn parse_global_stats(&mut self, w: &[String], loc: &Loc) {
         let pfx = format!("parsing [{}:{}] :", loc.file, loc.line);
         let arg = |i: usize| w.get(i).map(|s| s.as_str()).unwrap_or("");
+        if matches!(arg(1), "socket" | "timeout" | "maxconn" | "bind-process") && self.cfg.global.cli_fe_pos.is_none() {
+            self.cfg.global.cli_fe_pos = Some(self.cfg.proxies.len());
+        }
         match arg(1) {
             "socket" => {
                 if arg(2).is_empty() {

@@ -176,7 +176,7 @@ pub enum Val {
 }
 
 impl Val {
-    fn type_name(&self) -> &'static str {
+    pub fn type_name(&self) -> &'static str {
         match self {
             Val::Str(_) => "str",
             Val::U32(_) => "u32",
@@ -184,7 +184,7 @@ impl Val {
             Val::S32(_) => "s32",
         }
     }
-    fn text(&self) -> String {
+    pub fn text(&self) -> String {
         match self {
             Val::Str(s) => s.clone(),
             Val::U32(v) | Val::U64(v) => v.to_string(),
@@ -192,6 +192,81 @@ impl Val {
         }
     }
 }
+
+/// Output format of `show info` / `show stat` (the last of `typed` and
+/// `json` on the command line wins, as in HAProxy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Format {
+    #[default]
+    Plain,
+    Typed,
+    Json,
+}
+
+/// HAProxy's JSON integers stop at 2^53-1 (RFC 7159's interoperable
+/// range); a larger value makes it give up on the whole dump.
+const JSON_INT_MAX: u64 = (1 << 53) - 1;
+
+/// `"tags":{...}` of a three-letter typed tag (origin, nature, scope).
+fn json_tags(out: &mut String, tags: &str) {
+    let b = tags.as_bytes();
+    let origin = match b[0] {
+        b'M' => "Metric",
+        b'S' => "Status",
+        b'K' => "Key",
+        b'C' => "Config",
+        b'P' => "Product",
+        _ => "Unknown",
+    };
+    let nature = match b[1] {
+        b'G' => "Gauge",
+        b'L' => "Limit",
+        b'm' => "Min",
+        b'M' => "Max",
+        b'R' => "Rate",
+        b'C' => "Counter",
+        b'D' => "Duration",
+        b'A' => "Age",
+        b'T' => "Time",
+        b'N' => "Name",
+        b'O' => "Output",
+        b'a' => "Avg",
+        _ => "Unknown",
+    };
+    let scope = match b[2] {
+        b'P' => "Process",
+        b'S' => "Service",
+        b's' => "System",
+        b'C' => "Cluster",
+        _ => "Unknown",
+    };
+    let _ = write!(
+        out,
+        "\"tags\":{{\"origin\":\"{origin}\",\"nature\":\"{nature}\",\"scope\":\"{scope}\"}}"
+    );
+}
+
+/// `,"value":{"type":...,"value":...}`; false when an integer is out of
+/// JSON's range. Strings are written as they are: HAProxy 2.6 does not
+/// escape them either.
+fn json_value(out: &mut String, v: &Val) -> bool {
+    match v {
+        Val::Str(s) => {
+            let _ = write!(out, ",\"value\":{{\"type\":\"str\",\"value\":\"{s}\"}}");
+        }
+        Val::U64(n) if *n > JSON_INT_MAX => return false,
+        Val::U32(n) | Val::U64(n) => {
+            let _ = write!(out, ",\"value\":{{\"type\":\"{}\",\"value\":{n}}}", v.type_name());
+        }
+        Val::S32(n) => {
+            let _ = write!(out, ",\"value\":{{\"type\":\"s32\",\"value\":{n}}}");
+        }
+    }
+    true
+}
+
+/// What HAProxy prints instead of a JSON dump it could not complete.
+const JSON_ERROR: &str = "{\"errorStr\":\"output buffer too short\"}";
 
 /// Row kinds, with HAProxy's `type` column value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,6 +284,14 @@ impl RowKind {
             RowKind::Backend => 'B',
             RowKind::Server => 'S',
             RowKind::Listener => 'L',
+        }
+    }
+    fn json_name(self) -> &'static str {
+        match self {
+            RowKind::Frontend => "Frontend",
+            RowKind::Backend => "Backend",
+            RowKind::Server => "Server",
+            RowKind::Listener => "Listener",
         }
     }
 }
@@ -307,6 +390,37 @@ impl Row {
                 v.text()
             );
         }
+    }
+
+    /// `[{"objType":..,"proxyId":..,"id":..,"field":..,"processNum":1,
+    /// "tags":..,"value":..},...]`, filled fields only; false when a value
+    /// does not fit JSON.
+    pub fn json(&self, out: &mut String) -> bool {
+        out.push('[');
+        let mut first = true;
+        for (i, c) in self.cells.iter().enumerate() {
+            let Some(v) = c else { continue };
+            if !first {
+                out.push(',');
+            }
+            first = false;
+            let _ = write!(
+                out,
+                "{{\"objType\":\"{}\",\"proxyId\":{},\"id\":{},\"field\":{{\"pos\":{},\"name\":\"{}\"}},\"processNum\":1,",
+                self.kind.json_name(),
+                self.iid,
+                self.sid,
+                i,
+                FIELDS[i]
+            );
+            json_tags(out, tags(self.kind, i));
+            if !json_value(out, v) {
+                return false;
+            }
+            out.push('}');
+        }
+        out.push(']');
+        true
     }
 }
 
@@ -640,7 +754,7 @@ pub struct StatFilter {
     pub types: i64,
     /// Server id, or -1 for all.
     pub sid: i64,
-    pub typed: bool,
+    pub format: Format,
     pub up_only: bool,
     pub no_maint: bool,
 }
@@ -651,7 +765,7 @@ impl Default for StatFilter {
             iid: -1,
             types: -1,
             sid: -1,
-            typed: false,
+            format: Format::Plain,
             up_only: false,
             no_maint: false,
         }
@@ -699,22 +813,39 @@ pub fn rows(rt: &Runtime, listeners: &[Listener], f: &StatFilter, now: u64) -> V
 pub fn show_stat(rt: &Runtime, listeners: &[Listener], f: &StatFilter, now: u64) -> String {
     let mut s = String::new();
     let rows = rows(rt, listeners, f, now);
-    if f.typed {
-        for r in &rows {
-            r.typed(&mut s);
-            s.push('\n');
+    match f.format {
+        // Typed rows follow each other without a separator line.
+        Format::Typed => {
+            for r in &rows {
+                r.typed(&mut s);
+            }
         }
-    } else {
-        s.push_str(&csv_header());
-        for r in &rows {
-            r.csv(&mut s);
+        Format::Json => {
+            s.push('[');
+            for (i, r) in rows.iter().enumerate() {
+                if i > 0 {
+                    s.push(',');
+                }
+                if !r.json(&mut s) {
+                    return format!("{JSON_ERROR}\n");
+                }
+            }
+            s.push_str("]\n");
+        }
+        Format::Plain => {
+            s.push_str(&csv_header());
+            for r in &rows {
+                r.csv(&mut s);
+            }
         }
     }
     s
 }
 
-/// `show info` lines: (name, typed tags, value).
-pub fn info_fields(rt: &Runtime, nbthread: usize, now: u64) -> Vec<(&'static str, &'static str, Val)> {
+/// `show info` fields in 2.6's positions: (name, typed tags, value); `None`
+/// for the fields 2.6 leaves empty here (zlib memory without zlib, an unset
+/// `description`), which keep their position but are never printed.
+pub fn info_fields(rt: &Runtime, nbthread: usize, now: u64) -> Vec<(&'static str, &'static str, Option<Val>)> {
     let up_ms = now.saturating_sub(rt.start_ms);
     let up = up_ms / 1000;
     let uptime = format!(
@@ -739,7 +870,7 @@ pub fn info_fields(rt: &Runtime, nbthread: usize, now: u64) -> Vec<(&'static str
     let tot_out: u64 = rt.proxies.iter().map(|p| ld(&p.fe_counters.bytes_out)).sum();
     let ctx_jobs = rt.jobs.load(Relaxed) as u64;
     use Val::*;
-    vec![
+    let fields = vec![
         ("Name", "POS", Str("HAProxy".into())),
         ("Version", "POS", Str(version.clone())),
         ("Release_date", "POS", Str("2026/11/24".into())),
@@ -785,10 +916,17 @@ pub fn info_fields(rt: &Runtime, nbthread: usize, now: u64) -> Vec<(&'static str
         ("CompressBpsIn", "MRP", U32(0)),
         ("CompressBpsOut", "MRP", U32(0)),
         ("CompressBpsRateLim", "CLP", U32(RATE_LIMITS[2].load(Relaxed))),
+        ("ZlibMemUsage", "", Str(String::new())),
+        ("MaxZlibMemUsage", "", Str(String::new())),
         ("Tasks", "MGP", U32(0)),
         ("Run_queue", "MGP", U32(0)),
         ("Idle_pct", "MaP", U32(100)),
         ("node", "COS", Str(node)),
+        (
+            "description",
+            "COS",
+            Str(rt.cfg.global.description.clone().unwrap_or_default()),
+        ),
         ("Stopping", "MGP", U32(u64::from(rt.stopping.load(Relaxed)))),
         ("Jobs", "MGP", U32(ctx_jobs)),
         ("Unstoppable Jobs", "MGP", U32(0)),
@@ -809,7 +947,15 @@ pub fn info_fields(rt: &Runtime, nbthread: usize, now: u64) -> Vec<(&'static str
         ("PoolUsed_bytes", "MGP", U64(0)),
         ("Start_time_sec", "MDP", U32(rt.start_unix)),
         ("Tainted", "SGP", Str(tainted_text())),
-    ]
+    ];
+    fields
+        .into_iter()
+        .map(|(n, t, v)| {
+            // Empty strings are HAProxy's empty fields (never printed).
+            let set = !t.is_empty() && !matches!(&v, Str(s) if s.is_empty());
+            (n, t, set.then_some(v))
+        })
+        .collect()
 }
 
 /// `set rate-limit` values: connections, sessions, http-compression (the
@@ -841,15 +987,38 @@ fn cstr_field(f: &[libc::c_char]) -> String {
     String::from_utf8_lossy(&bytes).into_owned()
 }
 
-/// The whole `show info` answer (plain `Name: value` or typed).
-pub fn show_info(rt: &Runtime, nbthread: usize, now: u64, typed: bool) -> String {
+/// The whole `show info` answer (plain `Name: value`, typed or JSON).
+pub fn show_info(rt: &Runtime, nbthread: usize, now: u64, format: Format) -> String {
     let mut s = String::new();
+    if format == Format::Json {
+        s.push('[');
+    }
+    let mut first = true;
     for (i, (name, tags, v)) in info_fields(rt, nbthread, now).into_iter().enumerate() {
-        if typed {
-            let _ = writeln!(s, "{i}.{name}.1:{tags}:{}:{}", v.type_name(), v.text());
-        } else {
-            let _ = writeln!(s, "{name}: {}", v.text());
+        let Some(v) = v else { continue };
+        match format {
+            Format::Typed => {
+                let _ = writeln!(s, "{i}.{name}.1:{tags}:{}:{}", v.type_name(), v.text());
+            }
+            Format::Plain => {
+                let _ = writeln!(s, "{name}: {}", v.text());
+            }
+            Format::Json => {
+                if !first {
+                    s.push(',');
+                }
+                let _ = write!(s, "{{\"field\":{{\"pos\":{i},\"name\":\"{name}\"}},\"processNum\":1,");
+                json_tags(&mut s, tags);
+                if !json_value(&mut s, &v) {
+                    return format!("{JSON_ERROR}\n");
+                }
+                s.push('}');
+            }
         }
+        first = false;
+    }
+    if format == Format::Json {
+        s.push_str("]\n");
     }
     s
 }

@@ -675,13 +675,30 @@ fn cmd_set_rate_limit(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String 
     String::new()
 }
 
-fn cmd_show_info(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
-    let typed = args.iter().skip(2).any(|a| a == "typed");
-    if args.iter().skip(2).any(|a| a == "json") {
-        return "'show info json' is not supported yet by rhaproxy.\n".into();
+/// The output format among `show info`/`show stat` options (the last of
+/// `typed`/`json` wins), or the refusal of an option we do not render.
+fn stat_format(words: &[String]) -> Result<crate::stats::Format, String> {
+    use crate::stats::Format;
+    let mut f = Format::Plain;
+    for w in words {
+        match w.as_str() {
+            "typed" => f = Format::Typed,
+            "json" => f = Format::Json,
+            // Field descriptions and float values are not rendered.
+            "desc" | "float" => return Err(format!("'{w}' is not supported yet by rhaproxy.\n")),
+            _ => {}
+        }
     }
+    Ok(f)
+}
+
+fn cmd_show_info(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
+    let format = match stat_format(args.get(2..).unwrap_or(&[])) {
+        Ok(f) => f,
+        Err(e) => return e,
+    };
     let now = reactor::now_ms();
-    crate::stats::show_info(&c.w.rt, c.cx.nbthread(), now, typed)
+    crate::stats::show_info(&c.w.rt, c.cx.nbthread(), now, format)
 }
 
 fn cmd_show_stat(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
@@ -704,12 +721,14 @@ fn cmd_show_stat(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
         f.sid = atoi(arg(args, 4));
         i = 5;
     }
+    f.format = match stat_format(args.get(i..).unwrap_or(&[])) {
+        Ok(fmt) => fmt,
+        Err(e) => return e,
+    };
     for w in args.iter().skip(i) {
         match w.as_str() {
-            "typed" => f.typed = true,
             "up" => f.up_only = true,
             "no-maint" => f.no_maint = true,
-            "json" => return "'show stat json' is not supported yet by rhaproxy.\n".into(),
             _ => {}
         }
     }
