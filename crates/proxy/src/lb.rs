@@ -90,7 +90,8 @@ pub fn full_hash(mut a: u32) -> u32 {
     a = a.wrapping_add(0xd3a2646c) ^ (a << 9);
     a = a.wrapping_add(0xfd7046c5).wrapping_add(a << 3);
     a = (a ^ 0xb55a4f09) ^ (a >> 16);
-    a
+    // HAProxy then spreads the result with a large prime (~3/4 of 2^32).
+    a.wrapping_mul(3221225473)
 }
 
 /// sdbm string hash, HAProxy's default `hash-type` function.
@@ -126,13 +127,8 @@ pub fn hash_wt6(key: &[u8]) -> u32 {
         h0 = t2;
         let t3 = ((h0 >> 16) ^ h1) & 0xffff;
         step0 = t3 & 0x1F;
+        // A step of 0 is a rotation by 0, as HAProxy's shifts give on x86.
         step1 = t3 >> 11;
-        if step0 == 0 {
-            step0 = 1;
-        }
-        if step1 == 0 {
-            step1 = 1;
-        }
     }
     h0 ^ h1
 }

@@ -13,6 +13,7 @@ pub mod backend;
 pub mod buffer;
 pub mod cli;
 pub mod counters;
+pub mod hash;
 pub mod http_act;
 pub mod idle;
 pub mod lb;
@@ -81,7 +82,9 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
         cpu_map: Vec::new(),
     };
     let listeners = listener::open_all(&cfg)?;
-    let rt = Arc::new(runtime::Runtime::build(cfg, nbthread)?);
+    let mut rt = runtime::Runtime::build(cfg, nbthread)?;
+    rt.so_names = listeners.iter().map(|l| l.named.then(|| l.name.clone())).collect();
+    let rt = Arc::new(rt);
     rt.listeners.store(listeners.len() as u32, Relaxed);
     let reactor: reactor::Reactor<worker::Msg> =
         reactor::Reactor::new(nbthread, loop_opts).map_err(|e| format!("cannot create pollers: {e}"))?;

@@ -29,6 +29,8 @@ pub struct Listener {
     pub kind: Kind,
     /// `bind ... name` or a generated `sock-N`.
     pub name: String,
+    /// The name was given (`so_name` has a sample only then).
+    pub named: bool,
     pub addr_text: String,
     /// Inherited from the parent: keep the explicit epoll removal on close.
     pub inherited: bool,
@@ -191,6 +193,7 @@ pub fn open_all(cfg: &Config) -> Result<Vec<Listener>, String> {
                 fd,
                 kind: Kind::Cli(i),
                 name: format!("sock-{}", i + 1),
+                named: false,
                 addr_text: addr_text(&s.addr),
                 inherited,
                 maxconn: s.maxconn.unwrap_or(cfg.global.stats_maxconn),
@@ -229,6 +232,7 @@ pub fn open_all(cfg: &Config) -> Result<Vec<Listener>, String> {
                     fd,
                     kind: Kind::Proxy(pi),
                     name: b.name.clone().unwrap_or_else(|| format!("sock-{n}")),
+                    named: b.name.is_some(),
                     addr_text: b.raw.clone(),
                     inherited,
                     maxconn: b.maxconn.or(p.maxconn).unwrap_or(global_maxconn),

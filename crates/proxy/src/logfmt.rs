@@ -73,8 +73,13 @@ impl LogFmt {
             match n {
                 Node::Lit(l) => out.extend_from_slice(l),
                 Node::Smp(e) => {
-                    if let Some(v) = e.eval(cx) {
-                        v.write_to(out);
+                    match e.eval(cx) {
+                        // Printed as a string: binary stops at a NUL.
+                        Some(crate::sample::Smp::Bin(b)) => {
+                            out.extend(b.iter().take_while(|&&c| c != 0));
+                        }
+                        Some(v) => v.write_to(out),
+                        None => {}
                     }
                 }
             }

@@ -70,6 +70,10 @@ impl Regex {
 
     /// Match positions of the whole expression and its groups.
     fn exec(&self, s: &[u8]) -> Option<[Option<(usize, usize)>; MAX_MATCH]> {
+        self.exec_flags(s, 0)
+    }
+
+    fn exec_flags(&self, s: &[u8], flags: libc::c_int) -> Option<[Option<(usize, usize)>; MAX_MATCH]> {
         let mut z = Vec::with_capacity(s.len() + 1);
         z.extend_from_slice(s);
         if z.contains(&0) {
@@ -85,7 +89,7 @@ impl Regex {
                 z.as_ptr() as *const libc::c_char,
                 MAX_MATCH,
                 m.as_mut_ptr(),
-                0,
+                flags,
             )
         };
         if rc != 0 {
@@ -109,6 +113,49 @@ impl Regex {
     pub fn replace(&self, s: &[u8], fmt: &[u8]) -> Option<Vec<u8>> {
         let m = self.exec(s)?;
         let mut o = Vec::with_capacity(fmt.len() + s.len());
+        expand(fmt, s, &m, &mut o);
+        Some(o)
+    }
+
+    /// The `regsub` converter: each match (the first one, or all with
+    /// `global`) is replaced by `fmt` with its `\N` references; the rest
+    /// of `s` is kept. An empty match copies one character and moves on.
+    pub fn replace_all(&self, s: &[u8], fmt: &[u8], global: bool) -> Vec<u8> {
+        let mut o = Vec::with_capacity(s.len() + fmt.len());
+        let mut start = 0;
+        let mut flags = 0;
+        loop {
+            let m = if global || flags & libc::REG_NOTBOL == 0 {
+                self.exec_flags(&s[start..], flags)
+            } else {
+                None
+            };
+            let Some(m) = m else {
+                o.extend_from_slice(&s[start..]);
+                break;
+            };
+            let (so, mut eo) = m[0].unwrap_or((0, 0));
+            let sub = &s[start..];
+            o.extend_from_slice(&sub[..so]);
+            expand(fmt, sub, &m, &mut o);
+            if start >= s.len() {
+                break;
+            }
+            if eo == 0 {
+                o.push(sub[0]);
+                eo = 1;
+            }
+            start += eo;
+            flags |= libc::REG_NOTBOL;
+        }
+        o
+    }
+}
+
+/// Appends `fmt` with `\N` replaced by group N of `m` (positions in `s`)
+/// and `\c` by `c`.
+fn expand(fmt: &[u8], s: &[u8], m: &[Option<(usize, usize)>; MAX_MATCH], o: &mut Vec<u8>) {
+    {
         let mut i = 0;
         while i < fmt.len() {
             match (fmt[i], fmt.get(i + 1)) {
@@ -128,7 +175,6 @@ impl Regex {
                 }
             }
         }
-        Some(o)
     }
 }
 
@@ -147,6 +193,13 @@ mod tests {
         let r = Regex::new("/([^?]*)\\?app=([^&]*)&?(.*)", false).unwrap();
         assert_eq!(r.replace(b"/p?app=rt&x=1", b"/\\2/\\1?\\3").unwrap(), b"/rt/p?x=1");
         assert!(Regex::new("(", false).is_err());
+        let r2 = Regex::new("a", false).unwrap();
+        assert_eq!(r2.replace_all(b"banana", b"[\\0]", false), b"b[a]nana");
+        assert_eq!(r2.replace_all(b"banana", b"o", true), b"bonono");
+        assert_eq!(
+            Regex::new("x*", false).unwrap().replace_all(b"ab", b"-", true),
+            b"-a-b-"
+        );
         let c = r.clone();
         assert_eq!(c, r);
     }

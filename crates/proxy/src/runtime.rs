@@ -210,6 +210,8 @@ pub struct Runtime {
     pub max_sess_rate: AtomicU64,
     pub jobs: AtomicU32,
     pub listeners: AtomicU32,
+    /// Explicit `bind ... name` of each listener (by index), for `so_name`.
+    pub so_names: Vec<Option<String>>,
 }
 
 /// HAProxy's default global maxconn when none is set, bounded by the FD
@@ -355,6 +357,7 @@ impl Runtime {
             max_sess_rate: AtomicU64::new(0),
             jobs: AtomicU32::new(0),
             listeners: AtomicU32::new(0),
+            so_names: Vec::new(),
             cfg,
         })
     }

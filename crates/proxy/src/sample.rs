@@ -9,7 +9,7 @@
 //! write to sockets; it reads the parsed head through spans into the
 //! caller's buffer, so a fetch costs no copy until a value is produced.
 
-use http::{eq_ignore_case, list_items, Header, Span};
+use http::{eq_ignore_case, Header, Span};
 use std::net::IpAddr;
 use std::sync::Mutex;
 
@@ -248,6 +248,11 @@ pub struct Info<'a> {
     pub fe_name: &'a str,
     pub be_name: &'a str,
     pub srv_name: &'a str,
+    pub fe_id: u32,
+    pub be_id: Option<u32>,
+    pub srv_id: Option<u32>,
+    /// The listener's explicit name (`bind ... name`).
+    pub so_name: Option<&'a str>,
     pub src: Option<std::net::SocketAddr>,
     pub dst: Option<std::net::SocketAddr>,
     pub first_req: bool,
@@ -310,7 +315,7 @@ impl Ctx<'_> {
             if full {
                 out.push(trim(v));
             } else {
-                out.extend(list_items(v));
+                split_values(v, &mut out);
             }
         }
         out
@@ -321,6 +326,30 @@ impl Ctx<'_> {
         self.hdrs.retain(|h| !pred(h.name.get(buf)));
         self.edit.added.retain(|(n, _)| !pred(n));
     }
+}
+
+/// Splits a header value on the commas outside double quotes, each
+/// element trimmed, as HAProxy's `http_find_header` walks values: an empty
+/// value is one empty element, and so is what follows a trailing comma.
+fn split_values<'a>(v: &'a [u8], out: &mut Vec<&'a [u8]>) {
+    let (mut start, mut quoted, mut esc) = (0, false, false);
+    for (i, &c) in v.iter().enumerate() {
+        if esc {
+            esc = false;
+        } else if quoted {
+            match c {
+                b'\\' => esc = true,
+                b'"' => quoted = false,
+                _ => {}
+            }
+        } else if c == b'"' {
+            quoted = true;
+        } else if c == b',' {
+            out.push(trim(&v[start..i]));
+            start = i + 1;
+        }
+    }
+    out.push(trim(&v[start..]));
 }
 
 fn trim(v: &[u8]) -> &[u8] {
@@ -364,12 +393,28 @@ pub enum Fetch {
     FeName,
     BeName,
     SrvName,
+    /// `req.cook`/`res.cook` (and `cook_cnt`, `cook_val`): an empty
+    /// name means any cookie.
     Cook {
+        dir: Dir,
         name: Vec<u8>,
+        what: CookWhat,
     },
+    FeId,
+    BeId,
+    SrvId,
+    SoName,
+    Uuid,
     UrlParam {
         name: Vec<u8>,
     },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CookWhat {
+    Value,
+    Count,
+    Int,
 }
 
 /// A converter.
@@ -384,9 +429,20 @@ pub enum Conv {
     Djb2(bool),
     Sdbm(bool),
     Wt6(bool),
-    Field { idx: i64, delims: Vec<u8>, count: i64 },
-    Word { idx: i64, delims: Vec<u8>, count: i64 },
-    Bytes { off: i64, len: Option<i64> },
+    Field {
+        idx: i64,
+        delims: Vec<u8>,
+        count: i64,
+    },
+    Word {
+        idx: i64,
+        delims: Vec<u8>,
+        count: i64,
+    },
+    Bytes {
+        off: i64,
+        len: Option<i64>,
+    },
     Arith(ArithOp, IntArg),
     Neg,
     Not,
@@ -398,8 +454,75 @@ pub enum Conv {
     Rtrim(Vec<u8>),
     IpMask(u8),
     Iif(Vec<u8>, Vec<u8>),
-    UrlDec,
+    /// `url_dec([in_form])`: `+` is a space in a form, and after a `?`.
+    UrlDec(bool),
+    UrlEnc,
     AddItem(Vec<u8>, Option<VarRef>, Vec<u8>),
+    Be2Dec {
+        sep: Vec<u8>,
+        chunk: usize,
+        trunc: bool,
+    },
+    Be2Hex {
+        sep: Vec<u8>,
+        chunk: usize,
+        trunc: bool,
+    },
+    Json(JsonIn),
+    B64Dec,
+    Ub64Enc,
+    Ub64Dec,
+    Sha1,
+    Crc32c(bool),
+    Xxh3(u64),
+    Xxh32(u32),
+    Xxh64(u64),
+    Strcmp(VarRef),
+    SecureMemcmp(VarRef),
+    Regsub(crate::regex::Regex, Vec<u8>, bool),
+    HexToInt,
+    Cpl,
+    Htonl,
+    CutCrlf,
+}
+
+impl Conv {
+    /// The converter's input type is a string (not binary).
+    fn takes_str(&self) -> bool {
+        matches!(
+            self,
+            Conv::Lower
+                | Conv::Upper
+                | Conv::Length
+                | Conv::Field { .. }
+                | Conv::Word { .. }
+                | Conv::Concat(..)
+                | Conv::AddItem(..)
+                | Conv::Ltrim(_)
+                | Conv::Rtrim(_)
+                | Conv::UrlDec(_)
+                | Conv::UrlEnc
+                | Conv::Json(_)
+                | Conv::B64Dec
+                | Conv::Ub64Dec
+                | Conv::Strcmp(_)
+                | Conv::Regsub(..)
+                | Conv::HexToInt
+                | Conv::CutCrlf
+        )
+    }
+}
+
+/// How `json` reads its input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JsonIn {
+    Ascii,
+    /// (skip invalid sequences instead of failing, only reject bad ranges
+    /// and bad sequences: the `p` variants)
+    Utf8 {
+        skip: bool,
+        partial: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -437,7 +560,11 @@ fn split_call(s: &str) -> Result<(&str, Vec<String>, &str), String> {
         let b = s.as_bytes();
         let mut i = end + 1;
         let mut args = Vec::new();
-        let mut cur = String::new();
+        // Bytes, not chars: splitting happens on ASCII only, so each
+        // argument stays valid UTF-8.
+        let mut cur: Vec<u8> = Vec::new();
+        let text =
+            |v: Vec<u8>| String::from_utf8(v).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         let mut q: Option<u8> = None;
         loop {
             let Some(&c) = b.get(i) else {
@@ -447,15 +574,15 @@ fn split_call(s: &str) -> Result<(&str, Vec<String>, &str), String> {
                 (Some(qc), _) if c == qc => q = None,
                 (None, b'"' | b'\'') => q = Some(c),
                 (_, b'\\') if b.get(i + 1).is_some() => {
-                    cur.push(b[i + 1] as char);
+                    cur.push(b[i + 1]);
                     i += 1;
                 }
-                (None, b',') => args.push(std::mem::take(&mut cur)),
+                (None, b',') => args.push(text(std::mem::take(&mut cur))),
                 (None, b')') => {
-                    args.push(cur);
+                    args.push(text(cur));
                     break;
                 }
-                _ => cur.push(c as char),
+                _ => cur.push(c),
             }
             i += 1;
         }
@@ -547,7 +674,40 @@ pub fn parse_expr(s: &str, dir: Dir) -> Result<Expr, String> {
         "fe_name" => Fetch::FeName,
         "be_name" => Fetch::BeName,
         "srv_name" => Fetch::SrvName,
-        "req.cook" | "cook" => Fetch::Cook { name: a0.into_bytes() },
+        "req.cook" | "cook" | "req.cook_cnt" | "cook_cnt" | "req.cook_val" | "cook_val" | "res.cook" | "scook"
+        | "res.cook_cnt" | "scook_cnt" | "res.cook_val" | "scook_val" | "cookie" => {
+            let d = match name {
+                "cookie" => dir,
+                n if n.starts_with("res.") || n.starts_with('s') => Dir::Res,
+                _ => Dir::Req,
+            };
+            let what = if name.ends_with("_cnt") {
+                CookWhat::Count
+            } else if name.ends_with("_val") {
+                CookWhat::Int
+            } else {
+                CookWhat::Value
+            };
+            Fetch::Cook {
+                dir: d,
+                name: a0.into_bytes(),
+                what,
+            }
+        }
+        "fe_id" => Fetch::FeId,
+        "be_id" => Fetch::BeId,
+        "srv_id" => Fetch::SrvId,
+        "so_name" => Fetch::SoName,
+        "uuid" => {
+            match args.first().map(|x| x.trim()) {
+                None | Some("") | Some("4") => {}
+                Some(_) => return Err("fetch method 'uuid' : Unsupported UUID version".into()),
+            }
+            Fetch::Uuid
+        }
+        "bin" => Fetch::Const(Smp::Bin(
+            hex_decode(a0.as_bytes()).ok_or_else(|| format!("invalid binary argument '{a0}' for 'bin'"))?,
+        )),
         "urlp" | "url_param" => Fetch::UrlParam { name: a0.into_bytes() },
         _ => return Err(format!("fetch method '{name}' is not supported yet by rhaproxy")),
     };
@@ -587,8 +747,11 @@ fn parse_conv(name: &str, a: &[String]) -> Result<Conv, String> {
         "field" | "word" => {
             let idx = int_arg(a.first(), name)?;
             let delims = s(1);
+            if idx == 0 {
+                return Err(format!("invalid args in converter '{name}' : Unexpected value 0 for index"));
+            }
             if delims.is_empty() {
-                return Err(format!("missing delimiters for '{name}'"));
+                return Err(format!("invalid args in converter '{name}' : Empty separators list"));
             }
             let count = match a.get(2) {
                 Some(_) => int_arg(a.get(2), name)?,
@@ -636,7 +799,103 @@ fn parse_conv(name: &str, a: &[String]) -> Result<Conv, String> {
             Conv::IpMask(bits)
         }
         "iif" => Conv::Iif(s(0), s(1)),
-        "url_dec" => Conv::UrlDec,
+        "url_dec" => Conv::UrlDec(match a.first() {
+            Some(_) => int_arg(a.first(), name)? != 0,
+            None => false,
+        }),
+        "url_enc" => match a.first().map(|x| x.as_str()) {
+            None | Some("") | Some("query") => Conv::UrlEnc,
+            Some(_) => {
+                return Err("invalid args in converter 'url_enc' : Unexpected encode type. Allowed value is 'query'".into())
+            }
+        },
+        "be2dec" | "be2hex" => {
+            let sep = s(0);
+            let chunk = match a.get(1) {
+                Some(_) => int_arg(a.get(1), name)?,
+                None => 0,
+            };
+            let trunc = match a.get(2) {
+                Some(_) => int_arg(a.get(2), name)?,
+                None => 0,
+            };
+            let bad = |m: String| format!("invalid args in converter '{name}' : {m}");
+            if name == "be2dec" {
+                if !(1..=8).contains(&chunk) {
+                    return Err(bad(format!("chunk_size out of [1..8] range ({chunk})")));
+                }
+            } else if chunk <= 0 && (!sep.is_empty() || trunc != 0) {
+                return Err(bad(format!("chunk_size needs to be positive ({chunk})")));
+            }
+            if trunc != 0 && trunc != 1 {
+                return Err(bad(format!("Unsupported truncate value ({trunc})")));
+            }
+            let (chunk, trunc) = (chunk.max(0) as usize, trunc == 1);
+            if name == "be2dec" {
+                Conv::Be2Dec { sep, chunk, trunc }
+            } else {
+                Conv::Be2Hex { sep, chunk, trunc }
+            }
+        }
+        "json" => Conv::Json(match a.first().map(|x| x.as_str()).unwrap_or("") {
+            "" | "ascii" => JsonIn::Ascii,
+            "utf8" => JsonIn::Utf8 { skip: false, partial: false },
+            "utf8s" => JsonIn::Utf8 { skip: true, partial: false },
+            "utf8p" => JsonIn::Utf8 { skip: false, partial: true },
+            "utf8ps" => JsonIn::Utf8 { skip: true, partial: true },
+            _ => return Err("invalid args in converter 'json' : Unexpected input code type. Allowed value are 'ascii', 'utf8', 'utf8s', 'utf8p' and 'utf8ps'".into()),
+        }),
+        "b64dec" => Conv::B64Dec,
+        "hex2i" => Conv::HexToInt,
+        "cpl" => Conv::Cpl,
+        "htonl" => Conv::Htonl,
+        "cut_crlf" => Conv::CutCrlf,
+        "ub64enc" => Conv::Ub64Enc,
+        "ub64dec" => Conv::Ub64Dec,
+        "sha1" => Conv::Sha1,
+        "crc32c" => Conv::Crc32c(avalanche()),
+        "xxh3" | "xxh32" | "xxh64" => {
+            let seed = match a.first() {
+                Some(_) => int_arg(a.first(), name)?,
+                None => 0,
+            };
+            match name {
+                "xxh3" => Conv::Xxh3(seed as u64),
+                "xxh32" => Conv::Xxh32(seed as u32),
+                _ => Conv::Xxh64(seed as u64),
+            }
+        }
+        "strcmp" | "secure_memcmp" => {
+            let v = a.first().map(|x| x.as_str()).unwrap_or("");
+            if v.is_empty() {
+                return Err(format!("invalid args in converter '{name}' : missing variable name"));
+            }
+            let r = VarRef::parse(v).map_err(|_| {
+                format!("invalid args in converter '{name}' : failed to register variable name '{v}'")
+            })?;
+            if name == "strcmp" {
+                Conv::Strcmp(r)
+            } else {
+                Conv::SecureMemcmp(r)
+            }
+        }
+        "regsub" => {
+            let re = a.first().ok_or("missing arguments (got 0/2) for converter 'regsub'")?;
+            let sub = a
+                .get(1)
+                .ok_or("missing arguments (got 1/2) for converter 'regsub'")?;
+            let (mut icase, mut global) = (false, false);
+            for f in a.get(2).map(|x| x.as_str()).unwrap_or("").chars() {
+                match f {
+                    'i' => icase = true,
+                    'g' => global = true,
+                    _ => return Err(format!("invalid args in converter 'regsub' : invalid regex flag '{f}', only 'i' and 'g' are supported")),
+                }
+            }
+            let re = crate::regex::Regex::new(re, icase)
+                .map_err(|e| format!("invalid args in converter 'regsub' : {e}"))?;
+            Conv::Regsub(re, sub.as_bytes().to_vec(), global)
+        }
         _ => return Err(format!("converter '{name}' is not supported yet by rhaproxy")),
     })
 }
@@ -674,6 +933,15 @@ impl Fetch {
                 if *dir == cx.dir {
                     out.extend(cx.header_values(name, *full).into_iter().map(|v| Smp::Str(v.to_vec())));
                 }
+            }
+            Fetch::Cook {
+                dir,
+                name,
+                what: CookWhat::Value,
+            } => {
+                let mut vals = Vec::new();
+                cookies(cx, *dir, name, &mut vals);
+                out.extend(vals.into_iter().map(|v| Smp::Str(v.to_vec())));
             }
             f => out.extend(f.eval(cx)),
         }
@@ -756,24 +1024,26 @@ impl Fetch {
             Fetch::FeName => s(cx.info.fe_name.as_bytes()),
             Fetch::BeName => (!cx.info.be_name.is_empty()).then(|| Smp::Str(cx.info.be_name.into())),
             Fetch::SrvName => (!cx.info.srv_name.is_empty()).then(|| Smp::Str(cx.info.srv_name.into())),
-            Fetch::Cook { name } => {
-                if cx.dir != Dir::Req {
-                    return None;
-                }
-                for v in cx.header_values(b"cookie", true) {
-                    for c in v.split(|&b| b == b';') {
-                        let c = trim(c);
-                        let (k, val) = match c.iter().position(|&b| b == b'=') {
-                            Some(e) => (trim(&c[..e]), trim(&c[e + 1..])),
-                            None => continue,
-                        };
-                        if k == &name[..] {
-                            return s(val);
+            Fetch::Cook { dir, name, what } => {
+                let mut vals = Vec::new();
+                cookies(cx, *dir, name, &mut vals);
+                match what {
+                    CookWhat::Count => return (*dir == cx.dir).then_some(Smp::Int(vals.len() as i64)),
+                    // The first one without a name, else the last.
+                    _ => {
+                        let v = if name.is_empty() { vals.first() } else { vals.last() }?;
+                        if *what == CookWhat::Int {
+                            return Some(Smp::Int(parse_int_prefix(v).unwrap_or(0)));
                         }
+                        s(v)
                     }
                 }
-                None
             }
+            Fetch::FeId => Some(Smp::Int(cx.info.fe_id as i64)),
+            Fetch::BeId => cx.info.be_id.map(|i| Smp::Int(i as i64)),
+            Fetch::SrvId => cx.info.srv_id.map(|i| Smp::Int(i as i64)),
+            Fetch::SoName => cx.info.so_name.map(|n| Smp::Str(n.into())),
+            Fetch::Uuid => Some(Smp::Str(uuid4())),
             Fetch::UrlParam { name } => {
                 let u = cx.uri();
                 let q = u.iter().position(|&c| c == b'?')?;
@@ -784,6 +1054,139 @@ impl Fetch {
             }
         }
     }
+}
+
+/// The cookie values named `name` (any with an empty name) in the
+/// `Cookie` (request) or `Set-Cookie` (response) headers of `dir`, walked
+/// as HAProxy's `http_extract_cookie_value`: attributes starting with `$`
+/// and cookies without `=` are skipped; a Set-Cookie only names its first
+/// attribute.
+fn cookies<'b>(cx: &'b Ctx<'_>, dir: Dir, name: &[u8], out: &mut Vec<&'b [u8]>) {
+    if dir != cx.dir {
+        return;
+    }
+    let hname: &[u8] = if dir == Dir::Req { b"cookie" } else { b"set-cookie" };
+    let list = cx.dir == Dir::Req;
+    let sp = |c: u8| c == b' ' || c == b'\t';
+    for h in cx.header_values(hname, false) {
+        if h.len() < name.len() + 1 {
+            continue;
+        }
+        let end = h.len();
+        let mut att = 0;
+        while att + name.len() + 1 < end {
+            while att < end && sp(h[att]) {
+                att += 1;
+            }
+            let (mut eq, mut att_end) = (att, att);
+            while eq < end {
+                let c = h[eq];
+                if c == b'=' || c == b';' || (list && c == b',') {
+                    break;
+                }
+                eq += 1;
+                if !sp(c) {
+                    att_end = eq;
+                }
+            }
+            let (vb, ve, next) = if eq < end && h[eq] == b'=' {
+                let mut vb = eq + 1;
+                while vb < end && sp(h[vb]) {
+                    vb += 1;
+                }
+                let next = cookie_value_end(h, vb);
+                let mut ve = next;
+                while ve > vb && sp(h[ve - 1]) {
+                    ve -= 1;
+                }
+                (vb, ve, next)
+            } else {
+                (eq, eq, eq)
+            };
+            let skip = h.get(att) == Some(&b'$') || eq == next;
+            if !skip && (name.is_empty() || &h[att..att_end] == name) {
+                out.push(&h[vb..ve]);
+            } else if !skip && !list {
+                break;
+            }
+            att = next + 1;
+        }
+    }
+}
+
+/// End of a cookie value: the first `;` or `,` outside double quotes.
+fn cookie_value_end(h: &[u8], mut i: usize) -> usize {
+    let (mut quoted, mut pair) = (false, false);
+    while i < h.len() {
+        let c = h[i];
+        if pair {
+            pair = false;
+        } else if quoted {
+            if c == b'\\' {
+                pair = true;
+            } else if c == b'"' {
+                quoted = false;
+            }
+        } else if c == b'"' {
+            quoted = true;
+        } else if c == b',' || c == b';' {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+fn hex_decode(h: &[u8]) -> Option<Vec<u8>> {
+    if h.len() % 2 != 0 {
+        return None;
+    }
+    h.chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .collect()
+}
+
+/// A random version-4 UUID in its text form.
+fn uuid4() -> Vec<u8> {
+    let mut b = [0u8; 16];
+    for c in b.chunks_mut(8) {
+        c.copy_from_slice(&rand64().to_le_bytes());
+    }
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let mut o = Vec::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            o.push(b'-');
+        }
+        o.extend_from_slice(format!("{x:02x}").as_bytes());
+    }
+    o
+}
+
+/// A per-thread xorshift generator seeded from the clock, the thread and
+/// a global counter: not cryptographic, as HAProxy's `rand` fetch.
+pub fn rand64() -> u64 {
+    use std::cell::Cell;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    static SEQ: AtomicU64 = AtomicU64::new(0x9E37_79B9_7F4A_7C15);
+    thread_local! {
+        static STATE: Cell<u64> = const { Cell::new(0) };
+    }
+    STATE.with(|st| {
+        let mut x = st.get();
+        if x == 0 {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64);
+            x = t ^ SEQ.fetch_add(0x9E37_79B9_7F4A_7C15, Relaxed) | 1;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        st.set(x);
+        x
+    })
 }
 
 fn hash_out(h: u32, avalanche: bool) -> Smp {
@@ -799,7 +1202,36 @@ pub fn convert(c: &Conv, v: Smp, vars: &mut Vars) -> Option<Smp> {
             IntArg::Var(r) => vars.get(r).and_then(|s| s.to_int()),
         }
     }
+    // Converters reading a string see a binary sample up to its first NUL
+    // (HAProxy's bin-to-str cast).
+    let v = match v {
+        Smp::Bin(mut b) if c.takes_str() => {
+            if let Some(z) = b.iter().position(|&x| x == 0) {
+                b.truncate(z);
+            }
+            Smp::Str(b)
+        }
+        v => v,
+    };
     Some(match c {
+        Conv::HexToInt => {
+            let b = bytes(v);
+            let mut n: i64 = 0;
+            for &x in &b {
+                let d = (x as char).to_digit(16)?;
+                n = n.wrapping_shl(4) | d as i64;
+            }
+            Smp::Int(n)
+        }
+        Conv::Cpl => Smp::Int(!v.to_int()?),
+        Conv::Htonl => Smp::Bin((v.to_int()? as u32).to_be_bytes().to_vec()),
+        Conv::CutCrlf => {
+            let mut b = bytes(v);
+            if let Some(e) = b.iter().position(|&x| x == b'\r' || x == b'\n') {
+                b.truncate(e);
+            }
+            Smp::Str(b)
+        }
         Conv::Lower => Smp::Str(bytes(v).to_ascii_lowercase()),
         Conv::Upper => Smp::Str(bytes(v).to_ascii_uppercase()),
         Conv::Length => Smp::Int(bytes(v).len() as i64),
@@ -816,8 +1248,8 @@ pub fn convert(c: &Conv, v: Smp, vars: &mut Vars) -> Option<Smp> {
         Conv::Djb2(a) => hash_out(crate::lb::hash_djb2(&bytes(v)), *a),
         Conv::Sdbm(a) => hash_out(crate::lb::hash_sdbm(&bytes(v)), *a),
         Conv::Wt6(a) => hash_out(crate::lb::hash_wt6(&bytes(v)), *a),
-        Conv::Field { idx, delims, count } => Smp::Str(field(&bytes(v), *idx, delims, *count, false)?),
-        Conv::Word { idx, delims, count } => Smp::Str(field(&bytes(v), *idx, delims, *count, true)?),
+        Conv::Field { idx, delims, count } => Smp::Str(field(&bytes(v), *idx, delims, *count)?),
+        Conv::Word { idx, delims, count } => Smp::Str(word(&bytes(v), *idx, delims, *count)),
         Conv::Bytes { off, len } => {
             let b = bytes(v);
             let off = (*off).max(0) as usize;
@@ -896,56 +1328,369 @@ pub fn convert(c: &Conv, v: Smp, vars: &mut Vars) -> Option<Smp> {
             ip => Smp::Ip(ip),
         },
         Conv::Iif(t, f) => Smp::Str(if v.to_bool() { t.clone() } else { f.clone() }),
-        Conv::UrlDec => Smp::Str(url_dec(&bytes(v))?),
+        Conv::UrlDec(form) => Smp::Str(url_dec(&bytes(v), *form)?),
+        Conv::UrlEnc => Smp::Str(url_enc(&bytes(v))),
+        Conv::Be2Dec { sep, chunk, trunc } => Smp::Str(be2(&bytes(v), sep, *chunk, *trunc, true)),
+        Conv::Be2Hex { sep, chunk, trunc } => Smp::Str(be2(&bytes(v), sep, *chunk, *trunc, false)),
+        Conv::Json(how) => Smp::Str(json_escape(&bytes(v), *how)?),
+        Conv::B64Dec => Smp::Bin(base64_dec(&bytes(v), false)?),
+        Conv::Ub64Dec => Smp::Bin(base64_dec(&bytes(v), true)?),
+        Conv::Ub64Enc => {
+            let mut o = base64(&bytes(v));
+            while o.last() == Some(&b'=') {
+                o.pop();
+            }
+            for c in o.iter_mut() {
+                match *c {
+                    b'+' => *c = b'-',
+                    b'/' => *c = b'_',
+                    _ => {}
+                }
+            }
+            Smp::Str(o)
+        }
+        Conv::Sha1 => Smp::Bin(crate::hash::sha1(&bytes(v)).to_vec()),
+        Conv::Crc32c(a) => hash_out(crate::hash::crc32c(&bytes(v)), *a),
+        Conv::Xxh3(seed) => Smp::Int(crate::hash::xxh3(&bytes(v), *seed) as i64),
+        Conv::Xxh32(seed) => Smp::Int(crate::hash::xxh32(&bytes(v), *seed) as i64),
+        Conv::Xxh64(seed) => Smp::Int(crate::hash::xxh64(&bytes(v), *seed) as i64),
+        Conv::Strcmp(r) => {
+            let a = bytes(v);
+            let b = vars.get(r)?.into_bytes();
+            // strncmp over the common length (stopping at a NUL), then
+            // the shorter string is the smaller one.
+            let m = a.len().min(b.len());
+            let mut res = 0i64;
+            for i in 0..m {
+                if a[i] != b[i] {
+                    res = a[i] as i64 - b[i] as i64;
+                    break;
+                }
+                if a[i] == 0 {
+                    break;
+                }
+            }
+            if res == 0 && a.len() != b.len() {
+                res = if a.len() < b.len() { -1 } else { 1 };
+            }
+            Smp::Int(res)
+        }
+        Conv::SecureMemcmp(r) => {
+            let a = bytes(v);
+            let b = vars.get(r)?.into_bytes();
+            // Constant time over the common length: no early exit.
+            let diff = a.iter().zip(&b).fold(0u8, |d, (x, y)| d | (x ^ y));
+            Smp::Bool(a.len() == b.len() && diff == 0)
+        }
+        Conv::Regsub(re, sub, global) => Smp::Str(re.replace_all(&bytes(v), sub, *global)),
     })
 }
 
-fn field(b: &[u8], idx: i64, delims: &[u8], count: i64, word: bool) -> Option<Vec<u8>> {
-    let mut parts: Vec<&[u8]> = b.split(|c| delims.contains(c)).collect();
-    if word {
-        parts.retain(|p| !p.is_empty());
-    }
-    let n = parts.len() as i64;
-    if idx == 0 {
-        return None;
-    }
-    let (start, end) = if idx > 0 {
-        let s = idx - 1;
-        let e = if count == 0 { n } else { (s + count).min(n) };
-        (s, e)
-    } else {
-        let e = n + idx + 1;
-        let s = if count == 0 { 0 } else { (e - count).max(0) };
-        (s, e)
-    };
-    if start < 0 || start >= n || end <= start {
-        return Some(Vec::new());
-    }
-    let sep = delims[0];
-    let mut out = Vec::new();
-    for (i, p) in parts[start as usize..end as usize].iter().enumerate() {
-        if i > 0 {
-            out.push(sep);
+/// `field(idx,delims[,count])`: HAProxy's scan, delimiters kept as they
+/// are inside a multi-field result; a field past the end is no sample.
+fn field(b: &[u8], idx: i64, delims: &[u8], mut count: i64) -> Option<Vec<u8>> {
+    let is_delim = |c: u8| delims.contains(&c);
+    let n = b.len();
+    if idx > 0 {
+        let (mut fld, mut start) = (1, 0);
+        for end in 0..n {
+            if !is_delim(b[end]) {
+                continue;
+            }
+            if fld == idx {
+                if count == 1 {
+                    return Some(b[start..end].to_vec());
+                }
+                if count > 1 {
+                    count -= 1;
+                }
+            } else {
+                start = end + 1;
+                fld += 1;
+            }
         }
-        out.extend_from_slice(p);
+        (fld == idx).then(|| b[start..].to_vec())
+    } else {
+        let (mut fld, mut end) = (-1, n);
+        for start in (1..=n).rev() {
+            if !is_delim(b[start - 1]) {
+                continue;
+            }
+            if fld == idx {
+                if count == 1 {
+                    return Some(b[start..end].to_vec());
+                }
+                if count > 1 {
+                    count -= 1;
+                }
+            } else {
+                end = start - 1;
+                fld -= 1;
+            }
+        }
+        (fld == idx).then(|| b[..end].to_vec())
     }
-    Some(out)
 }
 
-fn url_dec(b: &[u8]) -> Option<Vec<u8>> {
+/// `word(idx,delims[,count])`: like `field` but runs of delimiters count
+/// as one; a word past the end is an empty string (not a missing sample).
+fn word(b: &[u8], idx: i64, delims: &[u8], mut count: i64) -> Vec<u8> {
+    let is_delim = |c: u8| delims.contains(&c);
+    let n = b.len();
+    let (mut w, mut inword) = (0i64, false);
+    if idx > 0 {
+        let mut start = 0;
+        for end in 0..n {
+            let sep = is_delim(b[end]);
+            if !inword {
+                if !sep {
+                    if w != idx {
+                        w += 1;
+                        start = end;
+                    }
+                    inword = true;
+                }
+            } else if sep {
+                if w == idx {
+                    if count == 1 {
+                        return b[start..end].to_vec();
+                    }
+                    if count > 1 {
+                        count -= 1;
+                    }
+                }
+                inword = false;
+            }
+        }
+        if w != idx {
+            return Vec::new();
+        }
+        b[start..].to_vec()
+    } else {
+        let mut end = n;
+        for start in (1..=n).rev() {
+            let sep = is_delim(b[start - 1]);
+            if !inword {
+                if !sep {
+                    if w != idx {
+                        w -= 1;
+                        end = start;
+                    }
+                    inword = true;
+                }
+            } else if sep {
+                if w == idx {
+                    if count == 1 {
+                        return b[start..end].to_vec();
+                    }
+                    if count > 1 {
+                        count -= 1;
+                    }
+                }
+                inword = false;
+            }
+        }
+        if w != idx {
+            return Vec::new();
+        }
+        b[..end].to_vec()
+    }
+}
+
+/// HAProxy's `url_decode`: `%XX` sequences (a bad one fails), `+` as a
+/// space in a form, and everything after a `?` is a form. Stops at a NUL
+/// as the C string it decodes would.
+fn url_dec(b: &[u8], mut form: bool) -> Option<Vec<u8>> {
+    let hex = |c: Option<&u8>| c.and_then(|c| (*c as char).to_digit(16));
     let mut o = Vec::with_capacity(b.len());
     let mut i = 0;
-    while i < b.len() {
+    while i < b.len() && b[i] != 0 {
         match b[i] {
+            b'+' if form => o.push(b' '),
             b'%' => {
-                let h = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
-                o.push(u8::from_str_radix(h, 16).ok()?);
-                i += 3;
+                let (h, l) = (hex(b.get(i + 1))?, hex(b.get(i + 2))?);
+                o.push((h * 16 + l) as u8);
+                i += 2;
             }
             c => {
+                if c == b'?' {
+                    form = true;
+                }
                 o.push(c);
-                i += 1;
             }
+        }
+        i += 1;
+    }
+    Some(o)
+}
+
+/// `url_enc(query)`: everything but RFC 3986's unreserved characters
+/// becomes `%XX` (upper-case hex).
+fn url_enc(b: &[u8]) -> Vec<u8> {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut o = Vec::with_capacity(b.len() * 3);
+    for &c in b {
+        if c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_' | b'~') {
+            o.push(c);
+        } else {
+            o.extend_from_slice(&[b'%', HEX[(c >> 4) as usize], HEX[(c & 15) as usize]]);
+        }
+    }
+    o
+}
+
+/// `be2dec`/`be2hex`: the input cut in big-endian chunks of `chunk` bytes
+/// (0 for be2hex: the whole input), each printed in decimal or hex and
+/// joined by `sep`; `trunc` drops a last, incomplete chunk.
+fn be2(b: &[u8], sep: &[u8], chunk: usize, trunc: bool, dec: bool) -> Vec<u8> {
+    use std::io::Write;
+    let chunk = if chunk == 0 { b.len().max(1) } else { chunk };
+    let mut o = Vec::new();
+    for (i, c) in b.chunks(chunk).enumerate() {
+        if trunc && c.len() < chunk {
+            break;
+        }
+        if i > 0 {
+            o.extend_from_slice(sep);
+        }
+        if dec {
+            let n = c.iter().fold(0u64, |n, &x| n << 8 | x as u64);
+            let _ = write!(o, "{n}");
+        } else {
+            for x in c {
+                let _ = write!(o, "{x:02X}");
+            }
+        }
+    }
+    o
+}
+
+/// `json([input])`: escapes for a JSON string. In UTF-8 modes, invalid
+/// input fails the conversion or (`s` variants) is skipped; code points
+/// above U+FFFF are refused the same way.
+fn json_escape(b: &[u8], how: JsonIn) -> Option<Vec<u8>> {
+    use std::io::Write;
+    let mut o = Vec::with_capacity(b.len() + 8);
+    let mut i = 0;
+    while i < b.len() {
+        let c: u32 = match how {
+            JsonIn::Ascii => {
+                i += 1;
+                b[i - 1] as u32
+            }
+            JsonIn::Utf8 { skip, partial } => {
+                let (cp, len, err) = utf8_next(&b[i..]);
+                i += len;
+                let fatal = match err {
+                    Utf8Err::None => false,
+                    // The `p` variants only refuse invalid ranges and bad
+                    // sequences (overlong and surrogate forms pass).
+                    Utf8Err::Other => !partial,
+                    Utf8Err::Hard => true,
+                };
+                if fatal || cp > 0xffff {
+                    if skip {
+                        continue;
+                    }
+                    return None;
+                }
+                cp
+            }
+        };
+        match c {
+            0x22 => o.extend_from_slice(b"\\\""),
+            0x5c => o.extend_from_slice(b"\\\\"),
+            0x2f => o.extend_from_slice(b"\\/"),
+            0x08 => o.extend_from_slice(b"\\b"),
+            0x0c => o.extend_from_slice(b"\\f"),
+            0x0d => o.extend_from_slice(b"\\r"),
+            0x0a => o.extend_from_slice(b"\\n"),
+            0x09 => o.extend_from_slice(b"\\t"),
+            0x20..=0x7e => o.push(c as u8),
+            _ => {
+                let _ = write!(o, "\\u{c:04x}");
+            }
+        }
+    }
+    Some(o)
+}
+
+#[derive(PartialEq)]
+enum Utf8Err {
+    None,
+    /// overlong encoding or surrogate
+    Other,
+    /// bad sequence or out of range
+    Hard,
+}
+
+/// One UTF-8 code point at the start of `b`: (value, bytes used, error),
+/// as HAProxy's `utf8_next` classifies them.
+fn utf8_next(b: &[u8]) -> (u32, usize, Utf8Err) {
+    let c = b[0];
+    let (need, init, min) = match c {
+        0x00..=0x7f => return (c as u32, 1, Utf8Err::None),
+        0xc0..=0xdf => (1, (c & 0x1f) as u32, 0x80),
+        0xe0..=0xef => (2, (c & 0x0f) as u32, 0x800),
+        0xf0..=0xf7 => (3, (c & 0x07) as u32, 0x10000),
+        _ => return (0, 1, Utf8Err::Hard),
+    };
+    let mut cp = init;
+    for k in 1..=need {
+        match b.get(k) {
+            Some(&x) if x & 0xc0 == 0x80 => cp = cp << 6 | (x & 0x3f) as u32,
+            _ => return (0, k, Utf8Err::Hard),
+        }
+    }
+    let err = if cp > 0x10ffff {
+        Utf8Err::Hard
+    } else if cp < min || (0xd800..=0xdfff).contains(&cp) {
+        Utf8Err::Other
+    } else {
+        Utf8Err::None
+    };
+    (cp, need + 1, err)
+}
+
+/// Base64 (or base64url without padding) decoding; None on bad input.
+fn base64_dec(b: &[u8], url: bool) -> Option<Vec<u8>> {
+    let val = |c: u8| -> Option<u32> {
+        Some(match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' if !url => 62,
+            b'/' if !url => 63,
+            b'-' if url => 62,
+            b'_' if url => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut data = b;
+    if !url {
+        if data.len() % 4 != 0 {
+            return None;
+        }
+        let pad = data.iter().rev().take_while(|&&c| c == b'=').count();
+        if pad > 2 {
+            return None;
+        }
+        data = &data[..data.len() - pad];
+    } else if data.len() % 4 == 1 {
+        return None;
+    }
+    let mut o = Vec::with_capacity(data.len() * 3 / 4);
+    for c in data.chunks(4) {
+        let mut n = 0u32;
+        for (k, &x) in c.iter().enumerate() {
+            n |= val(x)? << (18 - 6 * k);
+        }
+        o.push((n >> 16) as u8);
+        if c.len() > 2 {
+            o.push((n >> 8) as u8);
+        }
+        if c.len() > 3 {
+            o.push(n as u8);
         }
     }
     Some(o)
@@ -999,7 +1744,17 @@ impl Expr {
         use crate::acl::MatchKind as M;
         if self.convs.is_empty() {
             return match self.fetch {
-                Fetch::HdrCnt { .. } | Fetch::Status | Fetch::SrcPort | Fetch::DstPort => M::Int,
+                Fetch::HdrCnt { .. }
+                | Fetch::Status
+                | Fetch::SrcPort
+                | Fetch::DstPort
+                | Fetch::FeId
+                | Fetch::BeId
+                | Fetch::SrvId
+                | Fetch::Cook {
+                    what: CookWhat::Count | CookWhat::Int,
+                    ..
+                } => M::Int,
                 Fetch::FirstReq => M::Bool,
                 Fetch::Src | Fetch::Dst => M::Ip,
                 Fetch::Const(Smp::Bool(_)) => M::Bool,
@@ -1015,9 +1770,16 @@ impl Expr {
                 | Conv::Sdbm(_)
                 | Conv::Wt6(_)
                 | Conv::Arith(..)
-                | Conv::Neg,
+                | Conv::Neg
+                | Conv::Crc32c(_)
+                | Conv::Xxh3(_)
+                | Conv::Xxh32(_)
+                | Conv::Xxh64(_)
+                | Conv::Strcmp(_)
+                | Conv::HexToInt
+                | Conv::Cpl,
             ) => M::Int,
-            Some(Conv::Not | Conv::Bool | Conv::Odd | Conv::Even) => M::Bool,
+            Some(Conv::Not | Conv::Bool | Conv::Odd | Conv::Even | Conv::SecureMemcmp(_)) => M::Bool,
             Some(Conv::IpMask(_)) => M::Ip,
             _ => M::Str,
         }
@@ -1120,6 +1882,92 @@ pub(crate) mod tests {
         assert_eq!(ev(REQ, "str(a),crc32"), Some(Smp::Int(0xe8b7be43)));
         assert!(parse_expr("nope", Dir::Req).unwrap_err().contains("'nope'"));
         assert!(parse_expr("str(x),nope", Dir::Req).unwrap_err().contains("'nope'"));
+    }
+
+    #[test]
+    fn converters_exact_semantics() {
+        // field: past the last field is no sample; word: an empty string.
+        assert_eq!(ev(REQ, "str(/foo),field(3,/)"), None);
+        assert_eq!(ev(REQ, "str(/foo/bar/baz),field(3,/)"), st("bar"));
+        assert_eq!(ev(REQ, "str(a:b.c:d),field(2,:.,2)"), st("b.c"));
+        assert_eq!(ev(REQ, "str(a:b.c:d),field(-2,:.,0)"), st("a:b.c"));
+        assert_eq!(ev(REQ, "str(a  b),word(3, )"), st(""));
+        assert_eq!(ev(REQ, "str(a  b  c),word(-2, ,2)"), st("a  b"));
+        assert!(parse_expr("str(a),field(0,.)", Dir::Req)
+            .unwrap_err()
+            .contains("Unexpected value 0 for index"));
+        // url_dec: '+' is a space after '?' or in a form.
+        assert_eq!(ev(REQ, "str(/a+%20?b=c+d),url_dec"), st("/a+ ?b=c d"));
+        assert_eq!(ev(REQ, "str(/a+b),url_dec(1)"), st("/a b"));
+        assert_eq!(ev(REQ, "str(%zz),url_dec"), None);
+        assert_eq!(ev(REQ, "str(a=b+c d~),url_enc"), st("a%3Db%2Bc%20d~"));
+        assert!(parse_expr("str(a),url_enc(path)", Dir::Req).is_err());
+        assert_eq!(ev(REQ, "str(0123456789),be2dec(-,3)"), st("3158322-3355701-3553080-57"));
+        assert_eq!(
+            ev(REQ, "str(0123456789),be2dec(::,3,1)"),
+            st("3158322::3355701::3553080")
+        );
+        assert_eq!(ev(REQ, "str(0123),be2hex"), st("30313233"));
+        assert_eq!(ev(REQ, "str(0123),be2hex(--,3)"), st("303132--33"));
+        assert!(parse_expr("str(a),be2dec(:)", Dir::Req)
+            .unwrap_err()
+            .contains("chunk_size out of [1..8] range (0)"));
+        assert_eq!(ev(REQ, "str(a/b\tc),json"), st("a\\/b\\tc"));
+        assert_eq!(ev(REQ, "str(é),json(utf8)"), st("\\u00e9"));
+        assert_eq!(ev(REQ, "str(Zm9vYg==),b64dec"), Some(Smp::Bin(b"foob".to_vec())));
+        assert_eq!(ev(REQ, "str(Zm9vYg=),b64dec"), None);
+        assert_eq!(ev(REQ, "str(FPucA9l_Etl-),ub64dec,hex"), st("14FB9C03D97F12D97E"));
+        assert_eq!(ev(REQ, "bin(14fb9c03d97f12d97e),ub64enc"), st("FPucA9l_Etl-"));
+        // A binary sample read as a string stops at its first NUL.
+        assert_eq!(ev(REQ, "bin(610062),length"), Some(Smp::Int(1)));
+        assert_eq!(ev(REQ, "bin(610062),bytes(0),hex"), st("610062"));
+        assert_eq!(
+            ev(REQ, "str(abc),sha1,hex"),
+            st("A9993E364706816ABA3E25717850C26C9CD0D89D")
+        );
+        assert_eq!(ev(REQ, "str(ff),hex2i"), Some(Smp::Int(255)));
+        assert_eq!(ev(REQ, "int(1),htonl,hex"), st("00000001"));
+        assert_eq!(ev(REQ, "str(a\rb),cut_crlf"), st("a"));
+        assert_eq!(ev(REQ, "str(is a),regsub(is a,is also a)"), st("is also a"));
+        assert_eq!(ev(REQ, "str(aXbXc),regsub(X,-,g)"), st("a-b-c"));
+        assert_eq!(ev(REQ, "str(aXbXc),regsub(x,-,i)"), st("a-bXc"));
+    }
+
+    #[test]
+    fn strcmp_and_cookies() {
+        let x = parse_expr("str(abc),strcmp(txn.v)", Dir::Req).unwrap();
+        let m = parse_expr("str(abc),secure_memcmp(txn.v)", Dir::Req).unwrap();
+        let r = |v: &str| {
+            with_req(REQ, |cx| {
+                cx.vars.set(&VarRef::parse("txn.v").unwrap(), Smp::Str(v.into()));
+                (x.eval(cx), m.eval(cx))
+            })
+        };
+        assert_eq!(r("abc"), (Some(Smp::Int(0)), Some(Smp::Bool(true))));
+        assert_eq!(r("abd"), (Some(Smp::Int(-1)), Some(Smp::Bool(false))));
+        assert_eq!(r("ab"), (Some(Smp::Int(1)), Some(Smp::Bool(false))));
+        assert!(parse_expr("str(a),strcmp()", Dir::Req)
+            .unwrap_err()
+            .contains("missing variable name"));
+        const C: &[u8] = b"GET / HTTP/1.1\r\nCookie: a=1; $v=2; b = 22 ;c\r\nCookie: a=3, d=\"x;y\"\r\n\r\n";
+        assert_eq!(ev(C, "req.cook_cnt()"), Some(Smp::Int(4)));
+        assert_eq!(ev(C, "req.cook_cnt(a)"), Some(Smp::Int(2)));
+        assert_eq!(ev(C, "req.cook(a)"), st("3"));
+        assert_eq!(ev(C, "req.cook()"), st("1"));
+        assert_eq!(ev(C, "req.cook(b)"), st("22"));
+        assert_eq!(ev(C, "req.cook(d)"), st("\"x;y\""));
+        assert_eq!(ev(C, "req.cook_val(b)"), Some(Smp::Int(22)));
+        assert_eq!(ev(C, "req.cook(z)"), None);
+        assert_eq!(ev(C, "res.cook(a)"), None);
+    }
+
+    #[test]
+    fn header_values_like_haproxy() {
+        const H: &[u8] = b"GET / HTTP/1.1\r\nX-E:\r\nX-L: a, \"b,c\" ,\r\n\r\n";
+        assert_eq!(ev(H, "req.hdr(x-e)"), st(""));
+        assert_eq!(ev(H, "req.hdr_cnt(x-l)"), Some(Smp::Int(3)));
+        assert_eq!(ev(H, "req.hdr(x-l,2)"), st("\"b,c\""));
+        assert_eq!(ev(H, "req.hdr(x-l,-1)"), st(""));
     }
 
     #[test]

@@ -470,6 +470,13 @@ fn info<'a>(rt: &'a crate::runtime::Runtime, s: &Stream, first_req: bool) -> Inf
             (Some(b), Some(i)) => b.servers[i].name.as_str(),
             _ => "",
         },
+        fe_id: rt.proxies[s.fe].id,
+        be_id: be.map(|b| b.id),
+        srv_id: match (be, s.srv) {
+            (Some(b), Some(i)) => Some(b.servers[i].id),
+            _ => None,
+        },
+        so_name: rt.so_names.get(s.lidx).and_then(|n| n.as_deref()),
         src: s.src,
         dst: s.dst,
         first_req,
