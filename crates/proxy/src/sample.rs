@@ -1028,7 +1028,7 @@ impl Fetch {
                 let mut vals = Vec::new();
                 cookies(cx, *dir, name, &mut vals);
                 match what {
-                    CookWhat::Count => return (*dir == cx.dir).then_some(Smp::Int(vals.len() as i64)),
+                    CookWhat::Count => (*dir == cx.dir).then_some(Smp::Int(vals.len() as i64)),
                     // The first one without a name, else the last.
                     _ => {
                         let v = if name.is_empty() { vals.first() } else { vals.last() }?;
@@ -1138,7 +1138,7 @@ fn cookie_value_end(h: &[u8], mut i: usize) -> usize {
 }
 
 fn hex_decode(h: &[u8]) -> Option<Vec<u8>> {
-    if h.len() % 2 != 0 {
+    if h.len() & 1 != 0 {
         return None;
     }
     h.chunks(2)
@@ -1668,7 +1668,7 @@ fn base64_dec(b: &[u8], url: bool) -> Option<Vec<u8>> {
     };
     let mut data = b;
     if !url {
-        if data.len() % 4 != 0 {
+        if data.len() & 3 != 0 {
             return None;
         }
         let pad = data.iter().rev().take_while(|&&c| c == b'=').count();
