@@ -108,15 +108,15 @@ fn local_replies_match_haproxy_2_6() {
     let (_p, addr, _d) = start(RULES);
     assert_eq!(
         get(addr, "/r2", ""),
-        "HTTP/1.1 234 Success\r\ncontent-length: 14\r\ncontent-type: text/plain\r\nx-first: 1\r\n\r\nThis is a body"
+        "HTTP/1.1 234 Success\r\ncontent-length: 14\r\ncontent-type: text/plain\r\nx-first: 1\r\nconnection: close\r\n\r\nThis is a body"
     );
     assert_eq!(
         get(addr, "/redir/x", ""),
-        "HTTP/1.1 302 Found\r\ncontent-length: 0\r\nlocation: /foo\r\ncache-control: no-cache\r\nx-first: 1\r\n\r\n"
+        "HTTP/1.1 302 Found\r\ncontent-length: 0\r\nlocation: /foo\r\ncache-control: no-cache\r\nx-first: 1\r\nconnection: close\r\n\r\n"
     );
     let r = get(addr, "/deny", "");
     assert!(
-        r.starts_with("HTTP/1.1 403 Forbidden\r\ncontent-length: 93\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nx-first: 1\r\n\r\n<html>"),
+        r.starts_with("HTTP/1.1 403 Forbidden\r\ncontent-length: 93\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nx-first: 1\r\nconnection: close\r\n\r\n<html>"),
         "{r}"
     );
     let r = get(addr, "/deny2", "");

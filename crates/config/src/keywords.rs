@@ -766,6 +766,8 @@ pub const PROXY_CARRIED: &[&str] = &[
     "errorloc",
     "errorloc302",
     "errorloc303",
+    "http-error",
+    "declare",
     "retry-on",
     "http-check",
     "tcp-check",

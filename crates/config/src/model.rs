@@ -449,6 +449,12 @@ pub struct RawLine {
     pub loc: Loc,
 }
 
+/// The statuses HAProxy 2.6 keeps an error message for (`http_err_codes`):
+/// what `errorfile`, `http-error` and `default-errorfiles` accept.
+pub const HTTP_ERR_CODES: [u16; 19] = [
+    200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 421, 422, 425, 429, 500, 501, 502, 503, 504,
+];
+
 /// `errorfile`/`errorloc*` per status.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorMsg {
@@ -458,6 +464,9 @@ pub enum ErrorMsg {
     Location { code: u16, url: String },
     /// `errorfiles <name> [code...]`: use an http-errors section.
     Section { name: String },
+    /// `http-error status <code> ...`: an http reply whose options (the
+    /// words after the keyword) are compiled by the proxy at start-up.
+    Reply { words: Vec<String> },
 }
 
 /// Stats web page settings (`stats enable`, `stats uri`, ...).

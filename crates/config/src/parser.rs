@@ -571,11 +571,8 @@ impl Parser {
     /// Validates an `errorfile` status and reads the file. Reports and
     /// returns None on error.
     pub(crate) fn read_errorfile(&mut self, code: &str, path: &str, file: &str, line: usize) -> Option<(u16, Vec<u8>)> {
-        const CODES: &[u16] = &[
-            200, 400, 401, 403, 404, 405, 407, 408, 410, 413, 425, 429, 500, 501, 502, 503, 504,
-        ];
         let c = atol(code);
-        if !CODES.contains(&(c as u16)) || !(0..=999).contains(&c) {
+        if !crate::model::HTTP_ERR_CODES.contains(&(c as u16)) || !(0..=999).contains(&c) {
             self.diags.warning(format!(
                 "parsing [{file}:{line}] : status code '{code}' not handled by 'errorfile', error customization will be ignored."
             ));

@@ -333,7 +333,7 @@ impl Parser {
             "use-server" => p.use_servers.push(raw()),
             "stick-table" => p.stick_table = Some(raw()),
             "stick" => p.sticks.push(raw()),
-            "capture" => p.captures.push(raw()),
+            "capture" | "declare" => p.captures.push(raw()),
             "compression" => p.compression.push(raw()),
             "source" => p.source = Some(raw()),
             "use_backend" => {
@@ -607,6 +607,36 @@ impl Parser {
                     p.errors
                         .push((c, ErrorMsg::Section { name: name.clone() }, loc.clone()));
                 }
+            }
+            "http-error" => {
+                // Only the status is needed here; the other options are
+                // an http reply compiled (and checked) at start-up.
+                let mut status = 0i64;
+                let mut i = 1;
+                while i < w.len() {
+                    if w[i] == "status" {
+                        status = atol(arg(i + 1));
+                        if !(200..=599).contains(&status) {
+                            self.diags
+                                .alert(format!("{pfx} {kw} : Unexpected status code '{status}'"));
+                            return;
+                        }
+                        i += 1;
+                    }
+                    i += 1;
+                }
+                if status == 0 {
+                    self.diags
+                        .alert(format!("{pfx} {kw} : expects at least a <status> as arguments.\n"));
+                    return;
+                }
+                if !HTTP_ERR_CODES.contains(&(status as u16)) {
+                    self.diags
+                        .alert(format!("{pfx} {kw}: status code '{status}' not handled."));
+                    return;
+                }
+                p.errors
+                    .push((status as u16, ErrorMsg::Reply { words: w[1..].to_vec() }, loc));
             }
             "retry-on" => {
                 if arg(1).is_empty() {

@@ -11,9 +11,10 @@
 //! serialises, and sends replies.
 
 use crate::acl::{AclSet, Cond};
+use crate::http_reply::{Reply, ReplyError};
 use crate::logfmt::LogFmt;
 use crate::sample::{parse_expr, Ctx, Dir, Expr, VarRef};
-use config::model::{Proxy, RawLine};
+use config::model::{HttpErrors, Proxy, RawLine};
 
 /// How `del-header` compares names (always case-insensitively).
 #[derive(Clone, Debug, PartialEq)]
@@ -32,15 +33,6 @@ enum RedirKind {
     Scheme,
 }
 
-/// `return` arguments.
-#[derive(Debug)]
-pub struct ReturnSpec {
-    status: u16,
-    ctype: Option<Vec<u8>>,
-    body: Option<LogFmt>,
-    hdrs: Vec<(Vec<u8>, LogFmt)>,
-}
-
 #[derive(Debug)]
 enum Action {
     SetHeader {
@@ -54,8 +46,8 @@ enum Action {
     },
     SetVar(VarRef, Expr),
     UnsetVar(VarRef),
-    Return(Box<ReturnSpec>),
-    Deny(u16),
+    /// `return`, `deny` (final: the reply replaces the message).
+    Reply(Box<Reply>),
     Allow,
     Redirect {
         kind: RedirKind,
@@ -102,7 +94,7 @@ impl ProxyRules {
     }
 
     /// Compiles a proxy's ACLs and rules. Errors are alert texts.
-    pub fn build(p: &Proxy) -> Result<ProxyRules, String> {
+    pub fn build(p: &Proxy, sections: &[HttpErrors]) -> Result<ProxyRules, String> {
         let acls = AclSet::build(&p.acls)?;
         let mut r = ProxyRules::default();
         for (list, out, kind) in [
@@ -111,7 +103,7 @@ impl ProxyRules {
             (&p.http_after_response, &mut r.after, Kind::After),
         ] {
             for l in list {
-                out.push(compile(l, kind, &acls, &p.name)?);
+                out.push(compile(l, kind, &acls, &p.name, sections)?);
             }
         }
         Ok(r)
@@ -125,7 +117,7 @@ enum Kind {
     After,
 }
 
-fn compile(l: &RawLine, kind: Kind, acls: &AclSet, px: &str) -> Result<Rule, String> {
+fn compile(l: &RawLine, kind: Kind, acls: &AclSet, px: &str, sections: &[HttpErrors]) -> Result<Rule, String> {
     let kw = l.words[0].as_str();
     let act = l.words.get(1).map(|s| s.as_str()).unwrap_or("");
     let dir = if kind == Kind::Req { Dir::Req } else { Dir::Res };
@@ -208,19 +200,42 @@ fn compile(l: &RawLine, kind: Kind, acls: &AclSet, px: &str) -> Result<Rule, Str
             only(0)?;
             Action::Allow
         }
-        "deny" if kind != Kind::After => {
-            let mut status = if kind == Kind::Req { 403 } else { 502 };
-            match args.first().map(|s| s.as_str()) {
-                None => {}
-                Some("deny_status" | "status") => {
-                    status = parse_status(arg(1)?).map_err(err)?;
-                    only(2)?;
+        "deny" | "return" if kind != Kind::After => {
+            let default_status = match (act, kind) {
+                ("return", _) => 200,
+                (_, Kind::Req) => 403,
+                _ => 502,
+            };
+            // `deny` alone or with only `deny_status` keeps the proxies'
+            // error messages (default-errorfiles); otherwise it is a full
+            // reply where `deny_status` means `status`.
+            let mut words: Vec<String> = args.to_vec();
+            if act == "deny" {
+                match args.first().map(|s| s.as_str()) {
+                    None => words = vec!["default-errorfiles".into()],
+                    Some("deny_status") if args.len() <= 2 => {
+                        words = vec![
+                            "status".into(),
+                            args.get(1).cloned().unwrap_or_default(),
+                            "default-errorfiles".into(),
+                        ];
+                    }
+                    Some("deny_status") => words[0] = "status".into(),
+                    _ => {}
                 }
-                Some(_) => return Err(unsupported()),
             }
-            Action::Deny(status)
+            let parsed = Reply::parse(&words, default_status, dir, sections).map_err(|e| match e {
+                ReplyError::Parse(m) => err(m),
+                ReplyError::Check(m) => format!("Proxy '{px}': {m}."),
+            })?;
+            if let Some(w) = words.get(parsed.used) {
+                return Err(format!(
+                    "parsing [{}]: '{kw} {act}' expects either 'if' or 'unless' followed by a condition but found '{w}'.",
+                    l.loc
+                ));
+            }
+            Action::Reply(Box::new(parsed.reply))
         }
-        "return" if kind != Kind::After => Action::Return(Box::new(parse_return(args, dir).map_err(err)?)),
         "redirect" if kind == Kind::Req => {
             let k = match arg(0)? {
                 "location" => RedirKind::Location,
@@ -286,65 +301,6 @@ fn parse_status(s: &str) -> Result<u16, String> {
         Ok(c) if (100..=999).contains(&c) => Ok(c),
         _ => Err(format!("invalid status code '{s}'")),
     }
-}
-
-fn parse_return(args: &[String], dir: Dir) -> Result<ReturnSpec, String> {
-    let mut r = ReturnSpec {
-        status: 200,
-        ctype: None,
-        body: None,
-        hdrs: Vec::new(),
-    };
-    let mut i = 0;
-    let get = |i: usize| {
-        args.get(i)
-            .ok_or_else(|| format!("missing argument after '{}'", args[i - 1]))
-    };
-    while i < args.len() {
-        match args[i].as_str() {
-            "status" => r.status = parse_status(get(i + 1)?)?,
-            "content-type" => r.ctype = Some(get(i + 1)?.as_bytes().to_vec()),
-            "string" => {
-                let s = get(i + 1)?;
-                let mut f = LogFmt::default();
-                if !s.is_empty() {
-                    // A plain string: never interpreted as a format.
-                    f = LogFmt::parse(&s.replace('%', "%%"), dir)?;
-                }
-                r.body = Some(f);
-            }
-            "lf-string" => r.body = Some(LogFmt::parse(get(i + 1)?, dir)?),
-            "file" | "lf-file" => {
-                let path = get(i + 1)?;
-                let raw = std::fs::read(path).map_err(|e| format!("failed to open file '{path}' : {e}"))?;
-                let text = String::from_utf8_lossy(&raw).into_owned();
-                // An empty file is no payload: content-type goes too.
-                r.body = (!raw.is_empty())
-                    .then_some(())
-                    .map(|_| {
-                        if args[i] == "file" {
-                            LogFmt::parse(&text.replace('%', "%%"), dir)
-                        } else {
-                            LogFmt::parse(&text, dir)
-                        }
-                    })
-                    .transpose()?;
-            }
-            "hdr" => {
-                let n = get(i + 1)?;
-                let v = get(i + 2)?;
-                r.hdrs.push((n.as_bytes().to_vec(), LogFmt::parse(v, dir)?));
-                i += 1;
-            }
-            o => return Err(format!("'return' option '{o}' is not supported yet by rhaproxy")),
-        }
-        i += 2;
-    }
-    if r.body.is_none() {
-        // HAProxy ignores content-type without a payload.
-        r.ctype = None;
-    }
-    Ok(r)
 }
 
 /// HAProxy's reason phrases (`http_get_reason`).
@@ -413,6 +369,10 @@ pub enum Verdict {
     Error(u16),
     /// `return`/`redirect`: this complete response instead.
     Reply(u16, Vec<u8>),
+    /// HAProxy's built-in page for this status (the proxies have none).
+    Builtin(u16),
+    /// An error file (`errorfile`/`errorfiles` options): sent as is.
+    Msg(u16, std::sync::Arc<crate::http_reply::ErrMsg>),
 }
 
 fn header_matches(name: &[u8], pat: &[u8], how: &NameMatch) -> bool {
@@ -447,28 +407,6 @@ fn rewrite_uri(uri: &[u8], path: Option<&[u8]>, query: Option<&[u8]>) -> Vec<u8>
     o
 }
 
-fn build_reply(status: u16, hdrs: &[(Vec<u8>, Vec<u8>)], ctype: Option<&[u8]>, body: &[u8]) -> Vec<u8> {
-    let mut o = Vec::with_capacity(128 + body.len());
-    o.extend_from_slice(format!("HTTP/1.1 {status} {}\r\n", reason(status)).as_bytes());
-    for (n, v) in hdrs {
-        o.extend_from_slice(&n.to_ascii_lowercase());
-        o.extend_from_slice(b": ");
-        o.extend_from_slice(v);
-        o.extend_from_slice(b"\r\n");
-    }
-    if !(status < 200 || status == 204 || status == 304) {
-        o.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
-    }
-    if let Some(t) = ctype {
-        o.extend_from_slice(b"content-type: ");
-        o.extend_from_slice(t);
-        o.extend_from_slice(b"\r\n");
-    }
-    o.extend_from_slice(b"\r\n");
-    o.extend_from_slice(body);
-    o
-}
-
 /// Runs one proxy's rule list. `allow` ends this list only.
 pub fn run(rules: &[Rule], cx: &mut Ctx<'_>) -> Verdict {
     for r in rules {
@@ -494,20 +432,16 @@ pub fn run(rules: &[Rule], cx: &mut Ctx<'_>) -> Verdict {
             }
             Action::UnsetVar(v) => cx.vars.unset(v),
             Action::Allow => return Verdict::Continue,
-            Action::Deny(code) => return Verdict::Error(*code),
-            Action::Return(rs) => {
-                let mut hdrs = Vec::with_capacity(rs.hdrs.len());
-                for (n, f) in &rs.hdrs {
-                    let mut v = Vec::new();
-                    f.render(cx, &mut v);
-                    hdrs.push((n.clone(), v));
-                }
-                let mut body = Vec::new();
-                if let Some(b) = &rs.body {
-                    b.render(cx, &mut body);
-                }
-                let bytes = build_reply(rs.status, &hdrs, rs.ctype.as_deref(), &body);
-                return Verdict::Reply(rs.status, bytes);
+            Action::Reply(rep) => {
+                return match &**rep {
+                    Reply::Default(code) => Verdict::Error(*code),
+                    Reply::Msg(code, m) => Verdict::Msg(*code, m.clone()),
+                    gen => {
+                        let mut bytes = Vec::with_capacity(128);
+                        gen.render(cx, &mut bytes);
+                        Verdict::Reply(gen.status(), bytes)
+                    }
+                };
             }
             Action::Redirect { kind, fmt, code } => {
                 let mut v = Vec::new();
@@ -660,7 +594,7 @@ mod tests {
                 _ => p.http_after_response.push(rl),
             }
         }
-        ProxyRules::build(&p)
+        ProxyRules::build(&p, &[])
     }
 
     const REQ: &[u8] = b"GET /a?b=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-Beg: 2\r\nx-a: 3\r\n\r\n";

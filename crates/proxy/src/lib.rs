@@ -15,6 +15,7 @@ pub mod cli;
 pub mod counters;
 pub mod hash;
 pub mod http_act;
+pub mod http_reply;
 pub mod idle;
 pub mod lb;
 pub mod listener;

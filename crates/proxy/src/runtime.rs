@@ -189,6 +189,9 @@ pub struct ProxyRt {
     /// Compiled http-request/http-response/http-after-response rules
     /// (empty lists cost nothing on the request path).
     pub rules: crate::http_act::ProxyRules,
+    /// Error messages of this proxy per status (errorfile, errorloc,
+    /// errorfiles, http-error).
+    pub replies: crate::http_reply::ProxyReplies,
 }
 
 /// Process-wide state.
@@ -288,8 +291,9 @@ impl Runtime {
                 rules: if p.disabled {
                     Default::default()
                 } else {
-                    crate::http_act::ProxyRules::build(p)?
+                    crate::http_act::ProxyRules::build(p, &cfg.http_errors)?
                 },
+                replies: crate::http_reply::ProxyReplies::build(p, &cfg.http_errors)?,
             });
         }
         // Resolve backend names now that every proxy has an index.

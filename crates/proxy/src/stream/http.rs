@@ -17,11 +17,12 @@
 use super::{End, Env, SrvPhase, Stream, Term};
 use crate::counters::inc;
 use crate::http_act::{self, Verdict};
+use crate::http_reply::Reply;
 use crate::idle::IdleConn;
 use crate::runtime::ProxyRt;
 use crate::sample::{Ctx, Dir, Edit, Info, Line, Vars};
 use crate::worker::{token, Msg, Worker, K_IDLE, K_SRV_SIDE};
-use config::model::{ErrorMsg, HttpConnMode, HttpReuse};
+use config::model::{HttpConnMode, HttpReuse};
 use http::{BodyDecoder, BodyEvent, BodyFraming, ConnMode, Flags, Header, Method, OutSide, ParseOptions};
 use reactor::task::ETERNITY;
 use reactor::Cx;
@@ -314,81 +315,45 @@ fn request_hash(buf: &[u8], uri: &[u8], hdrs: &[Header], be: &ProxyRt) -> Option
     }
 }
 
-/// Re-emits a user error file the way HAProxy does after loading it into
-/// its internal representation: header names lower-cased, `Connection`
-/// dropped and re-added last as `connection: close` when the file asked
-/// for it (then the client connection closes). Returns (length, closes).
-fn emit_errorfile(content: &[u8], out: &mut [u8]) -> Option<(usize, bool)> {
-    let mut hdrs = Vec::with_capacity(16);
-    let opts = ParseOptions {
-        accept_invalid: true,
-        max_head_len: usize::MAX,
-        ..ParseOptions::default()
-    };
-    let head = match http::parse_response(content, &mut hdrs, &opts, Method::Get) {
-        Ok(http::Status::Complete(h)) => h,
-        _ => return None,
-    };
-    let closes = head.flags.has(Flags::CONN_CLOSE);
-    let side = OutSide {
-        conn: if closes { ConnMode::Close } else { ConnMode::KeepAlive },
-        req_ver11: true,
-        forward_for: None,
-    };
-    let n = http::write_response_head(content, &head, &hdrs, &side, out).ok()?;
-    let body = &content[head.len..];
-    let m = body.len().min(out.len() - n);
-    out[n..n + m].copy_from_slice(&body[..m]);
-    Some((n + m, closes))
+/// The proxies' own message for `code`: the backend's, else the
+/// frontend's (HAProxy's `http_error_message`).
+fn proxy_reply<'r>(rt: &'r crate::runtime::Runtime, s: &Stream, code: u16) -> Option<&'r Reply> {
+    [s.be, Some(s.fe)]
+        .into_iter()
+        .flatten()
+        .find_map(|px| rt.proxies[px].replies.get(code))
 }
 
-/// Builds a local reply: an `errorfile`/`errorloc` override of the
-/// backend (or frontend), else HAProxy's built-in page. `h1` is for errors
-/// the H1 layer detects itself (parse errors, 408): HAProxy always sends
-/// its built-in page there, in the H1 layer's own form.
-fn reply_bytes(env: &Env, s: &Stream, code: u16, h1: bool, out: &mut [u8]) -> (usize, bool) {
-    let pxs = [s.be, Some(s.fe)];
-    for px in pxs.into_iter().flatten().filter(|_| !h1) {
-        let p = &env.rt.proxies[px];
-        // The last directive naming this code wins; `errorfiles <name>`
-        // without codes (stored as code 0) covers the section's codes.
-        for (_, m, _) in p.cfg.errors.iter().rev().filter(|(c, _, _)| *c == code || *c == 0) {
-            let file = match m {
-                ErrorMsg::File { content, .. } => Some(content.as_slice()),
-                ErrorMsg::Location { code: rc, url } => {
-                    let reason = if *rc == 303 { "See Other" } else { "Found" };
-                    let txt = format!(
-                    "HTTP/1.1 {rc} {reason}\r\ncache-control: no-cache\r\ncontent-length: 0\r\nlocation: {url}\r\n\r\n"
-                );
-                    let n = txt.len().min(out.len());
-                    out[..n].copy_from_slice(&txt.as_bytes()[..n]);
-                    return (n, false);
-                }
-                ErrorMsg::Section { name } => env
-                    .rt
-                    .cfg
-                    .http_errors
-                    .iter()
-                    .find(|e| &e.name == name)
-                    .and_then(|sec| sec.files.iter().find(|(c, _, _)| *c == code))
-                    .map(|(_, _, content)| content.as_slice()),
-            };
-            if file.is_some_and(|f| f.is_empty()) {
-                // An empty file (`errorfile 408 /dev/null`): say nothing
-                // and close, as HAProxy does.
-                return (0, true);
-            }
-            if let Some(r) = file.and_then(|f| emit_errorfile(f, out)) {
-                return r;
-            }
-        }
-    }
-    let n = if h1 {
-        http::builtin_error(code, out)
-    } else {
-        http::builtin_error_htx(code, out)
+/// A generated reply rendered outside of the rules: fetches see no
+/// message (the request is gone), as after HAProxy's analysers.
+fn render_detached(rt: &crate::runtime::Runtime, s: &mut Stream, rep: &Reply) -> Vec<u8> {
+    let inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    let mut hdrs = Vec::new();
+    let mut edit = Edit::default();
+    let mut vars = Vars::default();
+    let t = s.http.as_mut();
+    let vars = match t.and_then(|t| t.rs.as_mut()) {
+        Some(rs) => &mut rs.vars,
+        None => &mut vars,
     };
-    (n.unwrap_or(0), http::errors::builtin_error_closes(code))
+    let mut cx = Ctx {
+        dir: Dir::Res,
+        buf: b"",
+        hdrs: &mut hdrs,
+        line: Line::Res {
+            status: rep.status(),
+            reason: Default::default(),
+            version: Default::default(),
+        },
+        edit: &mut edit,
+        vars,
+        req_meth: b"",
+        req_uri: b"",
+        info: inf,
+    };
+    let mut out = Vec::with_capacity(128);
+    rep.render(&mut cx, &mut out);
+    out
 }
 
 /// Replaces whatever response was in progress by a local one and arranges
@@ -398,12 +363,22 @@ pub fn local_error(s: &mut Stream, env: &mut Env, code: u16) {
 }
 
 fn reply(s: &mut Stream, env: &mut Env, code: u16, h1: bool) {
-    reply_with(s, env, code, h1, None)
+    // Errors the H1 layer detects itself always get the built-in page.
+    let rt = env.rt;
+    match proxy_reply(rt, s, code).filter(|_| !h1) {
+        Some(Reply::Msg(_, m)) => reply_with(s, env, code, false, Some((&m.bytes, m.closes))),
+        Some(rep @ Reply::Gen { .. }) => {
+            let bytes = render_detached(rt, s, rep);
+            reply_with(s, env, code, false, Some((&bytes, false)))
+        }
+        _ => reply_with(s, env, code, h1, None),
+    }
 }
 
-/// A local reply: `custom` bytes (a `return`/`redirect` rule's response)
-/// or the proxy's page for `code`.
-fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option<&[u8]>) {
+/// A local reply: `custom` bytes (a rule's or the proxies' response, and
+/// whether the connection closes after it) or HAProxy's built-in page.
+/// Empty custom bytes mean closing without a word.
+fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option<(&[u8], bool)>) {
     // Drop the server side: a local reply ends the transaction with it.
     if s.sv.is_open() {
         s.close_srv(env, false);
@@ -413,17 +388,36 @@ fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option
     }
     s.res.fwd = 0;
     let mut tmp = [0u8; 4096];
-    let (n, closes) = match custom {
-        Some(_) => (0, false),
-        None => reply_bytes(env, s, code, h1, &mut tmp),
+    let (bytes, closes) = match custom {
+        Some(c) => c,
+        None => {
+            let n = if h1 {
+                http::builtin_error(code, &mut tmp)
+            } else {
+                http::builtin_error_htx(code, &mut tmp)
+            };
+            (&tmp[..n.unwrap_or(0)], http::errors::builtin_error_closes(code))
+        }
     };
-    let bytes = custom.unwrap_or(&tmp[..n]);
+    // A broken or unfinished request leaves the connection in an unknown
+    // state; otherwise the client may go on when HAProxy's page allows it.
+    let t = txn(s);
+    if h1 || closes || !matches!(t.req, Msg1::Done) {
+        t.cli_keepalive = false;
+    }
+    let (keep, req_ver11) = (t.cli_keepalive, t.req_ver11);
     // http-after-response rules apply to our replies too (not to the H1
     // layer's own errors, as in HAProxy).
     let edited = if h1 { None } else { after_rules_local(s, env, bytes) };
+    let out = edited.as_deref().unwrap_or(bytes);
+    let framed = if h1 || out.is_empty() {
+        None
+    } else {
+        conn_header(out, keep, req_ver11)
+    };
     let ob = s.res.obuf(env.pool);
     ob.clear();
-    ob.put(edited.as_deref().unwrap_or(bytes));
+    ob.put(framed.as_deref().unwrap_or(out));
     let fe = &env.rt.proxies[s.fe];
     fe.fe_counters.response(code);
     if let Some(be) = s.be {
@@ -434,11 +428,6 @@ fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option
     t.pending_connect = false;
     t.status = code;
     t.res = Msg1::Done;
-    // A broken or unfinished request leaves the connection in an unknown
-    // state; otherwise the client may go on when HAProxy's page allows it.
-    if h1 || closes || !matches!(t.req, Msg1::Done) {
-        t.cli_keepalive = false;
-    }
     t.req = Msg1::Done;
     // Unread request bytes are discarded; never forwarded.
     s.req.fwd = 0;
@@ -448,6 +437,34 @@ fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option
     if s.phase != SrvPhase::Queued {
         s.phase = SrvPhase::Done;
     }
+}
+
+/// Gives a local reply the connection header HAProxy's H1 output adds
+/// for what happens next to the client connection: `connection: close`
+/// on an HTTP/1.1 reply before closing, `keep-alive` when an HTTP/1.0
+/// client is kept. None: the bytes are not a response head (sent as is).
+fn conn_header(bytes: &[u8], keep: bool, req_ver11: bool) -> Option<Vec<u8>> {
+    let mut hdrs = Vec::with_capacity(16);
+    let opts = ParseOptions {
+        accept_invalid: true,
+        max_headers: 101,
+        max_head_len: bytes.len(),
+        accept_payload_with_any_method: false,
+    };
+    let head = match http::parse_response(bytes, &mut hdrs, &opts, Method::Get) {
+        Ok(http::Status::Complete(h)) => h,
+        _ => return None,
+    };
+    let side = OutSide {
+        conn: if keep { ConnMode::KeepAlive } else { ConnMode::Close },
+        req_ver11,
+        forward_for: None,
+    };
+    let mut out = vec![0u8; head.len + 64];
+    let n = http::write_response_head(bytes, &head, &hdrs, &side, &mut out).ok()?;
+    out.truncate(n);
+    out.extend_from_slice(&bytes[head.len..]);
+    Some(out)
 }
 
 // ---------------- HTTP rules (see http_act) ----------------
@@ -515,9 +532,13 @@ fn request_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHea
         req_uri: b"",
         info: inf,
     };
+    // The frontend's rules run before the backend is chosen: their
+    // replies come from the frontend alone, as in HAProxy.
     let mut v = http_act::run(&rt.proxies[fe_i].rules.req, &mut cx);
+    v = resolve_reply(rt, &[fe_i], v, &mut cx);
     if v == Verdict::Continue && be_i != fe_i {
         v = http_act::run(&rt.proxies[be_i].rules.req, &mut cx);
+        v = resolve_reply(rt, &[be_i, fe_i], v, &mut cx);
     }
     // Response-side fetches (capture.req.uri, method) see the request as
     // forwarded.
@@ -525,6 +546,34 @@ fn request_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHea
     *req_meth = m;
     *req_uri = u;
     v
+}
+
+/// A rule asked for the proxies' message of a status: picks it from the
+/// proxies the rule's stage knows (`pxs`, in order), rendering a generated
+/// one (`http-error` with a log-format payload) now, while the rule's
+/// message is still there to be fetched.
+fn resolve_reply(rt: &crate::runtime::Runtime, pxs: &[usize], v: Verdict, cx: &mut Ctx<'_>) -> Verdict {
+    let Verdict::Error(code) = v else { return v };
+    match pxs.iter().find_map(|&p| rt.proxies[p].replies.get(code)) {
+        Some(rep @ Reply::Gen { .. }) => {
+            let mut bytes = Vec::with_capacity(128);
+            rep.render(cx, &mut bytes);
+            Verdict::Reply(code, bytes)
+        }
+        Some(Reply::Msg(_, m)) => Verdict::Msg(code, m.clone()),
+        _ => Verdict::Builtin(code),
+    }
+}
+
+/// Sends the local reply rules decided.
+fn send_verdict(s: &mut Stream, env: &mut Env, v: Verdict) {
+    match v {
+        Verdict::Reply(code, bytes) => reply_with(s, env, code, false, Some((&bytes, false))),
+        Verdict::Msg(code, m) => reply_with(s, env, code, false, Some((&m.bytes, m.closes))),
+        Verdict::Error(code) => reply(s, env, code, false),
+        Verdict::Builtin(code) => reply_with(s, env, code, false, None),
+        Verdict::Continue => {}
+    }
 }
 
 /// Runs http-response (backend, then frontend) and http-after-response
@@ -564,7 +613,7 @@ fn response_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::ResponseH
         for &p in order {
             let v = http_act::run(&rt.proxies[p].rules.res, &mut cx);
             if v != Verdict::Continue {
-                return v;
+                return resolve_reply(rt, &[be_i, fe_i], v, &mut cx);
             }
         }
     }
@@ -646,11 +695,7 @@ fn rules_reply(
         t.req = Msg1::Done;
     }
     buf.consume(head.len);
-    match v {
-        Verdict::Reply(code, bytes) => reply_with(s, env, code, false, Some(&bytes)),
-        Verdict::Error(code) => reply(s, env, code, false),
-        Verdict::Continue => {}
-    }
+    send_verdict(s, env, v);
 }
 
 /// Serialises a head into `ob` with `write`, then, if rules edited the
@@ -1404,14 +1449,11 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
     if !interim && has_res_rules {
         s.http = Some(t);
         let v = response_rules(s, env, data, &head, false);
-        if let Verdict::Error(code) | Verdict::Reply(code, _) = v {
+        if v != Verdict::Continue {
             if let Some(sv) = s.srv {
                 inc(&env.rt.proxies[be_i].servers[sv].counters.failed_resp);
             }
-            match v {
-                Verdict::Reply(c, bytes) => reply_with(s, env, c, false, Some(&bytes)),
-                _ => reply(s, env, code, false),
-            }
+            send_verdict(s, env, v);
             return Ok(true);
         }
         t = s.http.take().unwrap();
