@@ -187,3 +187,326 @@ fn seed_soak_has_no_client_errors() {
         .to_string();
     eprintln!("seed soak {secs}s: {last}\n{tk}\n{counters}");
 }
+
+/// What a scripted origin does with its n-th request (from 0).
+#[derive(Clone, Copy)]
+enum Act {
+    /// Answer with this status (keep-alive, empty body).
+    Status(u16),
+    /// Close the connection without answering.
+    Close,
+    /// Answer garbage, then close.
+    Junk,
+}
+
+/// An origin that reads a request head, then acts as `script(n)` says,
+/// counting requests over all connections.
+fn scripted_origin(script: fn(usize) -> Act) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let seen = s2.clone();
+            std::thread::spawn(move || {
+                let mut c = c;
+                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 4096];
+                loop {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match c.read(&mut tmp) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                        }
+                    }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    let path = String::from_utf8_lossy(&buf[..end])
+                        .split_whitespace()
+                        .nth(1)
+                        .unwrap_or("")
+                        .to_string();
+                    buf.drain(..end);
+                    let n = {
+                        let mut s = seen.lock().unwrap();
+                        s.push(path);
+                        s.len() - 1
+                    };
+                    match script(n) {
+                        Act::Status(st) => {
+                            let r = format!("HTTP/1.1 {st} X\r\ncontent-length: 0\r\n\r\n");
+                            if c.write_all(r.as_bytes()).is_err() {
+                                return;
+                            }
+                        }
+                        Act::Close => return,
+                        Act::Junk => {
+                            let _ = c.write_all(b"garbage\r\n\r\n");
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn status_of(r: &str) -> u16 {
+    r.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0)
+}
+
+#[test]
+fn maxqueue_overflow_on_a_hashed_server_gives_503() {
+    // A hashed request is bound to its server: with `maxconn 1 maxqueue 1`
+    // one is served, one waits, the third is refused at once (HAProxy's
+    // SRV_STATUS_FULL: 503, econ counted on the server).
+    let dir = TempDir::new("maxqueue");
+    let (origin, _seen) = slow_origin(Duration::from_millis(600));
+    let (_p, addr, sock) = start(
+        &dir,
+        &format!("    balance uri\n    server s1 {origin} maxconn 1 maxqueue 1\n"),
+    );
+    let a = std::thread::spawn(move || get(addr, "/k"));
+    std::thread::sleep(Duration::from_millis(100));
+    let b = std::thread::spawn(move || get(addr, "/k"));
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(
+        stat(&sock, "p", "s1", "qcur"),
+        "1",
+        "second request waits on the server"
+    );
+    let t0 = Instant::now();
+    let c = get(addr, "/k");
+    assert_eq!(status_of(&c), 503, "{c}");
+    assert!(t0.elapsed() < Duration::from_millis(400), "refused at once");
+    assert_eq!(status_of(&a.join().unwrap()), 200);
+    assert_eq!(status_of(&b.join().unwrap()), 200);
+    assert_eq!(stat(&sock, "p", "s1", "econ"), "1");
+    assert_eq!(stat(&sock, "p", "s1", "qlimit"), "1");
+}
+
+#[test]
+fn maxqueue_does_not_limit_roundrobin_overflow() {
+    // Round robin passes over full servers; the overflow waits in the
+    // backend queue, which maxqueue does not bound: everyone is served.
+    let dir = TempDir::new("maxqueue-rr");
+    let (o1, _) = slow_origin(Duration::from_millis(200));
+    let (o2, _) = slow_origin(Duration::from_millis(200));
+    let (_p, addr, sock) = start(
+        &dir,
+        &format!("    server s1 {o1} maxconn 1 maxqueue 1\n    server s2 {o2} maxconn 1 maxqueue 1\n"),
+    );
+    let hs: Vec<_> = (0..6)
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(20));
+            std::thread::spawn(move || get(addr, &format!("/{i}")))
+        })
+        .collect();
+    for h in hs {
+        assert_eq!(status_of(&h.join().unwrap()), 200);
+    }
+    let qmax: u32 = stat(&sock, "p", "BACKEND", "qmax").parse().unwrap();
+    assert!(qmax >= 2, "qmax {qmax}");
+}
+
+#[test]
+fn minconn_and_fullconn_make_a_dynamic_limit() {
+    // minconn 1, maxconn 4, fullconn 8: with 4 streams in the backend the
+    // limit is max(1, 4 * 4 / 8) = 2, never 4.
+    let dir = TempDir::new("minconn");
+    let (origin, seen) = slow_origin(Duration::from_millis(300));
+    let (_p, addr, sock) = start(
+        &dir,
+        &format!("    fullconn 8\n    server s1 {origin} minconn 1 maxconn 4\n"),
+    );
+    let hs: Vec<_> = (0..4)
+        .map(|i| {
+            std::thread::sleep(Duration::from_millis(30));
+            std::thread::spawn(move || get(addr, &format!("/{i}")))
+        })
+        .collect();
+    for h in hs {
+        assert_eq!(status_of(&h.join().unwrap()), 200);
+    }
+    assert_eq!(seen.lock().unwrap().len(), 4);
+    assert_eq!(stat(&sock, "p", "s1", "smax"), "2", "dynamic maxconn");
+}
+
+#[test]
+fn retry_on_status_retries_then_forwards_the_last_answer() {
+    // Always 503: 1 try + `retries 3`, then the server's 503 goes out.
+    // Like HAProxy 2.6, each L7 retry counts twice in wretr.
+    let dir = TempDir::new("retry-503");
+    let (origin, seen) = scripted_origin(|_| Act::Status(503));
+    let (_p, addr, sock) = start(
+        &dir,
+        &format!("    retries 3\n    retry-on 503\n    server s1 {origin}\n"),
+    );
+    let r = get(addr, "/a");
+    assert!(r.starts_with("HTTP/1.1 503 X"), "{r}");
+    assert_eq!(seen.lock().unwrap().len(), 4);
+    assert_eq!(stat(&sock, "p", "s1", "wretr"), "6");
+    // 503 once, then 200: the client sees the 200.
+    let dir = TempDir::new("retry-503-ok");
+    let (origin, seen) = scripted_origin(|n| if n == 0 { Act::Status(503) } else { Act::Status(200) });
+    let (_p, addr, _sock) = start(&dir, &format!("    retry-on 503 404\n    server s1 {origin}\n"));
+    assert_eq!(status_of(&get(addr, "/a")), 200);
+    assert_eq!(seen.lock().unwrap().len(), 2);
+    // Without retry-on, the 503 is forwarded as is.
+    let dir = TempDir::new("retry-none");
+    let (origin, seen) = scripted_origin(|n| if n == 0 { Act::Status(503) } else { Act::Status(200) });
+    let (_p, addr, _sock) = start(&dir, &format!("    server s1 {origin}\n"));
+    assert_eq!(status_of(&get(addr, "/a")), 503);
+    assert_eq!(seen.lock().unwrap().len(), 1);
+}
+
+#[test]
+fn retry_on_empty_and_junk_responses() {
+    for (kw, act) in [("empty-response", Act::Close), ("junk-response", Act::Junk)] {
+        let dir = TempDir::new("retry-l7");
+        let script: fn(usize) -> Act = match act {
+            Act::Close => |n| if n == 0 { Act::Close } else { Act::Status(200) },
+            _ => |n| if n == 0 { Act::Junk } else { Act::Status(200) },
+        };
+        let (origin, seen) = scripted_origin(script);
+        let (_p, addr, _sock) = start(&dir, &format!("    retry-on {kw}\n    server s1 {origin}\n"));
+        assert_eq!(status_of(&get(addr, "/a")), 200, "{kw}");
+        assert_eq!(seen.lock().unwrap().len(), 2, "{kw}");
+        // The default (conn-failure only) answers 502.
+        let dir = TempDir::new("retry-l7-off");
+        let (origin, seen) = scripted_origin(script);
+        let (_p, addr, _sock) = start(&dir, &format!("    server s1 {origin}\n"));
+        assert_eq!(status_of(&get(addr, "/a")), 502, "{kw} without retry-on");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+}
+
+#[test]
+fn retry_on_without_conn_failure_does_not_retry_connections() {
+    let dir = TempDir::new("retry-noconn");
+    let dead = free_port();
+    let (_p, addr, sock) = start(
+        &dir,
+        &format!("    retries 3\n    retry-on 503\n    timeout connect 100ms\n    server s1 127.0.0.1:{dead}\n"),
+    );
+    let t0 = Instant::now();
+    assert_eq!(status_of(&get(addr, "/")), 503);
+    assert!(t0.elapsed() < Duration::from_millis(90), "no turn-around delay");
+    assert_eq!(stat(&sock, "p", "s1", "wretr"), "0");
+    assert_eq!(stat(&sock, "p", "s1", "econ"), "1");
+}
+
+#[test]
+fn redispatch_moves_a_failed_connection_to_another_server() {
+    // Round robin with two servers and `option redispatch`: a refused
+    // connection is retried on the other server at once.
+    let dir = TempDir::new("redispatch");
+    let dead = free_port();
+    let (origin, seen) = scripted_origin(|_| Act::Status(200));
+    let (_p, addr, sock) = start(
+        &dir,
+        &format!("    option redispatch\n    server s1 127.0.0.1:{dead}\n    server s2 {origin}\n"),
+    );
+    for i in 0..4 {
+        assert_eq!(status_of(&get(addr, &format!("/{i}"))), 200);
+    }
+    assert_eq!(seen.lock().unwrap().len(), 4);
+    assert_eq!(stat(&sock, "p", "s1", "wredis"), "2");
+    assert_eq!(stat(&sock, "p", "BACKEND", "econ"), "0");
+}
+
+/// A client that sends its request then closes its sending side.
+fn get_half_closed(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(s, "GET {path} HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
+#[test]
+fn abortonclose_drops_queued_half_closed_clients() {
+    for aoc in [true, false] {
+        let dir = TempDir::new("aoc");
+        let (origin, seen) = slow_origin(Duration::from_millis(400));
+        let opt = if aoc { "    option abortonclose\n" } else { "" };
+        let (_p, addr, sock) = start(&dir, &format!("{opt}    server s1 {origin} maxconn 1\n"));
+        let first = std::thread::spawn(move || get(addr, "/first"));
+        std::thread::sleep(Duration::from_millis(100));
+        let r = get_half_closed(addr, "/queued");
+        assert_eq!(status_of(&first.join().unwrap()), 200);
+        if aoc {
+            assert_eq!(r, "", "aborted without a response");
+            assert_eq!(*seen.lock().unwrap(), ["/first"]);
+        } else {
+            assert_eq!(status_of(&r), 200, "served despite the close: {r}");
+            assert_eq!(*seen.lock().unwrap(), ["/first", "/queued"]);
+        }
+        assert_eq!(stat(&sock, "p", "BACKEND", "qcur"), "0");
+    }
+}
+
+#[test]
+fn abortonclose_while_waiting_for_the_response_gives_400() {
+    let dir = TempDir::new("aoc-wait");
+    let (origin, _seen) = slow_origin(Duration::from_millis(400));
+    let (_p, addr, sock) = start(&dir, &format!("    option abortonclose\n    server s1 {origin}\n"));
+    let r = get_half_closed(addr, "/x");
+    assert_eq!(status_of(&r), 400, "{r}");
+    assert_eq!(stat(&sock, "p", "s1", "cli_abrt"), "1");
+}
+
+#[test]
+fn idle_connection_closed_by_the_server_is_dropped() {
+    // The origin answers one request per connection, keeping it open for
+    // a moment, then closes: the parked connection must leave the idle
+    // list, and the next request must use a fresh one and succeed.
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let origin = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut c = c;
+                let mut buf = [0u8; 4096];
+                if c.read(&mut buf).unwrap_or(0) == 0 {
+                    return;
+                }
+                let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+                std::thread::sleep(Duration::from_millis(700));
+            });
+        }
+    });
+    let dir = TempDir::new("idle-closed");
+    let (_p, addr, sock) = start(&dir, &format!("    http-reuse always\n    server s1 {origin}\n"));
+    // A keep-alive client, so that the server connection is worth parking.
+    let mut c = TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    c.write_all(b"GET /1 HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    let mut head = Vec::new();
+    let mut b = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && c.read(&mut b).unwrap_or(0) == 1 {
+        head.push(b[0]);
+    }
+    assert!(head.starts_with(b"HTTP/1.1 200"));
+    // Column 12 of `show servers conn` is idle_cur.
+    let idle_cur = |sock: &std::path::Path| {
+        let out = cli(sock, "show servers conn", Duration::from_secs(5));
+        let row = out.lines().find(|l| l.starts_with("p/s1")).unwrap_or("").to_string();
+        (row.split_whitespace().nth(12).unwrap_or("?").to_string(), out)
+    };
+    assert_eq!(idle_cur(&sock).0, "1", "parked after the first request");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let (n, out) = idle_cur(&sock);
+        if n == "0" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "idle connection never dropped: {out}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(status_of(&get(addr, "/2")), 200);
+}

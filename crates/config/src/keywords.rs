@@ -769,6 +769,7 @@ pub const PROXY_CARRIED: &[&str] = &[
     "http-error",
     "declare",
     "retry-on",
+    "hash-balance-factor",
     "http-check",
     "tcp-check",
     "tcp-request",

@@ -339,7 +339,10 @@ pub struct Options {
     pub http_buffer_request: bool,
     pub accept_invalid_http_request: bool,
     pub accept_invalid_http_response: bool,
-    /// `option redispatch [N]`: Some(interval) when enabled (1 = default).
+    /// `option redispatch [N]`: Some(interval) when enabled. The interval
+    /// counts retries: N > 0 redispatches every N-th retry, N < 0 on the
+    /// N-th retry before the last (-1, the default, is the last one), 0
+    /// only when the server is down or the LB is not deterministic.
     pub redispatch: Option<i32>,
     pub abortonclose: bool,
     pub allbackups: bool,
@@ -486,6 +489,36 @@ pub struct StatsPage {
     pub http_request: Vec<RawLine>,
 }
 
+/// `retry-on` conditions (HAProxy's `PR_RE_*`).
+pub const RE_CONN_FAILED: u32 = 1 << 0;
+pub const RE_DISCONNECTED: u32 = 1 << 1;
+pub const RE_TIMEOUT: u32 = 1 << 2;
+pub const RE_401: u32 = 1 << 3;
+pub const RE_403: u32 = 1 << 4;
+pub const RE_404: u32 = 1 << 5;
+pub const RE_408: u32 = 1 << 6;
+pub const RE_425: u32 = 1 << 7;
+pub const RE_500: u32 = 1 << 8;
+pub const RE_501: u32 = 1 << 9;
+pub const RE_502: u32 = 1 << 10;
+pub const RE_503: u32 = 1 << 11;
+pub const RE_504: u32 = 1 << 12;
+pub const RE_EARLY_ERROR: u32 = 1 << 13;
+pub const RE_JUNK_REQUEST: u32 = 1 << 14;
+/// The status codes `retry-on` may name, with their bits.
+pub const RE_STATUS: [(u16, u32); 10] = [
+    (401, RE_401),
+    (403, RE_403),
+    (404, RE_404),
+    (408, RE_408),
+    (425, RE_425),
+    (500, RE_500),
+    (501, RE_501),
+    (502, RE_502),
+    (503, RE_503),
+    (504, RE_504),
+];
+
 /// A frontend, backend or listen.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Proxy {
@@ -514,7 +547,11 @@ pub struct Proxy {
     pub fullconn: Option<u32>,
     pub backlog: Option<u32>,
     pub retries: u32,
-    pub retry_on: Vec<String>,
+    /// `retry-on`: a set of `RE_*` bits (HAProxy's `retry_type`).
+    pub retry_on: u32,
+    /// `hash-balance-factor`: 0 (off) or above 100, a percentage of the
+    /// average load a server may carry under consistent hashing.
+    pub hash_balance_factor: u32,
     /// Error responses by status code, in declaration order.
     pub errors: Vec<(u16, ErrorMsg, Loc)>,
     pub stats: StatsPage,

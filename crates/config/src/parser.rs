@@ -725,6 +725,7 @@ impl Parser {
             None => Proxy {
                 default_server: Server::defaults(),
                 retries: 3,
+                retry_on: crate::model::RE_CONN_FAILED,
                 ..Proxy::default()
             },
         };

@@ -639,41 +639,67 @@ impl Parser {
                     .push((status as u16, ErrorMsg::Reply { words: w[1..].to_vec() }, loc));
             }
             "retry-on" => {
+                use crate::model::*;
                 if arg(1).is_empty() {
-                    self.diags.alert(format!("{pfx} '{kw}' expects a list of keywords."));
+                    self.diags.alert(format!(
+                        "{pfx} '{kw}' needs at least one keyword to specify when to retry"
+                    ));
                     return;
                 }
-                const OK: &[&str] = &[
-                    "none",
-                    "conn-failure",
-                    "empty-response",
-                    "junk-response",
-                    "response-timeout",
-                    "0rtt-rejected",
-                    "all-retryable-errors",
-                    "401",
-                    "403",
-                    "404",
-                    "408",
-                    "425",
-                    "500",
-                    "501",
-                    "502",
-                    "503",
-                    "504",
-                ];
-                for r in &w[1..] {
-                    if !OK.contains(&r.as_str()) {
-                        self.diags.alert(format!("{pfx} '{kw}': unknown keyword '{r}'"));
-                        return;
-                    }
-                    if (r == "none" || r == "all-retryable-errors") && w.len() > 2 {
-                        self.diags
-                            .alert(format!("{pfx} '{kw}': '{r}' cannot be combined with other keywords."));
-                        return;
-                    }
+                if !p.cap.backend {
+                    self.diags
+                        .alert(format!("{pfx} '{kw}' only available in backend or listen section"));
+                    return;
                 }
-                p.retry_on = w[1..].to_vec();
+                let mut bits = 0;
+                for (i, r) in w[1..].iter().enumerate() {
+                    bits |= match r.as_str() {
+                        "conn-failure" => RE_CONN_FAILED,
+                        "empty-response" => RE_DISCONNECTED,
+                        "response-timeout" => RE_TIMEOUT,
+                        "0rtt-rejected" => RE_EARLY_ERROR,
+                        "junk-response" => RE_JUNK_REQUEST,
+                        "all-retryable-errors" => {
+                            RE_CONN_FAILED
+                                | RE_DISCONNECTED
+                                | RE_TIMEOUT
+                                | RE_500
+                                | RE_502
+                                | RE_503
+                                | RE_504
+                                | RE_EARLY_ERROR
+                                | RE_JUNK_REQUEST
+                        }
+                        "none" => {
+                            if i != 0 || w.len() > 2 {
+                                self.diags
+                                    .alert(format!("{pfx} '{kw}' 'none' keyworld only usable alone"));
+                                return;
+                            }
+                            0
+                        }
+                        c => match RE_STATUS.iter().find(|(n, _)| n.to_string() == c) {
+                            Some((_, b)) => *b,
+                            None => {
+                                self.diags.alert(format!("{pfx} '{kw}': unknown keyword '{r}'"));
+                                return;
+                            }
+                        },
+                    };
+                }
+                p.retry_on = bits;
+            }
+            "hash-balance-factor" => {
+                if arg(1).is_empty() {
+                    self.diags.alert(format!("{pfx} '{kw}' expects an integer argument."));
+                    return;
+                }
+                let v = atol(arg(1)).max(0) as u32;
+                if v != 0 && v <= 100 {
+                    self.diags.alert(format!("{pfx} '{kw}' must be 0 or greater than 100."));
+                    return;
+                }
+                p.hash_balance_factor = v;
             }
             _ => self.diags.alert(format!(
                 "{pfx} '{kw}' is not supported yet in '{sect}' section (rhaproxy)."
@@ -978,7 +1004,7 @@ impl Parser {
                 if kwm == Kwm::No {
                     o.redispatch = None;
                 } else {
-                    let n = w.get(2).map_or(1, |v| atol(v) as i32);
+                    let n = w.get(2).map_or(-1, |v| atol(v) as i32);
                     o.redispatch = Some(n);
                 }
             }

@@ -2,11 +2,14 @@
 //! `backend.c` `assign_server_and_queue()` and `queue.c`).
 //!
 //! A stream asks for a server of its backend: the LB picks among usable
-//! servers that have a free slot under `maxconn`; if every usable server is
-//! full (or others already wait), the stream joins the backend queue. When a
-//! stream frees a slot, the slot goes straight to the oldest waiter, which
-//! is messaged on its thread; the `served` count does not drop in between,
-//! so a newcomer cannot overtake the queue.
+//! servers that have a free slot under their (dynamic, `minconn` /
+//! `fullconn`) `maxconn`; if every usable server is full (or others already
+//! wait), the stream joins the backend queue. A hashed request bound to a
+//! full server waits in that server's queue instead, bounded by
+//! `maxqueue` (503 beyond). When a stream frees a slot, the slot goes
+//! straight to the oldest waiter of the server's or the backend's queue,
+//! which is messaged on its thread; the `served` count does not drop in
+//! between, so a newcomer cannot overtake the queue.
 //!
 //! All slot and queue decisions of a backend happen under its queue lock,
 //! and only for servers with a `maxconn` (others take a slot with one
@@ -14,9 +17,9 @@
 
 use crate::counters::{dec, inc, update_max};
 
-use crate::lb::HashKey;
-use crate::queue::Pending;
-use crate::runtime::{ProxyRt, Runtime};
+use crate::lb::{HashKey, Pick};
+use crate::queue::{Pending, QueueSet};
+use crate::runtime::{ProxyRt, Runtime, ServerRt};
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Result of asking for a server.
@@ -24,23 +27,54 @@ use std::sync::atomic::Ordering::Relaxed;
 pub enum Assign {
     /// A slot was taken on this server.
     Server(usize),
-    /// Waiting in the backend queue.
-    Queued,
+    /// Waiting in the backend queue, or in this server's queue.
+    Queued(Option<usize>),
     /// No usable server.
     NoServer,
-    /// Queue full (`maxqueue`).
-    QueueFull,
+    /// The server the request is bound to has `maxqueue` streams waiting.
+    QueueFull(usize),
 }
 
-/// Picks a server and takes a slot, or queues the stream.
-pub fn assign(be: &ProxyRt, key: HashKey, tid: usize, token: u64, now_ms: u64) -> Assign {
+/// HAProxy's `srv_dynamic_maxconn()`: with `minconn` below `maxconn`, the
+/// limit grows from minconn to maxconn as the backend's load (`beconn`)
+/// approaches `fullconn`. 0 means unlimited.
+pub fn dynamic_maxconn(be: &ProxyRt, s: &ServerRt) -> u32 {
+    let max = s.maxconn.load(Relaxed);
+    let min = s.minconn();
+    let beconn = be.beconn.load(Relaxed);
+    let full = be.fullconn.load(Relaxed).max(1);
+    if max == 0 || beconn >= full || min >= max {
+        max
+    } else {
+        min.max((beconn as u64 * max as u64 / full as u64) as u32)
+    }
+}
+
+/// A server is saturated when it has a limit and either streams already
+/// wait for it or its slots are all taken (the LB then passes over it).
+fn saturated(be: &ProxyRt, q: &QueueSet, i: usize) -> bool {
+    let s = &be.servers[i];
+    s.maxconn.load(Relaxed) > 0
+        && (q.per_srv.get(i).is_some_and(|q| !q.is_empty()) || s.served.load(Relaxed) >= dynamic_maxconn(be, s))
+}
+
+/// Picks a server and takes a slot, or queues the stream (HAProxy's
+/// `assign_server_and_queue()`). `avoid` is the server of a failed attempt
+/// being redispatched.
+pub fn assign(be: &ProxyRt, key: HashKey, tid: usize, token: u64, now_ms: u64, avoid: Option<usize>) -> Assign {
     let limited = be.servers.iter().any(|s| s.maxconn.load(Relaxed) > 0);
+    let factor = be.cfg.hash_balance_factor;
     if !limited {
-        let pick = be
-            .lb
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .pick(&be.servers, be.cfg.options.allbackups, key);
+        let pick = be.lb.lock().unwrap_or_else(|e| e.into_inner()).pick_with(
+            &be.servers,
+            be.cfg.options.allbackups,
+            key,
+            &Pick {
+                avoid,
+                full: None,
+                balance_factor: factor,
+            },
+        );
         return match pick {
             Some(i) => {
                 be.servers[i].served.fetch_add(1, Relaxed);
@@ -50,87 +84,123 @@ pub fn assign(be: &ProxyRt, key: HashKey, tid: usize, token: u64, now_ms: u64) -
         };
     }
     let mut q = be.queue.lock().unwrap_or_else(|e| e.into_inner());
-    if q.backend.is_empty() {
-        let pick = {
-            let mut lb = be.lb.lock().unwrap_or_else(|e| e.into_inner());
-            pick_with_slot(be, &mut lb, key)
-        };
-        if let Some(i) = pick {
+    let mut lb = be.lb.lock().unwrap_or_else(|e| e.into_inner());
+    if !lb.has_eligible(&be.servers, be.cfg.options.allbackups) {
+        return Assign::NoServer;
+    }
+    let all_full = lb.queue_means_full() && !q.backend.is_empty() && q.backend.len() as u32 != be.beconn.load(Relaxed);
+    let pick = if all_full {
+        None
+    } else {
+        let full = |i: usize| saturated(be, &q, i);
+        lb.pick_with(
+            &be.servers,
+            be.cfg.options.allbackups,
+            key,
+            &Pick {
+                avoid,
+                full: Some(&full),
+                balance_factor: factor,
+            },
+        )
+    };
+    drop(lb);
+    let bound = match pick {
+        Some(i) if !saturated(be, &q, i) => {
             be.servers[i].served.fetch_add(1, Relaxed);
             return Assign::Server(i);
         }
-    }
-    if !be.servers.iter().any(|s| s.usable()) {
-        return Assign::NoServer;
-    }
+        Some(i) => {
+            // A hashed request stays with its server: wait in its queue,
+            // unless `maxqueue` streams already do.
+            let mq = be.servers[i].maxqueue.load(Relaxed);
+            if mq > 0 && q.per_srv[i].len() as u32 >= mq {
+                return Assign::QueueFull(i);
+            }
+            Some(i)
+        }
+        None => None,
+    };
     q.seq += 1;
-    let seq = q.seq;
-    q.backend.push(Pending {
+    let p = Pending {
         tid,
         token,
         since_ms: now_ms,
-        seq,
-    });
-    let n = q.backend.len() as u64;
-    be.be_counters.nbpend.store(n, Relaxed);
-    update_max(&be.be_counters.max_nbpend, n);
-    Assign::Queued
-}
-
-/// LB pick restricted to servers with a free slot: the picked server is
-/// skipped while full, as HAProxy's LB trees skip saturated servers.
-fn pick_with_slot(be: &ProxyRt, lb: &mut crate::lb::LbState, key: HashKey) -> Option<usize> {
-    // Try as many picks as there are servers so a full one is passed over
-    // without disturbing the rotation more than necessary.
-    for _ in 0..be.servers.len().max(1) {
-        let i = lb.pick(&be.servers, be.cfg.options.allbackups, key)?;
-        if be.servers[i].has_slot() {
-            return Some(i);
+        seq: q.seq,
+    };
+    match bound {
+        Some(i) => {
+            q.per_srv[i].push(p);
+            let c = &be.servers[i].counters;
+            let n = q.per_srv[i].len() as u64;
+            c.nbpend.store(n, Relaxed);
+            update_max(&c.max_nbpend, n);
         }
-        if lb.is_hash() {
-            // A hashed pick is bound to its server: wait for it.
-            return None;
+        None => {
+            q.backend.push(p);
+            let n = q.backend.len() as u64;
+            be.be_counters.nbpend.store(n, Relaxed);
+            update_max(&be.be_counters.max_nbpend, n);
         }
     }
-    None
+    Assign::Queued(bound)
 }
 
 /// Gives up a queued place (timeout or abort). False if the stream was
 /// already dequeued: a `Dequeued` message with a slot is then on its way.
 pub fn unqueue(be: &ProxyRt, tid: usize, token: u64) -> bool {
     let mut q = be.queue.lock().unwrap_or_else(|e| e.into_inner());
-    let found = q.backend.remove(tid, token) || q.per_srv.iter_mut().any(|s| s.remove(tid, token));
+    let mut found = q.backend.remove(tid, token);
+    if !found {
+        for (i, sq) in q.per_srv.iter_mut().enumerate() {
+            if sq.remove(tid, token) {
+                be.servers[i].counters.nbpend.store(sq.len() as u64, Relaxed);
+                found = true;
+                break;
+            }
+        }
+    }
     be.be_counters.nbpend.store(q.backend.len() as u64, Relaxed);
     found
 }
 
-/// Frees a slot of server `srv`: hands it to the oldest waiter (returned,
-/// for the caller to message) or decrements `served`.
-pub fn release(rt: &Runtime, be_idx: usize, srv: usize) -> Option<Pending> {
+/// Frees a slot of server `srv`: hands it to the oldest waiter, and while
+/// the (dynamic) limit leaves room, to the next ones too, as HAProxy's
+/// `process_srv_queue()`. `wake` is called for each stream given a slot.
+pub fn release(rt: &Runtime, be_idx: usize, srv: usize, mut wake: impl FnMut(Pending)) {
     let be = &rt.proxies[be_idx];
     let s = &be.servers[srv];
     if !be.servers.iter().any(|s| s.maxconn.load(Relaxed) > 0) {
         // Nobody can be waiting for a slot: no lock needed.
         dec_served(s);
-        return None;
+        return;
     }
     let mut q = be.queue.lock().unwrap_or_else(|e| e.into_inner());
-    let usable = s.usable();
-    let next = if usable && (s.maxconn.load(Relaxed) == 0 || s.served.load(Relaxed) <= s.maxconn.load(Relaxed)) {
-        q.pop_for(srv)
-    } else {
-        None
-    };
-    match next {
-        Some((p, _)) => {
-            be.be_counters.nbpend.store(q.backend.len() as u64, Relaxed);
+    // The releasing stream's slot counts in `served` until handed over.
+    let mut handed = false;
+    if s.usable() {
+        loop {
+            let max = dynamic_maxconn(be, s);
+            let served = s.served.load(Relaxed);
+            let room = max == 0 || if handed { served < max } else { served <= max };
+            if !room {
+                break;
+            }
+            let Some((p, from_srv)) = q.pop_for(srv) else { break };
+            if from_srv {
+                s.counters.nbpend.store(q.per_srv[srv].len() as u64, Relaxed);
+            }
+            if handed {
+                s.served.fetch_add(1, Relaxed);
+            }
+            handed = true;
             inc(&s.counters.cum_lbconn);
-            Some(p)
+            wake(p);
         }
-        None => {
-            dec_served(s);
-            None
-        }
+    }
+    be.be_counters.nbpend.store(q.backend.len() as u64, Relaxed);
+    if !handed {
+        dec_served(s);
     }
 }
 

@@ -172,6 +172,11 @@ impl LbState {
         self.algo == Algo::Hash
     }
 
+    /// Whether any server may be picked at all (HAProxy: `tot_weight`).
+    pub fn has_eligible(&self, servers: &[ServerRt], allbackups: bool) -> bool {
+        !eligible(servers, allbackups).is_empty()
+    }
+
     fn next_rand(&mut self) -> u64 {
         // xorshift64*: cheap and good enough to spread picks.
         let mut x = self.rng;
@@ -227,84 +232,190 @@ impl LbState {
         self.ring.sort_unstable();
     }
 
-    /// Picks a server among `servers`, or None if none is usable. `key` is
-    /// the hash for hash-based algorithms (None falls back to roundrobin,
-    /// as HAProxy does when the hashed element is missing).
+    /// Picks a server among `servers`, or None if none is usable, with no
+    /// server saturated or avoided (see [`LbState::pick_with`]).
     pub fn pick(&mut self, servers: &[ServerRt], allbackups: bool, key: HashKey) -> Option<usize> {
+        self.pick_with(servers, allbackups, key, &Pick::default())
+    }
+
+    /// Whether the algorithm is deterministic per request (HAProxy's
+    /// `BE_LB_KIND_RR`: roundrobin, static-rr, random): then a retry may go
+    /// to any other server right away.
+    pub fn is_rr_kind(&self) -> bool {
+        matches!(self.algo, Algo::RoundRobin | Algo::StaticRr | Algo::Random)
+    }
+
+    /// Whether a non-empty backend queue means every server is full, so
+    /// newcomers queue behind without asking the LB (HAProxy's shortcut for
+    /// first, roundrobin and static-rr).
+    pub fn queue_means_full(&self) -> bool {
+        matches!(self.algo, Algo::RoundRobin | Algo::StaticRr | Algo::First)
+    }
+
+    /// Picks a server as HAProxy's `assign_server()`: non-hash algorithms
+    /// pass over saturated servers (None then means "all full", and the
+    /// caller queues on the backend); a hashed key is bound to its server
+    /// whatever its load (the caller queues on that server), except that
+    /// the consistent ring walks on past servers above the
+    /// `hash-balance-factor` bound. `avoid` (the server of a failed
+    /// attempt) is skipped unless it is the only choice.
+    pub fn pick_with(&mut self, servers: &[ServerRt], allbackups: bool, key: HashKey, p: &Pick) -> Option<usize> {
         let elig = eligible(servers, allbackups);
         if elig.is_empty() {
             return None;
         }
+        let full = |i: usize| p.full.is_some_and(|f| f(i));
+        let ok = |i: usize| !full(i) && Some(i) != p.avoid;
         match (self.algo, key) {
-            (Algo::StaticRr, _) => {
+            (a, k) if a == Algo::StaticRr || (a == Algo::Hash && k.is_none() && !self.consistent) => {
                 self.rebuild_map(servers, &elig);
-                let i = self.map[self.pos % self.map.len()];
-                self.pos = (self.pos + 1) % self.map.len();
-                Some(i)
+                let n = self.map.len();
+                let mut avoided = None;
+                for _ in 0..n {
+                    let i = self.map[self.pos % n];
+                    self.pos = (self.pos + 1) % n;
+                    if ok(i) {
+                        return Some(i);
+                    }
+                    if !full(i) {
+                        avoided = Some(i);
+                    }
+                }
+                avoided
             }
             (Algo::LeastConn, _) => {
                 // Lowest load per weight; ties rotate like roundrobin.
+                // HAProxy's fwlc key: 0 when idle (idle servers tie and
+                // rotate), else (inflight + 1) per weight.
                 let load = |i: usize| {
                     let s = &servers[i];
                     let l = s.served.load(Relaxed) as u64 + s.counters.nbpend.load(Relaxed);
-                    (l * 256 + 255) / eff_weight(s).max(1) as u64
+                    if l == 0 {
+                        0
+                    } else {
+                        (l + 1) * 256 / eff_weight(s).max(1) as u64
+                    }
                 };
-                let min = elig.iter().map(|&i| load(i)).min()?;
-                let tied: Vec<usize> = elig.iter().copied().filter(|&i| load(i) == min).collect();
-                let i = tied[self.pos % tied.len()];
+                let pick = |cands: &[usize], pos: usize| -> Option<usize> {
+                    let min = cands.iter().map(|&i| load(i)).min()?;
+                    let tied: Vec<usize> = cands.iter().copied().filter(|&i| load(i) == min).collect();
+                    Some(tied[pos % tied.len()])
+                };
+                let cands: Vec<usize> = elig.iter().copied().filter(|&i| ok(i)).collect();
+                let r = pick(&cands, self.pos).or_else(|| {
+                    let c: Vec<usize> = elig.iter().copied().filter(|&i| !full(i)).collect();
+                    pick(&c, self.pos)
+                });
                 self.pos = self.pos.wrapping_add(1);
-                Some(i)
+                r
             }
             (Algo::First, _) => {
-                // Lowest id with a free slot, else the lowest id.
+                // Lowest id with a free slot.
                 let mut by_id = elig.clone();
                 by_id.sort_by_key(|&i| servers[i].id);
                 by_id
                     .iter()
                     .copied()
-                    .find(|&i| servers[i].has_slot())
-                    .or(by_id.first().copied())
+                    .find(|&i| ok(i))
+                    .or_else(|| by_id.iter().copied().find(|&i| !full(i)))
             }
             (Algo::Random, _) => {
                 self.rebuild_map(servers, &elig);
                 let mut best: Option<usize> = None;
                 for _ in 0..self.draws {
                     let r = self.next_rand();
-                    let i = self.map[(r % self.map.len() as u64) as usize];
+                    let mut i = self.map[(r % self.map.len() as u64) as usize];
+                    if Some(i) == p.avoid && elig.len() > 1 {
+                        // Draw again past the avoided server.
+                        let k = self.map.iter().position(|&x| x != i).unwrap_or(0);
+                        i = self.map[k];
+                    }
                     best = match best {
                         Some(b) if servers[b].served.load(Relaxed) <= servers[i].served.load(Relaxed) => Some(b),
                         _ => Some(i),
                     };
                 }
-                best
+                // A full pick means "queue on the backend", as HAProxy.
+                best.filter(|&i| !full(i))
+            }
+            (Algo::Hash, Some(h)) if self.consistent => {
+                self.rebuild_ring(servers, &elig);
+                let n = self.ring.len();
+                let start = self.ring.partition_point(|&(pt, _)| pt < h);
+                let bounded = p.balance_factor > 0;
+                let eligible_load = |i: usize| !bounded || bounded_load_ok(servers, &elig, i, p.balance_factor);
+                for k in 0..n {
+                    let i = self.ring[(start + k) % n].1;
+                    if Some(i) != p.avoid && eligible_load(i) {
+                        return Some(i);
+                    }
+                }
+                Some(self.ring[start % n].1)
             }
             (Algo::Hash, Some(h)) => {
-                if self.consistent {
-                    self.rebuild_ring(servers, &elig);
-                    let pos = self.ring.partition_point(|&(p, _)| p < h);
-                    Some(self.ring[pos % self.ring.len()].1)
-                } else {
-                    self.rebuild_map(servers, &elig);
-                    Some(self.map[(h as usize) % self.map.len()])
-                }
+                self.rebuild_map(servers, &elig);
+                Some(self.map[(h as usize) % self.map.len()])
             }
-            (Algo::RoundRobin, _) | (Algo::Hash, None) => {
+            _ => {
+                // roundrobin, and hashing without a key on the ring.
                 if self.cw.len() != servers.len() {
                     self.cw = vec![0; servers.len()];
                 }
-                let total: i64 = elig.iter().map(|&i| eff_weight(&servers[i]) as i64).sum();
-                let mut best = usize::MAX;
-                for &i in &elig {
-                    self.cw[i] += eff_weight(&servers[i]) as i64;
-                    if best == usize::MAX || self.cw[i] > self.cw[best] {
-                        best = i;
+                let pass = |lb: &mut LbState, accept: &dyn Fn(usize) -> bool| -> Option<usize> {
+                    let total: i64 = elig
+                        .iter()
+                        .filter(|&&i| accept(i))
+                        .map(|&i| eff_weight(&servers[i]) as i64)
+                        .sum();
+                    let mut best = usize::MAX;
+                    for &i in elig.iter().filter(|&&i| accept(i)) {
+                        lb.cw[i] += eff_weight(&servers[i]) as i64;
+                        if best == usize::MAX || lb.cw[i] > lb.cw[best] {
+                            best = i;
+                        }
                     }
-                }
-                self.cw[best] -= total;
-                Some(best)
+                    if best == usize::MAX {
+                        return None;
+                    }
+                    lb.cw[best] -= total;
+                    Some(best)
+                };
+                pass(self, &ok).or_else(|| pass(self, &|i| !full(i)))
             }
         }
     }
+}
+
+/// What a pick must respect besides the algorithm.
+#[derive(Default)]
+pub struct Pick<'a> {
+    /// The server of the failed attempt being redispatched.
+    pub avoid: Option<usize>,
+    /// Saturated servers (maxconn reached or a queue already waiting).
+    pub full: Option<&'a dyn Fn(usize) -> bool>,
+    /// `hash-balance-factor` (0: off).
+    pub balance_factor: u32,
+}
+
+/// HAProxy's `chash_server_is_eligible()`: with a balance factor F, a
+/// server may take a new request while it serves fewer than its weighted
+/// share of ceil((served + 1) * F / 100) slots, the rounding remainder
+/// spread over servers by cumulative weight so shares sum up exactly.
+fn bounded_load_ok(servers: &[ServerRt], elig: &[usize], i: usize, factor: u32) -> bool {
+    // HAProxy scales user weights by 16 for the consistent tree.
+    let ew = |j: usize| eff_weight(&servers[j]) as u64 * 16;
+    let tot_weight: u64 = elig.iter().map(|&j| ew(j)).sum();
+    if tot_weight == 0 {
+        return true;
+    }
+    let served: u64 = elig.iter().map(|&j| servers[j].served.load(Relaxed) as u64).sum();
+    let tot_slots = ((served + 1) * factor as u64).div_ceil(100);
+    let per_weight = tot_slots / tot_weight;
+    let rem = tot_slots % tot_weight;
+    let cum: u64 = elig.iter().take_while(|&&j| j != i).map(|&j| ew(j)).sum();
+    let mut slots = ew(i) * per_weight;
+    slots += ((cum + ew(i)) * rem) / tot_weight - (cum * rem) / tot_weight;
+    (servers[i].served.load(Relaxed) as u64) < slots.max(1)
 }
 
 /// Hash of a client address for `balance source`: the address bytes
@@ -441,9 +552,20 @@ mod tests {
         let mut lb = LbState::default();
         lb.init(&Balance::First, &sv);
         sv.iter().for_each(|s| s.maxconn.store(5, Relaxed));
-        assert_eq!(lb.pick(&sv, false, None), Some(1), "first server with a free slot");
+        let full = |i: usize| sv[i].served.load(Relaxed) >= sv[i].maxconn.load(Relaxed);
+        let p = Pick {
+            full: Some(&full),
+            ..Pick::default()
+        };
+        assert_eq!(
+            lb.pick_with(&sv, false, None, &p),
+            Some(1),
+            "first server with a free slot"
+        );
         sv[0].served.store(0, Relaxed);
-        assert_eq!(lb.pick(&sv, false, None), Some(0));
+        assert_eq!(lb.pick_with(&sv, false, None, &p), Some(0));
+        sv.iter().for_each(|s| s.served.store(5, Relaxed));
+        assert_eq!(lb.pick_with(&sv, false, None, &p), None, "all full: queue");
     }
 
     #[test]

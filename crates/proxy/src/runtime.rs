@@ -151,10 +151,16 @@ impl ServerRt {
         used.saturating_sub(1) + self.idle.total() < used.max(peak)
     }
 
-    /// A free connection slot exists under maxconn.
-    pub fn has_slot(&self) -> bool {
-        let m = self.maxconn.load(Relaxed);
-        m == 0 || self.served.load(Relaxed) < m
+    /// The `minconn` in effect: the configured one while it is below the
+    /// configured maxconn (a dynamic limit), else the current maxconn
+    /// (a static limit, which `set maxconn server` changes as a whole).
+    pub fn minconn(&self) -> u32 {
+        let m = self.cfg.minconn;
+        if m == 0 || m >= self.cfg.maxconn {
+            self.maxconn.load(Relaxed)
+        } else {
+            m
+        }
     }
 }
 
@@ -185,6 +191,10 @@ pub struct ProxyRt {
     pub feconn: AtomicU32,
     pub beconn: AtomicU32,
     pub fe_maxconn: AtomicU32,
+    /// `fullconn`, explicit or HAProxy's default (a tenth of the maxconn
+    /// of the frontends reaching this backend): where `minconn` servers
+    /// reach their maxconn.
+    pub fullconn: AtomicU32,
     pub last_change_ms: AtomicU64,
     /// Compiled http-request/http-response/http-after-response rules
     /// (empty lists cost nothing on the request path).
@@ -256,7 +266,8 @@ impl Runtime {
                     target: Mutex::new(target),
                     counters: Counters::default(),
                     served: AtomicU32::new(0),
-                    maxconn: AtomicU32::new(s.maxconn),
+                    // A minconn above maxconn turns into the maxconn.
+                    maxconn: AtomicU32::new(s.maxconn.max(s.minconn)),
                     maxqueue: AtomicU32::new(s.maxqueue),
                     uweight: AtomicU32::new(s.weight),
                     iweight: s.weight,
@@ -287,6 +298,7 @@ impl Runtime {
                 feconn: AtomicU32::new(0),
                 beconn: AtomicU32::new(0),
                 fe_maxconn: AtomicU32::new(p.maxconn.unwrap_or(0)),
+                fullconn: AtomicU32::new(0),
                 last_change_ms: AtomicU64::new(0),
                 rules: if p.disabled {
                     Default::default()
@@ -341,7 +353,7 @@ impl Runtime {
         }
         let now = reactor::now_ms();
         let maxconn = cfg.global.maxconn.unwrap_or_else(default_maxconn);
-        Ok(Runtime {
+        let rt = Runtime {
             proxies,
             nbthread,
             pid: std::process::id(),
@@ -363,7 +375,12 @@ impl Runtime {
             listeners: AtomicU32::new(0),
             so_names: Vec::new(),
             cfg,
-        })
+        };
+        for be in rt.proxies.iter().filter(|p| p.is_backend) {
+            be.fullconn
+                .store(crate::stats::fullconn(&rt, be).min(u32::MAX as u64) as u32, Relaxed);
+        }
+        Ok(rt)
     }
 
     pub fn proxy_by_name(&self, name: &str) -> Option<&ProxyRt> {

@@ -1594,9 +1594,10 @@ fn cmd_show_servers_conn(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> Stri
                 crate::runtime::Target::InetPortOffset(a, _) => (a.ip().to_string(), 0),
                 other => (other.display(), 0),
             };
+            let (unsafe_nb, safe_nb) = sv.idle.counts();
             let _ = write!(
                 s,
-                "{}/{} {}/{} {} {} - {} {} {} 0 0 0 {} 0",
+                "{}/{} {}/{} {} {} - {} {} {} {} {} {} {} {}",
                 px.name,
                 sv.name,
                 px.id,
@@ -1606,10 +1607,14 @@ fn cmd_show_servers_conn(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> Stri
                 sv.cfg.pool_purge_delay_ms,
                 sv.served.load(Relaxed),
                 sv.counters.max_sess.load(Relaxed),
+                sv.need_peak.load(Relaxed),
+                unsafe_nb,
+                safe_nb,
                 sv.cfg.pool_max_conn,
+                unsafe_nb + safe_nb,
             );
-            for _ in 0..nbt {
-                s.push_str(" 0");
+            for t in 0..nbt {
+                let _ = write!(s, " {}", sv.idle.count_thread(t));
             }
             s.push('\n');
         }

@@ -88,6 +88,13 @@ pub struct Txn {
     /// HTTP rules state (variables, pending edits); allocated only for
     /// streams whose proxies have rules.
     rs: Option<Box<RuleState>>,
+    /// L7 retries are possible for this request (`retry-on` names more
+    /// than `conn-failure`; HAProxy's TX_L7_RETRY).
+    l7_armed: bool,
+    /// The request as first sent to the server (HAProxy's `l7_buffer`),
+    /// kept to send it again on an L7 retry. Only a request entirely
+    /// received before its first byte left can be kept.
+    l7_buf: Option<crate::buffer::Buf>,
 }
 
 /// What HTTP rules keep on a stream: variables (`sess` ones live across
@@ -127,6 +134,8 @@ impl Txn {
             req_chunked: false,
             res_chunked: false,
             rs: None,
+            l7_armed: false,
+            l7_buf: None,
         }
     }
 }
@@ -724,6 +733,19 @@ fn emit_head(
     }
 }
 
+/// The current server connection came from an idle list or was kept
+/// from a previous request.
+pub fn conn_was_reused(s: &Stream) -> bool {
+    s.http.as_ref().is_some_and(|t| t.conn_reused > 0)
+}
+
+/// The server connection is going away: the next one starts fresh.
+pub fn forget_conn(s: &mut Stream) {
+    if let Some(t) = s.http.as_mut() {
+        t.conn_reused = 0;
+    }
+}
+
 pub fn try_reuse(s: &mut Stream, env: &mut Env) -> Option<bool> {
     let (be_i, srv_i) = (s.be?, s.srv?);
     let be = &env.rt.proxies[be_i];
@@ -975,6 +997,9 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
     }
 
     progress |= connect_when_ready(s, env)?;
+    if client_abort(s, env)? {
+        return Ok(true);
+    }
 
     // ---------------- response ----------------
     loop {
@@ -989,6 +1014,28 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
                     }
                 } else if s.phase == SrvPhase::Connected && (s.sv.shut_r || s.sv.err) && s.res.in_len() == 0 {
                     // The server closed (or failed) without a response.
+                    let t = s.http.as_ref().unwrap();
+                    if conn_was_reused(s) && s.req.total == t.req_mark {
+                        // A reused connection failed before any of the
+                        // request left: a connection failure, retried at
+                        // once (HAProxy's SC_ST_RDY error without
+                        // CF_WROTE_DATA).
+                        if !s.connect_failed(env, false) {
+                            return Err(End);
+                        }
+                        return Ok(true);
+                    }
+                    if l7_retry(s, env, config::model::RE_DISCONNECTED) {
+                        return Ok(true);
+                    }
+                    let t = s.http.as_ref().unwrap();
+                    if t.req_count > 1 {
+                        // A keep-alive request failed on a network error:
+                        // close without a word so the client retries it
+                        // (HAProxy's abort_keep_alive).
+                        s.term = Term { who: b'S', when: b'H' };
+                        return Err(End);
+                    }
                     let be = s.be.unwrap();
                     let b = &env.rt.proxies[be];
                     inc(&b.be_counters.failed_resp);
@@ -1064,6 +1111,53 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
     }
     arm_side_timers(s, env);
     Ok(progress)
+}
+
+/// A client that goes away while its request waits for a server (HAProxy's
+/// `back_may_abort_req()` and the abortonclose case of
+/// `http_wait_for_response()`). A connection error always aborts a stream
+/// still queued or connecting; a mere close (FIN) does only with `option
+/// abortonclose`, which then also aborts the wait for the response head:
+/// the server connection is dropped and a 400 goes to the half-closed
+/// client. Without it the request is served and the response delivered.
+fn client_abort(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
+    let Some(t) = s.http.as_ref() else { return Ok(false) };
+    let Some(be_i) = s.be else { return Ok(false) };
+    if t.req != Msg1::Done || t.local || t.closing {
+        return Ok(false);
+    }
+    let closed = s.cli.shut_r || s.cli.rdhup;
+    let aoc = env.rt.proxies[be_i].cfg.options.abortonclose;
+    if !(s.cli.err || (closed && aoc)) {
+        return Ok(false);
+    }
+    let fe = &env.rt.proxies[s.fe];
+    let be = &env.rt.proxies[be_i];
+    match s.phase {
+        SrvPhase::Queued => {
+            crate::backend::unqueue(be, env.cx.tid(), env.tok(crate::worker::K_WAKE));
+            s.phase = SrvPhase::Done;
+            s.queue_exp = ETERNITY;
+            s.term = Term { who: b'C', when: b'Q' };
+        }
+        SrvPhase::Connecting | SrvPhase::Retry => {
+            s.term = Term { who: b'C', when: b'C' };
+        }
+        SrvPhase::Connected if aoc && t.res == Msg1::Head && s.res.in_len() == 0 => {
+            inc(&fe.fe_counters.cli_aborts);
+            inc(&be.be_counters.cli_aborts);
+            if let Some(sv) = s.srv {
+                inc(&be.servers[sv].counters.cli_aborts);
+            }
+            s.term = Term { who: b'C', when: b'H' };
+            reply(s, env, 400, false);
+            let t = s.http.as_mut().unwrap();
+            t.cli_keepalive = false;
+            return Ok(true);
+        }
+        _ => return Ok(false),
+    }
+    Err(End)
 }
 
 /// Tunnel half-closes, as in TCP mode.
@@ -1333,6 +1427,11 @@ fn connect_when_ready(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
     }
     t.pending_connect = false;
     t.exp = ETERNITY;
+    if let Some(b) = t.l7_buf.take() {
+        env.pool.put(b);
+    }
+    t.l7_armed =
+        s.be.is_some_and(|b| env.rt.proxies[b].cfg.retry_on & !config::model::RE_CONN_FAILED != 0);
     if s.phase == SrvPhase::None || s.phase == SrvPhase::Done {
         s.phase = SrvPhase::None;
         let t = s.http.as_mut().unwrap();
@@ -1396,6 +1495,11 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
                 if let Some(sv) = s.srv {
                     inc(&b.servers[sv].counters.failed_resp);
                 }
+                // A truncated head is a bad response to HAProxy.
+                if l7_retry(s, env, config::model::RE_JUNK_REQUEST) {
+                    buf.clear();
+                    return Ok(true);
+                }
                 s.term = Term { who: b'S', when: b'H' };
                 reply(s, env, 502, false);
                 return Ok(true);
@@ -1408,6 +1512,10 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
             inc(&b.be_counters.failed_resp);
             if let Some(sv) = s.srv {
                 inc(&b.servers[sv].counters.failed_resp);
+            }
+            if l7_retry(s, env, config::model::RE_JUNK_REQUEST) {
+                buf.clear();
+                return Ok(true);
             }
             s.term = Term { who: b'P', when: b'H' };
             reply(s, env, 502, false);
@@ -1423,6 +1531,16 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         s.term = Term { who: b'P', when: b'H' };
         reply(s, env, 502, false);
         return Ok(true);
+    }
+    if !head.is_interim() && t.l7_armed {
+        if let Some((_, bit)) = config::model::RE_STATUS.iter().find(|(c, _)| *c == head.status) {
+            s.http = Some(t);
+            if l7_retry(s, env, *bit) {
+                buf.clear();
+                return Ok(true);
+            }
+            t = s.http.take().unwrap();
+        }
     }
     let data = buf.data();
     let f = head.flags;
@@ -1696,6 +1814,9 @@ pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
     if s.sv.is_open() && now >= s.sv.exp {
         let t = s.http.as_ref().unwrap();
         if t.res == Msg1::Head {
+            if s.res.in_len() == 0 && l7_retry(s, env, config::model::RE_TIMEOUT) {
+                return true;
+            }
             s.term = Term { who: b's', when: b'H' };
             if let Some(be) = s.be {
                 let b = &env.rt.proxies[be];
@@ -1725,8 +1846,86 @@ pub fn release(s: &mut Stream, env: &mut Env) {
     if let Some(t) = s.http.as_mut() {
         hdrs_give(t);
         t.private = None;
+        if let Some(b) = t.l7_buf.take() {
+            env.pool.put(b);
+        }
     }
-    let _ = env;
+}
+
+/// Before the first bytes of a request leave for the server: keeps a
+/// copy for L7 retries if the whole request is here, else gives up on L7
+/// retries for it (HAProxy copies the output at the first send, and only
+/// for a complete request).
+pub fn before_send_srv(s: &mut Stream, env: &mut Env) {
+    let Some(t) = s.http.as_mut() else { return };
+    if !t.l7_armed || t.l7_buf.is_some() {
+        return;
+    }
+    if t.req != Msg1::Done {
+        t.l7_armed = false;
+        return;
+    }
+    let mut b = env.pool.get();
+    let out = s.req.obuf.as_ref().map_or(&[][..], |o| o.data());
+    let body = s
+        .req
+        .ibuf
+        .as_ref()
+        .map_or(&[][..], |i| &i.data()[..s.req.fwd.min(i.len())]);
+    if b.free() >= out.len() + body.len() {
+        b.put(out);
+        b.put(body);
+        t.l7_buf = Some(b);
+    } else {
+        env.pool.put(b);
+        t.l7_armed = false;
+    }
+}
+
+/// An L7 retry (HAProxy's `do_l7_retry()`) if `retry-on` has `cond`, the
+/// request was kept and retries are left: the server connection is
+/// dropped, the request is put back as first sent, and the stream
+/// reconnects to the same server or, per `option redispatch`, another
+/// one. True when retrying (the caller stops handling the response).
+fn l7_retry(s: &mut Stream, env: &mut Env, cond: u32) -> bool {
+    let Some(be_i) = s.be else { return false };
+    let be = &env.rt.proxies[be_i];
+    let t = s.http.as_mut().unwrap();
+    if !t.l7_armed || t.l7_buf.is_none() || be.cfg.retry_on & cond == 0 || s.retries_left == 0 || t.local {
+        return false;
+    }
+    s.retries_left -= 1;
+    if let Some(sv) = s.srv {
+        inc(&be.servers[sv].counters.retries);
+    }
+    inc(&be.be_counters.retries);
+    s.close_srv(env, false);
+    let t = s.http.as_mut().unwrap();
+    t.res = Msg1::Idle;
+    t.status = 0;
+    // Put the request back as it first left.
+    if let Some(ib) = s.req.ibuf.as_mut() {
+        ib.consume(s.req.fwd.min(ib.len()));
+    }
+    s.req.fwd = 0;
+    let saved = t.l7_buf.as_ref().unwrap();
+    let ob = s.req.obuf.get_or_insert_with(|| env.pool.get());
+    ob.clear();
+    ob.put(saved.data());
+    t.req_mark = s.req.total;
+    t.res_mark = s.res.total;
+    s.phase = SrvPhase::None;
+    s.choose_redispatch(env);
+    let ok = if s.srv.is_none() {
+        s.assign_and_connect(env)
+    } else {
+        s.retry_now(env)
+    };
+    if !ok {
+        // TCP-only failure path; HTTP callers answer errors themselves.
+        s.term = Term { who: b'S', when: b'C' };
+    }
+    true
 }
 
 /// An event on a parked idle server connection: the server closed it or

@@ -225,6 +225,8 @@ pub struct Stream {
     pub tunnel: bool,
     /// When the next connection attempt may start (SrvPhase::Retry).
     pub retry_at: u64,
+    /// The server of a failed attempt being redispatched: the LB avoids it.
+    pub redisp_from: Option<usize>,
 }
 
 /// Accepts a client connection into a new stream on this thread.
@@ -285,6 +287,7 @@ pub fn accept(
             rerun: false,
             tunnel: false,
             retry_at: ETERNITY,
+            redisp_from: None,
         }
     });
     cx.fd_insert(fd, token(K_CLI_SIDE, idx, gen));
@@ -297,7 +300,7 @@ fn inc_u64(c: &std::sync::atomic::AtomicU64) {
 
 /// Gives a freed slot to the next waiter, on whatever thread it lives.
 pub fn release_slot(cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, srv: usize) {
-    if let Some(p) = backend::release(rt, be, srv) {
+    backend::release(rt, be, srv, |p| {
         cx.send(
             p.tid,
             Msg::Dequeued {
@@ -305,8 +308,8 @@ pub fn release_slot(cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, srv: usize) {
                 be,
                 srv,
             },
-        );
-    }
+        )
+    });
 }
 
 /// An event on a parked idle server connection (see `http.rs`).
@@ -575,6 +578,9 @@ impl Stream {
         if !self.req.has_output() || !self.sv.ready_w {
             return Io::Nothing;
         }
+        if self.mode == Mode::Http {
+            http::before_send_srv(self, env);
+        }
         let was_connecting = self.sv.connecting;
         match send_from(&mut self.sv, &mut self.req) {
             Some(_) => {
@@ -677,7 +683,20 @@ impl Stream {
         } else {
             tcp_hash_key(self, b)
         };
-        match backend::assign(b, key, env.cx.tid(), env.tok(K_WAKE), env.now()) {
+        let prev = self.redisp_from.take();
+        let r = backend::assign(b, key, env.cx.tid(), env.tok(K_WAKE), env.now(), prev);
+        if let Some(p) = prev {
+            // HAProxy counts a redispatch when the new choice differs from
+            // the failed server, a retry otherwise.
+            if r == Assign::Server(p) {
+                inc(&b.servers[p].counters.retries);
+                inc(&b.be_counters.retries);
+            } else {
+                inc(&b.servers[p].counters.redispatches);
+                inc(&b.be_counters.redispatches);
+            }
+        }
+        match r {
             Assign::Server(i) => {
                 self.srv = Some(i);
                 self.has_slot = true;
@@ -685,14 +704,24 @@ impl Stream {
                 b.servers[i].counters.sess_start(env.now());
                 self.start_connect(env)
             }
-            Assign::Queued => {
+            Assign::Queued(_) => {
                 self.phase = SrvPhase::Queued;
                 let t = b.cfg.timeouts.queue.or(b.cfg.timeouts.connect).map(u64::from);
                 self.queue_exp = t.map_or(ETERNITY, |t| env.now() + t);
                 true
             }
-            Assign::NoServer | Assign::QueueFull => {
+            Assign::QueueFull(i) => {
+                // HAProxy: the server's queue is full, 503 with "sQ".
+                inc(&b.servers[i].counters.failed_conns);
+                inc(&b.be_counters.failed_conns);
+                self.term = Term { who: b's', when: b'Q' };
+                self.phase = SrvPhase::Done;
+                self.no_server(env)
+            }
+            Assign::NoServer => {
+                inc(&b.be_counters.failed_conns);
                 self.term = Term { who: b'S', when: b'C' };
+                self.phase = SrvPhase::Done;
                 self.no_server(env)
             }
         }
@@ -787,61 +816,89 @@ impl Stream {
         self.connect_failed(env, false)
     }
 
-    /// Handles a failed connection attempt: retry (after HAProxy's
-    /// turn-around delay of min(timeout connect, 1s) unless the attempt
-    /// timed out), redispatch, or give up. False if the stream must end.
-    fn connect_failed(&mut self, env: &mut Env, timed_out: bool) -> bool {
+    /// Handles a failed connection attempt (HAProxy's
+    /// `back_handle_st_cer()`): retry if `retry-on` has `conn-failure` and
+    /// retries are left, on the same server after the turn-around delay of
+    /// min(timeout connect, 1s) (not after a timeout, nor on a reused
+    /// connection), or redispatched; else give up with a 503. False if the
+    /// stream must end.
+    pub fn connect_failed(&mut self, env: &mut Env, timed_out: bool) -> bool {
         let be_idx = self.be.unwrap();
         let be = &env.rt.proxies[be_idx];
-        inc(&be.be_counters.failed_conns);
-        if let Some(s) = self.srv {
-            inc(&be.servers[s].counters.failed_conns);
-        }
+        let reused = self.mode == Mode::Http && http::conn_was_reused(self);
         self.close_srv(env, false);
-        if self.retries_left > 0 {
-            self.retries_left -= 1;
-            inc(&be.be_counters.retries);
+        if self.retries_left == 0 || be.cfg.retry_on & config::model::RE_CONN_FAILED == 0 {
+            inc(&be.be_counters.failed_conns);
             if let Some(s) = self.srv {
-                inc(&be.servers[s].counters.retries);
+                inc(&be.servers[s].counters.failed_conns);
             }
-            if !timed_out {
-                self.phase = SrvPhase::Retry;
-                self.retry_at = env.now() + self.timeout_connect(env.rt).min(1000);
-                return true;
-            }
-            return self.retry_now(env);
+            self.term = Term { who: b'S', when: b'C' };
+            self.phase = SrvPhase::Done;
+            return match self.mode {
+                Mode::Tcp => false,
+                Mode::Http => {
+                    http::local_error(self, env, 503);
+                    true
+                }
+            };
         }
-        self.term = Term { who: b'S', when: b'C' };
-        self.phase = SrvPhase::Done;
-        match self.mode {
-            Mode::Tcp => false,
-            Mode::Http => {
-                http::local_error(self, env, 503);
-                true
-            }
+        self.retries_left -= 1;
+        let same = !self.choose_redispatch(env);
+        let rr = be.lb.lock().unwrap_or_else(|e| e.into_inner()).is_rr_kind();
+        if !timed_out && !reused && (same || !rr || active_servers(be) <= 1) {
+            self.phase = SrvPhase::Retry;
+            self.retry_at = env.now() + self.timeout_connect(env.rt).min(1000);
+            return true;
         }
+        self.retry_now(env)
+    }
+
+    /// HAProxy's `stream_choose_redispatch()`, after a failed attempt:
+    /// with `option redispatch [N]` the server is dropped and the LB runs
+    /// again when the server is down, on every N-th retry (N < 0: counted
+    /// from the last one), or at once when the LB is not deterministic and
+    /// other servers are active. Otherwise the same server is retried
+    /// (counted as a retry). True when redispatching.
+    pub fn choose_redispatch(&mut self, env: &mut Env) -> bool {
+        let be_idx = self.be.unwrap();
+        let be = &env.rt.proxies[be_idx];
+        let Some(s) = self.srv else {
+            return false;
+        };
+        let retries = be.cfg.retries as i64;
+        let done = retries - self.retries_left as i64;
+        let every = |n: i64| n != 0 && done % n == 0;
+        let redisp = match be.cfg.options.redispatch {
+            None => false,
+            Some(after) => {
+                !be.servers[s].usable()
+                    || (after > 0 && every(after as i64))
+                    || (after < 0 && every(retries + 1 + after as i64))
+                    || (active_servers(be) > 1 && be.lb.lock().unwrap_or_else(|e| e.into_inner()).is_rr_kind())
+            }
+        };
+        if !redisp {
+            inc(&be.servers[s].counters.retries);
+            inc(&be.be_counters.retries);
+            return false;
+        }
+        be.servers[s].counters.sess_end();
+        if self.has_slot {
+            self.has_slot = false;
+            release_slot(env.cx, env.rt, be_idx, s);
+        }
+        self.srv = None;
+        self.redisp_from = Some(s);
+        true
     }
 
     /// Starts the next connection attempt after a failure.
-    fn retry_now(&mut self, env: &mut Env) -> bool {
+    pub fn retry_now(&mut self, env: &mut Env) -> bool {
         self.retry_at = ETERNITY;
-        let be_idx = self.be.unwrap();
-        let be = &env.rt.proxies[be_idx];
-        // On the last retry, `option redispatch` lets the LB choose again
-        // instead of insisting on the same server.
-        let redispatch = be.cfg.options.redispatch.is_some() && self.retries_left == 0 && be.servers.len() > 1;
-        if redispatch {
-            inc(&be.be_counters.redispatches);
-            if let Some(s) = self.srv.take() {
-                inc(&be.servers[s].counters.redispatches);
-                be.servers[s].counters.sess_end();
-                if self.has_slot {
-                    self.has_slot = false;
-                    release_slot(env.cx, env.rt, be_idx, s);
-                }
-            }
+        if self.srv.is_none() && self.redisp_from.is_some() {
             return self.assign_and_connect(env);
         }
+        let be = &env.rt.proxies[self.be.unwrap()];
         match self.srv {
             Some(_) => self.start_connect(env),
             None => match be.dispatch.clone() {
@@ -853,6 +910,9 @@ impl Stream {
 
     /// Closes the server side. `keep` is for HTTP reuse (handled there).
     pub fn close_srv(&mut self, env: &mut Env, _keep: bool) {
+        if self.mode == Mode::Http {
+            http::forget_conn(self);
+        }
         if self.sv.is_open() {
             env.cx.fd_delete(self.sv.fd);
         }
@@ -1003,6 +1063,11 @@ impl Stream {
         fe.feconn.fetch_sub(1, Relaxed);
         rt.curr_conns.fetch_sub(1, Relaxed);
     }
+}
+
+/// Usable active servers (HAProxy's `srv_act`).
+fn active_servers(be: &crate::runtime::ProxyRt) -> usize {
+    be.servers.iter().filter(|s| !s.cfg.backup && s.usable()).count()
 }
 
 /// Source-address hash for `balance source` in TCP mode.
