@@ -175,3 +175,22 @@ fn unsupported_rules_refuse_to_start_naming_the_line() {
         "{err}"
     );
 }
+
+#[test]
+fn tcp_rules_in_http_mode() {
+    // tcp-request content rules run before http-request rules; a reject
+    // closes the connection without a response, as HAProxy does.
+    let (_p, addr, _d) = start(
+        "  tcp-request inspect-delay 1s
+  tcp-request connection accept if { src 127.0.0.1 }
+  tcp-request content set-var(txn.t) str(tcpvar)
+  tcp-request content set-var-fmt(txn.f) \"<%[path]>\"
+  tcp-request content reject if { path /rej }
+  http-request return status 200 hdr x-t %[var(txn.t)] hdr x-f %[var(txn.f)]",
+    );
+    let ok = get(addr, "/a", "");
+    assert!(ok.contains("x-t: tcpvar\r\n") && ok.contains("x-f: </a>\r\n"), "{ok}");
+    assert_eq!(get(addr, "/rej", ""), "");
+    let (_p2, addr2, _d2) = start("  tcp-request connection reject if { src 127.0.0.1 }");
+    assert_eq!(get(addr2, "/", ""), "");
+}

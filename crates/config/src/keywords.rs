@@ -712,6 +712,8 @@ pub const GLOBAL_CARRIED: &[&str] = &[
     "presetenv",
     "unsetenv",
     "resetenv",
+    "set-var",
+    "set-var-fmt",
     "nbproc",
     "default-path",
 ];

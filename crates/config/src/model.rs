@@ -130,6 +130,9 @@ pub struct Global {
     /// `setenv`/`presetenv`/`unsetenv`/`resetenv` were applied at parse
     /// time (they affect later `${VAR}`); kept for reference.
     pub env_ops: Vec<Vec<String>>,
+    /// `set-var`/`set-var-fmt` lines (proc-scope variables set once at
+    /// start-up, in order).
+    pub set_vars: Vec<RawLine>,
     pub loc: Loc,
 }
 
@@ -178,6 +181,7 @@ impl Default for Global {
             insecure_fork_wanted: false,
             set_dumpable: false,
             env_ops: Vec::new(),
+            set_vars: Vec::new(),
             loc: Loc::default(),
         }
     }

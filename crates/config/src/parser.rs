@@ -982,6 +982,19 @@ impl Parser {
                 }
                 self.cfg.global.env_ops.push(w.to_vec());
             }
+            "set-var" | "set-var-fmt" => {
+                if arg(1).is_empty() || arg(2).is_empty() {
+                    self.diags.alert(format!(
+                        "{pfx} '{kw}' expects a variable name followed by {}.",
+                        if kw == "set-var" { "a sample expression" } else { "a log-format string" }
+                    ));
+                    return;
+                }
+                self.cfg.global.set_vars.push(RawLine {
+                    words: w.to_vec(),
+                    loc: loc.clone(),
+                });
+            }
             "unsetenv" => {
                 for n in &w[1..] {
                     self.env.insert(n.clone(), None);

@@ -1,7 +1,9 @@
 //! HTTP rules (HAProxy's `http_act.c`/`http_rules.c` subset): the
 //! `http-request`, `http-response` and `http-after-response` lines of a
 //! proxy compiled at start-up into [`ProxyRules`], and their evaluation
-//! over a [`sample::Ctx`].
+//! over a [`sample::Ctx`]. Also the `tcp-request`/`tcp-response` rules
+//! (`tcp_rules.c` subset: accept, reject and variables) as HTTP-mode
+//! proxies run them, before the HTTP rules of the same proxy.
 //!
 //! Owns the action grammar, the start-up refusals for what is not
 //! implemented (an unsupported word is an alert naming file:line, never
@@ -45,6 +47,11 @@ enum Action {
         how: NameMatch,
     },
     SetVar(VarRef, Expr),
+    SetVarFmt(VarRef, LogFmt),
+    /// tcp rules: stop this list, go on.
+    Accept,
+    /// tcp rules: close the connection without a response.
+    Reject,
     UnsetVar(VarRef),
     /// `return`, `deny` (final: the reply replaces the message).
     Reply(Box<Reply>),
@@ -80,17 +87,32 @@ pub struct Rule {
     cond: Option<Cond>,
 }
 
-/// A proxy's compiled HTTP rules.
+/// A proxy's compiled HTTP rules, and its tcp rules.
 #[derive(Debug, Default)]
 pub struct ProxyRules {
     pub req: Vec<Rule>,
     pub res: Vec<Rule>,
     pub after: Vec<Rule>,
+    /// `tcp-request connection`, run at accept (layer-4 fetches only).
+    pub tcp_conn: Vec<Rule>,
+    /// `tcp-request session`: at accept too, unless they set variables,
+    /// then when the first request is analysed (`sess_at_request`).
+    pub tcp_sess: Vec<Rule>,
+    pub sess_at_request: bool,
+    /// `tcp-request content` / `tcp-response content` (HTTP mode: before
+    /// the http-request / http-response rules of the same proxy).
+    pub tcp_req: Vec<Rule>,
+    pub tcp_res: Vec<Rule>,
 }
 
 impl ProxyRules {
+    /// No rule on the request path (tcp content or http-request).
     pub fn is_empty(&self) -> bool {
-        self.req.is_empty() && self.res.is_empty() && self.after.is_empty()
+        self.req.is_empty()
+            && self.res.is_empty()
+            && self.after.is_empty()
+            && self.tcp_req.is_empty()
+            && !(self.sess_at_request && !self.tcp_sess.is_empty())
     }
 
     /// Compiles a proxy's ACLs and rules. Errors are alert texts.
@@ -106,6 +128,50 @@ impl ProxyRules {
                 out.push(compile(l, kind, &acls, &p.name, sections)?);
             }
         }
+        let http = p.mode == config::model::Mode::Http;
+        for (l, res) in p
+            .tcp_request
+            .iter()
+            .map(|l| (l, false))
+            .chain(p.tcp_response.iter().map(|l| (l, true)))
+        {
+            let kw = l.words[0].as_str();
+            let sub = l.words.get(1).map(|s| s.as_str()).unwrap_or("");
+            let refuse = |what: &str| format!("parsing [{}] : '{kw} {what}' is not supported yet by rhaproxy", l.loc);
+            if sub == "inspect-delay" {
+                // The whole HTTP head is there before rules run; in TCP
+                // mode, content rules (refused below) would need it.
+                continue;
+            }
+            let (out, kind) = match (res, sub) {
+                (false, "connection") => (&mut r.tcp_conn, Kind::TcpL4),
+                (false, "session") => (&mut r.tcp_sess, Kind::TcpSess),
+                (false, "content") if http => (&mut r.tcp_req, Kind::TcpReq),
+                (true, "content") if http => (&mut r.tcp_res, Kind::TcpRes),
+                (_, "content") => return Err(refuse("content' in TCP mode, 'tcp-request content")),
+                _ => return Err(refuse(sub)),
+            };
+            // Compiled as "<kw> <sub>" followed by the action words.
+            let mut words = vec![format!("{kw} {sub}")];
+            words.extend(l.words[2..].iter().cloned());
+            let rl = RawLine {
+                words,
+                loc: l.loc.clone(),
+            };
+            let rule = compile(&rl, kind, &acls, &p.name, sections)?;
+            if kind == Kind::TcpSess
+                && matches!(
+                    rule.act,
+                    Action::SetVar(..) | Action::SetVarFmt(..) | Action::UnsetVar(_)
+                )
+            {
+                if !http {
+                    return Err(refuse("session set-var' in TCP mode, 'tcp-request session"));
+                }
+                r.sess_at_request = true;
+            }
+            out.push(rule);
+        }
         Ok(r)
     }
 }
@@ -115,12 +181,27 @@ enum Kind {
     Req,
     Res,
     After,
+    /// tcp-request connection (accept/reject only)
+    TcpL4,
+    TcpSess,
+    TcpReq,
+    TcpRes,
+}
+
+impl Kind {
+    fn tcp(self) -> bool {
+        matches!(self, Kind::TcpL4 | Kind::TcpSess | Kind::TcpReq | Kind::TcpRes)
+    }
 }
 
 fn compile(l: &RawLine, kind: Kind, acls: &AclSet, px: &str, sections: &[HttpErrors]) -> Result<Rule, String> {
     let kw = l.words[0].as_str();
     let act = l.words.get(1).map(|s| s.as_str()).unwrap_or("");
-    let dir = if kind == Kind::Req { Dir::Req } else { Dir::Res };
+    let dir = if matches!(kind, Kind::Req | Kind::TcpL4 | Kind::TcpSess | Kind::TcpReq) {
+        Dir::Req
+    } else {
+        Dir::Res
+    };
     let unsupported = || {
         format!(
             "parsing [{}] : '{kw} {}' is not supported yet by rhaproxy",
@@ -128,6 +209,14 @@ fn compile(l: &RawLine, kind: Kind, acls: &AclSet, px: &str, sections: &[HttpErr
             act.split('(').next().unwrap_or(act)
         )
     };
+    // tcp rules take accept, reject and the variable actions only (and
+    // connection rules no variables: there is no stream yet).
+    if kind.tcp() {
+        let var = act.starts_with("set-var(") || act.starts_with("set-var-fmt(") || act.starts_with("unset-var(");
+        if !(act == "accept" || act == "reject" || (var && kind != Kind::TcpL4)) {
+            return Err(unsupported());
+        }
+    }
     let err = |e: String| {
         format!(
             "parsing [{}] : error detected in proxy '{px}' while parsing '{kw} {act}' rule : {e}.",
@@ -191,6 +280,19 @@ fn compile(l: &RawLine, kind: Kind, acls: &AclSet, px: &str, sections: &[HttpErr
             only(1)?;
             let v = VarRef::parse(&a[8..a.len() - 1]).map_err(err)?;
             Action::SetVar(v, parse_expr(arg(0)?, dir).map_err(err)?)
+        }
+        a if a.starts_with("set-var-fmt(") && a.ends_with(')') => {
+            only(1)?;
+            let v = VarRef::parse(&a[12..a.len() - 1]).map_err(err)?;
+            Action::SetVarFmt(v, lf(arg(0)?)?)
+        }
+        "accept" if kind.tcp() => {
+            only(0)?;
+            Action::Accept
+        }
+        "reject" if kind.tcp() => {
+            only(0)?;
+            Action::Reject
         }
         a if a.starts_with("unset-var(") && a.ends_with(')') => {
             only(0)?;
@@ -373,6 +475,8 @@ pub enum Verdict {
     Builtin(u16),
     /// An error file (`errorfile`/`errorfiles` options): sent as is.
     Msg(u16, std::sync::Arc<crate::http_reply::ErrMsg>),
+    /// tcp `reject`: close the connection, no response.
+    Reject,
 }
 
 fn header_matches(name: &[u8], pat: &[u8], how: &NameMatch) -> bool {
@@ -430,8 +534,14 @@ pub fn run(rules: &[Rule], cx: &mut Ctx<'_>) -> Verdict {
                     cx.vars.set(v, x);
                 }
             }
+            Action::SetVarFmt(v, f) => {
+                let mut out = Vec::new();
+                f.render(cx, &mut out);
+                cx.vars.set(v, crate::sample::Smp::Str(out));
+            }
             Action::UnsetVar(v) => cx.vars.unset(v),
-            Action::Allow => return Verdict::Continue,
+            Action::Allow | Action::Accept => return Verdict::Continue,
+            Action::Reject => return Verdict::Reject,
             Action::Reply(rep) => {
                 return match &**rep {
                     Reply::Default(code) => Verdict::Error(*code),
@@ -527,6 +637,65 @@ pub fn run(rules: &[Rule], cx: &mut Ctx<'_>) -> Verdict {
         }
     }
     Verdict::Continue
+}
+
+/// Runs layer-4 rules (tcp-request connection/session) over a connection
+/// that has no stream yet: false when one of them rejects it.
+pub fn run_l4(rules: &[Rule], info: crate::sample::Info<'_>) -> bool {
+    let mut hdrs = Vec::new();
+    let mut edit = crate::sample::Edit::default();
+    let mut vars = crate::sample::Vars::default();
+    let none = http::Span::default();
+    let mut cx = Ctx {
+        dir: Dir::Req,
+        buf: b"",
+        hdrs: &mut hdrs,
+        line: crate::sample::Line::Req {
+            method: none,
+            uri: none,
+            version: none,
+        },
+        edit: &mut edit,
+        vars: &mut vars,
+        req_meth: b"",
+        req_uri: b"",
+        info,
+    };
+    run(rules, &mut cx) != Verdict::Reject
+}
+
+/// Sets a process-wide variable outside any stream: `global` set-var
+/// lines at start-up and `set var` on the CLI. `fmt` chooses set-var-fmt.
+/// Errors are HAProxy's texts without location.
+pub fn set_proc_var(name: &str, fmt: bool, arg: &str) -> Result<(), String> {
+    let v = VarRef::parse(name)?;
+    let act = if fmt {
+        Action::SetVarFmt(v, LogFmt::parse(arg, Dir::Req)?)
+    } else {
+        Action::SetVar(v, parse_expr(arg, Dir::Req)?)
+    };
+    run_l4(&[Rule { act, cond: None }], crate::sample::Info::default());
+    Ok(())
+}
+
+/// Runs the `global` section's set-var/set-var-fmt lines, in order.
+pub fn global_set_vars(lines: &[RawLine]) -> Result<(), String> {
+    for l in lines {
+        let kw = l.words[0].as_str();
+        let name = l.words.get(1).map(|s| s.as_str()).unwrap_or("");
+        let r = VarRef::parse(name).and_then(|v| {
+            if v.scope != crate::sample::Scope::Proc {
+                return Err(format!("only 'proc' scope is supported for '{kw}' in 'global' section"));
+            }
+            set_proc_var(
+                name,
+                kw == "set-var-fmt",
+                l.words.get(2).map(|s| s.as_str()).unwrap_or(""),
+            )
+        });
+        r.map_err(|e| format!("parsing [{}] : '{kw}' : {e}.", l.loc))?;
+    }
+    Ok(())
 }
 
 /// Emits a head serialised by the codec with the rules' edits: a new
@@ -673,6 +842,77 @@ mod tests {
         let e = rules(&["http-after-response deny"]).unwrap_err();
         assert!(e.contains("'http-after-response deny' is not supported"), "{e}");
         assert!(rules(&["http-response set-status 503 reason Busy"]).is_ok());
+    }
+
+    #[test]
+    fn tcp_rules_compile_and_run() {
+        let mut p = Proxy {
+            name: "px".into(),
+            mode: config::model::Mode::Http,
+            ..Proxy::default()
+        };
+        let line = |w: &str| RawLine {
+            words: w.split_whitespace().map(String::from).collect(),
+            loc: config::model::Loc {
+                file: "t.cfg".into(),
+                line: 4,
+            },
+        };
+        p.tcp_request = vec![
+            line("tcp-request inspect-delay 5s"),
+            line("tcp-request connection accept"),
+            line("tcp-request session set-var(sess.a) int(1)"),
+            line("tcp-request content set-var-fmt(txn.b) x%[path]"),
+            line("tcp-request content reject if { path /r }"),
+        ];
+        let r = ProxyRules::build(&p).unwrap();
+        assert_eq!((r.tcp_conn.len(), r.tcp_sess.len(), r.tcp_req.len()), (1, 1, 2));
+        assert!(r.sess_at_request && !r.is_empty());
+        let v = with_req(REQ, |cx| {
+            let v = run(&r.tcp_req, cx);
+            (v, cx.vars.get(&VarRef::parse("txn.b").unwrap()))
+        });
+        assert_eq!(v, (Verdict::Continue, Some(crate::sample::Smp::Str(b"x/a".to_vec()))));
+        with_req(b"GET /r HTTP/1.1\r\n\r\n", |cx| {
+            assert_eq!(run(&r.tcp_req, cx), Verdict::Reject)
+        });
+        // What is not implemented is refused, naming the line.
+        p.tcp_request = vec![line("tcp-request content track-sc0 src")];
+        let e = ProxyRules::build(&p).unwrap_err();
+        assert!(
+            e.contains("[t.cfg:4]") && e.contains("'tcp-request content track-sc0'"),
+            "{e}"
+        );
+        p.tcp_request = vec![line("tcp-request connection set-var(sess.a) int(1)")];
+        assert!(ProxyRules::build(&p).is_err());
+        p.mode = config::model::Mode::Tcp;
+        p.tcp_request = vec![line("tcp-request content accept")];
+        assert!(ProxyRules::build(&p).unwrap_err().contains("TCP mode"));
+    }
+
+    #[test]
+    fn proc_vars_from_global_and_cli() {
+        let l = |w: &[&str]| RawLine {
+            words: w.iter().map(|s| s.to_string()).collect(),
+            loc: Default::default(),
+        };
+        global_set_vars(&[
+            l(&["set-var", "proc.t_int12", "int(12)"]),
+            l(&["set-var", "proc.t_int5", "var(proc.t_none,60),div(proc.t_int12)"]),
+            l(&["set-var-fmt", "proc.t_s", "v=%[var(proc.t_int5)]"]),
+        ])
+        .unwrap();
+        assert_eq!(crate::sample::proc_var("proc.t_int5"), Some(crate::sample::Smp::Int(5)));
+        assert_eq!(
+            crate::sample::proc_var("proc.t_s"),
+            Some(crate::sample::Smp::Str(b"v=5".to_vec()))
+        );
+        assert!(global_set_vars(&[l(&["set-var", "txn.x", "int(1)"])]).is_err());
+        set_proc_var("proc.t_s", true, "%[var(proc.t_s),regsub(v,w)]").unwrap();
+        assert_eq!(
+            crate::sample::proc_var("proc.t_s"),
+            Some(crate::sample::Smp::Str(b"w=5".to_vec()))
+        );
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
         runqueue_depth: cfg.global.tune_runqueue_depth.max(1) as usize,
         cpu_map: Vec::new(),
     };
+    http_act::global_set_vars(&cfg.global.set_vars)?;
     let listeners = listener::open_all(&cfg)?;
     let mut rt = runtime::Runtime::build(cfg, nbthread)?;
     rt.so_names = listeners.iter().map(|l| l.named.then(|| l.name.clone())).collect();

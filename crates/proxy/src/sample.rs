@@ -146,6 +146,26 @@ impl VarRef {
 
 static PROC_VARS: Mutex<Vec<(Box<str>, Smp)>> = Mutex::new(Vec::new());
 
+impl Smp {
+    /// HAProxy's type name (`smp_to_type`), as `get var` prints it.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Smp::Bool(_) => "bool",
+            Smp::Int(_) => "sint",
+            Smp::Str(_) => "str",
+            Smp::Bin(_) => "bin",
+            Smp::Ip(IpAddr::V4(_)) => "ipv4",
+            Smp::Ip(IpAddr::V6(_)) => "ipv6",
+        }
+    }
+}
+
+/// A process-wide variable by its full name (`proc.x`), for the CLI.
+pub fn proc_var(name: &str) -> Option<Smp> {
+    let r = VarRef::parse(name).ok().filter(|r| r.scope == Scope::Proc)?;
+    Vars::default().get(&r)
+}
+
 /// A stream's variables. `sess` survives keep-alive requests; the others
 /// are cleared by [`Vars::new_txn`].
 #[derive(Default, Debug)]
@@ -384,7 +404,8 @@ pub enum Fetch {
     ResVer,
     Status,
     FirstReq,
-    Var(VarRef),
+    /// `var(name[,default])`: the default is a string sample.
+    Var(VarRef, Option<Vec<u8>>),
     Src,
     Dst,
     SrcPort,
@@ -660,7 +681,7 @@ pub fn parse_expr(s: &str, dir: Dir) -> Result<Expr, String> {
         "res.ver" | "resp_ver" | "capture.res.ver" => Fetch::ResVer,
         "status" => Fetch::Status,
         "http_first_req" => Fetch::FirstReq,
-        "var" => Fetch::Var(VarRef::parse(&a0)?),
+        "var" => Fetch::Var(VarRef::parse(&a0)?, args.get(1).map(|d| d.as_bytes().to_vec())),
         "src" => Fetch::Src,
         "dst" => Fetch::Dst,
         "src_port" => Fetch::SrcPort,
@@ -1015,7 +1036,7 @@ impl Fetch {
             },
             Fetch::Status => cx.status().map(|c| Smp::Int(c as i64)),
             Fetch::FirstReq => Some(Smp::Bool(cx.info.first_req)),
-            Fetch::Var(_) => None, // needs &mut Vars: see eval_expr
+            Fetch::Var(..) => None, // needs &mut Vars: see Expr::eval
             Fetch::Src => cx.info.src.map(|a| Smp::Ip(a.ip())),
             Fetch::Dst => cx.info.dst.map(|a| Smp::Ip(a.ip())),
             Fetch::SrcPort => cx.info.src.map(|a| Smp::Int(a.port() as i64)),
@@ -1713,7 +1734,7 @@ impl Expr {
     /// Evaluates the expression to one sample (None: not found).
     pub fn eval(&self, cx: &mut Ctx<'_>) -> Option<Smp> {
         let v = match &self.fetch {
-            Fetch::Var(r) => cx.vars.get(r)?,
+            Fetch::Var(r, d) => cx.vars.get(r).or_else(|| d.clone().map(Smp::Str))?,
             f => f.eval(cx)?,
         };
         self.apply(v, cx.vars)
@@ -1727,7 +1748,7 @@ impl Expr {
     /// Every value (for ACLs): multi-valued fetches yield each one.
     pub fn eval_all(&self, cx: &mut Ctx<'_>, out: &mut Vec<Smp>) {
         match &self.fetch {
-            Fetch::Var(r) => out.extend(cx.vars.get(r)),
+            Fetch::Var(r, d) => out.extend(cx.vars.get(r).or_else(|| d.clone().map(Smp::Str))),
             f => f.eval_all(cx, out),
         }
         if !self.convs.is_empty() {

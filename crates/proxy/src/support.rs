@@ -44,12 +44,10 @@ pub fn check(cfg: &Config) -> Report {
         if p.disabled {
             continue;
         }
-        // acl, http-request, http-response and http-after-response are
-        // compiled by `http_act` at start-up, which refuses what it does
-        // not implement word by word.
-        let lists: [(&str, &Vec<RawLine>); 8] = [
-            ("tcp-request", &p.tcp_request),
-            ("tcp-response", &p.tcp_response),
+        // acl, http-request, http-response, http-after-response,
+        // tcp-request and tcp-response are compiled by `http_act` at
+        // start-up, which refuses what it does not implement word by word.
+        let lists: [(&str, &Vec<RawLine>); 6] = [
             ("redirect", &p.redirects),
             ("capture", &p.captures),
             ("use-server", &p.use_servers),
@@ -137,8 +135,8 @@ mod tests {
         let mut cfg = Config::default();
         let p = Proxy {
             name: "p".into(),
-            tcp_request: vec![RawLine {
-                words: vec!["tcp-request".into(), "content".into()],
+            redirects: vec![RawLine {
+                words: vec!["redirect".into(), "prefix".into()],
                 loc: loc(7),
             }],
             servers: vec![Server {
@@ -153,7 +151,7 @@ mod tests {
         let r = check(&cfg);
         assert_eq!(r.alerts.len(), 1);
         assert!(
-            r.alerts[0].starts_with("parsing [t.cfg:7] : 'tcp-request'"),
+            r.alerts[0].starts_with("parsing [t.cfg:7] : 'redirect'"),
             "{:?}",
             r.alerts
         );

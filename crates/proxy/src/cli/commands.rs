@@ -107,6 +107,18 @@ static KEYWORDS: &[Kw] = &[
         cmd_set_timeout
     ),
     kw!(
+        &["get", "var"],
+        Some("get var <name>                          : retrieve contents of a process-wide variable"),
+        0,
+        cmd_get_var
+    ),
+    kw!(
+        &["set", "var"],
+        Some("set var <name> [fmt|expr] {<fmt>|<expr>}: set variable from an expression or a format"),
+        EXPERIMENTAL,
+        cmd_set_var
+    ),
+    kw!(
         &["show", "env"],
         Some("show env [var]                          : dump environment variables known to the process"),
         0,
@@ -588,6 +600,65 @@ fn parse_time_s(s: &str) -> Option<u64> {
 
 fn cmd_show_version(_: &mut Ctx, _: &[String], _: Option<&[u8]>) -> String {
     format!("{}\n", config::features::VERSION)
+}
+
+/// `get var proc.x`: the value as a string, non-printable bytes as dots.
+fn cmd_get_var(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
+    if !c.has(Level::Operator) {
+        return DENIED.into();
+    }
+    let name = arg(args, 2);
+    if name.is_empty() {
+        return "Missing process-wide variable identifier.\n".into();
+    }
+    let Some(v) = crate::sample::proc_var(name) else {
+        return "Variable not found.\n".into();
+    };
+    let ty = v.type_name();
+    let mut text = Vec::new();
+    v.write_to(&mut text);
+    if let crate::sample::Smp::Bin(_) = v {
+        // bin-to-str stops at the first NUL
+        if let Some(z) = text.iter().position(|&b| b == 0) {
+            text.truncate(z);
+        }
+    }
+    let shown: String = text
+        .iter()
+        .map(|&b| if (0x20..0x7f).contains(&b) { b as char } else { '.' })
+        .collect();
+    // No newline of its own: the CLI adds one after each answer.
+    format!("{name}: type={ty} value=<{shown}>")
+}
+
+/// `set var proc.x [fmt|expr] <text>` (experimental).
+fn cmd_set_var(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
+    if !c.has(Level::Operator) {
+        return DENIED.into();
+    }
+    let name = arg(args, 2);
+    if name.is_empty() {
+        return "Missing process-wide variable identifier.\n".into();
+    }
+    if arg(args, 3).is_empty() {
+        return "Missing either 'expr', 'fmt' or expression.\n".into();
+    }
+    let (fmt, text) = if arg(args, 4).is_empty() {
+        (false, arg(args, 3))
+    } else {
+        match arg(args, 3) {
+            "fmt" => (true, arg(args, 4)),
+            "expr" => (false, arg(args, 4)),
+            o => return format!("'set var': arg type must be either 'expr' or 'fmt' but got '{o}'.\n"),
+        }
+    };
+    if !name.starts_with("proc.") {
+        return format!("'set var': cannot set variable '{name}', only scope 'proc' is permitted here.\n");
+    }
+    match crate::http_act::set_proc_var(name, fmt, text) {
+        Ok(()) => String::new(),
+        Err(e) => format!("{e}\n"),
+    }
 }
 
 fn cmd_show_env(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {

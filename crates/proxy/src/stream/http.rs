@@ -541,13 +541,26 @@ fn request_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHea
         req_uri: b"",
         info: inf,
     };
-    // The frontend's rules run before the backend is chosen: their
-    // replies come from the frontend alone, as in HAProxy.
-    let mut v = http_act::run(&rt.proxies[fe_i].rules.req, &mut cx);
-    v = resolve_reply(rt, &[fe_i], v, &mut cx);
-    if v == Verdict::Continue && be_i != fe_i {
-        v = http_act::run(&rt.proxies[be_i].rules.req, &mut cx);
-        v = resolve_reply(rt, &[be_i, fe_i], v, &mut cx);
+    // tcp-request session rules that set variables run with the first
+    // request; then each proxy's tcp-request content rules precede its
+    // http-request rules. The frontend's rules run before the backend is
+    // chosen: their replies come from the frontend alone, as in HAProxy.
+    let fe_rules = &rt.proxies[fe_i].rules;
+    let mut v = Verdict::Continue;
+    if fe_rules.sess_at_request && cx.info.first_req {
+        v = http_act::run(&fe_rules.tcp_sess, &mut cx);
+    }
+    let order = if be_i != fe_i { &[fe_i, be_i][..] } else { &[fe_i][..] };
+    for (n, &p) in order.iter().enumerate() {
+        let r = &rt.proxies[p].rules;
+        if v == Verdict::Continue {
+            v = http_act::run(&r.tcp_req, &mut cx);
+        }
+        if v == Verdict::Continue {
+            v = http_act::run(&r.req, &mut cx);
+            let replies: &[usize] = if n == 0 { &[fe_i] } else { &[be_i, fe_i] };
+            v = resolve_reply(rt, replies, v, &mut cx);
+        }
     }
     // Response-side fetches (capture.req.uri, method) see the request as
     // forwarded.
@@ -581,7 +594,7 @@ fn send_verdict(s: &mut Stream, env: &mut Env, v: Verdict) {
         Verdict::Msg(code, m) => reply_with(s, env, code, false, Some((&m.bytes, m.closes))),
         Verdict::Error(code) => reply(s, env, code, false),
         Verdict::Builtin(code) => reply_with(s, env, code, false, None),
-        Verdict::Continue => {}
+        Verdict::Continue | Verdict::Reject => {}
     }
 }
 
@@ -620,7 +633,11 @@ fn response_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::ResponseH
     let order = if be_i != fe_i { &[be_i, fe_i][..] } else { &[fe_i][..] };
     if !after_only {
         for &p in order {
-            let v = http_act::run(&rt.proxies[p].rules.res, &mut cx);
+            let r = &rt.proxies[p].rules;
+            let mut v = http_act::run(&r.tcp_res, &mut cx);
+            if v == Verdict::Continue {
+                v = http_act::run(&r.res, &mut cx);
+            }
             if v != Verdict::Continue {
                 return resolve_reply(rt, &[be_i, fe_i], v, &mut cx);
             }
@@ -676,6 +693,14 @@ fn after_rules_local(s: &mut Stream, env: &Env, bytes: &[u8]) -> Option<Vec<u8>>
     http_act::apply_edit(&plain, edit, &mut out);
     out.extend_from_slice(&bytes[head.len..]);
     Some(out)
+}
+
+/// A tcp-request rule rejected the request: the stream ends without a
+/// response (the caller returns the End).
+fn rules_reject(s: &mut Stream, env: &mut Env) -> End {
+    inc(&env.rt.proxies[s.fe].fe_counters.denied_req);
+    s.term = Term { who: b'P', when: b'R' };
+    End
 }
 
 /// Whether the client connection may go on after this request, from the
@@ -1273,6 +1298,9 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
             // answer (e.g. `http-request return`).
             if has_req_rules(env, fe_i, fe_i) {
                 let v = request_rules(s, env, data, &head, fe_i);
+                if v == Verdict::Reject {
+                    return Err(rules_reject(s, env));
+                }
                 if v != Verdict::Continue {
                     let ka = client_keepalive(env, s, head.flags);
                     rules_reply(s, env, buf, &head, ka, v);
@@ -1305,6 +1333,9 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     // request then leaves the connection reusable, as in HAProxy.
     if has_req_rules(env, fe_i, be_i) {
         let v = request_rules(s, env, data, &head, be_i);
+        if v == Verdict::Reject {
+            return Err(rules_reject(s, env));
+        }
         if v != Verdict::Continue {
             rules_reply(s, env, buf, &head, cli_ka, v);
             return Ok(true);
@@ -1562,11 +1593,21 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
     // the stream holds the transaction while they run.
     let be_rules = &env.rt.proxies[be_i].rules;
     let fe_rules = &env.rt.proxies[s.fe].rules;
-    let has_res_rules =
-        !(be_rules.res.is_empty() && be_rules.after.is_empty() && fe_rules.res.is_empty() && fe_rules.after.is_empty());
+    let has_res_rules = !(be_rules.res.is_empty()
+        && be_rules.after.is_empty()
+        && be_rules.tcp_res.is_empty()
+        && fe_rules.res.is_empty()
+        && fe_rules.after.is_empty()
+        && fe_rules.tcp_res.is_empty());
     if !interim && has_res_rules {
         s.http = Some(t);
         let v = response_rules(s, env, data, &head, false);
+        if v == Verdict::Reject {
+            // tcp-response content reject: both sides closed, no reply.
+            inc(&env.rt.proxies[be_i].be_counters.denied_resp);
+            s.term = Term { who: b'P', when: b'H' };
+            return Err(End);
+        }
         if v != Verdict::Continue {
             if let Some(sv) = s.srv {
                 inc(&env.rt.proxies[be_i].servers[sv].counters.failed_resp);

@@ -242,6 +242,25 @@ pub fn accept(
     let fe = &rt.proxies[px];
     let now = cx.now();
     let l = &w.listeners[lidx];
+    // tcp-request connection (and variable-free session) rules.
+    let r = &fe.rules;
+    if !r.tcp_conn.is_empty() || (!r.tcp_sess.is_empty() && !r.sess_at_request) {
+        let info = crate::sample::Info {
+            fe_name: &fe.name,
+            fe_id: fe.id,
+            so_name: rt.so_names.get(lidx).and_then(|n| n.as_deref()),
+            src,
+            dst: sock::local_addr(fd).ok().and_then(|a| a.to_inet()),
+            first_req: true,
+            ..Default::default()
+        };
+        let ok = crate::http_act::run_l4(&r.tcp_conn, info)
+            && (r.sess_at_request || crate::http_act::run_l4(&r.tcp_sess, info));
+        if !ok {
+            sock::close_raw(fd);
+            return;
+        }
+    }
     let _ = sock::setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
     rt.curr_conns.fetch_add(1, Relaxed);
     inc_u64(&rt.cum_conns);
