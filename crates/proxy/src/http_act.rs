@@ -112,7 +112,7 @@ impl ProxyRules {
             && self.res.is_empty()
             && self.after.is_empty()
             && self.tcp_req.is_empty()
-            && !(self.sess_at_request && !self.tcp_sess.is_empty())
+            && (!self.sess_at_request || self.tcp_sess.is_empty())
     }
 
     /// Compiles a proxy's ACLs and rules. Errors are alert texts.
@@ -865,7 +865,7 @@ mod tests {
             line("tcp-request content set-var-fmt(txn.b) x%[path]"),
             line("tcp-request content reject if { path /r }"),
         ];
-        let r = ProxyRules::build(&p).unwrap();
+        let r = ProxyRules::build(&p, &[]).unwrap();
         assert_eq!((r.tcp_conn.len(), r.tcp_sess.len(), r.tcp_req.len()), (1, 1, 2));
         assert!(r.sess_at_request && !r.is_empty());
         let v = with_req(REQ, |cx| {
@@ -878,16 +878,16 @@ mod tests {
         });
         // What is not implemented is refused, naming the line.
         p.tcp_request = vec![line("tcp-request content track-sc0 src")];
-        let e = ProxyRules::build(&p).unwrap_err();
+        let e = ProxyRules::build(&p, &[]).unwrap_err();
         assert!(
             e.contains("[t.cfg:4]") && e.contains("'tcp-request content track-sc0'"),
             "{e}"
         );
         p.tcp_request = vec![line("tcp-request connection set-var(sess.a) int(1)")];
-        assert!(ProxyRules::build(&p).is_err());
+        assert!(ProxyRules::build(&p, &[]).is_err());
         p.mode = config::model::Mode::Tcp;
         p.tcp_request = vec![line("tcp-request content accept")];
-        assert!(ProxyRules::build(&p).unwrap_err().contains("TCP mode"));
+        assert!(ProxyRules::build(&p, &[]).unwrap_err().contains("TCP mode"));
     }
 
     #[test]
