@@ -194,3 +194,30 @@ fn tcp_rules_in_http_mode() {
     let (_p2, addr2, _d2) = start("  tcp-request connection reject if { src 127.0.0.1 }");
     assert_eq!(get(addr2, "/", ""), "");
 }
+
+#[test]
+fn captures_fill_slots_in_declaration_order() {
+    // Checked against HAProxy 2.6.12 with the same configuration: header
+    // captures keep the last occurrence, every value is cut at its slot's
+    // length, `id` rules write into declared slots, and an unknown index
+    // fetches nothing.
+    let (_p, addr, _d) = start(
+        "  capture request header User-Agent len 5
+  declare capture request len 3
+  capture response header X-Srv len 4
+  declare capture response len 20
+  http-request capture path len 4
+  http-request capture req.hdr(x-id) id 1
+  http-response capture res.hdr(x-srv) id 1
+  http-response set-header x-caps \"%[capture.req.hdr(0)]|%[capture.req.hdr(1)]|%[capture.req.hdr(2)]|%[capture.res.hdr(0)]|%[capture.res.hdr(1)]|%[capture.req.hdr(7)]\"",
+    );
+    let r = get(
+        addr,
+        "/abcdef",
+        "User-Agent: curl/8.1\r\nX-Id: 123456\r\nuser-agent: second-ua\r\n",
+    );
+    assert!(r.contains("\r\nx-caps: secon|123|/abc|secr|secret|\r\n"), "{r}");
+    // A second connection starts from empty slots.
+    let r = get(addr, "/x", "");
+    assert!(r.contains("\r\nx-caps: ||/x|secr|secret|\r\n"), "{r}");
+}

@@ -53,6 +53,13 @@ enum Action {
     /// tcp rules: close the connection without a response.
     Reject,
     UnsetVar(VarRef),
+    /// `capture <sample> len <n>|id <n>`: into a capture slot of this
+    /// direction (`len` slots were numbered by `capture::Layout`).
+    Capture {
+        expr: Expr,
+        res: bool,
+        idx: usize,
+    },
     /// `return`, `deny` (final: the reply replaces the message).
     Reply(Box<Reply>),
     Allow,
@@ -116,7 +123,7 @@ impl ProxyRules {
     }
 
     /// Compiles a proxy's ACLs and rules. Errors are alert texts.
-    pub fn build(p: &Proxy, sections: &[HttpErrors]) -> Result<ProxyRules, String> {
+    pub fn build(p: &Proxy, sections: &[HttpErrors], caps: &crate::capture::Layout) -> Result<ProxyRules, String> {
         let acls = AclSet::build(&p.acls)?;
         let mut r = ProxyRules::default();
         for (list, out, kind) in [
@@ -125,7 +132,7 @@ impl ProxyRules {
             (&p.http_after_response, &mut r.after, Kind::After),
         ] {
             for l in list {
-                out.push(compile(l, kind, &acls, &p.name, sections)?);
+                out.push(compile(l, kind, &acls, p, sections, caps)?);
             }
         }
         let http = p.mode == config::model::Mode::Http;
@@ -158,7 +165,7 @@ impl ProxyRules {
                 words,
                 loc: l.loc.clone(),
             };
-            let rule = compile(&rl, kind, &acls, &p.name, sections)?;
+            let rule = compile(&rl, kind, &acls, p, sections, caps)?;
             if kind == Kind::TcpSess
                 && matches!(
                     rule.act,
@@ -194,7 +201,15 @@ impl Kind {
     }
 }
 
-fn compile(l: &RawLine, kind: Kind, acls: &AclSet, px: &str, sections: &[HttpErrors]) -> Result<Rule, String> {
+fn compile(
+    l: &RawLine,
+    kind: Kind,
+    acls: &AclSet,
+    p: &Proxy,
+    sections: &[HttpErrors],
+    caps: &crate::capture::Layout,
+) -> Result<Rule, String> {
+    let px = p.name.as_str();
     let kw = l.words[0].as_str();
     let act = l.words.get(1).map(|s| s.as_str()).unwrap_or("");
     let dir = if matches!(kind, Kind::Req | Kind::TcpL4 | Kind::TcpSess | Kind::TcpReq) {
@@ -301,6 +316,39 @@ fn compile(l: &RawLine, kind: Kind, acls: &AclSet, px: &str, sections: &[HttpErr
         "allow" => {
             only(0)?;
             Action::Allow
+        }
+        "capture" if kind != Kind::After => {
+            if args.len() < 3 {
+                return Err(err(if kind == Kind::Req {
+                    "expects <expression> [ 'len' <length> | id <idx> ]".into()
+                } else {
+                    "expects <expression> id <idx>".into()
+                }));
+            }
+            let expr = parse_expr(arg(0)?, dir).map_err(err)?;
+            let res = kind == Kind::Res;
+            let idx = match arg(1)? {
+                "len" if !res => caps.rule_slot(&l.loc).ok_or_else(|| err("length must be > 0".into()))?,
+                "id" => {
+                    let id: usize = arg(2)?
+                        .parse()
+                        .map_err(|_| err(format!("cannot parse id '{}'", args[2])))?;
+                    let declared = if res { caps.res.len() } else { caps.req.len() };
+                    // Slots live in frontends: a backend's ids are checked
+                    // against the frontend at run time (ignored if absent).
+                    if p.cap.frontend && id >= declared {
+                        return Err(format!(
+                            "parsing [{}] : error detected in proxy '{px}' while parsing '{kw} capture' rule : unable to find capture id '{id}' referenced by {kw} capture rule.",
+                            l.loc
+                        ));
+                    }
+                    id
+                }
+                o if res => return Err(err(format!("expects 'id', found '{o}'"))),
+                _ => return Err(err("expects 'len or 'id'".into())),
+            };
+            only(3)?;
+            Action::Capture { expr, res, idx }
         }
         "deny" | "return" if kind != Kind::After => {
             let default_status = match (act, kind) {
@@ -540,6 +588,15 @@ pub fn run(rules: &[Rule], cx: &mut Ctx<'_>) -> Verdict {
                 cx.vars.set(v, crate::sample::Smp::Str(out));
             }
             Action::UnsetVar(v) => cx.vars.unset(v),
+            Action::Capture { expr, res, idx } => {
+                if let Some(v) = expr.eval(cx) {
+                    let mut b = Vec::new();
+                    v.write_to(&mut b);
+                    if let Some(c) = cx.caps.as_deref_mut() {
+                        c.set(*res, *idx, &b);
+                    }
+                }
+            }
             Action::Allow | Action::Accept => return Verdict::Continue,
             Action::Reject => return Verdict::Reject,
             Action::Reply(rep) => {
@@ -660,6 +717,7 @@ pub fn run_l4(rules: &[Rule], info: crate::sample::Info<'_>) -> bool {
         req_meth: b"",
         req_uri: b"",
         info,
+        caps: None,
     };
     run(rules, &mut cx) != Verdict::Reject
 }
@@ -763,7 +821,7 @@ mod tests {
                 _ => p.http_after_response.push(rl),
             }
         }
-        ProxyRules::build(&p, &[])
+        ProxyRules::build(&p, &[], &Default::default())
     }
 
     const REQ: &[u8] = b"GET /a?b=1 HTTP/1.1\r\nHost: h\r\nX-A: 1\r\nX-Beg: 2\r\nx-a: 3\r\n\r\n";
@@ -865,7 +923,7 @@ mod tests {
             line("tcp-request content set-var-fmt(txn.b) x%[path]"),
             line("tcp-request content reject if { path /r }"),
         ];
-        let r = ProxyRules::build(&p, &[]).unwrap();
+        let r = ProxyRules::build(&p, &[], &Default::default()).unwrap();
         assert_eq!((r.tcp_conn.len(), r.tcp_sess.len(), r.tcp_req.len()), (1, 1, 2));
         assert!(r.sess_at_request && !r.is_empty());
         let v = with_req(REQ, |cx| {
@@ -878,16 +936,18 @@ mod tests {
         });
         // What is not implemented is refused, naming the line.
         p.tcp_request = vec![line("tcp-request content track-sc0 src")];
-        let e = ProxyRules::build(&p, &[]).unwrap_err();
+        let e = ProxyRules::build(&p, &[], &Default::default()).unwrap_err();
         assert!(
             e.contains("[t.cfg:4]") && e.contains("'tcp-request content track-sc0'"),
             "{e}"
         );
         p.tcp_request = vec![line("tcp-request connection set-var(sess.a) int(1)")];
-        assert!(ProxyRules::build(&p, &[]).is_err());
+        assert!(ProxyRules::build(&p, &[], &Default::default()).is_err());
         p.mode = config::model::Mode::Tcp;
         p.tcp_request = vec![line("tcp-request content accept")];
-        assert!(ProxyRules::build(&p, &[]).unwrap_err().contains("TCP mode"));
+        assert!(ProxyRules::build(&p, &[], &Default::default())
+            .unwrap_err()
+            .contains("TCP mode"));
     }
 
     #[test]

@@ -11,6 +11,7 @@
 pub mod acl;
 pub mod backend;
 pub mod buffer;
+pub mod capture;
 pub mod cli;
 pub mod counters;
 pub mod hash;

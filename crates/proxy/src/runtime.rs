@@ -199,6 +199,8 @@ pub struct ProxyRt {
     /// Compiled http-request/http-response/http-after-response rules
     /// (empty lists cost nothing on the request path).
     pub rules: crate::http_act::ProxyRules,
+    /// Capture slots of this proxy (used when it is the frontend).
+    pub caps: crate::capture::Layout,
     /// Error messages of this proxy per status (errorfile, errorloc,
     /// errorfiles, http-error).
     pub replies: crate::http_reply::ProxyReplies,
@@ -279,6 +281,11 @@ impl Runtime {
                     need_sec: AtomicU64::new(0),
                 });
             }
+            let caps = if p.disabled {
+                Default::default()
+            } else {
+                crate::capture::Layout::build(p)?
+            };
             proxies.push(ProxyRt {
                 cfg: p.clone(),
                 idx,
@@ -303,8 +310,9 @@ impl Runtime {
                 rules: if p.disabled {
                     Default::default()
                 } else {
-                    crate::http_act::ProxyRules::build(p, &cfg.http_errors)?
+                    crate::http_act::ProxyRules::build(p, &cfg.http_errors, &caps)?
                 },
+                caps,
                 replies: crate::http_reply::ProxyReplies::build(p, &cfg.http_errors)?,
             });
         }

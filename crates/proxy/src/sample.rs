@@ -290,6 +290,8 @@ pub struct Ctx<'a> {
     pub req_meth: &'a [u8],
     pub req_uri: &'a [u8],
     pub info: Info<'a>,
+    /// The transaction's captures (frontends declaring capture slots).
+    pub caps: Option<&'a mut crate::capture::Captures>,
 }
 
 impl Ctx<'_> {
@@ -414,6 +416,11 @@ pub enum Fetch {
     FeName,
     BeName,
     SrvName,
+    /// `capture.req.hdr(n)` / `capture.res.hdr(n)`.
+    Capture {
+        res: bool,
+        idx: usize,
+    },
     /// `req.cook`/`res.cook` (and `cook_cnt`, `cook_val`): an empty
     /// name means any cookie.
     Cook {
@@ -674,6 +681,10 @@ pub fn parse_expr(s: &str, dir: Dir) -> Result<Expr, String> {
         "path" => Fetch::Path,
         "pathq" => Fetch::PathQ,
         "query" => Fetch::Query,
+        "capture.req.hdr" | "capture.res.hdr" => Fetch::Capture {
+            res: name == "capture.res.hdr",
+            idx: int_arg(args.first(), name)?.max(0) as usize,
+        },
         "url" | "capture.req.uri" => Fetch::Url,
         "capture.req.method" => Fetch::Method,
         "base" => Fetch::Base,
@@ -1045,6 +1056,11 @@ impl Fetch {
             Fetch::FeName => s(cx.info.fe_name.as_bytes()),
             Fetch::BeName => (!cx.info.be_name.is_empty()).then(|| Smp::Str(cx.info.be_name.into())),
             Fetch::SrvName => (!cx.info.srv_name.is_empty()).then(|| Smp::Str(cx.info.srv_name.into())),
+            Fetch::Capture { res, idx } => {
+                let c = cx.caps.as_deref()?;
+                let v = if *res { c.res(*idx) } else { c.req(*idx) };
+                v.map(|b| Smp::Str(b.to_vec()))
+            }
             Fetch::Cook { dir, name, what } => {
                 let mut vals = Vec::new();
                 cookies(cx, *dir, name, &mut vals);
@@ -1844,6 +1860,7 @@ pub(crate) mod tests {
                 first_req: true,
                 ..Info::default()
             },
+            caps: None,
         };
         f(&mut cx)
     }

@@ -47,9 +47,17 @@ pub fn check(cfg: &Config) -> Report {
         // acl, http-request, http-response, http-after-response,
         // tcp-request and tcp-response are compiled by `http_act` at
         // start-up, which refuses what it does not implement word by word.
-        let lists: [(&str, &Vec<RawLine>); 6] = [
+        // Captures are compiled by `capture`; only `capture cookie`
+        // (for logs) is not implemented.
+        if let Some(c) = p
+            .captures
+            .iter()
+            .find(|c| c.words.get(1).map(|s| s.as_str()) == Some("cookie"))
+        {
+            refuse(&mut r, &c.loc, &first_words(c), &p.name);
+        }
+        let lists: [(&str, &Vec<RawLine>); 5] = [
             ("redirect", &p.redirects),
-            ("capture", &p.captures),
             ("use-server", &p.use_servers),
             ("stick", &p.sticks),
             ("compression", &p.compression),
@@ -57,7 +65,7 @@ pub fn check(cfg: &Config) -> Report {
         ];
         for (kw, l) in lists {
             if let Some(first) = l.first() {
-                let what = if kw == "stick" || kw == "capture" || kw == "compression" {
+                let what = if kw == "stick" || kw == "compression" {
                     first_words(first)
                 } else {
                     kw.to_string()

@@ -15,6 +15,7 @@
 //! nor do socket I/O beyond what `Stream` offers.
 
 use super::{End, Env, SrvPhase, Stream, Term};
+use crate::capture::Captures;
 use crate::counters::inc;
 use crate::http_act::{self, Verdict};
 use crate::http_reply::Reply;
@@ -95,6 +96,10 @@ pub struct Txn {
     /// kept to send it again on an L7 retry. Only a request entirely
     /// received before its first byte left can be kept.
     l7_buf: Option<crate::buffer::Buf>,
+    /// Capture slots' values (frontends declaring captures only), from
+    /// the thread's pool; kept until the next request so the transaction's
+    /// log line can print them.
+    caps: Option<Captures>,
 }
 
 /// What HTTP rules keep on a stream: variables (`sess` ones live across
@@ -136,7 +141,20 @@ impl Txn {
             rs: None,
             l7_armed: false,
             l7_buf: None,
+            caps: None,
         }
+    }
+
+    /// The request capture slots of the current transaction, in
+    /// declaration order (None: nothing captured in that slot), for the
+    /// logs' `%hr`. Empty when the frontend declares no capture.
+    pub fn captures_req(&self) -> impl Iterator<Item = Option<&[u8]>> {
+        self.caps.iter().flat_map(|c| c.req_slots())
+    }
+
+    /// The response capture slots, for `%hs`.
+    pub fn captures_res(&self) -> impl Iterator<Item = Option<&[u8]>> {
+        self.caps.iter().flat_map(|c| c.res_slots())
     }
 }
 
@@ -340,10 +358,9 @@ fn render_detached(rt: &crate::runtime::Runtime, s: &mut Stream, rep: &Reply) ->
     let mut hdrs = Vec::new();
     let mut edit = Edit::default();
     let mut vars = Vars::default();
-    let t = s.http.as_mut();
-    let vars = match t.and_then(|t| t.rs.as_mut()) {
-        Some(rs) => &mut rs.vars,
-        None => &mut vars,
+    let (vars, caps) = match s.http.as_deref_mut() {
+        Some(Txn { rs, caps, .. }) => (rs.as_mut().map_or(&mut vars, |r| &mut r.vars), caps.as_mut()),
+        None => (&mut vars, None),
     };
     let mut cx = Ctx {
         dir: Dir::Res,
@@ -359,6 +376,7 @@ fn render_detached(rt: &crate::runtime::Runtime, s: &mut Stream, rep: &Reply) ->
         req_meth: b"",
         req_uri: b"",
         info: inf,
+        caps,
     };
     let mut out = Vec::with_capacity(128);
     rep.render(&mut cx, &mut out);
@@ -540,6 +558,7 @@ fn request_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHea
         req_meth: b"",
         req_uri: b"",
         info: inf,
+        caps: t.caps.as_mut(),
     };
     // tcp-request session rules that set variables run with the first
     // request; then each proxy's tcp-request content rules precede its
@@ -629,6 +648,7 @@ fn response_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::ResponseH
         req_meth,
         req_uri,
         info: inf,
+        caps: t.caps.as_mut(),
     };
     let order = if be_i != fe_i { &[be_i, fe_i][..] } else { &[fe_i][..] };
     if !after_only {
@@ -1263,6 +1283,13 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     t.status = 0;
     t.exp = ETERNITY;
     let data = buf.data();
+    let lay = &env.rt.proxies[fe_i].caps;
+    if !lay.is_empty() {
+        // A new transaction: the previous one's captures are forgotten.
+        let c = t.caps.get_or_insert_with(|| Captures::take(lay));
+        c.clear();
+        c.headers(lay, false, t.hdrs.iter().map(|h| (h.name.get(data), h.value.get(data))));
+    }
     s.http = Some(t);
     count_request(s, env);
 
@@ -1578,6 +1605,10 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
     let interim = head.is_interim();
     let upgrade = head.status == 101 || (t.meth == Method::Connect && (200..300).contains(&head.status));
     let close_delimited = head.body == BodyFraming::UntilClose;
+    if let Some(c) = t.caps.as_mut().filter(|_| !interim) {
+        let lay = &env.rt.proxies[s.fe].caps;
+        c.headers(lay, true, t.hdrs.iter().map(|h| (h.name.get(data), h.value.get(data))));
+    }
     if !interim {
         t.status = head.status;
         let srv_ka = t.srv_keepalive
@@ -1889,6 +1920,9 @@ pub fn release(s: &mut Stream, env: &mut Env) {
         t.private = None;
         if let Some(b) = t.l7_buf.take() {
             env.pool.put(b);
+        }
+        if let Some(c) = t.caps.take() {
+            Captures::give(c);
         }
     }
 }
