@@ -842,9 +842,12 @@ pub fn try_reuse(s: &mut Stream, env: &mut Env) -> Option<bool> {
     t.conn_reused = conn.reused + 1;
     inc(&srv.counters.reuse);
     inc(&be.be_counters.reuse);
+    // Not ready to read: the request is not even sent, so a recv now
+    // would only return EAGAIN. The parked connection stayed polled for
+    // reading, so a close or a response is still reported.
     s.sv = super::Side {
         fd: conn.fd,
-        ready_r: true,
+        ready_r: false,
         ready_w: true,
         ..super::Side::none()
     };

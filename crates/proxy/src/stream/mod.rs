@@ -462,39 +462,19 @@ impl Stream {
         let mut rounds = 0;
         loop {
             rounds += 1;
-            let mut progress = false;
-            if self.mode == Mode::Http {
-                match http::analyze(self, env) {
-                    Ok(p) => progress |= p,
-                    Err(End) => return false,
+            let progress = match self.mode {
+                Mode::Http => match self.http_round(env) {
+                    Some(p) => p,
+                    None => return false,
+                },
+                Mode::Tcp => {
+                    let p = self.tcp_round(env);
+                    if !self.tcp_shutdowns() {
+                        return false;
+                    }
+                    p
                 }
-            }
-            if let Io::Progress = self.recv_cli(env) {
-                progress = true;
-            }
-            if self.mode == Mode::Tcp {
-                self.req.fwd = self.req.in_len();
-            }
-            if let Io::Progress = self.send_srv(env) {
-                progress = true;
-            }
-            if let Io::Progress = self.recv_srv(env) {
-                progress = true;
-            }
-            if self.mode == Mode::Tcp {
-                self.res.fwd = self.res.in_len();
-            }
-            if let Io::Progress = self.send_cli(env) {
-                progress = true;
-            }
-            if self.mode == Mode::Http {
-                match http::analyze(self, env) {
-                    Ok(p) => progress |= p,
-                    Err(End) => return false,
-                }
-            } else if !self.tcp_shutdowns() {
-                return false;
-            }
+            };
             if self.cli.err && self.mode == Mode::Tcp {
                 return false;
             }
@@ -521,6 +501,34 @@ impl Stream {
             env.cx.wake(env.tok(K_WAKE));
         }
         true
+    }
+
+    /// One HTTP round: read both sides, analyse what arrived, then send.
+    /// Analysing between the reads and the sends lets bytes read in this
+    /// round leave in this round: a 19 KiB response then costs two reads
+    /// and two sends, as in HAProxy, instead of trailing one send behind.
+    /// None when the stream must end.
+    fn http_round(&mut self, env: &mut Env) -> Option<bool> {
+        let mut progress = matches!(self.recv_cli(env), Io::Progress);
+        progress |= matches!(self.recv_srv(env), Io::Progress);
+        match http::analyze(self, env) {
+            Ok(p) => progress |= p,
+            Err(End) => return None,
+        }
+        progress |= matches!(self.send_srv(env), Io::Progress);
+        progress |= matches!(self.send_cli(env), Io::Progress);
+        Some(progress)
+    }
+
+    /// One TCP round: everything read is forwarded as is.
+    fn tcp_round(&mut self, env: &mut Env) -> bool {
+        let mut progress = matches!(self.recv_cli(env), Io::Progress);
+        self.req.fwd = self.req.in_len();
+        progress |= matches!(self.send_srv(env), Io::Progress);
+        progress |= matches!(self.recv_srv(env), Io::Progress);
+        self.res.fwd = self.res.in_len();
+        progress |= matches!(self.send_cli(env), Io::Progress);
+        progress
     }
 
     /// Whether the client side may be read now.
