@@ -461,6 +461,16 @@ fn every_command_at_every_level() {
         ("expert-mode on", 3),
         ("debug counters", 2),
         ("debug counters reset", 3),
+        ("show info json", 1),
+        ("show stat json", 1),
+        ("show cli sockets", 1),
+        ("experimental-mode off", 3),
+        ("set server be_app/s1 weight 1", 3),
+        ("set server be_app/s1 health up", 3),
+        ("add server be_app/lvl 127.0.0.1:1", 3),
+        ("del server be_app/lvl", 3),
+        ("prompt;quit", 1),
+        ("help", 1),
         ("operator", 2),
         ("user", 1),
     ];
@@ -525,7 +535,7 @@ fn server_commands_change_state_and_answer_like_2_6() {
         ss.lines()
             .nth(2)
             .unwrap()
-            .starts_with("3 be_app 1 s1 127.0.0.1 2 1 1 1 "),
+            .starts_with("3 be_app 1 s1 127.0.0.1 0 1 1 1 "),
         "{ss}"
     );
     assert_eq!(rig.admin("set server be_app/s1 state drain"), "\n");
@@ -775,4 +785,117 @@ fn stats_maxconn_limits_sessions_per_socket() {
     let mut out = String::new();
     let _ = third.read_to_string(&mut out);
     assert_eq!(out, "2.6.12-rhaproxy-0.1.0\n\n");
+}
+
+/// An origin that answers each connection's first read with `tag`, then
+/// closes.
+fn tagged_origin(tag: &'static str) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut buf = [0u8; 64];
+                if c.read(&mut buf).is_ok() {
+                    let _ = c.write_all(tag.as_bytes());
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn dynamic_servers_join_and_leave_the_farm() {
+    let (a, b) = (tagged_origin("A"), tagged_origin("B"));
+    let dir = TempDir::new("cli-dyn");
+    let port = free_port();
+    let d = dir.path().display().to_string();
+    let cfg = format!(
+        "global\n    stats socket {d}/admin.sock level admin\n    stats socket {d}/operator.sock level operator\ndefaults\n    mode tcp\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\nlisten app\n    bind 127.0.0.1:{port}\n    server s1 {a}\n"
+    );
+    let _p = spawn_rhaproxy(&dir, "dyn.cfg", &cfg);
+    let sock = dir.path().join("admin.sock");
+    assert!(wait_unix(&sock, T));
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(wait_listening(addr, T));
+    let admin = |c: &str| cli(&sock, c, T);
+    let hit = || {
+        let mut c = TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(T)).unwrap();
+        c.write_all(b"x").unwrap();
+        let mut s = String::new();
+        let _ = c.read_to_string(&mut s);
+        s
+    };
+    let tags = |n: usize| (0..n).map(|_| hit()).collect::<Vec<_>>().join("");
+
+    assert_eq!(
+        cli(&dir.path().join("operator.sock"), &format!("add server app/d1 {b}"), T),
+        "Permission denied\n\n"
+    );
+    assert_eq!(admin(&format!("add server app/d1 {b}")), "New server registered.\n\n");
+    // Added in maintenance: nothing reaches it yet.
+    assert_eq!(tags(4), "AAAA");
+    let ss = admin("show servers state app");
+    assert!(ss.contains(&format!("\n2 app 2 d1 127.0.0.1 0 1 1 1 ")), "{ss}");
+    assert_eq!(admin("enable server app/d1"), "\n");
+    // Round robin over both servers now.
+    let t = tags(4);
+    assert_eq!(t.matches('A').count(), 2, "{t}");
+    assert_eq!(t.matches('B').count(), 2, "{t}");
+    let rows = stat_rows(admin("show stat").trim_end());
+    assert_eq!(row(&rows, "app", "d1")["stot"], "2");
+    assert_eq!(row(&rows, "app", "d1")["sid"], "2");
+
+    // A connection held open on d1 forbids its removal.
+    assert_eq!(admin("disable server app/s1"), "\n");
+    let mut held = TcpStream::connect(addr).unwrap();
+    held.set_read_timeout(Some(T)).unwrap();
+    let deadline = std::time::Instant::now() + T;
+    while row(&stat_rows(admin("show stat").trim_end()), "app", "d1")["scur"] != "1" {
+        assert!(std::time::Instant::now() < deadline, "held connection never reached d1");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        admin("del server app/d1"),
+        "Only servers in maintenance mode can be deleted.\n"
+    );
+    assert_eq!(admin("disable server app/d1"), "\n");
+    assert_eq!(
+        admin("del server app/d1"),
+        "Server still has connections attached to it, cannot remove it.\n"
+    );
+    held.write_all(b"x").unwrap();
+    let mut s = String::new();
+    let _ = held.read_to_string(&mut s);
+    assert_eq!(s, "B");
+    drop(held);
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let r = admin("del server app/d1");
+        if r == "Server deleted.\n" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{r}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // Gone from every dump and lookup; the name and id can be used again.
+    assert!(!admin("show stat").contains("app,d1,"));
+    assert!(!admin("show servers state").contains(" d1 "));
+    assert_eq!(admin("get weight app/d1"), "No such server.\n\n");
+    assert_eq!(admin("enable server app/s1"), "\n");
+    assert_eq!(tags(3), "AAA");
+    assert_eq!(
+        admin(&format!("add server app/d1 {b} weight 3")),
+        "New server registered.\n\n"
+    );
+    let rows = stat_rows(admin("show stat").trim_end());
+    assert_eq!(row(&rows, "app", "d1")["sid"], "2");
+    assert_eq!(row(&rows, "app", "d1")["stot"], "0", "a new server, new counters");
+    assert_eq!(
+        admin("add server app/h1 localhost:80"),
+        "'localhost' : host names are not supported yet for dynamic servers (rhaproxy); use an IP address.\n\n"
+    );
 }

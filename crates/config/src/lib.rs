@@ -16,6 +16,7 @@ pub mod keywords;
 pub mod model;
 pub mod parser;
 mod proxy_kw;
+pub use proxy_kw::parse_dynamic_server;
 pub mod tokenizer;
 pub mod units;
 

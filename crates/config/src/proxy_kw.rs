@@ -1440,7 +1440,7 @@ impl Parser {
                         "id" => {
                             if n <= 0 {
                                 self.diags
-                                    .alert(format!("[{file}:{line}] : {who} : custom id has to be > 0."));
+                                    .alert(format!("[{file}:{line}] : {who} : 'id' : custom id has to be > 0."));
                                 return;
                             }
                             s.id = Some(n as u32)
@@ -1695,5 +1695,105 @@ fn removed_keyword(kw: &str) -> Option<String> {
         "block" => Some("The 'block' directive is not supported anymore since HAProxy 2.1. Use 'http-request deny' which uses the exact same syntax.".into()),
         "redispatch" | "redisp" => Some(format!("keyword '{kw}' directive is not supported anymore since HAProxy 2.1. Use 'option redispatch'.")),
         _ => None,
+    }
+}
+
+/// Server keywords HAProxy 2.6 refuses on `add server` (not flagged as
+/// usable by dynamic servers in its keyword tables).
+const NOT_DYNAMIC: &[&str] = &[
+    "cookie",
+    "init-addr",
+    "log-proto",
+    "max-reuse",
+    "namespace",
+    "non-stick",
+    "redir",
+    "resolve-net",
+    "resolve-opts",
+    "resolve-prefer",
+    "resolvers",
+    "stick",
+    "socks4",
+    "tcp-ut",
+    "no-check",
+    "no-agent-check",
+    "no-check-send-proxy",
+    "no-check-ssl",
+    "no-send-proxy-v2-ssl",
+    "no-send-proxy-v2-ssl-cn",
+    "no-ssl",
+    "ssl-reuse",
+];
+
+/// Parses the words of an `add server <be>/<name> <addr> [kw...]` command
+/// (`words` = `["server", name, addr, kw...]`) as HAProxy 2.6 does for a
+/// dynamic server: no `default-server` inheritance, keywords that dynamic
+/// servers cannot use refused. Errors are HAProxy's texts without the
+/// file/line prefix a configuration error would carry.
+pub fn parse_dynamic_server(px: &Proxy, words: &[String]) -> Result<Server, String> {
+    if let Some(k) = words.iter().skip(3).find(|w| NOT_DYNAMIC.contains(&w.as_str())) {
+        return Err(format!("'{k}' option is not accepted for dynamic server"));
+    }
+    if let Some(host) = words.get(2).and_then(|a| dynamic_hostname(a)) {
+        // Resolving would block the thread serving the CLI, and HAProxy
+        // keeps such servers unresolved (FQDN only) until resolvers act.
+        return Err(format!(
+            "'{host}' : host names are not supported yet for dynamic servers (rhaproxy); use an IP address."
+        ));
+    }
+    let mut p = px.clone();
+    p.servers.clear();
+    // 2.6's dynamic servers start from the bare server defaults, which
+    // keep no idle connections and purge at once (its `show servers conn`
+    // prints idle_lim 0, purge_delay 0 for them).
+    p.default_server = Server {
+        pool_max_conn: 0,
+        pool_purge_delay_ms: 0,
+        ..Server::defaults()
+    };
+    let mut parser = Parser::new(crate::parser::LoadOptions {
+        ignore_unresolved: true,
+        ..Default::default()
+    });
+    let loc = Loc {
+        file: String::new(),
+        line: 0,
+    };
+    parser.parse_server(&mut p, words, &loc, false);
+    if let Some(d) = parser.diags.list.iter().find(|d| d.level == crate::Level::Alert) {
+        let mut t = d.text.as_str();
+        t = t.strip_prefix("parsing ").unwrap_or(t);
+        t = t.strip_prefix("[:0] : ").unwrap_or(t);
+        let who = format!(
+            "'server {}/{}' : ",
+            px.name,
+            words.get(1).map(|s| s.as_str()).unwrap_or("")
+        );
+        t = t.strip_prefix(who.as_str()).unwrap_or(t);
+        return Err(t.to_string());
+    }
+    p.servers
+        .pop()
+        .ok_or_else(|| "'server' expects <name> and <addr>[:<port>] as arguments.".to_string())
+}
+
+/// The host part of a server address when it is a name rather than an IP
+/// literal (sockets paths and wildcard addresses are not names).
+fn dynamic_hostname(a: &str) -> Option<String> {
+    let a = a.strip_prefix("ipv4@").or_else(|| a.strip_prefix("ipv6@")).unwrap_or(a);
+    if a.contains('@') || a.starts_with('/') {
+        return None;
+    }
+    let host = match a.rfind(':') {
+        // "::1" alone is an address; "x:port" carries a port.
+        Some(_) if a.parse::<std::net::Ipv6Addr>().is_ok() => a,
+        Some(i) => &a[..i],
+        None => a,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() || host == "*" || host.parse::<std::net::IpAddr>().is_ok() {
+        None
+    } else {
+        Some(host.to_string())
     }
 }

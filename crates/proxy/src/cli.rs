@@ -67,6 +67,10 @@ pub fn accept(w: &mut Worker, cx: &mut Cx<'_, Msg>, fd: RawFd, lidx: usize, sock
     let timeout_ms = rt.cfg.global.stats_timeout_ms.max(1) as u64;
     let now = cx.now();
     w.listeners[lidx].counters.sess_start(now);
+    // Like every accepted connection and every stream in HAProxy, a CLI
+    // session counts in CumConns and CumReq.
+    rt.cum_conns.fetch_add(1, Relaxed);
+    rt.cum_req.fetch_add(1, Relaxed);
     let (idx, gen) = w.applets.insert_with(|idx, gen| Applet {
         fd,
         lidx,

@@ -25,6 +25,7 @@ pub mod queue;
 pub mod regex;
 pub mod runtime;
 pub mod sample;
+pub mod server;
 pub mod slab;
 pub mod sock;
 pub mod stats;

@@ -68,6 +68,8 @@ impl Target {
 /// Administrative state set from the CLI or config (`disabled`).
 pub const ADM_MAINT: u32 = 1;
 pub const ADM_DRAIN: u32 = 2;
+/// Removed by `del server` (see `server.rs`): kept in maintenance, hidden.
+pub const ADM_DELETED: u32 = 4;
 
 /// A server at run time.
 pub struct ServerRt {
@@ -97,6 +99,35 @@ pub struct ServerRt {
 }
 
 impl ServerRt {
+    /// A server as configured (or added by `add server`), up and enabled
+    /// unless configured `disabled`.
+    pub fn new(cfg: Server, id: u32, target: Target, nbthread: usize) -> ServerRt {
+        ServerRt {
+            name: cfg.name.clone(),
+            id,
+            target: Mutex::new(target),
+            counters: Counters::default(),
+            served: AtomicU32::new(0),
+            // A minconn above maxconn turns into the maxconn.
+            maxconn: AtomicU32::new(cfg.maxconn.max(cfg.minconn)),
+            maxqueue: AtomicU32::new(cfg.maxqueue),
+            uweight: AtomicU32::new(cfg.weight),
+            iweight: cfg.weight,
+            admin: AtomicU32::new(if cfg.disabled { ADM_MAINT } else { 0 }),
+            up: AtomicBool::new(true),
+            last_change_ms: AtomicU64::new(0),
+            idle: crate::idle::IdleLists::new(nbthread),
+            need_peak: AtomicU32::new(0),
+            need_sec: AtomicU64::new(0),
+            cfg,
+        }
+    }
+
+    /// Removed by `del server`: no lookup or dump shows it any more.
+    pub fn is_deleted(&self) -> bool {
+        self.admin.load(Relaxed) & ADM_DELETED != 0
+    }
+
     /// A server outside any runtime, for unit tests of LB and queues.
     #[cfg(test)]
     pub fn for_tests(cfg: Server, id: u32) -> ServerRt {
@@ -173,7 +204,9 @@ pub struct ProxyRt {
     pub mode: Mode,
     pub is_frontend: bool,
     pub is_backend: bool,
-    pub servers: Vec<ServerRt>,
+    /// Configured servers, then those added by `add server` (a deleted one
+    /// keeps its slot, see `server.rs`).
+    pub servers: crate::server::ServerList,
     /// Index of the default backend (self for a listen without one).
     pub default_backend: Option<usize>,
     /// Unconditional `use_backend` rules resolved to indexes, in order.
@@ -261,25 +294,7 @@ impl Runtime {
                         ))
                     }
                 };
-                servers.push(ServerRt {
-                    cfg: s.clone(),
-                    name: s.name.clone(),
-                    id,
-                    target: Mutex::new(target),
-                    counters: Counters::default(),
-                    served: AtomicU32::new(0),
-                    // A minconn above maxconn turns into the maxconn.
-                    maxconn: AtomicU32::new(s.maxconn.max(s.minconn)),
-                    maxqueue: AtomicU32::new(s.maxqueue),
-                    uweight: AtomicU32::new(s.weight),
-                    iweight: s.weight,
-                    admin: AtomicU32::new(if s.disabled { ADM_MAINT } else { 0 }),
-                    up: AtomicBool::new(true),
-                    last_change_ms: AtomicU64::new(0),
-                    idle: crate::idle::IdleLists::new(nbthread),
-                    need_peak: AtomicU32::new(0),
-                    need_sec: AtomicU64::new(0),
-                });
+                servers.push(ServerRt::new(s.clone(), id, target, nbthread));
             }
             let caps = if p.disabled {
                 Default::default()
@@ -294,7 +309,14 @@ impl Runtime {
                 mode: p.mode,
                 is_frontend: p.cap.frontend,
                 is_backend: p.cap.backend,
-                servers,
+                servers: crate::server::ServerList::new(
+                    servers,
+                    if p.cap.backend && crate::server::lb_is_dynamic(p) {
+                        crate::server::DYN_RESERVE
+                    } else {
+                        0
+                    },
+                ),
                 default_backend: None,
                 use_backends: Vec::new(),
                 dispatch: p.dispatch.as_ref().and_then(Target::from_addr),
@@ -401,10 +423,9 @@ impl Runtime {
         let px = self.proxies.iter().find(|p| {
             p.is_backend && (p.name == b || b.strip_prefix('#').and_then(|n| n.parse().ok()) == Some(p.id))
         })?;
-        let sv = px
-            .servers
-            .iter()
-            .find(|sv| sv.name == s || s.strip_prefix('#').and_then(|n| n.parse().ok()) == Some(sv.id))?;
+        let sv = px.servers.iter().find(|sv| {
+            !sv.is_deleted() && (sv.name == s || s.strip_prefix('#').and_then(|n| n.parse().ok()) == Some(sv.id))
+        })?;
         Some((px, sv))
     }
 }

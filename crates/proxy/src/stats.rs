@@ -315,7 +315,7 @@ fn tags(kind: RowKind, p: usize) -> &'static str {
         ("h2_open_connections" | "h2_backend_open_streams" | "h1_open_connections" | "h1_open_streams", _) => "MGP",
         ("qmax" | "smax" | "req_rate_max" | "conn_rate_max", _) => "MMP",
         ("qtime_max" | "ctime_max" | "rtime_max" | "ttime_max", _) => "MMP",
-        ("slim" | "rate_lim" | "qlimit", _) => "CLP",
+        ("slim" | "rate_lim" | "qlimit" | "src_ilim", _) => "CLP",
         ("status", _) => "SGP",
         ("weight" | "uweight" | "qtime" | "ctime" | "rtime" | "ttime", _) => "MaP",
         ("lastchg" | "lastsess", _) => "MAP",
@@ -607,7 +607,8 @@ pub fn server_row(px: &ProxyRt, sv: &ServerRt, now: u64) -> Row {
     r.u64("wredis", ld(&c.redispatches));
     r.s("status", server_status(sv));
     let uw = sv.uweight.load(Relaxed) as u64;
-    r.u32("weight", uw);
+    let fresh = sv.admin.load(Relaxed) & crate::server::ADM_FRESH != 0;
+    r.u32("weight", if fresh { 1 } else { uw });
     r.u32("act", u64::from(!sv.cfg.backup));
     r.u32("bck", u64::from(sv.cfg.backup));
     r.u32("lastchg", secs_since(now, sv.last_change_ms.load(Relaxed)));
@@ -659,10 +660,12 @@ pub fn server_row(px: &ProxyRt, sv: &ServerRt, now: u64) -> Row {
     r
 }
 
-/// Sum of usable active servers' weights, or of backups when no active
-/// server is usable (what the LB uses), and the active/backup counts.
+/// The weight the LB uses (sum of usable active servers' weights; without
+/// any, the first usable backup's, or all backups' with `allbackups`) and
+/// the usable active/backup counts.
 pub fn backend_weights(px: &ProxyRt) -> (u64, u64, u64) {
     let (mut wa, mut wb, mut na, mut nb) = (0u64, 0u64, 0u64, 0u64);
+    let mut first_bck = None;
     for sv in &px.servers {
         if !sv.usable() {
             continue;
@@ -671,15 +674,23 @@ pub fn backend_weights(px: &ProxyRt) -> (u64, u64, u64) {
         if sv.cfg.backup {
             nb += 1;
             wb += w;
+            first_bck.get_or_insert(w);
         } else {
             na += 1;
             wa += w;
         }
     }
-    (if na > 0 { wa } else { wb }, na, nb)
+    let w = if na > 0 {
+        wa
+    } else if px.cfg.options.allbackups {
+        wb
+    } else {
+        first_bck.unwrap_or(0)
+    };
+    (w, na, nb)
 }
 
-pub fn backend_row(rt: &Runtime, px: &ProxyRt, now: u64) -> Row {
+pub fn backend_row(rt: &Runtime, px: &ProxyRt, now: u64, counts: bool) -> Row {
     let c = &px.be_counters;
     let mut r = Row::new(RowKind::Backend, px.id, 0);
     r.s("pxname", &px.name);
@@ -696,14 +707,25 @@ pub fn backend_row(rt: &Runtime, px: &ProxyRt, now: u64) -> Row {
     r.u64("wretr", ld(&c.retries));
     r.u64("wredis", ld(&c.redispatches));
     let (w, na, nb) = backend_weights(px);
-    let up = na + nb > 0 || px.dispatch.is_some();
-    r.s("status", if up { "UP" } else { "DOWN" });
+    let live = || px.servers.iter().filter(|s| !s.is_deleted());
+    let nbsrv = live().count();
+    // 2.6: UP while some weight is usable, or when there is no server at
+    // all (a dispatch/transparent backend); servers count as up unless
+    // stopped (down or in maintenance).
+    let mut status = String::from(if w > 0 || nbsrv == 0 { "UP" } else { "DOWN" });
+    if counts {
+        let nbup = live().filter(|s| s.up.load(Relaxed) && !s.in_maint()).count();
+        let _ = write!(status, " ({nbup}/{nbsrv})");
+    }
+    r.s("status", status);
     r.u32("weight", w);
     r.u32("act", na);
     r.u32("bck", nb);
     r.u64("chkdown", 0);
     r.u32("lastchg", secs_since(now, px.last_change_ms.load(Relaxed)));
-    r.u32("downtime", 0);
+    if nbsrv > 0 {
+        r.u32("downtime", 0);
+    }
     r.u32("pid", 1);
     r.u32("iid", px.id as u64);
     r.u32("sid", 0);
@@ -792,7 +814,7 @@ pub fn rows(rt: &Runtime, listeners: &[Listener], f: &StatFilter, now: u64) -> V
             }
         }
         if px.is_backend && want(4) {
-            for sv in &px.servers {
+            for sv in px.servers.iter().filter(|s| !s.is_deleted()) {
                 if f.sid != -1 && f.sid != sv.id as i64 {
                     continue;
                 }
@@ -803,7 +825,7 @@ pub fn rows(rt: &Runtime, listeners: &[Listener], f: &StatFilter, now: u64) -> V
             }
         }
         if px.is_backend && want(2) && f.sid <= 0 {
-            out.push(backend_row(rt, px, now));
+            out.push(backend_row(rt, px, now, f.up_only || f.no_maint));
         }
     }
     out

@@ -104,6 +104,10 @@ pub fn check(cfg: &Config) -> Report {
             if s.track.is_some() {
                 refuse(&mut r, &s.loc, "track", &p.name);
             }
+            // Only HTTP/1 is spoken to servers.
+            if let Some(proto) = s.proto.as_deref().filter(|x| *x != "h1") {
+                refuse(&mut r, &s.loc, &format!("proto {proto}"), &p.name);
+            }
         }
         for b in &p.binds {
             if b.accept_proxy {

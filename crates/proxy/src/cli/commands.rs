@@ -253,6 +253,18 @@ static KEYWORDS: &[Kw] = &[
         cmd_set_weight
     ),
     kw!(
+        &["add", "server"],
+        Some("add server <bk>/<srv>                   : create a new server"),
+        0,
+        cmd_add_server
+    ),
+    kw!(
+        &["del", "server"],
+        Some("del server <bk>/<srv>                   : remove a dynamically added server"),
+        0,
+        cmd_del_server
+    ),
+    kw!(
         &["show", "sess"],
         Some(
             "show sess [id]                          : report the list of current sessions or dump this exact session"
@@ -1286,7 +1298,11 @@ fn find_server<'r>(c: &'r Ctx, spec: &str) -> Result<(&'r crate::runtime::ProxyR
     else {
         return Err("No such backend.\n");
     };
-    let Some(sv) = px.servers.iter().find(|x| x.name == s || by_id(s) == Some(x.id)) else {
+    let Some(sv) = px
+        .servers
+        .iter()
+        .find(|x| !x.is_deleted() && (x.name == s || by_id(s) == Some(x.id)))
+    else {
         return Err("No such server.\n");
     };
     if px.cfg.disabled {
@@ -1301,7 +1317,13 @@ fn touch(sv: &ServerRt) {
 
 fn set_admin(sv: &ServerRt, set: u32, clear: u32) {
     let old = sv.admin.load(Relaxed);
-    let new = (old | set) & !clear;
+    let mut new = (old | set) & !clear;
+    if new & ADM_MAINT == 0 {
+        new &= !crate::server::ADM_FRESH;
+    } else if old & ADM_MAINT == 0 {
+        // Entering maintenance stops the server: its health drops to 0.
+        new = (new | crate::server::ADM_HEALTH_ZERO) & !crate::server::ADM_HEALTH_FULL;
+    }
     if old != new {
         sv.admin.store(new, Relaxed);
         touch(sv);
@@ -1343,6 +1365,7 @@ fn change_weight(px: &crate::runtime::ProxyRt, sv: &ServerRt, s: &str) -> Option
         return Some("Backend is using a static LB algorithm and only accepts weights '0%' and '100%'.\n");
     }
     sv.uweight.store(w as u32, Relaxed);
+    sv.admin.fetch_and(!crate::server::ADM_FRESH, Relaxed);
     None
 }
 
@@ -1367,6 +1390,20 @@ fn cmd_set_weight(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
         Ok((px, sv)) => change_weight(px, sv, arg(args, 3)).unwrap_or("").into(),
         Err(e) => e.into(),
     }
+}
+
+fn cmd_add_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
+    if !c.has(Level::Admin) {
+        return DENIED.into();
+    }
+    crate::server::add(&c.w.rt, arg(args, 2), args.get(3..).unwrap_or(&[]))
+}
+
+fn cmd_del_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
+    if !c.has(Level::Admin) {
+        return DENIED.into();
+    }
+    crate::server::delete(&c.w.rt, arg(args, 2))
 }
 
 fn cmd_enable_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
@@ -1481,6 +1518,13 @@ fn cmd_set_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
                 "down" => false,
                 _ => return "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n".into(),
             };
+            let (set, clear) = if up {
+                (crate::server::ADM_HEALTH_FULL, crate::server::ADM_HEALTH_ZERO)
+            } else {
+                (crate::server::ADM_HEALTH_ZERO, crate::server::ADM_HEALTH_FULL)
+            };
+            sv.admin.fetch_or(set, Relaxed);
+            sv.admin.fetch_and(!clear, Relaxed);
             if sv.up.swap(up, Relaxed) != up {
                 touch(sv);
             }
@@ -1564,9 +1608,10 @@ fn cmd_set_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
     }
 }
 
-/// HAProxy's `show servers state` operational state: 0 stopped, 2 running.
+/// HAProxy's `show servers state` operational state: 0 stopped, 2 running
+/// (maintenance stops a server).
 fn srv_op_state(sv: &ServerRt) -> u32 {
-    if sv.up.load(Relaxed) {
+    if sv.up.load(Relaxed) && !sv.in_maint() {
         2
     } else {
         0
@@ -1610,7 +1655,7 @@ fn cmd_show_servers_state(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> Str
         if px.cfg.disabled {
             continue;
         }
-        for sv in &px.servers {
+        for sv in px.servers.iter().filter(|s| !s.is_deleted()) {
             let t = sv.target.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let (addr, port) = match &t {
                 crate::runtime::Target::Inet(a) => (a.ip().to_string(), a.port()),
@@ -1620,8 +1665,7 @@ fn cmd_show_servers_state(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> Str
             // Without health checks HAProxy 2.6 prints check status 1
             // (none), result 0, health = rise while up (0 when down) and
             // check state 0.
-            let up = sv.up.load(Relaxed);
-            let chk_health = if up { sv.cfg.rise.max(1) } else { 0 };
+            let chk_health = crate::server::check_health(sv);
             let _ = writeln!(
                 s,
                 "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} - {} - 0 {} - - 0",
@@ -1658,7 +1702,7 @@ fn cmd_show_servers_conn(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> Stri
     let nbt = c.cx.nbthread();
     let mut s = format!("# bkname/svname bkid/svid addr port - purge_delay used_cur used_max need_est unsafe_nb safe_nb idle_lim idle_cur idle_per_thr[{nbt}]\n");
     for px in pxs {
-        for sv in &px.servers {
+        for sv in px.servers.iter().filter(|s| !s.is_deleted()) {
             let t = sv.target.lock().unwrap_or_else(|e| e.into_inner()).clone();
             let (addr, port) = match &t {
                 crate::runtime::Target::Inet(a) => (a.ip().to_string(), a.port()),
@@ -1684,8 +1728,12 @@ fn cmd_show_servers_conn(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> Stri
                 sv.cfg.pool_max_conn,
                 unsafe_nb + safe_nb,
             );
-            for t in 0..nbt {
-                let _ = write!(s, " {}", sv.idle.count_thread(t));
+            // 2.6 has per-thread idle counts only for servers that may
+            // keep idle connections.
+            if sv.cfg.pool_max_conn != 0 {
+                for t in 0..nbt {
+                    let _ = write!(s, " {}", sv.idle.count_thread(t));
+                }
             }
             s.push('\n');
         }

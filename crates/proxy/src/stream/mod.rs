@@ -264,6 +264,11 @@ pub fn accept(
     let _ = sock::setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
     rt.curr_conns.fetch_add(1, Relaxed);
     inc_u64(&rt.cum_conns);
+    if fe.mode != config::model::Mode::Http {
+        // HAProxy's CumReq counts streams; in HTTP each request is one
+        // (counted where the request is), in TCP each connection is.
+        inc_u64(&rt.cum_req);
+    }
     rt.conn_rate.hit(now);
     fe.feconn.fetch_add(1, Relaxed);
     inc(&fe.fe_counters.cum_conn);
