@@ -839,7 +839,7 @@ fn dynamic_servers_join_and_leave_the_farm() {
     // Added in maintenance: nothing reaches it yet.
     assert_eq!(tags(4), "AAAA");
     let ss = admin("show servers state app");
-    assert!(ss.contains(&format!("\n2 app 2 d1 127.0.0.1 0 1 1 1 ")), "{ss}");
+    assert!(ss.contains("\n2 app 2 d1 127.0.0.1 0 1 1 1 "), "{ss}");
     assert_eq!(admin("enable server app/d1"), "\n");
     // Round robin over both servers now.
     let t = tags(4);

@@ -88,18 +88,16 @@ impl ServerList {
         }
     }
 
-    /// Appends a server; gives it back when no room is left.
-    fn push(&self, s: ServerRt) -> Result<usize, ServerRt> {
+    /// Appends a server; None (the server dropped) when no room is left.
+    fn push(&self, s: ServerRt) -> Option<usize> {
         let _g = self.add.lock().unwrap_or_else(|e| e.into_inner());
         let n = self.len.load(Acquire);
-        let Some(slot) = self.slots.get(n) else {
-            return Err(s);
-        };
+        let slot = self.slots.get(n)?;
         // SAFETY: slot `n` is beyond every published length, so no reader
         // holds a reference to it, and `add` excludes other writers.
         unsafe { (*slot.get()).write(s) };
         self.len.store(n + 1, Release);
-        Ok(n)
+        Some(n)
     }
 }
 
@@ -223,8 +221,8 @@ pub fn add(rt: &Runtime, spec: &str, rest: &[String]) -> String {
         }
     }
     match px.servers.push(sv) {
-        Ok(_) => "New server registered.\n".into(),
-        Err(_) => format!(
+        Some(_) => "New server registered.\n".into(),
+        None => format!(
             "Backend '{}' has no room left for dynamic servers ({DYN_RESERVE} may be added over the process's life, rhaproxy).\n",
             px.name
         ),
@@ -284,9 +282,9 @@ mod tests {
         let l = ServerList::new(vec![srv("a")], 2);
         let first = &l[0] as *const ServerRt;
         assert_eq!(l.len(), 1);
-        assert!(l.push(srv("b")).is_ok());
-        assert!(l.push(srv("c")).is_ok());
-        assert!(l.push(srv("d")).is_err(), "no room past the reserve");
+        assert!(l.push(srv("b")).is_some());
+        assert!(l.push(srv("c")).is_some());
+        assert!(l.push(srv("d")).is_none(), "no room past the reserve");
         let names: Vec<&str> = l.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["a", "b", "c"]);
         assert_eq!(&l[0] as *const ServerRt, first, "slots never move");
@@ -306,7 +304,7 @@ mod tests {
             }
         });
         for i in 0..64 {
-            assert!(l.push(srv(&format!("s{i}"))).is_ok());
+            assert!(l.push(srv(&format!("s{i}"))).is_some());
         }
         reader.join().unwrap();
     }

@@ -724,7 +724,14 @@ pub fn backend_row(rt: &Runtime, px: &ProxyRt, now: u64, counts: bool) -> Row {
     r.u64("chkdown", 0);
     r.u32("lastchg", secs_since(now, px.last_change_ms.load(Relaxed)));
     if nbsrv > 0 {
-        r.u32("downtime", 0);
+        // Time without usable weight since the backend's last change (it
+        // starts at process start; transitions are not accumulated yet).
+        let down = if w == 0 {
+            secs_since(now, px.last_change_ms.load(Relaxed))
+        } else {
+            0
+        };
+        r.u32("downtime", down);
     }
     r.u32("pid", 1);
     r.u32("iid", px.id as u64);
