@@ -564,8 +564,12 @@ pub struct Proxy {
     /// `no log` was given.
     pub no_log: bool,
     pub log_format: Option<String>,
+    /// Where the format in effect (`log-format` or `option httplog/tcplog`)
+    /// was set, for start-up errors.
+    pub log_format_loc: Option<Loc>,
     pub log_tag: Option<String>,
     pub unique_id_format: Option<String>,
+    pub unique_id_format_loc: Option<Loc>,
     pub unique_id_header: Option<String>,
     pub acls: Vec<RawLine>,
     pub http_request: Vec<RawLine>,

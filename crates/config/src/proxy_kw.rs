@@ -453,10 +453,16 @@ impl Parser {
                     ));
                     return;
                 }
+                // log-format, `option httplog` and `option tcplog` set
+                // the same format in HAProxy: the last one wins.
                 if kw == "log-format" {
-                    p.log_format = Some(arg(1).into())
+                    p.log_format = Some(arg(1).into());
+                    p.log_format_loc = Some(loc.clone());
+                    p.options.httplog = None;
+                    p.options.tcplog = false;
                 } else {
-                    p.unique_id_format = Some(arg(1).into())
+                    p.unique_id_format = Some(arg(1).into());
+                    p.unique_id_format_loc = Some(loc.clone());
                 }
             }
             "unique-id-header" => {
@@ -1023,6 +1029,8 @@ impl Parser {
                     }
                 }
                 o.tcplog = false;
+                p.log_format = None;
+                p.log_format_loc = Some(loc.clone());
             }
             "httpslog" => {
                 self.diags.alert(format!(
@@ -1042,6 +1050,8 @@ impl Parser {
                 }
                 o.tcplog = true;
                 o.httplog = None;
+                p.log_format = None;
+                p.log_format_loc = Some(loc.clone());
             }
             "tcpka" => {
                 o.tcpka = on;

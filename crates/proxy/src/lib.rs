@@ -20,6 +20,7 @@ pub mod http_reply;
 pub mod idle;
 pub mod lb;
 pub mod listener;
+pub mod log;
 pub mod logfmt;
 pub mod queue;
 pub mod regex;

@@ -237,6 +237,8 @@ pub struct ProxyRt {
     /// Error messages of this proxy per status (errorfile, errorloc,
     /// errorfiles, http-error).
     pub replies: crate::http_reply::ProxyReplies,
+    /// Log targets, format and options (empty when the proxy logs nothing).
+    pub log: crate::log::ProxyLog,
 }
 
 /// Process-wide state.
@@ -336,6 +338,11 @@ impl Runtime {
                 },
                 caps,
                 replies: crate::http_reply::ProxyReplies::build(p, &cfg.http_errors)?,
+                log: if p.disabled {
+                    Default::default()
+                } else {
+                    crate::log::ProxyLog::build(&cfg, p)?
+                },
             });
         }
         // Resolve backend names now that every proxy has an index.

@@ -276,6 +276,8 @@ pub struct Info<'a> {
     pub src: Option<std::net::SocketAddr>,
     pub dst: Option<std::net::SocketAddr>,
     pub first_req: bool,
+    /// The stream's unique id (`unique-id-format`), empty when none.
+    pub unique_id: &'a [u8],
 }
 
 /// One message under analysis plus the stream state rules read and write.
@@ -436,6 +438,7 @@ pub enum Fetch {
     UrlParam {
         name: Vec<u8>,
     },
+    UniqueId,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -741,6 +744,7 @@ pub fn parse_expr(s: &str, dir: Dir) -> Result<Expr, String> {
             hex_decode(a0.as_bytes()).ok_or_else(|| format!("invalid binary argument '{a0}' for 'bin'"))?,
         )),
         "urlp" | "url_param" => Fetch::UrlParam { name: a0.into_bytes() },
+        "unique-id" => Fetch::UniqueId,
         _ => return Err(format!("fetch method '{name}' is not supported yet by rhaproxy")),
     };
     let mut convs = Vec::new();
@@ -1061,6 +1065,7 @@ impl Fetch {
                 let v = if *res { c.res(*idx) } else { c.req(*idx) };
                 v.map(|b| Smp::Str(b.to_vec()))
             }
+            Fetch::UniqueId => (!cx.info.unique_id.is_empty()).then(|| Smp::Str(cx.info.unique_id.to_vec())),
             Fetch::Cook { dir, name, what } => {
                 let mut vals = Vec::new();
                 cookies(cx, *dir, name, &mut vals);

@@ -962,7 +962,11 @@ pub fn info_fields(rt: &Runtime, nbthread: usize, now: u64) -> Vec<(&'static str
         ("Listeners", "MGP", U32(rt.listeners.load(Relaxed) as u64)),
         ("ActivePeers", "MGP", U32(0)),
         ("ConnectedPeers", "MGP", U32(0)),
-        ("DroppedLogs", "MGP", U32(0)),
+        (
+            "DroppedLogs",
+            "MGP",
+            U32(crate::log::DROPPED.load(Relaxed) & 0xffff_ffff),
+        ),
         ("BusyPolling", "MGP", U32(0)),
         ("FailedResolutions", "MGP", U32(0)),
         ("TotalBytesOut", "MGP", U64(tot_out)),

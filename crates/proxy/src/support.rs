@@ -6,8 +6,8 @@
 //! - anything that changes what goes on the wire (rules, ACLs, redirects,
 //!   stickiness, compression, the stats page, ...) refuses to start, with
 //!   an alert naming file:line and the keyword;
-//! - what only observes traffic or guards servers (logs, health checks)
-//!   starts with a warning saying it is not performed yet.
+//! - what only guards servers (health checks) starts with a warning
+//!   saying it is not performed yet.
 //!
 //! This module owns that list and nothing else; remove entries as the
 //! features land.
@@ -34,12 +34,6 @@ fn refuse(r: &mut Report, loc: &Loc, what: &str, px: &str) {
 /// Inspects a parsed configuration.
 pub fn check(cfg: &Config) -> Report {
     let mut r = Report::default();
-    if !cfg.global.logs.is_empty() {
-        r.warnings.push(format!(
-            "parsing [{}] : 'log' targets are accepted but rhaproxy does not send logs yet.",
-            cfg.global.logs[0].loc
-        ));
-    }
     for p in &cfg.proxies {
         if p.disabled {
             continue;
@@ -91,9 +85,6 @@ pub fn check(cfg: &Config) -> Report {
         if !p.tcp_check.is_empty() {
             refuse(&mut r, &p.tcp_check[0].loc, "tcp-check", &p.name);
         }
-        if p.unique_id_format.is_some() {
-            refuse(&mut r, &p.loc, "unique-id-format", &p.name);
-        }
         for s in &p.servers {
             if s.send_proxy || s.send_proxy_v2 {
                 refuse(&mut r, &s.loc, "send-proxy", &p.name);
@@ -118,12 +109,6 @@ pub fn check(cfg: &Config) -> Report {
             r.warnings.push(format!(
                 "parsing [{}] : proxy '{}': health checks ('check') are not performed yet by rhaproxy; servers are considered up.",
                 s.loc, p.name
-            ));
-        }
-        if !p.logs.is_empty() && !p.no_log {
-            r.warnings.push(format!(
-                "parsing [{}] : proxy '{}': 'log' is accepted but rhaproxy does not send logs yet.",
-                p.logs[0].loc, p.name
             ));
         }
     }

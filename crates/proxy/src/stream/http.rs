@@ -437,6 +437,10 @@ fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option
     // layer's own errors, as in HAProxy).
     let edited = if h1 { None } else { after_rules_local(s, env, bytes) };
     let out = edited.as_deref().unwrap_or(bytes);
+    if h1 {
+        // The H1 layer's own errors are logged with no byte sent.
+        s.logs.out_mark = s.res.total + out.len() as u64;
+    }
     let framed = if h1 || out.is_empty() {
         None
     } else {
@@ -450,6 +454,8 @@ fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option
     if let Some(be) = s.be {
         env.rt.proxies[be].be_counters.response(code);
     }
+    // A local reply is a transaction to log, even without a request.
+    s.logs.pending = true;
     let t = txn(s);
     t.local = true;
     t.pending_connect = false;
@@ -524,6 +530,7 @@ fn info<'a>(rt: &'a crate::runtime::Runtime, s: &Stream, first_req: bool) -> Inf
         src: s.src,
         dst: s.dst,
         first_req,
+        unique_id: b"",
     }
 }
 
@@ -533,7 +540,10 @@ fn request_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHea
     let rt = env.rt;
     let fe_i = s.fe;
     s.ensure_dst();
-    let inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    let mut inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    if s.logs.has_uid {
+        inf.unique_id = &s.logs.uid;
+    }
     let t: &mut Txn = s.http.as_mut().unwrap();
     let rs = t.rs.get_or_insert_with(Default::default);
     rs.vars.new_txn();
@@ -624,7 +634,10 @@ fn response_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::ResponseH
     let fe_i = s.fe;
     let be_i = s.be.unwrap_or(fe_i);
     s.ensure_dst();
-    let inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    let mut inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    if s.logs.has_uid {
+        inf.unique_id = &s.logs.uid;
+    }
     let t: &mut Txn = s.http.as_mut().unwrap();
     let rs = t.rs.get_or_insert_with(Default::default);
     rs.edit.clear();
@@ -749,6 +762,11 @@ fn rules_reply(
         t.req = Msg1::Done;
     }
     buf.consume(head.len);
+    if s.term.who == 0 {
+        // A rule's own answer is local; a deny is the proxy's condition.
+        let who = if matches!(v, Verdict::Reply(..)) { b'L' } else { b'P' };
+        s.term = Term { who, when: b'R' };
+    }
     send_verdict(s, env, v);
 }
 
@@ -857,6 +875,14 @@ pub fn try_reuse(s: &mut Stream, env: &mut Env) -> Option<bool> {
 }
 
 pub fn on_connected(s: &mut Stream, env: &mut Env) {
+    // A reused connection is "connected" at once for the log timers.
+    if s.logs.t_connect < 0 {
+        let t = s.logs.since(env.now());
+        if s.logs.t_queue < 0 {
+            s.logs.t_queue = t;
+        }
+        s.logs.t_connect = t;
+    }
     let t = txn(s);
     if t.res == Msg1::Idle {
         t.res = Msg1::Head;
@@ -1007,7 +1033,11 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
                         inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
                         s.term = Term { who: b'C', when: b'R' };
                     } else if t.req_count == 0 {
+                        // A connection closed before its first request:
+                        // HAProxy's H1 layer logs it as a 400.
                         s.term = Term { who: b'C', when: b'R' };
+                        s.logs.pending = true;
+                        s.http.as_mut().unwrap().status = 400;
                     }
                     return Err(End);
                 }
@@ -1030,8 +1060,10 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
                 }
                 t.req = if done { Msg1::Done } else { Msg1::Body(dec) };
                 if !done && (s.cli.shut_r || s.cli.err) && s.req.fwd == s.req.in_len() {
-                    // The client went away in the middle of its body.
-                    s.term = Term { who: b'C', when: b'D' };
+                    // The client went away in the middle of its body:
+                    // still in the request phase if no server was asked.
+                    let when = if s.phase == SrvPhase::None { b'R' } else { b'D' };
+                    s.term = Term { who: b'C', when };
                     inc(&env.rt.proxies[s.fe].fe_counters.cli_aborts);
                     return Err(End);
                 }
@@ -1249,6 +1281,10 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
         t.head_start = env.now();
         t.exp = head_deadline(env, fe_i, t.head_start);
     }
+    s.logs.pending = true;
+    if s.logs.t_idle < 0 {
+        s.logs.t_idle = s.logs.since(env.now());
+    }
     hdrs_take(&mut t);
     let parsed = http::parse_request(buf.data(), &mut t.hdrs, &opts);
     let head = match parsed {
@@ -1295,6 +1331,21 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     }
     s.http = Some(t);
     count_request(s, env);
+    s.logs.t_request = s.logs.since(env.now());
+    let fe_log = &env.rt.proxies[fe_i].log;
+    if fe_log.wants_uri() {
+        s.logs
+            .capture_uri(head.method.get(data), head.uri.get(data), head.version.get(data));
+    }
+    if fe_log.wants_counter() {
+        s.logs.uniq_id = crate::log::next_req_id();
+    }
+    if fe_log.uid_fmt.is_some() {
+        unique_id(s, env, data, &head);
+    }
+    if fe_log.fmt.is_none() && !fe_log.targets.is_empty() {
+        crate::log::connect_from(s, &env.rt.proxies[fe_i], 0);
+    }
 
     // monitor-uri answers here, before any backend.
     let fe = &env.rt.proxies[fe_i];
@@ -1315,6 +1366,8 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
             let t = s.http.as_mut().unwrap();
             t.req = Msg1::Done;
             reply(s, env, 200, false);
+            // Monitor requests are never logged.
+            s.logs.pending = false;
             buf.consume(head.len);
             return Ok(true);
         }
@@ -1370,6 +1423,11 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
             rules_reply(s, env, buf, &head, cli_ka, v);
             return Ok(true);
         }
+    }
+    if let (Some(h), true) = (&env.rt.proxies[fe_i].log.uid_hdr, s.logs.has_uid) {
+        let t = s.http.as_mut().unwrap();
+        let rs = t.rs.get_or_insert_with(Default::default);
+        rs.edit.added.push((h.clone(), s.logs.uid.clone()));
     }
     let be = &env.rt.proxies[be_i];
     let fe = &env.rt.proxies[fe_i];
@@ -1493,6 +1551,7 @@ fn connect_when_ready(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
     }
     t.l7_armed =
         s.be.is_some_and(|b| env.rt.proxies[b].cfg.retry_on & !config::model::RE_CONN_FAILED != 0);
+    s.logs.t_request = s.logs.since(env.now());
     if s.phase == SrvPhase::None || s.phase == SrvPhase::Done {
         s.phase = SrvPhase::None;
         let t = s.http.as_mut().unwrap();
@@ -1613,6 +1672,7 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         c.headers(lay, true, t.hdrs.iter().map(|h| (h.name.get(data), h.value.get(data))));
     }
     if !interim {
+        s.logs.t_data = s.logs.since(env.now());
         t.status = head.status;
         let srv_ka = t.srv_keepalive
             && !f.has(Flags::CONN_CLOSE)
@@ -1704,6 +1764,10 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         };
     }
     s.http = Some(t);
+    if !interim && s.logs.pending && env.rt.proxies[s.fe].log.logasap && env.rt.proxies[s.fe].log.enabled() {
+        crate::log::log_txn(s, env);
+        s.logs.pending = false;
+    }
     Ok(true)
 }
 
@@ -1711,6 +1775,12 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
 /// closes the server connection, then prepares for the next request or
 /// closes the client.
 fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
+    if s.logs.pending {
+        s.logs.pending = false;
+        if env.rt.proxies[s.fe].log.enabled() {
+            crate::log::log_txn(s, env);
+        }
+    }
     let t = s.http.as_mut().unwrap();
     let reuse_ok = !t.local
         && t.srv_keepalive
@@ -1791,6 +1861,8 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
     }
     // Next request on this connection: an idle client holds no index.
     hdrs_give(t);
+    s.logs.next_txn(env.now(), s.res.total);
+    s.term = Term::default();
     t.req = Msg1::Head;
     t.res = Msg1::Idle;
     t.local = false;
@@ -1868,6 +1940,8 @@ pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
     }
     if t.pending_connect && now >= t.exp {
         s.term = Term { who: b'c', when: b'R' };
+        // The body wait of the frontend timed out before any backend.
+        s.logs.no_be = true;
         inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
         reply(s, env, 408, false);
         return true;
@@ -1915,6 +1989,100 @@ pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
         return false;
     }
     true
+}
+
+/// Generates the stream's unique id from the frontend's
+/// `unique-id-format`, over the request head just parsed.
+fn unique_id(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead) {
+    let rt = env.rt;
+    let Some(fmt) = &rt.proxies[s.fe].log.uid_fmt else {
+        return;
+    };
+    s.ensure_dst();
+    let fe = &rt.proxies[s.fe];
+    let be = s.be.map(|b| &rt.proxies[b]);
+    let now = env.now();
+    let li = crate::logfmt::LogInfo {
+        fe_name: &fe.name,
+        be_name: be.map_or(fe.name.as_str(), |b| b.name.as_str()),
+        srv_name: "<NOSRV>",
+        src: s.src,
+        dst: s.dst,
+        accept_us: crate::log::wall_of(s.logs.start, now),
+        t_idle: s.logs.t_idle,
+        t_request: s.logs.t_request,
+        t_queue: -1,
+        t_connect: -1,
+        t_data: -1,
+        t_close: s.logs.since(now),
+        status: -1,
+        bytes_in: s.logs.bytes_in,
+        final_bytes: true,
+        be_http: true,
+        actconn: rt.curr_conns.load(Relaxed) as u64,
+        feconn: fe.feconn.load(Relaxed) as u64,
+        uri: s.logs.has_uri.then_some(&s.logs.uri[..]),
+        uniq_id: s.logs.uniq_id,
+        log_count: fe.log.count.load(Relaxed),
+        pid: rt.pid,
+        hostname: crate::log::hostname(),
+        ..Default::default()
+    };
+    let inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    let t: &mut Txn = s.http.as_mut().unwrap();
+    let mut no_vars = Vars::default();
+    let vars = match t.rs.as_mut() {
+        Some(rs) => &mut rs.vars,
+        None => &mut no_vars,
+    };
+    let mut edit = crate::sample::Edit::default();
+    let mut cx = Ctx {
+        dir: Dir::Req,
+        buf: data,
+        hdrs: &mut t.hdrs,
+        line: Line::Req {
+            method: head.method,
+            uri: head.uri,
+            version: head.version,
+        },
+        edit: &mut edit,
+        vars,
+        req_meth: b"",
+        req_uri: b"",
+        info: inf,
+        caps: None,
+    };
+    let mut uid = std::mem::take(&mut s.logs.uid);
+    crate::log::render_uid(
+        fmt,
+        &li,
+        &mut |e, out| match e.eval(&mut cx) {
+            Some(v) => {
+                v.write_to(out);
+                true
+            }
+            None => false,
+        },
+        &mut uid,
+    );
+    s.logs.uid = uid;
+    s.logs.has_uid = true;
+}
+
+/// The transaction's variables and captures, for samples evaluated in
+/// log lines.
+pub fn log_state(t: &mut Option<Box<Txn>>) -> (Option<&mut Vars>, Option<&mut Captures>) {
+    match t.as_deref_mut() {
+        Some(Txn { rs, caps, .. }) => (rs.as_mut().map(|r| &mut r.vars), caps.as_mut()),
+        None => (None, None),
+    }
+}
+
+impl Stream {
+    /// The status of the current HTTP transaction (0 when none yet).
+    pub fn http_status(&self) -> u16 {
+        self.http.as_ref().map_or(0, |t| t.status)
+    }
 }
 
 pub fn release(s: &mut Stream, env: &mut Env) {

@@ -227,6 +227,8 @@ pub struct Stream {
     pub retry_at: u64,
     /// The server of a failed attempt being redispatched: the LB avoids it.
     pub redisp_from: Option<usize>,
+    /// Timers and counts for the log line (see `log`).
+    pub logs: crate::log::StrmLogs,
 }
 
 /// Accepts a client connection into a new stream on this thread.
@@ -312,9 +314,16 @@ pub fn accept(
             tunnel: false,
             retry_at: ETERNITY,
             redisp_from: None,
+            logs: crate::log::StrmLogs::new(now),
         }
     });
     cx.fd_insert(fd, token(K_CLI_SIDE, idx, gen));
+    if !fe.log.targets.is_empty() {
+        let lid = w.listeners[lidx].id;
+        if let Some(s) = w.streams.get_mut(idx, gen) {
+            crate::log::on_accept(s, fe, lid);
+        }
+    }
     w.run_stream(cx, idx, gen, Wake::Start);
 }
 
@@ -386,6 +395,19 @@ impl Stream {
     fn timeout_connect(&self, rt: &Runtime) -> u64 {
         let be = self.be.map(|b| &rt.proxies[b]).unwrap_or(self.fe(rt));
         be.cfg.timeouts.connect.map(u64::from).unwrap_or(ETERNITY)
+    }
+
+    /// Records who ended the stream unless a cause is known already, with
+    /// the phase it was in (HAProxy's SF_ERR_*/SF_FINST_* flags).
+    pub fn set_term(&mut self, who: u8) {
+        if self.term.who == 0 {
+            let when = match self.phase {
+                SrvPhase::Queued => b'Q',
+                SrvPhase::None | SrvPhase::Connecting | SrvPhase::Retry => b'C',
+                _ => b'D',
+            };
+            self.term = Term { who, when };
+        }
     }
 
     /// Switches an HTTP stream to a tunnel (after 101 or a CONNECT 2xx).
@@ -481,6 +503,7 @@ impl Stream {
                 }
             };
             if self.cli.err && self.mode == Mode::Tcp {
+                self.set_term(b'C');
                 return false;
             }
             if !progress {
@@ -564,6 +587,7 @@ impl Stream {
         match recv_into(&mut self.cli, &mut self.req, env.pool) {
             Some(n) => {
                 if n > 0 {
+                    self.logs.bytes_in += n as u64;
                     let fe = &env.rt.proxies[self.fe];
                     add(&fe.fe_counters.bytes_in, n as u64);
                     if let Some(be) = self.be {
@@ -654,6 +678,7 @@ impl Stream {
     /// directions are done (or an error ends the stream).
     fn tcp_shutdowns(&mut self) -> bool {
         if self.cli.err || self.sv.err {
+            self.set_term(if self.cli.err { b'C' } else { b'S' });
             return false;
         }
         if self.cli.shut_r
@@ -724,6 +749,7 @@ impl Stream {
                 inc(&b.servers[p].counters.retries);
                 inc(&b.be_counters.retries);
             } else {
+                self.logs.redispatched = true;
                 inc(&b.servers[p].counters.redispatches);
                 inc(&b.be_counters.redispatches);
             }
@@ -738,6 +764,7 @@ impl Stream {
             }
             Assign::Queued(_) => {
                 self.phase = SrvPhase::Queued;
+                self.logs.be_queue = b.be_counters.nbpend.load(Relaxed).saturating_sub(1) as i64;
                 let t = b.cfg.timeouts.queue.or(b.cfg.timeouts.connect).map(u64::from);
                 self.queue_exp = t.map_or(ETERNITY, |t| env.now() + t);
                 true
@@ -788,6 +815,12 @@ impl Stream {
         }
         let dst_port = self.dst.map_or(0, |d| d.port());
         let target = target.resolve(dst_port);
+        if self.logs.t_queue < 0 {
+            self.logs.t_queue = self.logs.since(env.now());
+        }
+        if let Target::Inet(a) = &target {
+            self.logs.srv_addr = Some(*a);
+        }
         let raw = match &target {
             Target::Inet(a) => Ok(sock::RawAddr::from_inet(a)),
             Target::Unix(p) => sock::RawAddr::from_unix(p, false),
@@ -815,6 +848,9 @@ impl Stream {
         match result {
             Ok((fd, done)) => {
                 env.cx.fd_insert(fd, env.tok(K_SRV_SIDE));
+                if env.rt.proxies[self.fe].log.needs.be_src {
+                    self.logs.be_src = sock::local_addr(fd).ok().and_then(|a| a.to_inet());
+                }
                 self.sv = Side {
                     fd,
                     ready_r: false,
@@ -835,6 +871,7 @@ impl Stream {
 
     fn connected(&mut self, env: &mut Env) {
         self.sv.connecting = false;
+        self.logs.t_connect = self.logs.since(env.now());
         self.phase = SrvPhase::Connected;
         self.touch_srv(env);
         self.touch_cli(env);
@@ -1058,6 +1095,9 @@ impl Stream {
     /// Frees everything the stream holds. Called once, at the end.
     pub fn release(&mut self, env: &mut Env) {
         let rt = env.rt;
+        if self.logs.pending {
+            crate::log::stream_end(self, env);
+        }
         if self.mode == Mode::Http {
             http::release(self, env);
         }
