@@ -510,3 +510,151 @@ fn idle_connection_closed_by_the_server_is_dropped() {
     }
     assert_eq!(status_of(&get(addr, "/2")), 200);
 }
+
+/// A keep-alive origin answering after `delay`, counting the connections
+/// open right now and accepted in all.
+fn counting_origin(delay: Duration) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    let open = Arc::new(AtomicUsize::new(0));
+    let total = Arc::new(AtomicUsize::new(0));
+    let (o2, t2) = (open.clone(), total.clone());
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            o2.fetch_add(1, SeqCst);
+            t2.fetch_add(1, SeqCst);
+            let open = o2.clone();
+            std::thread::spawn(move || {
+                let mut c = c;
+                c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+                let mut buf = Vec::new();
+                let mut tmp = [0u8; 4096];
+                'conn: loop {
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match c.read(&mut tmp) {
+                            Ok(0) | Err(_) => break 'conn,
+                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                        }
+                    }
+                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
+                    buf.drain(..end);
+                    std::thread::sleep(delay);
+                    if c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").is_err() {
+                        break;
+                    }
+                }
+                open.fetch_sub(1, SeqCst);
+            });
+        }
+    });
+    (addr, open, total)
+}
+
+/// `show servers conn` columns of server p/s1, by name.
+fn servers_conn(sock: &std::path::Path, col: &str) -> u64 {
+    let out = cli(sock, "show servers conn", Duration::from_secs(5));
+    let hdr: Vec<&str> = out.lines().next().unwrap_or("").split_whitespace().collect();
+    let row: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("p/s1"))
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    // The header starts with "#", which has no column of its own.
+    let i = hdr.iter().position(|h| *h == col).unwrap_or_else(|| panic!("{out}")) - 1;
+    row.get(i).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{col}: {out}"))
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn idle_connections_are_purged_after_pool_purge_delay() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let (origin, open, _) = counting_origin(Duration::from_millis(300));
+    let dir = TempDir::new("idle-purge");
+    let (_p, addr, sock) = start(
+        &dir,
+        &format!("    http-reuse always\n    server s1 {origin} pool-purge-delay 300ms\nglobal\n    nbthread 1\n"),
+    );
+    // Four requests at once: four server connections in use together,
+    // which raises the need estimate to four, so all four are parked.
+    let hs: Vec<_> = (0..4).map(|i| std::thread::spawn(move || get(addr, &format!("/{i}")))).collect();
+    for h in hs {
+        assert_eq!(status_of(&h.join().unwrap()), 200);
+    }
+    // The first two rounds only lower the estimate (4, then 2): nothing
+    // is closed before the third one, 900 ms after parking.
+    assert_eq!(servers_conn(&sock, "idle_cur"), 4, "parked connections");
+    assert_eq!(open.load(SeqCst), 4);
+    // Then half the excess goes each round, until nothing is left.
+    wait_until("the purge to close every idle connection", Duration::from_secs(5), || {
+        open.load(SeqCst) == 0
+    });
+    assert_eq!(servers_conn(&sock, "idle_cur"), 0);
+    assert_eq!(servers_conn(&sock, "need_est"), 0, "estimate decayed");
+    // New traffic still works and parks again.
+    assert_eq!(status_of(&get(addr, "/again")), 200);
+    assert_eq!(servers_conn(&sock, "idle_cur"), 1);
+}
+
+#[test]
+fn pool_purge_delay_zero_keeps_no_idle_connection() {
+    let (origin, _, total) = counting_origin(Duration::ZERO);
+    let dir = TempDir::new("idle-none");
+    let (_p, addr, sock) = start(
+        &dir,
+        &format!("    http-reuse always\n    server s1 {origin} pool-purge-delay 0\n"),
+    );
+    for i in 0..3 {
+        assert_eq!(status_of(&get(addr, &format!("/{i}"))), 200);
+        assert_eq!(servers_conn(&sock, "idle_cur"), 0);
+    }
+    assert_eq!(total.load(std::sync::atomic::Ordering::SeqCst), 3, "a new connection per request");
+}
+
+/// `fd_takeover` total of `show activity`.
+fn takeovers(sock: &std::path::Path) -> u64 {
+    let act = cli(sock, "show activity", Duration::from_secs(5));
+    let l = act.lines().find(|l| l.starts_with("fd_takeover:")).unwrap_or_else(|| panic!("{act}"));
+    l.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap()
+}
+
+#[test]
+fn pool_low_conn_keeps_threads_from_stealing() {
+    // Two threads, one request per client connection: clients land on
+    // both threads. Without pool-low-conn a thread takes the other's idle
+    // connection; with it (above what is idle), each builds its own.
+    for (low, want_steal) in [("", true), (" pool-low-conn 100", false)] {
+        let (origin, _, total) = counting_origin(Duration::ZERO);
+        let dir = TempDir::new("pool-low-conn");
+        let (_p, addr, sock) = start(
+            &dir,
+            &format!("    http-reuse always\n    server s1 {origin}{low}\nglobal\n    nbthread 2\n"),
+        );
+        for i in 0..20 {
+            assert_eq!(status_of(&get(addr, &format!("/{i}"))), 200);
+        }
+        let tk = takeovers(&sock);
+        let per_thr: Vec<u64> = {
+            let out = cli(&sock, "show servers conn", Duration::from_secs(5));
+            let row = out.lines().find(|l| l.starts_with("p/s1")).unwrap().to_string();
+            row.split_whitespace().skip(13).map(|v| v.parse().unwrap()).collect()
+        };
+        let total = total.load(std::sync::atomic::Ordering::SeqCst);
+        if want_steal {
+            assert!(tk > 0, "no takeover without pool-low-conn ({total} connections)");
+            assert!(total <= 2, "{total} connections despite sharing");
+        } else {
+            assert_eq!(tk, 0, "pool-low-conn 100 must keep threads from stealing");
+            assert_eq!(total, 2, "one connection per thread");
+            assert_eq!(per_thr, [1, 1], "each thread keeps its own");
+        }
+    }
+}

@@ -78,6 +78,7 @@ pub fn assign(be: &ProxyRt, key: HashKey, tid: usize, token: u64, now_ms: u64, a
         return match pick {
             Some(i) => {
                 be.servers[i].served.fetch_add(1, Relaxed);
+                be.servers[i].note_used();
                 Assign::Server(i)
             }
             None => Assign::NoServer,
@@ -108,6 +109,7 @@ pub fn assign(be: &ProxyRt, key: HashKey, tid: usize, token: u64, now_ms: u64, a
     let bound = match pick {
         Some(i) if !saturated(be, &q, i) => {
             be.servers[i].served.fetch_add(1, Relaxed);
+            be.servers[i].note_used();
             return Assign::Server(i);
         }
         Some(i) => {
@@ -192,6 +194,7 @@ pub fn release(rt: &Runtime, be_idx: usize, srv: usize, mut wake: impl FnMut(Pen
             }
             if handed {
                 s.served.fetch_add(1, Relaxed);
+                s.note_used();
             }
             handed = true;
             inc(&s.counters.cum_lbconn);

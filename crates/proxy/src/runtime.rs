@@ -91,11 +91,15 @@ pub struct ServerRt {
     pub up: AtomicBool,
     pub last_change_ms: AtomicU64,
     pub idle: crate::idle::IdleLists,
-    /// Peak of `served` in the current second and the second it is for:
-    /// HAProxy's estimate of the connections this server needs, which
-    /// bounds how many may be kept idle.
-    pub need_peak: AtomicU32,
-    pub need_sec: AtomicU64,
+    /// Peak of connections in use since the last idle purge (HAProxy's
+    /// `max_used_conns`) and the smoothed estimate of what the server
+    /// needs (`est_need_conns`): together they bound how many connections
+    /// are worth keeping idle (see `idle.rs`).
+    pub max_used: AtomicU32,
+    pub est_need: AtomicU32,
+    /// A thread has a purge timer pending for this server's idle
+    /// connections (HAProxy's server in the `idle_conn_srv` tree).
+    pub purge_sched: AtomicBool,
 }
 
 impl ServerRt {
@@ -117,8 +121,9 @@ impl ServerRt {
             up: AtomicBool::new(true),
             last_change_ms: AtomicU64::new(0),
             idle: crate::idle::IdleLists::new(nbthread),
-            need_peak: AtomicU32::new(0),
-            need_sec: AtomicU64::new(0),
+            max_used: AtomicU32::new(0),
+            est_need: AtomicU32::new(0),
+            purge_sched: AtomicBool::new(false),
             cfg,
         }
     }
@@ -145,8 +150,9 @@ impl ServerRt {
             up: AtomicBool::new(true),
             last_change_ms: AtomicU64::new(0),
             idle: crate::idle::IdleLists::new(1),
-            need_peak: AtomicU32::new(0),
-            need_sec: AtomicU64::new(0),
+            max_used: AtomicU32::new(0),
+            est_need: AtomicU32::new(0),
+            purge_sched: AtomicBool::new(false),
             cfg,
         }
     }
@@ -158,28 +164,44 @@ impl ServerRt {
     pub fn in_maint(&self) -> bool {
         self.admin.load(Relaxed) & ADM_MAINT != 0
     }
-    /// Whether a connection ending now may be parked for reuse: HAProxy's
-    /// rule `used + idle <= max(used, estimated need)`, the need being the
-    /// peak number of connections in use over the last second(s). Keeps
-    /// one-request clients (close mode) from piling up idle connections.
-    pub fn may_park(&self, now_ms: u64) -> bool {
+    /// Records that one more connection is in use (HAProxy's
+    /// `srv_use_conn()`): the peak and the need estimate follow it up at
+    /// once, and only the periodic purge brings them down. Plain loads and
+    /// stores: an approximate maximum is enough, as in HAProxy.
+    #[inline]
+    pub fn note_used(&self) {
+        let cur = self.served.load(Relaxed);
+        if self.max_used.load(Relaxed) < cur {
+            self.max_used.store(cur, Relaxed);
+        }
+        if self.est_need.load(Relaxed) < cur {
+            self.est_need.store(cur, Relaxed);
+        }
+    }
+
+    /// Whether a connection ending now on thread `tid` may be parked for
+    /// reuse (HAProxy's `srv_add_to_idle_list()` test): idle connections
+    /// are enabled (`pool-purge-delay` > 0, under `pool-max-conn`), and
+    /// either this thread has nothing parked for the server yet, or the
+    /// connections in use plus idle stay within what recent use needs
+    /// plus `pool-low-conn`. `safe` is a connection that already carried
+    /// more than one request. The ending stream still counts in `served`,
+    /// as the connection still counts as used in HAProxy at this point.
+    pub fn may_park(&self, tid: usize, safe: bool) -> bool {
+        if self.cfg.pool_purge_delay_ms == 0 {
+            return false;
+        }
+        let idle = self.idle.total();
+        let max = self.cfg.pool_max_conn;
+        if max >= 0 && idle >= max as u32 {
+            return false;
+        }
+        let (thr_idle, thr_safe) = self.idle.thread_counts(tid);
+        if thr_safe == 0 && (safe || thr_idle == 0) {
+            return true;
+        }
         let used = self.served.load(Relaxed);
-        let sec = now_ms / 1000;
-        let prev_sec = self.need_sec.load(Relaxed);
-        let peak = if prev_sec == sec {
-            self.need_peak.fetch_max(used, Relaxed).max(used)
-        } else {
-            // A new second: the previous second's peak still counts.
-            let old = self.need_peak.swap(used, Relaxed);
-            self.need_sec.store(sec, Relaxed);
-            if prev_sec + 1 == sec {
-                old.max(used)
-            } else {
-                used
-            }
-        };
-        // `used` still counts the ending stream, which becomes the idle one.
-        used.saturating_sub(1) + self.idle.total() < used.max(peak)
+        used + idle <= used.max(self.est_need.load(Relaxed)) + self.cfg.pool_low_conn
     }
 
     /// The `minconn` in effect: the configured one while it is below the

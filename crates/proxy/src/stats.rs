@@ -642,7 +642,7 @@ pub fn server_row(px: &ProxyRt, sv: &ServerRt, now: u64) -> Row {
     r.u64("wrew", 0);
     r.u64("connect", ld(&c.connect));
     r.u64("reuse", ld(&c.reuse));
-    r.u32("srv_icur", 0);
+    r.u32("srv_icur", sv.idle.total() as u64);
     if sv.cfg.pool_max_conn >= 0 {
         r.u32("src_ilim", sv.cfg.pool_max_conn as u64);
     }
@@ -651,9 +651,10 @@ pub fn server_row(px: &ProxyRt, sv: &ServerRt, now: u64) -> Row {
     r.u32("rtime_max", ld(&c.d_time_max));
     r.u32("ttime_max", ld(&c.t_time_max));
     r.u64("eint", ld(&c.internal_errors));
-    for n in ["idle_conn_cur", "safe_conn_cur", "need_conn_est"] {
-        r.u32(n, 0);
-    }
+    let (idle_nb, safe_nb) = sv.idle.counts();
+    r.u32("idle_conn_cur", idle_nb as u64);
+    r.u32("safe_conn_cur", safe_nb as u64);
+    r.u32("need_conn_est", sv.est_need.load(Relaxed) as u64);
     r.u32("used_conn_cur", sv.served.load(Relaxed) as u64);
     r.u32("uweight", uw);
     modules(&mut r, false);

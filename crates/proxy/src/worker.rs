@@ -26,6 +26,8 @@ pub const K_WAKE: u64 = 5;
 pub const K_APPLET: u64 = 6;
 pub const K_APPLET_TIMER: u64 = 7;
 pub const K_IDLE: u64 = 8;
+/// Idle-connection purge of a server (wake: schedule; timer: a round).
+pub const K_PURGE: u64 = 9;
 
 #[inline]
 pub fn token(kind: u64, idx: u32, gen: u32) -> u64 {
@@ -62,6 +64,9 @@ pub enum Msg {
     KillStream { idx: u32, gen: u32 },
     /// `shutdown sessions server`: this thread's streams on that server.
     KillServerStreams { be: usize, srv: usize },
+    /// A purge round asks this thread to close `n` of its idle
+    /// connections to server `srv` of backend `be`.
+    PurgeIdle { be: usize, srv: usize, n: usize },
 }
 
 /// The per-thread handler.
@@ -76,6 +81,8 @@ pub struct Worker {
     /// reached (HAProxy's full listener); resumed when a connection ends.
     paused: Vec<bool>,
     any_paused: bool,
+    /// Idle-connection purge timers this thread runs.
+    purge: crate::idle::PurgeTimers,
 }
 
 impl Worker {
@@ -90,6 +97,7 @@ impl Worker {
             soft_stopping: false,
             paused: Vec::new(),
             any_paused: false,
+            purge: Default::default(),
         }
     }
 
@@ -347,14 +355,17 @@ impl Handler for Worker {
         match kind {
             K_TIMER => self.run_stream(cx, idx, gen, crate::stream::Wake::Timer),
             K_APPLET_TIMER => crate::cli::on_timer(self, cx, idx, gen),
+            K_PURGE => self.purge.fire(cx, &self.rt, idx, gen),
             _ => {}
         }
     }
 
     fn on_wake(&mut self, cx: &mut Cx<'_, Msg>, tok: u64) {
         let (kind, idx, gen) = untoken(tok);
-        if kind == K_WAKE {
-            self.run_stream(cx, idx, gen, crate::stream::Wake::Task);
+        match kind {
+            K_WAKE => self.run_stream(cx, idx, gen, crate::stream::Wake::Task),
+            K_PURGE => self.purge.schedule(cx, &self.rt, idx, gen),
+            _ => {}
         }
     }
 
@@ -388,6 +399,11 @@ impl Handler for Worker {
             }
             Msg::KillStream { idx, gen } => self.kill_stream(cx, idx, gen),
             Msg::KillServerStreams { be, srv } => self.kill_server_streams(cx, be, srv),
+            Msg::PurgeIdle { be, srv, n } => {
+                if let Some(sv) = self.rt.proxies.get(be).and_then(|p| p.servers.get(srv)) {
+                    crate::idle::close_some(cx, sv, n);
+                }
+            }
         }
     }
 }

@@ -840,13 +840,13 @@ pub fn try_reuse(s: &mut Stream, env: &mut Env) -> Option<bool> {
     let tid = env.cx.tid();
     let (conn, stolen) = match srv.idle.take(tid, accept) {
         Some(c) => (c, false),
+        // Another thread's connection only when sharing is on and the
+        // server has at least `pool-low-conn` idle ones (below that,
+        // each thread is meant to build its own; HAProxy also steals when
+        // short of FDs, a limit rhaproxy does not track).
+        None if !env.rt.cfg.global.tune_idle_pool_shared || srv.idle.total() < srv.cfg.pool_low_conn => return None,
         None => match srv.idle.steal(tid, accept) {
-            Some((_, c)) if env.rt.cfg.global.tune_idle_pool_shared => (c, true),
-            Some((from, c)) => {
-                // Sharing disabled: give it back.
-                srv.idle.push(from, c);
-                return None;
-            }
+            Some((_, c)) => (c, true),
             None => return None,
         },
     };
@@ -1806,7 +1806,7 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
             } else {
                 s.close_srv(env, false);
             }
-        } else if keep && pool_has_room(sv, env) && sv.may_park(env.now()) {
+        } else if keep && sv.may_park(env.cx.tid(), reused > 0) {
             let fd = s.sv.fd;
             reactor::fd::set_token(fd, token(K_IDLE, be_i as u32, srv_i as u32));
             env.cx.want_recv(fd);
@@ -1820,6 +1820,7 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
                     safe: reused > 0,
                 },
             );
+            crate::idle::parked(env.cx, be_i, srv_i, sv);
             s.sv = super::Side::none();
         } else if s.sv.is_open() {
             s.close_srv(env, false);
@@ -1885,15 +1886,6 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
         t.exp = head_deadline(env, s.fe, t.head_start);
     }
     Ok(())
-}
-
-fn pool_has_room(sv: &crate::runtime::ServerRt, _env: &Env) -> bool {
-    let max = sv.cfg.pool_max_conn;
-    if max < 0 {
-        return true;
-    }
-    let (i, sf) = sv.idle.counts();
-    ((i + sf) as i32) < max
 }
 
 /// Keeps each side's inactivity timer armed only while the stream waits
