@@ -513,7 +513,13 @@ fn idle_connection_closed_by_the_server_is_dropped() {
 
 /// A keep-alive origin answering after `delay`, counting the connections
 /// open right now and accepted in all.
-fn counting_origin(delay: Duration) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>, Arc<std::sync::atomic::AtomicUsize>) {
+fn counting_origin(
+    delay: Duration,
+) -> (
+    SocketAddr,
+    Arc<std::sync::atomic::AtomicUsize>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
     use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
@@ -563,7 +569,9 @@ fn servers_conn(sock: &std::path::Path, col: &str) -> u64 {
         .collect();
     // The header starts with "#", which has no column of its own.
     let i = hdr.iter().position(|h| *h == col).unwrap_or_else(|| panic!("{out}")) - 1;
-    row.get(i).and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{col}: {out}"))
+    row.get(i)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{col}: {out}"))
 }
 
 fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
@@ -585,7 +593,9 @@ fn idle_connections_are_purged_after_pool_purge_delay() {
     );
     // Four requests at once: four server connections in use together,
     // which raises the need estimate to four, so all four are parked.
-    let hs: Vec<_> = (0..4).map(|i| std::thread::spawn(move || get(addr, &format!("/{i}")))).collect();
+    let hs: Vec<_> = (0..4)
+        .map(|i| std::thread::spawn(move || get(addr, &format!("/{i}"))))
+        .collect();
     for h in hs {
         assert_eq!(status_of(&h.join().unwrap()), 200);
     }
@@ -594,9 +604,11 @@ fn idle_connections_are_purged_after_pool_purge_delay() {
     assert_eq!(servers_conn(&sock, "idle_cur"), 4, "parked connections");
     assert_eq!(open.load(SeqCst), 4);
     // Then half the excess goes each round, until nothing is left.
-    wait_until("the purge to close every idle connection", Duration::from_secs(5), || {
-        open.load(SeqCst) == 0
-    });
+    wait_until(
+        "the purge to close every idle connection",
+        Duration::from_secs(5),
+        || open.load(SeqCst) == 0,
+    );
     assert_eq!(servers_conn(&sock, "idle_cur"), 0);
     assert_eq!(servers_conn(&sock, "need_est"), 0, "estimate decayed");
     // New traffic still works and parks again.
@@ -616,13 +628,20 @@ fn pool_purge_delay_zero_keeps_no_idle_connection() {
         assert_eq!(status_of(&get(addr, &format!("/{i}"))), 200);
         assert_eq!(servers_conn(&sock, "idle_cur"), 0);
     }
-    assert_eq!(total.load(std::sync::atomic::Ordering::SeqCst), 3, "a new connection per request");
+    assert_eq!(
+        total.load(std::sync::atomic::Ordering::SeqCst),
+        3,
+        "a new connection per request"
+    );
 }
 
 /// `fd_takeover` total of `show activity`.
 fn takeovers(sock: &std::path::Path) -> u64 {
     let act = cli(sock, "show activity", Duration::from_secs(5));
-    let l = act.lines().find(|l| l.starts_with("fd_takeover:")).unwrap_or_else(|| panic!("{act}"));
+    let l = act
+        .lines()
+        .find(|l| l.starts_with("fd_takeover:"))
+        .unwrap_or_else(|| panic!("{act}"));
     l.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap()
 }
 
