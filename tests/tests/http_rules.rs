@@ -221,3 +221,93 @@ fn captures_fill_slots_in_declaration_order() {
     let r = get(addr, "/x", "");
     assert!(r.contains("\r\nx-caps: ||/x|secr|secret|\r\n"), "{r}");
 }
+
+/// Reads from `c` until `n` bytes came or the peer closed.
+fn read_at_least(c: &mut std::net::TcpStream, n: usize) -> String {
+    let mut out = Vec::new();
+    let mut tmp = [0u8; 4096];
+    while out.len() < n {
+        match c.read(&mut tmp) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => out.extend_from_slice(&tmp[..k]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn wait_for_body_pauses_the_rules_until_the_body_is_here() {
+    // Bytes and timings as HAProxy 2.6.12 answers the same exchanges.
+    let (_p, addr, _d) = start(
+        "  http-request wait-for-body time 300ms if { path /w }
+  http-request wait-for-body time 5s at-least 3 if { path /a }
+  http-request return status 200 content-type text/plain lf-string \"b=%[req.body] l=%[req.body_len]\" if { path /w } || { path /a }
+  http-request return status 200 content-type text/plain lf-string \"nowait b=%[req.body]\"",
+    );
+    let connect = || {
+        let c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(T)).unwrap();
+        c
+    };
+    // Expect: 100-continue is answered, then the rules see the body and
+    // the connection stays usable (the body was consumed).
+    let mut c = connect();
+    c.write_all(b"POST /w HTTP/1.1\r\nHost: h\r\nExpect: 100-continue\r\nContent-Length: 5\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_at_least(&mut c, 25), "HTTP/1.1 100 Continue\r\n\r\n");
+    c.write_all(b"hello").unwrap();
+    let want = "HTTP/1.1 200 OK\r\ncontent-length: 11\r\ncontent-type: text/plain\r\n\r\nb=hello l=5";
+    assert_eq!(read_at_least(&mut c, want.len()), want);
+    // A chunked body arriving in two parts, on the same connection.
+    c.write_all(b"POST /w HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhe\r\n")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    c.write_all(b"3\r\nllo\r\n0\r\n\r\n").unwrap();
+    assert_eq!(read_at_least(&mut c, want.len()), want);
+    // at-least: 3 bytes are enough.
+    let mut c = connect();
+    c.write_all(b"POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe")
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    c.write_all(b"l").unwrap();
+    let want = "HTTP/1.1 200 OK\r\ncontent-length: 9\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nb=hel l=3";
+    assert_eq!(read_at_least(&mut c, want.len() + 1), want);
+    // The body never completes: 408 when the wait's time is over.
+    let t0 = std::time::Instant::now();
+    let r = String::from_utf8_lossy(&exchange(
+        addr,
+        b"POST /w HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe",
+        T,
+    ))
+    .into_owned();
+    assert!(r.starts_with("HTTP/1.1 408 Request Time-out\r\n"), "{r}");
+    assert!(r.contains("\r\nconnection: close\r\n"), "{r}");
+    assert!(t0.elapsed() >= Duration::from_millis(290), "{:?}", t0.elapsed());
+    // Without a wait, the rules see what is already there.
+    let r = String::from_utf8_lossy(&exchange(
+        addr,
+        b"POST /x HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhe",
+        T,
+    ))
+    .into_owned();
+    assert!(r.ends_with("\r\n\r\nnowait b=he"), "{r}");
+}
+
+#[test]
+fn http_buffer_request_shows_the_body_to_the_rules() {
+    let (_p, addr, _d) = start(
+        "  option http-buffer-request
+  http-request set-var(txn.b) req.body
+  http-request return status 200 content-type text/plain lf-string \"b=%[var(txn.b)]\"",
+    );
+    let mut c = std::net::TcpStream::connect(addr).unwrap();
+    c.set_read_timeout(Some(T)).unwrap();
+    c.write_all(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\nExpect: 100-continue\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_at_least(&mut c, 25), "HTTP/1.1 100 Continue\r\n\r\n");
+    c.write_all(b"abc").unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    c.write_all(b"def").unwrap();
+    let want = "HTTP/1.1 200 OK\r\ncontent-length: 8\r\ncontent-type: text/plain\r\n\r\nb=abcdef";
+    assert_eq!(read_at_least(&mut c, want.len()), want);
+}

@@ -79,6 +79,12 @@ enum Action {
         code: u16,
         reason: Option<Vec<u8>>,
     },
+    /// `wait-for-body time <ms> [at-least <bytes>]` (0 ms: no limit of
+    /// its own; 0 bytes: the whole body).
+    WaitForBody {
+        time: u32,
+        at_least: u64,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -441,6 +447,39 @@ fn compile(
             only(3)?;
             Action::SetStatus { code, reason }
         }
+        "wait-for-body" if matches!(kind, Kind::Req | Kind::Res) => {
+            let usage = || err("expects time <time> [ at-least <bytes> ]".into());
+            let (mut time, mut at_least, mut i) = (None, 0, 0);
+            while let Some(w) = args.get(i).map(|s| s.as_str()) {
+                let v = match args.get(i + 1) {
+                    Some(v) if w == "time" || w == "at-least" => v.as_str(),
+                    None if w == "time" || w == "at-least" => return Err(err(format!("missing argument for '{w}'"))),
+                    _ => break,
+                };
+                if w == "time" {
+                    use config::units::TimeError as T;
+                    time = Some(config::units::parse_time_ms(v).map_err(|e| {
+                        err(match e {
+                            T::Overflow => "time overflow (maximum value is 2147483647 ms or ~24.8 days)".into(),
+                            T::Underflow => "time underflow (minimum non-null value is 1 ms)".into(),
+                            T::BadChar(c) => format!("unexpected character '{c}'"),
+                            T::Empty => "unexpected character ''".into(),
+                        })
+                    })?);
+                } else {
+                    at_least = config::units::parse_size(v).map_err(|c| err(format!("unexpected character '{c}'")))?;
+                }
+                i += 2;
+            }
+            let time = time.ok_or_else(usage)?;
+            if let Some(w) = args.get(i) {
+                return Err(format!(
+                    "parsing [{}]: '{kw} {act}' expects either 'if' or 'unless' followed by a condition but found '{w}'.",
+                    l.loc
+                ));
+            }
+            Action::WaitForBody { time, at_least }
+        }
         _ => return Err(unsupported()),
     };
     Ok(Rule { act: a, cond })
@@ -525,6 +564,10 @@ pub enum Verdict {
     Msg(u16, std::sync::Arc<crate::http_reply::ErrMsg>),
     /// tcp `reject`: close the connection, no response.
     Reject,
+    /// `wait-for-body`: rule `rule` of list `step` (the caller's
+    /// numbering; `run` leaves 0) waits for more of the body, at most
+    /// `time` ms from the first pause. The list resumes at that rule.
+    Wait { step: u8, rule: usize, time: u32 },
 }
 
 fn header_matches(name: &[u8], pat: &[u8], how: &NameMatch) -> bool {
@@ -561,8 +604,16 @@ fn rewrite_uri(uri: &[u8], path: Option<&[u8]>, query: Option<&[u8]>) -> Vec<u8>
 
 /// Runs one proxy's rule list. `allow` ends this list only.
 pub fn run(rules: &[Rule], cx: &mut Ctx<'_>) -> Verdict {
-    for r in rules {
-        if let Some(c) = &r.cond {
+    run_at(rules, None, cx)
+}
+
+/// Runs a rule list, or resumes it at the rule that paused it (whose
+/// condition is not evaluated again, as in HAProxy).
+pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdict {
+    let from = resume.unwrap_or(0);
+    for (i, r) in rules.iter().enumerate().skip(from) {
+        let resumed = resume == Some(i);
+        if let Some(c) = r.cond.as_ref().filter(|_| !resumed) {
             if !c.eval(cx) {
                 continue;
             }
@@ -691,6 +742,23 @@ pub fn run(rules: &[Rule], cx: &mut Ctx<'_>) -> Verdict {
                 cx.edit.status = Some(*code);
                 cx.edit.reason = rsn.clone();
             }
+            Action::WaitForBody { time, at_least } => {
+                let b = cx.body;
+                if b.expect_100 && !resumed {
+                    // The client is told to send its body now; the server
+                    // will not see the expectation.
+                    cx.edit.continue_100 = true;
+                    cx.del_headers(|n| http::eq_ignore_case(n, b"expect"));
+                }
+                let enough = b.complete || b.full || b.closed || (*at_least > 0 && b.len >= *at_least);
+                if !enough {
+                    return Verdict::Wait {
+                        step: 0,
+                        rule: i,
+                        time: *time,
+                    };
+                }
+            }
         }
     }
     Verdict::Continue
@@ -718,6 +786,7 @@ pub fn run_l4(rules: &[Rule], info: crate::sample::Info<'_>) -> bool {
         req_uri: b"",
         info,
         caps: None,
+        body: Default::default(),
     };
     run(rules, &mut cx) != Verdict::Reject
 }
@@ -900,6 +969,66 @@ mod tests {
         let e = rules(&["http-after-response deny"]).unwrap_err();
         assert!(e.contains("'http-after-response deny' is not supported"), "{e}");
         assert!(rules(&["http-response set-status 503 reason Busy"]).is_ok());
+    }
+
+    #[test]
+    fn wait_for_body_pauses_and_resumes_at_its_rule() {
+        let r = rules(&[
+            "http-request set-var(txn.n) int(1)",
+            "http-request wait-for-body time 1s at-least 4 if { path /nope }",
+            "http-request wait-for-body time 100ms if { path_beg /a }",
+            "http-request set-header x-b %[req.body]",
+        ])
+        .unwrap();
+        assert!(matches!(r.req[2].act, Action::WaitForBody { time: 100, at_least: 0 }));
+        let body = crate::sample::BodyView {
+            raw: b"ab",
+            len: 2,
+            expect_100: true,
+            ..Default::default()
+        };
+        let (v, again) = with_req(REQ, |cx| {
+            cx.body = body;
+            let v = run(&r.req, cx);
+            // The Expect header is taken over by the rule, once.
+            assert!(cx.edit.continue_100);
+            // Resuming skips the condition and the rules before.
+            cx.body.complete = true;
+            cx.vars.unset(&VarRef::parse("txn.n").unwrap());
+            let again = run_at(&r.req, Some(2), cx);
+            let hdrs: Vec<Vec<u8>> = cx.edit.added.iter().map(|(_, v)| v.clone()).collect();
+            assert_eq!(hdrs, [b"ab".to_vec()]);
+            assert_eq!(cx.vars.get(&VarRef::parse("txn.n").unwrap()), None);
+            (v, again)
+        });
+        assert_eq!(
+            v,
+            Verdict::Wait {
+                step: 0,
+                rule: 2,
+                time: 100
+            }
+        );
+        assert_eq!(again, Verdict::Continue);
+        // at-least is enough with that many payload bytes.
+        let r = rules(&["http-request wait-for-body time 1s at-least 2"]).unwrap();
+        with_req(REQ, |cx| {
+            cx.body = body;
+            assert_eq!(run(&r.req, cx), Verdict::Continue);
+            cx.body.len = 1;
+            assert!(matches!(run(&r.req, cx), Verdict::Wait { .. }));
+            cx.body.closed = true;
+            assert_eq!(run(&r.req, cx), Verdict::Continue);
+        });
+        // HAProxy's parse errors.
+        let e = |l: &str| rules(&[l]).unwrap_err();
+        assert!(e("http-request wait-for-body").ends_with("expects time <time> [ at-least <bytes> ]."));
+        assert!(e("http-request wait-for-body time").ends_with("missing argument for 'time'."));
+        assert!(e("http-request wait-for-body time 1x").ends_with("unexpected character 'x'."));
+        assert!(e("http-request wait-for-body at-least 1k").ends_with("expects time <time> [ at-least <bytes> ]."));
+        assert!(e("http-request wait-for-body time 1s foo").contains("expects either 'if' or 'unless'"));
+        assert!(e("http-after-response wait-for-body time 1s").contains("not supported"));
+        assert!(rules(&["http-response wait-for-body time 1s at-least 1k if { status 200 }"]).is_ok());
     }
 
     #[test]

@@ -236,6 +236,9 @@ pub struct Edit {
     pub uri: Option<Vec<u8>>,
     pub status: Option<u16>,
     pub reason: Option<Vec<u8>>,
+    /// A `wait-for-body` rule took over an `Expect: 100-continue`: the
+    /// stream answers `100 Continue` itself (not an edit of the message).
+    pub continue_100: bool,
 }
 
 impl Edit {
@@ -251,6 +254,7 @@ impl Edit {
         self.method = None;
         self.uri = None;
         self.status = None;
+        self.continue_100 = false;
         self.reason = None;
     }
 }
@@ -280,6 +284,50 @@ pub struct Info<'a> {
     pub unique_id: &'a [u8],
 }
 
+/// What is buffered of the body of the message under analysis (its head
+/// not forwarded yet): `req.body`/`res.body` read it and `wait-for-body`
+/// decides on it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BodyView<'a> {
+    /// Body bytes as received after the head (chunk framing included
+    /// when `chunked`), at most the declared length.
+    pub raw: &'a [u8],
+    pub chunked: bool,
+    /// Payload bytes received.
+    pub len: u64,
+    /// The whole body is there, or the message has none.
+    pub complete: bool,
+    /// The buffer takes no more before something is forwarded.
+    pub full: bool,
+    /// Nothing more will come (the sender closed or failed).
+    pub closed: bool,
+    /// An HTTP/1.1 request with a body and `Expect: 100-continue`.
+    pub expect_100: bool,
+}
+
+impl BodyView<'_> {
+    /// The payload received so far, without chunk framing.
+    pub fn payload(&self) -> Vec<u8> {
+        if !self.chunked {
+            return self.raw.to_vec();
+        }
+        let mut out = Vec::with_capacity(self.len as usize);
+        let mut dec = http::BodyDecoder::new(http::BodyFraming::Chunked, false);
+        let mut at = 0;
+        while let Ok(ev) = dec.decode(&self.raw[at..]) {
+            match ev {
+                http::BodyEvent::Data(n) => {
+                    out.extend_from_slice(&self.raw[at..at + n]);
+                    at += n;
+                }
+                http::BodyEvent::ChunkSize { len: n, .. } | http::BodyEvent::ChunkEnd(n) => at += n,
+                _ => break,
+            }
+        }
+        out
+    }
+}
+
 /// One message under analysis plus the stream state rules read and write.
 pub struct Ctx<'a> {
     pub dir: Dir,
@@ -294,6 +342,8 @@ pub struct Ctx<'a> {
     pub info: Info<'a>,
     /// The transaction's captures (frontends declaring capture slots).
     pub caps: Option<&'a mut crate::capture::Captures>,
+    /// The message's buffered body (empty outside HTTP analysis).
+    pub body: BodyView<'a>,
 }
 
 impl Ctx<'_> {
@@ -408,6 +458,12 @@ pub enum Fetch {
     ResVer,
     Status,
     FirstReq,
+    /// `req.body`/`res.body` (`len`: `*.body_len`), from the message of
+    /// that direction while it is analysed.
+    Body {
+        dir: Dir,
+        len: bool,
+    },
     /// `var(name[,default])`: the default is a string sample.
     Var(VarRef, Option<Vec<u8>>),
     Src,
@@ -695,6 +751,10 @@ pub fn parse_expr(s: &str, dir: Dir) -> Result<Expr, String> {
         "res.ver" | "resp_ver" | "capture.res.ver" => Fetch::ResVer,
         "status" => Fetch::Status,
         "http_first_req" => Fetch::FirstReq,
+        "req.body" | "res.body" | "req.body_len" | "res.body_len" => Fetch::Body {
+            dir: if name.starts_with("res.") { Dir::Res } else { Dir::Req },
+            len: name.ends_with("_len"),
+        },
         "var" => Fetch::Var(VarRef::parse(&a0)?, args.get(1).map(|d| d.as_bytes().to_vec())),
         "src" => Fetch::Src,
         "dst" => Fetch::Dst,
@@ -1051,6 +1111,11 @@ impl Fetch {
             },
             Fetch::Status => cx.status().map(|c| Smp::Int(c as i64)),
             Fetch::FirstReq => Some(Smp::Bool(cx.info.first_req)),
+            Fetch::Body { dir, len } if *dir == cx.dir => Some(match len {
+                true => Smp::Int(cx.body.len as i64),
+                false => Smp::Bin(cx.body.payload()),
+            }),
+            Fetch::Body { .. } => None,
             Fetch::Var(..) => None, // needs &mut Vars: see Expr::eval
             Fetch::Src => cx.info.src.map(|a| Smp::Ip(a.ip())),
             Fetch::Dst => cx.info.dst.map(|a| Smp::Ip(a.ip())),
@@ -1793,6 +1858,7 @@ impl Expr {
                 | Fetch::FeId
                 | Fetch::BeId
                 | Fetch::SrvId
+                | Fetch::Body { len: true, .. }
                 | Fetch::Cook {
                     what: CookWhat::Count | CookWhat::Int,
                     ..
@@ -1866,6 +1932,11 @@ pub(crate) mod tests {
                 ..Info::default()
             },
             caps: None,
+            body: BodyView {
+                raw: &raw[head.len..],
+                len: (raw.len() - head.len) as u64,
+                ..BodyView::default()
+            },
         };
         f(&mut cx)
     }

@@ -8,7 +8,9 @@
 //! classifies bytes, which go from the input buffer to the socket without a
 //! copy. The response is handled the same way. When both messages are done
 //! the server connection is parked for reuse or closed, and the client
-//! connection waits for the next request or is closed.
+//! connection waits for the next request or is closed. A rule list that
+//! waits for the body (`wait-for-body`, `option http-buffer-request`)
+//! pauses with the head kept unconsumed and resumes at the same rule.
 //!
 //! This module owns HTTP transaction state and policy (keep-alive, reuse,
 //! local replies). It must not parse bytes itself (the `http` crate does)
@@ -100,6 +102,31 @@ pub struct Txn {
     /// the thread's pool; kept until the next request so the transaction's
     /// log line can print them.
     caps: Option<Captures>,
+    /// Analysis paused by `wait-for-body` or `option http-buffer-request`:
+    /// the head stays unconsumed in the input buffer (its spans, the header
+    /// index and the rules' edits stay valid) until the rules resume.
+    wait: Option<Wait>,
+    /// `100 Continue` was sent for the current request.
+    sent_100: bool,
+}
+
+/// The head whose analysis is paused.
+#[derive(Clone, Copy)]
+enum Paused {
+    Req(http::RequestHead),
+    Res(http::ResponseHead),
+}
+
+/// Where and until when a message's analysis waits for its body.
+#[derive(Clone, Copy)]
+struct Wait {
+    head: Paused,
+    /// Rule list (numbered by `request_rules`/`response_rules`; request
+    /// step 0 is `option http-buffer-request`) and rule to resume at.
+    step: u8,
+    rule: usize,
+    /// The wait's own deadline, fixed when it started (ETERNITY: none).
+    until: u64,
 }
 
 /// What HTTP rules keep on a stream: variables (`sess` ones live across
@@ -142,6 +169,8 @@ impl Txn {
             l7_armed: false,
             l7_buf: None,
             caps: None,
+            wait: None,
+            sent_100: false,
         }
     }
 
@@ -377,6 +406,7 @@ fn render_detached(rt: &crate::runtime::Runtime, s: &mut Stream, rep: &Reply) ->
         req_uri: b"",
         info: inf,
         caps,
+        body: Default::default(),
     };
     let mut out = Vec::with_capacity(128);
     rep.render(&mut cx, &mut out);
@@ -458,6 +488,7 @@ fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option
     s.logs.pending = true;
     let t = txn(s);
     t.local = true;
+    t.wait = None;
     t.pending_connect = false;
     t.status = code;
     t.res = Msg1::Done;
@@ -535,8 +566,19 @@ fn info<'a>(rt: &'a crate::runtime::Runtime, s: &Stream, first_req: bool) -> Inf
 }
 
 /// Runs the frontend's then the backend's http-request rules (a backend
-/// shared with the frontend, as in a `listen`, runs once).
-fn request_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead, be_i: usize) -> Verdict {
+/// shared with the frontend, as in a `listen`, runs once), or resumes
+/// them where a `wait-for-body` paused them (`resume`: step, rule). The
+/// lists are numbered: 1 tcp-request session, then per proxy `2 + 2n`
+/// tcp-request content and `3 + 2n` http-request.
+fn request_rules(
+    s: &mut Stream,
+    env: &Env,
+    data: &[u8],
+    head: &http::RequestHead,
+    be_i: usize,
+    resume: Option<(u8, usize)>,
+    body: crate::sample::BodyView<'_>,
+) -> Verdict {
     let rt = env.rt;
     let fe_i = s.fe;
     s.ensure_dst();
@@ -546,8 +588,10 @@ fn request_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHea
     }
     let t: &mut Txn = s.http.as_mut().unwrap();
     let rs = t.rs.get_or_insert_with(Default::default);
-    rs.vars.new_txn();
-    rs.edit.clear();
+    if resume.is_none() {
+        rs.vars.new_txn();
+        rs.edit.clear();
+    }
     let RuleState {
         vars,
         edit,
@@ -569,6 +613,7 @@ fn request_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHea
         req_uri: b"",
         info: inf,
         caps: t.caps.as_mut(),
+        body,
     };
     // tcp-request session rules that set variables run with the first
     // request; then each proxy's tcp-request content rules precede its
@@ -577,16 +622,17 @@ fn request_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHea
     let fe_rules = &rt.proxies[fe_i].rules;
     let mut v = Verdict::Continue;
     if fe_rules.sess_at_request && cx.info.first_req {
-        v = http_act::run(&fe_rules.tcp_sess, &mut cx);
+        v = run_step(&fe_rules.tcp_sess, 1, resume, &mut cx);
     }
     let order = if be_i != fe_i { &[fe_i, be_i][..] } else { &[fe_i][..] };
     for (n, &p) in order.iter().enumerate() {
         let r = &rt.proxies[p].rules;
+        let step = 2 + 2 * n as u8;
         if v == Verdict::Continue {
-            v = http_act::run(&r.tcp_req, &mut cx);
+            v = run_step(&r.tcp_req, step, resume, &mut cx);
         }
         if v == Verdict::Continue {
-            v = http_act::run(&r.req, &mut cx);
+            v = run_step(&r.req, step + 1, resume, &mut cx);
             let replies: &[usize] = if n == 0 { &[fe_i] } else { &[be_i, fe_i] };
             v = resolve_reply(rt, replies, v, &mut cx);
         }
@@ -597,6 +643,21 @@ fn request_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHea
     *req_meth = m;
     *req_uri = u;
     v
+}
+
+/// Runs rule list number `step`: skipped when the analysis resumes at a
+/// later list, resumed at the paused rule when it is this one. A pause is
+/// reported with this list's number.
+fn run_step(rules: &[http_act::Rule], step: u8, resume: Option<(u8, usize)>, cx: &mut Ctx<'_>) -> Verdict {
+    let at = match resume {
+        Some((st, _)) if st > step => return Verdict::Continue,
+        Some((st, rule)) if st == step => Some(rule),
+        _ => None,
+    };
+    match http_act::run_at(rules, at, cx) {
+        Verdict::Wait { rule, time, .. } => Verdict::Wait { step, rule, time },
+        v => v,
+    }
 }
 
 /// A rule asked for the proxies' message of a status: picks it from the
@@ -623,13 +684,23 @@ fn send_verdict(s: &mut Stream, env: &mut Env, v: Verdict) {
         Verdict::Msg(code, m) => reply_with(s, env, code, false, Some((&m.bytes, m.closes))),
         Verdict::Error(code) => reply(s, env, code, false),
         Verdict::Builtin(code) => reply_with(s, env, code, false, None),
-        Verdict::Continue | Verdict::Reject => {}
+        Verdict::Continue | Verdict::Reject | Verdict::Wait { .. } => {}
     }
 }
 
 /// Runs http-response (backend, then frontend) and http-after-response
-/// rules over a response head parsed from `data`.
-fn response_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::ResponseHead, after_only: bool) -> Verdict {
+/// rules over a response head parsed from `data`, or resumes them where a
+/// `wait-for-body` paused them. Lists: per proxy `2n` tcp-response
+/// content, `2n + 1` http-response.
+fn response_rules(
+    s: &mut Stream,
+    env: &Env,
+    data: &[u8],
+    head: &http::ResponseHead,
+    after_only: bool,
+    resume: Option<(u8, usize)>,
+    body: crate::sample::BodyView<'_>,
+) -> Verdict {
     let rt = env.rt;
     let fe_i = s.fe;
     let be_i = s.be.unwrap_or(fe_i);
@@ -640,7 +711,9 @@ fn response_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::ResponseH
     }
     let t: &mut Txn = s.http.as_mut().unwrap();
     let rs = t.rs.get_or_insert_with(Default::default);
-    rs.edit.clear();
+    if resume.is_none() {
+        rs.edit.clear();
+    }
     let RuleState {
         vars,
         edit,
@@ -662,14 +735,16 @@ fn response_rules(s: &mut Stream, env: &Env, data: &[u8], head: &http::ResponseH
         req_uri,
         info: inf,
         caps: t.caps.as_mut(),
+        body,
     };
     let order = if be_i != fe_i { &[be_i, fe_i][..] } else { &[fe_i][..] };
     if !after_only {
-        for &p in order {
+        for (n, &p) in order.iter().enumerate() {
             let r = &rt.proxies[p].rules;
-            let mut v = http_act::run(&r.tcp_res, &mut cx);
+            let step = 2 * n as u8;
+            let mut v = run_step(&r.tcp_res, step, resume, &mut cx);
             if v == Verdict::Continue {
-                v = http_act::run(&r.res, &mut cx);
+                v = run_step(&r.res, step + 1, resume, &mut cx);
             }
             if v != Verdict::Continue {
                 return resolve_reply(rt, &[be_i, fe_i], v, &mut cx);
@@ -703,7 +778,7 @@ fn after_rules_local(s: &mut Stream, env: &Env, bytes: &[u8]) -> Option<Vec<u8>>
         _ => return None,
     };
     let saved = std::mem::replace(&mut s.http.as_mut()?.hdrs, hdrs);
-    response_rules(s, env, bytes, &head, true);
+    response_rules(s, env, bytes, &head, true, None, Default::default());
     let t = s.http.as_mut()?;
     let hdrs = std::mem::replace(&mut t.hdrs, saved);
     let edit = &t.rs.as_ref()?.edit;
@@ -758,10 +833,20 @@ fn rules_reply(
 ) {
     let t = s.http.as_mut().unwrap();
     t.cli_keepalive = cli_ka;
-    if head.body == BodyFraming::None {
+    // A body already entirely here (none, or waited for) is consumed
+    // with the head: the connection may go on.
+    let after = &buf.data()[head.len..];
+    let fr = if head.meth == Method::Connect {
+        BodyFraming::None
+    } else {
+        head.body
+    };
+    let mut used = head.len;
+    if let Ok((n, _, true)) = scan_body(after, fr, false, false) {
         t.req = Msg1::Done;
+        used += n;
     }
-    buf.consume(head.len);
+    buf.consume(used);
     if s.term.who == 0 {
         // A rule's own answer is local; a deny is the proxy's condition.
         let who = if matches!(v, Verdict::Reply(..)) { b'L' } else { b'P' };
@@ -1275,6 +1360,251 @@ fn request_head(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
 
 fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) -> Result<bool, End> {
     let fe_i = s.fe;
+    // A paused analysis goes on with the head it kept: it is neither
+    // parsed nor counted again.
+    let t = s.http.as_mut().unwrap();
+    let paused = match t.wait {
+        Some(
+            w @ Wait {
+                head: Paused::Req(h), ..
+            },
+        ) => {
+            t.wait = None;
+            Some((w, h))
+        }
+        _ => None,
+    };
+    let head = match paused {
+        Some((_, h)) => h,
+        None => match request_head_new(s, env, buf)? {
+            Ok(h) => h,
+            Err(progress) => return Ok(progress),
+        },
+    };
+    let resume = paused.map(|(w, _)| (w.step, w.rule));
+    let data = buf.data();
+    let fe = &env.rt.proxies[fe_i];
+    if fe.cfg.options.http_buffer_request && resume.is_none_or(|(st, _)| st == 0) {
+        // HAProxy's http_wait_for_request_body, before any rule: under
+        // the frontend's `timeout http-request` (and the client timeout).
+        let bv = req_body_view(s, data, &head, buf.len());
+        let bv = match bv {
+            Ok(v) => v,
+            Err(code) => return Ok(body_error(s, env, code)),
+        };
+        let sent = expect_100(s, env, &head, data, bv.expect_100);
+        if !body_enough(&bv, 0) {
+            let time = fe.cfg.timeouts.http_request.unwrap_or(0);
+            return pause_req(s, env, head, paused.map(|(w, _)| w), (0, 0), time).map(|p| p || sent);
+        }
+    }
+    let resume = resume.filter(|&(st, _)| st > 0);
+    request_process(s, env, buf, head, resume, paused.map(|(w, _)| w))
+}
+
+/// What is buffered of a body behind its head: (bytes of it to show,
+/// payload bytes, complete). Err: a chunked framing error's status.
+fn scan_body(after: &[u8], fr: BodyFraming, response: bool, closed: bool) -> Result<(usize, u64, bool), u16> {
+    match fr {
+        BodyFraming::None | BodyFraming::Tunnel => Ok((0, 0, true)),
+        BodyFraming::Length(n) => {
+            let k = after.len().min(usize::try_from(n).unwrap_or(usize::MAX));
+            Ok((k, k as u64, k as u64 == n))
+        }
+        BodyFraming::UntilClose => Ok((after.len(), after.len() as u64, closed)),
+        BodyFraming::Chunked => {
+            let mut dec = BodyDecoder::new(fr, response);
+            let (mut at, mut len) = (0, 0u64);
+            loop {
+                match dec.decode(&after[at..]) {
+                    Ok(BodyEvent::Data(n)) => {
+                        at += n;
+                        len += n as u64;
+                    }
+                    Ok(BodyEvent::ChunkSize { len: n, .. }) | Ok(BodyEvent::ChunkEnd(n)) => at += n,
+                    Ok(BodyEvent::Trailers(n)) => return Ok((at + n, len, true)),
+                    Ok(BodyEvent::Done) => return Ok((at, len, true)),
+                    Ok(BodyEvent::NeedMore) => return Ok((at, len, false)),
+                    Err(e) => return Err(e.status),
+                }
+                if dec.is_done() {
+                    return Ok((at, len, true));
+                }
+            }
+        }
+    }
+}
+
+/// The request body buffered behind its (unconsumed) head, for
+/// `req.body` and `wait-for-body`. `buf_len`: the input buffer's fill.
+fn req_body_view<'a>(
+    s: &Stream,
+    data: &'a [u8],
+    head: &http::RequestHead,
+    buf_len: usize,
+) -> Result<crate::sample::BodyView<'a>, u16> {
+    let after = &data[head.len.min(data.len())..];
+    let closed = s.cli.shut_r || s.cli.err;
+    let fr = if head.meth == Method::Connect {
+        BodyFraming::None
+    } else {
+        head.body
+    };
+    let (raw, len, complete) = scan_body(after, fr, false, closed)?;
+    let t = s.http.as_ref().unwrap();
+    let expect_100 = head.flags.has(Flags::VER_11)
+        && matches!(fr, BodyFraming::Length(_) | BodyFraming::Chunked)
+        && t.hdrs
+            .iter()
+            .find(|h| http::eq_ignore_case(h.name.get(data), b"expect"))
+            .is_some_and(|h| http::eq_ignore_case(h.value.get(data), b"100-continue"));
+    Ok(crate::sample::BodyView {
+        raw: &after[..raw],
+        chunked: fr == BodyFraming::Chunked,
+        len,
+        complete,
+        full: buf_len >= s.req.read_limit,
+        closed,
+        expect_100,
+    })
+}
+
+/// The response body buffered behind its head.
+fn res_body_view<'a>(
+    s: &Stream,
+    data: &'a [u8],
+    head: &http::ResponseHead,
+    buf_len: usize,
+) -> Result<crate::sample::BodyView<'a>, u16> {
+    let after = &data[head.len.min(data.len())..];
+    let closed = s.sv.shut_r || s.sv.err;
+    let (raw, len, complete) = scan_body(after, head.body, true, closed)?;
+    Ok(crate::sample::BodyView {
+        raw: &after[..raw],
+        chunked: head.body == BodyFraming::Chunked,
+        len,
+        complete,
+        full: buf_len >= s.res.read_limit,
+        closed,
+        expect_100: false,
+    })
+}
+
+/// Whether a wait for the body is over (HAProxy's
+/// `http_wait_for_msg_body`): all of it, a full buffer, a sender that
+/// closed, or `at_least` payload bytes (0: no such limit).
+fn body_enough(b: &crate::sample::BodyView<'_>, at_least: u64) -> bool {
+    b.complete || b.full || b.closed || (at_least > 0 && b.len >= at_least)
+}
+
+/// A framing error in a request body seen while waiting for it: the H1
+/// layer refuses the request (nothing of it left yet). True: progress.
+fn body_error(s: &mut Stream, env: &mut Env, code: u16) -> bool {
+    inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
+    s.term = Term { who: b'P', when: b'R' };
+    reply(s, env, code, true);
+    true
+}
+
+/// Sends `100 Continue` once per request when its body is waited for and
+/// the client expects it (HAProxy's `http_handle_expect_hdr`): `now` for
+/// `option http-buffer-request` (which also drops the Expect header),
+/// otherwise when a `wait-for-body` rule asked through its edit. True
+/// when sent.
+fn expect_100(s: &mut Stream, env: &mut Env, head: &http::RequestHead, data: &[u8], now: bool) -> bool {
+    let t = s.http.as_mut().unwrap();
+    let by_rule = t.rs.as_ref().is_some_and(|r| r.edit.continue_100);
+    if t.sent_100 || !(now || by_rule) || head.meth == Method::Connect {
+        return false;
+    }
+    if now {
+        t.hdrs.retain(|h| !http::eq_ignore_case(h.name.get(data), b"expect"));
+    }
+    t.sent_100 = true;
+    s.res.obuf(env.pool).put(b"HTTP/1.1 100 Continue\r\n\r\n");
+    true
+}
+
+/// Pauses a request's analysis at `at` (list, rule) until more of its
+/// body comes, keeping the head in the buffer; answers 408 instead when
+/// the wait at this same place is over (`prev`: the pause just resumed).
+fn pause_req(
+    s: &mut Stream,
+    env: &mut Env,
+    head: http::RequestHead,
+    prev: Option<Wait>,
+    at: (u8, usize),
+    time: u32,
+) -> Result<bool, End> {
+    pause(s, env, Paused::Req(head), prev, at, time)
+}
+
+fn pause(
+    s: &mut Stream,
+    env: &mut Env,
+    head: Paused,
+    prev: Option<Wait>,
+    at: (u8, usize),
+    time: u32,
+) -> Result<bool, End> {
+    let now = env.now();
+    let until = match prev {
+        Some(w) if (w.step, w.rule) == at => w.until,
+        _ if time == 0 => ETERNITY,
+        _ => now + time as u64,
+    };
+    let res = matches!(head, Paused::Res(_));
+    if now >= until {
+        wait_expired(s, env, res, true);
+        return Ok(true);
+    }
+    // The sender's inactivity timeout also ends the wait (a read timeout
+    // to HAProxy); the server side has its own timer.
+    let idle = match res {
+        false => s.timeout_client(env.rt).map_or(ETERNITY, |v| now + v),
+        true => ETERNITY,
+    };
+    let t = s.http.as_mut().unwrap();
+    t.wait = Some(Wait {
+        head,
+        step: at.0,
+        rule: at.1,
+        until,
+    });
+    t.exp = until.min(idle);
+    Ok(false)
+}
+
+/// A wait for a body timed out: 408 to the client for a request, 504
+/// for a response, with the proxies' error messages (HAProxy's
+/// `abort_req`/`abort_res`). `own`: the wait's own time ran out, not
+/// the client's inactivity timeout.
+fn wait_expired(s: &mut Stream, env: &mut Env, res: bool, own: bool) {
+    if let Some(t) = s.http.as_mut() {
+        t.wait = None;
+    }
+    if res {
+        s.term = Term { who: b's', when: b'D' };
+        reply(s, env, 504, false);
+    } else {
+        inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
+        s.term = Term {
+            who: b'c',
+            when: if own { b'D' } else { b'R' },
+        };
+        reply(s, env, 408, false);
+    }
+}
+
+/// Parses a new request head and does what is done once per request
+/// (counting, captures, monitor-uri). Ok(Err(progress)) when the analysis
+/// stops here.
+fn request_head_new(
+    s: &mut Stream,
+    env: &mut Env,
+    buf: &mut crate::buffer::Buf,
+) -> Result<Result<http::RequestHead, bool>, End> {
+    let fe_i = s.fe;
     let opts = parse_opts(env, &env.rt.proxies[fe_i], false);
     let mut t = s.http.take().unwrap();
     if t.head_start == ETERNITY {
@@ -1301,9 +1631,9 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
                 s.term = Term { who: b'C', when: b'R' };
                 count_request(s, env);
                 reply(s, env, 400, true);
-                return Ok(true);
+                return Ok(Err(true));
             }
-            return Ok(false);
+            return Ok(Err(false));
         }
         Err(e) => {
             s.http = Some(t);
@@ -1311,7 +1641,7 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
             s.term = Term { who: b'P', when: b'R' };
             count_request(s, env);
             reply(s, env, e.status, true);
-            return Ok(true);
+            return Ok(Err(true));
         }
         Ok(http::Status::Complete(h)) => h,
     };
@@ -1369,9 +1699,25 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
             // Monitor requests are never logged.
             s.logs.pending = false;
             buf.consume(head.len);
-            return Ok(true);
+            return Ok(Err(true));
         }
     }
+    Ok(Ok(head))
+}
+
+/// The rest of a request head's analysis: backend, rules (from `resume`
+/// when a `wait-for-body` paused them), then the head toward the server.
+fn request_process(
+    s: &mut Stream,
+    env: &mut Env,
+    buf: &mut crate::buffer::Buf,
+    head: http::RequestHead,
+    resume: Option<(u8, usize)>,
+    prev: Option<Wait>,
+) -> Result<bool, End> {
+    let fe_i = s.fe;
+    let data = buf.data();
+    let fe = &env.rt.proxies[fe_i];
 
     // Backend for this request.
     let be_i = match fe.use_backends.first().copied().or(fe.default_backend) {
@@ -1380,7 +1726,15 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
             // No backend: the frontend's http-request rules may still
             // answer (e.g. `http-request return`).
             if has_req_rules(env, fe_i, fe_i) {
-                let v = request_rules(s, env, data, &head, fe_i);
+                let bv = match req_body_view(s, data, &head, buf.len()) {
+                    Ok(v) => v,
+                    Err(code) => return Ok(body_error(s, env, code)),
+                };
+                let v = request_rules(s, env, data, &head, fe_i, resume, bv);
+                let sent = expect_100(s, env, &head, data, false);
+                if let Verdict::Wait { step, rule, time } = v {
+                    return pause_req(s, env, head, prev, (step, rule), time).map(|p| p || sent);
+                }
                 if v == Verdict::Reject {
                     return Err(rules_reject(s, env));
                 }
@@ -1415,7 +1769,15 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     // then backend's. A deny/return/redirect answers locally; a body-less
     // request then leaves the connection reusable, as in HAProxy.
     if has_req_rules(env, fe_i, be_i) {
-        let v = request_rules(s, env, data, &head, be_i);
+        let bv = match req_body_view(s, data, &head, buf.len()) {
+            Ok(v) => v,
+            Err(code) => return Ok(body_error(s, env, code)),
+        };
+        let v = request_rules(s, env, data, &head, be_i, resume, bv);
+        let sent = expect_100(s, env, &head, data, false);
+        if let Verdict::Wait { step, rule, time } = v {
+            return pause_req(s, env, head, prev, (step, rule), time).map(|p| p || sent);
+        }
         if v == Verdict::Reject {
             return Err(rules_reject(s, env));
         }
@@ -1604,8 +1966,24 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
     let be_i = s.be.expect("response without backend");
     let opts = parse_opts(env, &env.rt.proxies[be_i], true);
     let mut t = s.http.take().unwrap();
+    // A response whose rules wait for its body goes on with the head it
+    // kept (already checked, captured and counted).
+    let paused = match t.wait {
+        Some(
+            w @ Wait {
+                head: Paused::Res(h), ..
+            },
+        ) => {
+            t.wait = None;
+            Some((w, h))
+        }
+        _ => None,
+    };
     hdrs_take(&mut t);
-    let parsed = http::parse_response(buf.data(), &mut t.hdrs, &opts, t.meth);
+    let parsed = match paused {
+        Some((_, h)) => Ok(http::Status::Complete(h)),
+        None => http::parse_response(buf.data(), &mut t.hdrs, &opts, t.meth),
+    };
     let head = match parsed {
         Ok(http::Status::Incomplete) => {
             s.http = Some(t);
@@ -1643,7 +2021,7 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         }
         Ok(http::Status::Complete(h)) => h,
     };
-    if head.status == 101 && !t.req_upgrade {
+    if head.status == 101 && !t.req_upgrade && paused.is_none() {
         // Nobody asked to switch protocols.
         s.http = Some(t);
         let b = &env.rt.proxies[be_i];
@@ -1652,7 +2030,7 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         reply(s, env, 502, false);
         return Ok(true);
     }
-    if !head.is_interim() && t.l7_armed {
+    if !head.is_interim() && t.l7_armed && paused.is_none() {
         if let Some((_, bit)) = config::model::RE_STATUS.iter().find(|(c, _)| *c == head.status) {
             s.http = Some(t);
             if l7_retry(s, env, *bit) {
@@ -1667,11 +2045,11 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
     let interim = head.is_interim();
     let upgrade = head.status == 101 || (t.meth == Method::Connect && (200..300).contains(&head.status));
     let close_delimited = head.body == BodyFraming::UntilClose;
-    if let Some(c) = t.caps.as_mut().filter(|_| !interim) {
+    if let Some(c) = t.caps.as_mut().filter(|_| !interim && paused.is_none()) {
         let lay = &env.rt.proxies[s.fe].caps;
         c.headers(lay, true, t.hdrs.iter().map(|h| (h.name.get(data), h.value.get(data))));
     }
-    if !interim {
+    if !interim && paused.is_none() {
         s.logs.t_data = s.logs.since(env.now());
         t.status = head.status;
         let srv_ka = t.srv_keepalive
@@ -1695,7 +2073,20 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         && fe_rules.tcp_res.is_empty());
     if !interim && has_res_rules {
         s.http = Some(t);
-        let v = response_rules(s, env, data, &head, false);
+        let bv = match res_body_view(s, data, &head, buf.len()) {
+            Ok(v) => v,
+            Err(code) => {
+                inc(&env.rt.proxies[be_i].be_counters.failed_resp);
+                s.term = Term { who: b'P', when: b'H' };
+                reply(s, env, code, false);
+                return Ok(true);
+            }
+        };
+        let resume = paused.map(|(w, _)| (w.step, w.rule));
+        let v = response_rules(s, env, data, &head, false, resume, bv);
+        if let Verdict::Wait { step, rule, time } = v {
+            return pause(s, env, Paused::Res(head), paused.map(|(w, _)| w), (step, rule), time);
+        }
         if v == Verdict::Reject {
             // tcp-response content reject: both sides closed, no reply.
             inc(&env.rt.proxies[be_i].be_counters.denied_resp);
@@ -1867,6 +2258,8 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
     t.req = Msg1::Head;
     t.res = Msg1::Idle;
     t.local = false;
+    t.wait = None;
+    t.sent_100 = false;
     t.conn_reused = 0;
     t.head_start = ETERNITY;
     let ft = &env.rt.proxies[s.fe].cfg.timeouts;
@@ -1929,6 +2322,10 @@ pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
     let Some(t) = s.http.as_ref() else { return false };
     if t.closing {
         return now < t.exp;
+    }
+    if let Some(w) = t.wait.filter(|_| now >= t.exp) {
+        wait_expired(s, env, matches!(w.head, Paused::Res(_)), now >= w.until);
+        return true;
     }
     if t.pending_connect && now >= t.exp {
         s.term = Term { who: b'c', when: b'R' };
@@ -2211,6 +2608,25 @@ mod tests {
         assert_eq!(uri_path(b"http://h.org/health"), b"/health");
         assert_eq!(uri_path(b"http://h.org"), b"");
         assert_eq!(uri_path(b"*"), b"*");
+    }
+
+    #[test]
+    fn buffered_bodies_behind_a_head() {
+        use super::scan_body;
+        use http::BodyFraming as F;
+        assert_eq!(scan_body(b"abc", F::Length(5), false, false), Ok((3, 3, false)));
+        assert_eq!(scan_body(b"abcdeGET", F::Length(5), false, false), Ok((5, 5, true)));
+        assert_eq!(
+            scan_body(b"2\r\nab\r\n1\r\n", F::Chunked, false, false),
+            Ok((10, 2, false))
+        );
+        assert_eq!(
+            scan_body(b"2\r\nab\r\n0\r\n\r\nGET", F::Chunked, false, false),
+            Ok((12, 2, true))
+        );
+        assert_eq!(scan_body(b"zz\r\n", F::Chunked, false, false), Err(400));
+        assert_eq!(scan_body(b"abc", F::UntilClose, true, true), Ok((3, 3, true)));
+        assert_eq!(scan_body(b"", F::None, false, false), Ok((0, 0, true)));
     }
 
     #[test]
