@@ -1102,6 +1102,7 @@ fn eval_samples(s: &mut Stream, rt: &crate::runtime::Runtime, fmt: &LogFmt, stat
         req_uri: target,
         info,
         caps,
+        body: Default::default(),
     };
     fmt.samples()
         .map(|e| {

@@ -2440,6 +2440,7 @@ fn unique_id(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead) {
         req_uri: b"",
         info: inf,
         caps: None,
+        body: Default::default(),
     };
     let mut uid = std::mem::take(&mut s.logs.uid);
     crate::log::render_uid(
