@@ -1144,31 +1144,61 @@ impl Parser {
                             i += 2;
                         }
                         "mode" => {
-                            if !need(self) {
+                            // strtol(v, 8) that must consume the whole word.
+                            match u32::from_str_radix(v, 8) {
+                                Ok(m) if !v.starts_with('+') => s.mode = Some(m),
+                                _ => {
+                                    self.diags.alert(format!(
+                                        "{pfx} 'stats socket' : ''mode' : missing or invalid mode '{v}' (octal integer expected)'"
+                                    ));
+                                    return;
+                                }
+                            }
+                            i += 2;
+                        }
+                        "user" | "group" => {
+                            // Resolved now, as HAProxy does at parse time.
+                            let what = if k == "user" { "user" } else { "group" };
+                            if v.is_empty() {
+                                self.diags
+                                    .alert(format!("{pfx} 'stats socket' : ''{k}' : missing {what} name'"));
                                 return;
                             }
-                            s.mode = u32::from_str_radix(v, 8).ok();
+                            match lookup_id(k == "user", v) {
+                                Ok(id) if k == "user" => s.uid = Some(id),
+                                Ok(id) => s.gid = Some(id),
+                                Err(_) => {
+                                    self.diags
+                                        .alert(format!("{pfx} 'stats socket' : ''{k}' : unknown {what} name '{v}''"));
+                                    return;
+                                }
+                            }
+                            match k {
+                                "user" => s.user = Some(v.into()),
+                                _ => s.group = Some(v.into()),
+                            }
                             i += 2;
                         }
                         "uid" | "gid" | "maxconn" => {
                             if !need(self) {
                                 return;
                             }
-                            let n = atol(v).max(0) as u32;
+                            let n = atol(v);
+                            // HAProxy keeps atol's value in an int where -1
+                            // means "leave as is"; other values go to chown.
+                            let id = (n != -1).then_some(n as u32);
                             match k {
-                                "uid" => s.uid = Some(n),
-                                "gid" => s.gid = Some(n),
-                                _ => s.maxconn = Some(n),
+                                "uid" => s.uid = id,
+                                "gid" => s.gid = id,
+                                _ => s.maxconn = Some(n.max(0) as u32),
                             }
                             i += 2;
                         }
-                        "user" | "group" | "name" | "process" | "thread" | "severity-output" => {
+                        "name" | "process" | "thread" | "severity-output" => {
                             if !need(self) {
                                 return;
                             }
                             match k {
-                                "user" => s.user = Some(v.into()),
-                                "group" => s.group = Some(v.into()),
                                 "name" => s.name = Some(v.into()),
                                 "process" => s.process = Some(v.into()),
                                 "thread" => s.thread = Some(v.into()),

@@ -13,6 +13,7 @@
 //! requests are not parsed until it drains.
 
 pub(crate) mod commands;
+mod getsocks;
 
 use crate::listener::Listener;
 use crate::worker::{token, Msg, Worker, K_APPLET, K_APPLET_TIMER};
@@ -54,6 +55,16 @@ pub struct Applet {
     /// An over-long request fills the buffer: stop reading.
     stalled: bool,
     pub accept_ms: u64,
+}
+
+impl Applet {
+    /// Hands the session's socket and its unsent output to `f` (which
+    /// writes it synchronously); the output counts as sent afterwards.
+    pub(crate) fn take_pending_output(&mut self, f: impl FnOnce(RawFd, &[u8], &[Listener]), ls: &[Listener]) {
+        f(self.fd, &self.out[self.out_pos..], ls);
+        self.out.clear();
+        self.out_pos = 0;
+    }
 }
 
 /// A new connection on stats socket `sock` (listener `lidx`).

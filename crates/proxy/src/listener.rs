@@ -39,6 +39,8 @@ pub struct Listener {
     pub id: u32,
     /// Rotating candidates for spreading accepted connections over threads.
     pub spread: reactor::AcceptSpread,
+    /// `bind ... interface`, passed along by `_getsocks`.
+    pub iface: Option<String>,
 }
 
 fn opts_err(what: &str, e: io::Error) -> String {
@@ -107,7 +109,26 @@ fn open_inet(ip: std::net::IpAddr, port: u16, b: Option<&Bind>, backlog: i32) ->
     }
 }
 
-fn open_unix(path: &str, abstract_ns: bool, backlog: i32, mode: Option<u32>) -> io::Result<RawFd> {
+/// Owner to give a UNIX socket file (`uid`/`gid`/`user`/`group`); `None`
+/// leaves that id unchanged, as HAProxy's -1.
+#[derive(Clone, Copy, Default)]
+pub struct Owner {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+}
+
+/// Why opening a UNIX socket failed: HAProxy names the step.
+fn unix_step_err(step: &'static str) -> impl Fn(io::Error) -> io::Error {
+    move |e| io::Error::new(e.kind(), format!("{step} ({})", strerror(&e)))
+}
+
+/// C's strerror text of an I/O error (without Rust's "(os error N)").
+fn strerror(e: &io::Error) -> String {
+    let t = e.to_string();
+    t[..t.find(" (os error").unwrap_or(t.len())].to_string()
+}
+
+fn open_unix(path: &str, abstract_ns: bool, backlog: i32, mode: Option<u32>, owner: Owner) -> io::Result<RawFd> {
     let fd = sock::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
     if !abstract_ns {
         // A stale socket file from a previous run would make bind fail;
@@ -115,18 +136,33 @@ fn open_unix(path: &str, abstract_ns: bool, backlog: i32, mode: Option<u32>) -> 
         // one; removing it first gives the same result for a fresh start.
         let _ = std::fs::remove_file(path);
     }
+    let mut bound = false;
     let r = (|| {
-        sock::bind(fd, &RawAddr::from_unix(path, abstract_ns)?)?;
-        if let (false, Some(m)) = (abstract_ns, mode) {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))?;
+        sock::bind(fd, &RawAddr::from_unix(path, abstract_ns)?).map_err(unix_step_err("cannot bind UNIX socket"))?;
+        bound = true;
+        if !abstract_ns {
+            // Ownership first, then mode, like HAProxy: a mode that takes
+            // away the owner's rights must not prevent the chown.
+            if owner.uid.is_some() || owner.gid.is_some() {
+                std::os::unix::fs::chown(path, owner.uid, owner.gid)
+                    .map_err(unix_step_err("cannot change UNIX socket ownership"))?;
+            }
+            if let Some(m) = mode.filter(|&m| m != 0) {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))
+                    .map_err(unix_step_err("cannot change UNIX socket ownership"))?;
+            }
         }
-        sock::listen(fd, backlog)
+        sock::listen(fd, backlog).map_err(unix_step_err("cannot listen to UNIX socket"))
     })();
     match r {
         Ok(()) => Ok(fd),
         Err(e) => {
             sock::close_raw(fd);
+            if bound && !abstract_ns {
+                // Leave no socket file nobody listens on.
+                let _ = std::fs::remove_file(path);
+            }
             Err(e)
         }
     }
@@ -147,7 +183,13 @@ fn adopt_fd(n: i32) -> io::Result<RawFd> {
 }
 
 /// Opens the sockets of one address; one per port of a range.
-fn open_addr(addr: &Addr, b: Option<&Bind>, backlog: i32, mode: Option<u32>) -> io::Result<Vec<(RawFd, bool)>> {
+fn open_addr(
+    addr: &Addr,
+    b: Option<&Bind>,
+    backlog: i32,
+    mode: Option<u32>,
+    owner: Owner,
+) -> io::Result<Vec<(RawFd, bool)>> {
     match addr {
         Addr::Inet {
             ip,
@@ -169,8 +211,8 @@ fn open_addr(addr: &Addr, b: Option<&Bind>, backlog: i32, mode: Option<u32>) -> 
             Ok(v)
         }
         Addr::Inet { .. } => Err(io::Error::new(io::ErrorKind::InvalidInput, "missing port")),
-        Addr::Unix(p) => Ok(vec![(open_unix(p, false, backlog, mode)?, false)]),
-        Addr::Abns(p) => Ok(vec![(open_unix(p, true, backlog, mode)?, false)]),
+        Addr::Unix(p) => Ok(vec![(open_unix(p, false, backlog, mode, owner)?, false)]),
+        Addr::Abns(p) => Ok(vec![(open_unix(p, true, backlog, mode, owner)?, false)]),
         Addr::Fd(n) => Ok(vec![(adopt_fd(*n)?, true)]),
     }
 }
@@ -181,12 +223,18 @@ pub fn open_all(cfg: &Config) -> Result<Vec<Listener>, String> {
     let mut out = Vec::new();
     let global_maxconn = cfg.global.maxconn.unwrap_or(0);
     for (i, s) in cfg.global.stats_sockets.iter().enumerate() {
-        let fds = open_addr(&s.addr, None, 10, s.mode).map_err(|e| {
-            format!(
-                "Starting frontend GLOBAL: cannot bind UNIX socket ({}) [{}]",
-                e,
+        let owner = Owner { uid: s.uid, gid: s.gid };
+        let fds = open_addr(&s.addr, None, 10, s.mode, owner).map_err(|e| {
+            let what = match s.addr {
+                Addr::Unix(_) | Addr::Abns(_) => e.to_string(),
+                _ => format!("cannot bind socket ({})", strerror(&e)),
+            };
+            protocols_failed(format!(
+                "Binding [{}:{}] for frontend GLOBAL: {what} [{}]",
+                s.loc.file,
+                s.loc.line,
                 addr_text(&s.addr)
-            )
+            ))
         })?;
         for (fd, inherited) in fds {
             out.push(Listener {
@@ -200,6 +248,7 @@ pub fn open_all(cfg: &Config) -> Result<Vec<Listener>, String> {
                 counters: Counters::default(),
                 id: i as u32 + 1,
                 spread: reactor::AcceptSpread::new(),
+                iface: None,
             });
         }
     }
@@ -217,7 +266,18 @@ pub fn open_all(cfg: &Config) -> Result<Vec<Listener>, String> {
                 .or(p.maxconn)
                 .unwrap_or(1024)
                 .max(1) as i32;
-            let fds = open_addr(addr, Some(b), backlog, b.mode).map_err(|e| {
+            let fds = open_addr(addr, Some(b), backlog, b.mode, Owner::default()).map_err(|e| {
+                if matches!(addr, Addr::Unix(_) | Addr::Abns(_)) {
+                    // The UNIX steps carry HAProxy's own texts.
+                    return protocols_failed(format!(
+                        "Binding [{}:{}] for {} {}: {e} [{}]",
+                        b.loc.file,
+                        b.loc.line,
+                        if p.cap.backend { "proxy" } else { "frontend" },
+                        p.name,
+                        b.raw
+                    ));
+                }
                 format!(
                     "Starting {} {}: cannot bind socket ({}) [{}]",
                     if p.cap.backend { "proxy" } else { "frontend" },
@@ -239,11 +299,18 @@ pub fn open_all(cfg: &Config) -> Result<Vec<Listener>, String> {
                     counters: Counters::default(),
                     id: b.id.unwrap_or(n),
                     spread: reactor::AcceptSpread::new(),
+                    iface: b.interface.clone(),
                 });
             }
         }
     }
     Ok(out)
+}
+
+/// A listener failure followed by HAProxy's closing line.
+fn protocols_failed(msg: String) -> String {
+    let argv0 = std::env::args().next().unwrap_or_else(|| "haproxy".into());
+    format!("{msg}\n[{argv0}.main()] Some protocols failed to start their listeners! Exiting.")
 }
 
 fn addr_text(a: &Addr) -> String {

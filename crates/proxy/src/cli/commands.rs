@@ -296,6 +296,7 @@ static KEYWORDS: &[Kw] = &[
         0,
         cmd_show_threads
     ),
+    kw!(&["_getsocks"], None, 0, cmd_getsocks),
     kw!(
         &["debug", "counters"],
         Some(reactor::counters::HELP),
@@ -1005,6 +1006,24 @@ fn cmd_show_pools(c: &mut Ctx, _: &[String], _: Option<&[u8]>) -> String {
     );
     let _ = writeln!(s, "Total: 1 pools, {} bytes allocated, 0 used.", free * size);
     s
+}
+
+/// `_getsocks` (no help line, no level: the socket's `expose-fd
+/// listeners` decides). Answers already produced on this line go first.
+fn cmd_getsocks(c: &mut Ctx, _: &[String], _: Option<&[u8]>) -> String {
+    let allowed =
+        c.w.rt
+            .cfg
+            .global
+            .stats_sockets
+            .get(c.a.sock)
+            .is_some_and(|s| s.expose_fd_listeners);
+    c.a.take_pending_output(
+        |fd, pending, ls| super::getsocks::run(fd, pending, allowed, ls),
+        &c.w.listeners,
+    );
+    c.a.ending = true;
+    String::new()
 }
 
 fn cmd_debug_counters(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
