@@ -191,7 +191,10 @@ fn getsocks(path: &std::path::Path) -> (i32, Vec<i32>, Vec<u8>) {
                 c = libc::CMSG_NXTHDR(&msg, c);
             }
         }
-        s.write_all(&(fds.len() as i32).to_ne_bytes()).unwrap();
+        // The ack; the sender waits for it only between full batches and
+        // may already have closed after the last one (HAProxy's receiver
+        // ignores this error too).
+        let _ = s.write_all(&(fds.len() as i32).to_ne_bytes());
     }
     // The session ends after the transfer.
     let mut rest = Vec::new();
