@@ -22,7 +22,7 @@ pub mod units;
 
 pub use diag::{Diag, Diags, Level};
 pub use model::*;
-pub use parser::LoadOptions;
+pub use parser::{LoadOptions, RuleCheck, RuleErr};
 
 use std::path::{Path, PathBuf};
 
@@ -38,6 +38,10 @@ pub struct Loaded {
     /// server(s) addr."): fatal too, reported after the checks.
     pub unresolved: bool,
     pub warnings: bool,
+    /// Reading stopped at an ERR_ABORT error: HAProxy exits right after
+    /// "Error(s) found in configuration file", without the final
+    /// "Fatal errors found in configuration." line.
+    pub aborted: bool,
 }
 
 /// Expands `-f` arguments: a directory yields its `*.cfg` files in lexical
@@ -129,7 +133,9 @@ pub fn load(files: &[PathBuf], opts: &LoadOptions) -> Loaded {
         p.diags.alert_nonfatal("Failed to initialize server(s) addr.");
     }
     let warnings = p.diags.warned;
+    let aborted = p.diags.abort;
     Loaded {
+        aborted,
         config: p.cfg,
         diags: p.diags.list,
         fatal,

@@ -20,6 +20,26 @@ pub struct LoadOptions {
     pub ignore_unresolved: bool,
     /// `-dD`: diagnostic mode.
     pub diag_mode: bool,
+    /// Compiles an `acl` or rule line as soon as it is read, like HAProxy
+    /// parses ACLs, actions and sample expressions while reading the file
+    /// (so `-c` reports a bad fetch or converter argument). The engine
+    /// lives in the `proxy` crate; `None` only records the words.
+    pub rule_check: Option<RuleCheck>,
+}
+
+/// See [`LoadOptions::rule_check`]: given the proxy as parsed so far (the
+/// line already appended to its list), whether it is in a `defaults`
+/// section, and the line. An error is an alert text without location
+/// prefix handling (the text is printed as is).
+pub type RuleCheck = fn(&crate::model::Proxy, bool, &crate::model::RawLine) -> Result<(), RuleErr>;
+
+/// A rule line HAProxy would refuse while parsing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleErr {
+    pub text: String,
+    /// HAProxy's ERR_ABORT: reading stops at this line (rule actions);
+    /// otherwise only the configuration is invalid (ACLs, tcp rules).
+    pub abort: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -388,6 +408,11 @@ impl Parser {
             self.diags.fatal |= was_fatal;
             if !keep_going {
                 return false;
+            }
+            if self.diags.abort {
+                // HAProxy's ERR_ABORT: the rest of the file is not read.
+                self.diags.fatal = true;
+                return true;
             }
         }
         if missing_lf {

@@ -93,6 +93,18 @@ pub(crate) const SERVER_CARRIED: &[&str] = &[
 const TIMEOUT_LIST: &str = "'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin'";
 
 impl Parser {
+    /// Runs the rule compiler on the line just appended to `p` (see
+    /// [`crate::LoadOptions::rule_check`]).
+    fn check_rule(&mut self, p: &Proxy, is_def: bool, l: &RawLine) {
+        let Some(check) = self.opts.rule_check else { return };
+        if let Err(e) = check(p, is_def, l) {
+            self.diags.alert(e.text);
+            if e.abort {
+                self.diags.abort = true;
+            }
+        }
+    }
+
     pub(crate) fn parse_proxy_kw(&mut self, p: &mut Proxy, is_def: bool, w: &[String], kwm: Kwm, loc: Loc) {
         let (file, line) = (loc.file.clone(), loc.line);
         let pfx = format!("parsing [{file}:{line}] :");
@@ -267,7 +279,9 @@ impl Parser {
                         arg(1)
                     ));
                 } else {
-                    p.acls.push(raw());
+                    let l = raw();
+                    p.acls.push(l.clone());
+                    self.check_rule(p, is_def, &l);
                 }
             }
             "cookie" => p.cookie = Some(raw()),
@@ -320,7 +334,11 @@ impl Parser {
                     "http-check" => &mut p.http_check,
                     _ => &mut p.tcp_check,
                 };
-                v.push(raw());
+                let l = raw();
+                v.push(l.clone());
+                if !matches!(kw, "http-check" | "tcp-check") {
+                    self.check_rule(p, is_def, &l);
+                }
             }
             "http-send-name-header" => {
                 p.http_send_name_header = Some(if arg(1).is_empty() {

@@ -95,7 +95,8 @@ fn parse_kind(m: &str) -> Result<MatchKind, String> {
         "len" => MatchKind::Len,
         "ip" => MatchKind::Ip,
         "reg" => MatchKind::Reg,
-        _ => return Err(format!("matching method '-m {m}' is not supported yet by rhaproxy")),
+        "bin" => return Err(format!("matching method '-m {m}' is not supported yet by rhaproxy")),
+        _ => return Err(format!("unknown matching method '{m}' when parsing ACL expression")),
     })
 }
 
@@ -112,10 +113,20 @@ impl Acl {
             Err(e) => {
                 // `path_beg`, `hdr_sub(x)`, ...
                 let name_end = first.find(['(', ',']).unwrap_or(first.len());
-                match split_suffix(&first[..name_end]) {
-                    Some((base, k)) => (parse_expr(&format!("{base}{}", &first[name_end..]), dir)?, k),
-                    None => return Err(e),
-                }
+                let name = &first[..name_end];
+                let r = match split_suffix(name) {
+                    Some((base, k)) => parse_expr(&format!("{base}{}", &first[name_end..]), dir).map(|x| (x, k)),
+                    None => Err(e),
+                };
+                // HAProxy's wording: the unknown keyword, or what is wrong
+                // with a known one.
+                r.map_err(|e| {
+                    if e.starts_with("unknown fetch method") {
+                        format!("unknown fetch method '{name}' in ACL expression '{name}'")
+                    } else {
+                        format!("ACL keyword '{name}' : {e}.")
+                    }
+                })?
             }
         };
         let mut icase = false;
@@ -158,7 +169,7 @@ impl Acl {
                         op = o;
                         continue;
                     }
-                    let bad = || format!("'{w}' is not a valid integer pattern");
+                    let bad = || format!("'{w}' is not a number");
                     let p = match (op, w.split_once(':')) {
                         (Some(o), _) => Pat::Cmp(o, w.parse().map_err(|_| bad())?),
                         (None, Some((a, b))) => Pat::Range(
@@ -325,7 +336,13 @@ fn predefined(name: &str) -> Option<&'static [&'static str]> {
         "HTTP" => &["always_true"],
         "HTTP_1.0" => &["req.ver", "1.0"],
         "HTTP_1.1" => &["req.ver", "1.1"],
+        "HTTP_2.0" => &["req.ver", "2.0"],
+        "HTTP_CONTENT" => &["req.hdr_val(content-length)", "gt", "0"],
+        "HTTP_URL_ABS" => &["url_reg", "^[^/:]*://"],
         "HTTP_URL_SLASH" => &["url", "-m", "beg", "/"],
+        "RDP_COOKIE" => &["req.rdp_cookie_cnt", "gt", "0"],
+        "REQ_CONTENT" => &["req.len", "gt", "0"],
+        "WAIT_END" => &["wait_end"],
         "HTTP_URL_STAR" => &["url", "*"],
         "LOCALHOST" => &["src", "127.0.0.1/8", "::1"],
         "METH_CONNECT" => &["method", "CONNECT"],
@@ -345,6 +362,8 @@ fn predefined(name: &str) -> Option<&'static [&'static str]> {
 #[derive(Default, Debug)]
 pub struct AclSet {
     named: Vec<(String, Vec<Acl>)>,
+    /// Declared, but using what rhaproxy does not implement (lenient sets).
+    lacking: Vec<String>,
 }
 
 impl AclSet {
@@ -364,12 +383,34 @@ impl AclSet {
         }
         Ok(s)
     }
+    /// The `acl` lines named in `words` (a rule being checked while the
+    /// configuration is read). A line that does not compile (rhaproxy
+    /// lacks something it uses: real errors were reported on the line
+    /// itself) leaves a name conditions cannot use, refused as unsupported.
+    pub fn build_lenient(lines: &[config::model::RawLine], words: &[String]) -> AclSet {
+        let mut s = AclSet::default();
+        for l in lines {
+            let Some(name) = l.words.get(1) else { continue };
+            if !words.iter().any(|w| w.trim_start_matches('!') == name) {
+                continue;
+            }
+            match Acl::parse(&l.words[2.min(l.words.len())..], Dir::Req) {
+                Ok(a) => match s.named.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, v)) => v.push(a),
+                    None => s.named.push((name.clone(), vec![a])),
+                },
+                Err(_) => s.lacking.push(name.clone()),
+            }
+        }
+        s
+    }
     fn get(&self, name: &str) -> Option<Vec<Acl>> {
         if let Some((_, v)) = self.named.iter().find(|(n, _)| n == name) {
             return Some(v.clone());
         }
         let w: Vec<String> = predefined(name)?.iter().map(|s| s.to_string()).collect();
-        Acl::parse(&w, Dir::Req).ok().map(|a| vec![a])
+        // A predefined ACL over a fetch rhaproxy lacks is refused when used.
+        Some(Acl::parse(&w, Dir::Req).map(|a| vec![a]).unwrap_or_default())
     }
 }
 
@@ -392,7 +433,7 @@ impl Cond {
         let mut i = 1;
         while i < words.len() {
             let mut w = words[i].as_str();
-            if w == "||" || w == "or" {
+            if w == "||" || w.eq_ignore_ascii_case("or") {
                 if ors.last().is_some_and(|v| v.is_empty()) {
                     return Err("missing ACL before 'or'".into());
                 }
@@ -420,7 +461,16 @@ impl Cond {
                 i = end;
                 vec![a]
             } else {
-                acls.get(w).ok_or_else(|| format!("no such ACL : '{w}'"))?
+                match acls.get(w) {
+                    Some(a) if a.is_empty() => {
+                        return Err(format!("predefined ACL '{w}' is not supported yet by rhaproxy"))
+                    }
+                    Some(a) => a,
+                    None if acls.lacking.iter().any(|n| n == w) => {
+                        return Err(format!("ACL '{w}' uses what is not supported yet by rhaproxy"))
+                    }
+                    None => return Err(format!("no such ACL : '{w}'")),
+                }
             };
             ors.last_mut().unwrap().push((neg, term));
             i += 1;

@@ -132,61 +132,178 @@ impl ProxyRules {
     pub fn build(p: &Proxy, sections: &[HttpErrors], caps: &crate::capture::Layout) -> Result<ProxyRules, String> {
         let acls = AclSet::build(&p.acls)?;
         let mut r = ProxyRules::default();
-        for (list, out, kind) in [
-            (&p.http_request, &mut r.req, Kind::Req),
-            (&p.http_response, &mut r.res, Kind::Res),
-            (&p.http_after_response, &mut r.after, Kind::After),
-        ] {
-            for l in list {
-                out.push(compile(l, kind, &acls, p, sections, caps)?);
-            }
-        }
-        let http = p.mode == config::model::Mode::Http;
-        for (l, res) in p
-            .tcp_request
+        for l in p
+            .http_request
             .iter()
-            .map(|l| (l, false))
-            .chain(p.tcp_response.iter().map(|l| (l, true)))
+            .chain(&p.http_response)
+            .chain(&p.http_after_response)
+            .chain(&p.tcp_request)
+            .chain(&p.tcp_response)
         {
-            let kw = l.words[0].as_str();
-            let sub = l.words.get(1).map(|s| s.as_str()).unwrap_or("");
-            let refuse = |what: &str| format!("parsing [{}] : '{kw} {what}' is not supported yet by rhaproxy", l.loc);
-            if sub == "inspect-delay" {
-                // The whole HTTP head is there before rules run; in TCP
-                // mode, content rules (refused below) would need it.
+            let Some((kind, rule)) = compile_line(p, false, l, &acls, sections, caps)? else {
                 continue;
-            }
-            let (out, kind) = match (res, sub) {
-                (false, "connection") => (&mut r.tcp_conn, Kind::TcpL4),
-                (false, "session") => (&mut r.tcp_sess, Kind::TcpSess),
-                (false, "content") if http => (&mut r.tcp_req, Kind::TcpReq),
-                (true, "content") if http => (&mut r.tcp_res, Kind::TcpRes),
-                (_, "content") => return Err(refuse("content' in TCP mode, 'tcp-request content")),
-                _ => return Err(refuse(sub)),
             };
-            // Compiled as "<kw> <sub>" followed by the action words.
-            let mut words = vec![format!("{kw} {sub}")];
-            words.extend(l.words[2..].iter().cloned());
-            let rl = RawLine {
-                words,
-                loc: l.loc.clone(),
-            };
-            let rule = compile(&rl, kind, &acls, p, sections, caps)?;
             if kind == Kind::TcpSess
                 && matches!(
                     rule.act,
                     Action::SetVar(..) | Action::SetVarFmt(..) | Action::UnsetVar(_)
                 )
             {
-                if !http {
-                    return Err(refuse("session set-var' in TCP mode, 'tcp-request session"));
-                }
                 r.sess_at_request = true;
             }
-            out.push(rule);
+            match kind {
+                Kind::Req => r.req.push(rule),
+                Kind::Res => r.res.push(rule),
+                Kind::After => r.after.push(rule),
+                Kind::TcpL4 => r.tcp_conn.push(rule),
+                Kind::TcpSess => r.tcp_sess.push(rule),
+                Kind::TcpReq => r.tcp_req.push(rule),
+                Kind::TcpRes => r.tcp_res.push(rule),
+            }
         }
         Ok(r)
     }
+}
+
+/// HAProxy's name for a proxy in messages (`proxy_type_str`):
+/// "frontend 'fe'", "backend 'be'", "proxy 'li'" (listen), "defaults 'd'".
+fn px_desc(p: &Proxy, is_def: bool) -> String {
+    let t = if is_def {
+        "defaults"
+    } else {
+        match (p.cap.frontend, p.cap.backend) {
+            (true, false) => "frontend",
+            (false, true) => "backend",
+            _ => "proxy",
+        }
+    };
+    format!("{t} '{}'", p.name)
+}
+
+/// Compiles one rule line of `p` (http-request/-response/-after-response,
+/// tcp-request/-response); None for lines that are settings
+/// (`inspect-delay`).
+fn compile_line(
+    p: &Proxy,
+    is_def: bool,
+    l: &RawLine,
+    acls: &AclSet,
+    sections: &[HttpErrors],
+    caps: &crate::capture::Layout,
+) -> Result<Option<(Kind, Rule)>, String> {
+    let kw = l.words[0].as_str();
+    let kind = match kw {
+        "http-request" => Kind::Req,
+        "http-response" => Kind::Res,
+        "http-after-response" => Kind::After,
+        _ => {
+            let http = p.mode == config::model::Mode::Http;
+            let res = kw == "tcp-response";
+            let sub = l.words.get(1).map(|s| s.as_str()).unwrap_or("");
+            let refuse = |what: &str| format!("parsing [{}] : '{kw} {what}' is not supported yet by rhaproxy", l.loc);
+            if sub == "inspect-delay" {
+                // The whole HTTP head is there before rules run; in TCP
+                // mode, content rules (refused below) would need it.
+                return Ok(None);
+            }
+            let kind = match (res, sub) {
+                (false, "connection") => Kind::TcpL4,
+                (false, "session") => Kind::TcpSess,
+                (false, "content") if http => Kind::TcpReq,
+                (true, "content") if http => Kind::TcpRes,
+                (_, "content") => return Err(refuse("content' in TCP mode, 'tcp-request content")),
+                _ => return Err(refuse(sub)),
+            };
+            // Compiled as "<kw> <sub>" followed by the action words.
+            let mut words = vec![format!("{kw} {sub}")];
+            words.extend(l.words[2.min(l.words.len())..].iter().cloned());
+            let rl = RawLine {
+                words,
+                loc: l.loc.clone(),
+            };
+            let rule = compile(&rl, kind, acls, p, is_def, sections, caps)?;
+            if kind == Kind::TcpSess
+                && !http
+                && matches!(
+                    rule.act,
+                    Action::SetVar(..) | Action::SetVarFmt(..) | Action::UnsetVar(_)
+                )
+            {
+                return Err(refuse("session set-var' in TCP mode, 'tcp-request session"));
+            }
+            return Ok(Some((kind, rule)));
+        }
+    };
+    Ok(Some((kind, compile(l, kind, acls, p, is_def, sections, caps)?)))
+}
+
+/// An error text that only says rhaproxy lacks something HAProxy has
+/// (start-up refuses it; `-c` accepts it as HAProxy would).
+pub fn is_unsupported(msg: &str) -> bool {
+    msg.contains("not supported yet")
+}
+
+/// [`config::LoadOptions::rule_check`]: compiles an `acl` or rule line
+/// while the configuration is read, as HAProxy does, with HAProxy's texts.
+/// What rhaproxy does not implement passes here (start-up refuses it).
+pub fn check_rule_line(p: &Proxy, is_def: bool, l: &RawLine) -> Result<(), config::RuleErr> {
+    let kw = l.words[0].as_str();
+    let fail = |text: String, abort: bool| {
+        if is_unsupported(&text) {
+            Ok(())
+        } else {
+            Err(config::RuleErr { text, abort })
+        }
+    };
+    if kw == "acl" {
+        return match AclSet::build(std::slice::from_ref(l)) {
+            Err(e) => fail(e, false),
+            Ok(_) => Ok(()),
+        };
+    }
+    let http = kw.starts_with("http-");
+    if http {
+        let act = l.words.get(1).map(|s| s.as_str()).unwrap_or("");
+        if let Some(list) = haproxy_actions(kw) {
+            let known = list.split(", ").any(|k| {
+                let k = k.trim_matches('\'');
+                match k.strip_suffix("(*)") {
+                    Some(pfx) => act.starts_with(pfx),
+                    None => act == k,
+                }
+            });
+            if !known {
+                return Err(config::RuleErr {
+                    text: format!("parsing [{}]: '{kw}' expects {list}, but got '{act}'.", l.loc),
+                    abort: true,
+                });
+            }
+        }
+    }
+    // Only the ACLs this line names; their own lines were checked when
+    // read, so one that does not compile here is something rhaproxy lacks.
+    let acls = AclSet::build_lenient(&p.acls, &l.words);
+    // Capture slots are numbered over the whole frontend; a layout the
+    // proxy cannot build yet is reported by start-up.
+    let caps = crate::capture::Layout::build(p).unwrap_or_default();
+    match compile_line(p, is_def, l, &acls, &[], &caps) {
+        // References to http-errors sections are resolved after parsing
+        // (as HAProxy does); start-up reports those.
+        Err(e) if e.starts_with("Proxy '") => Ok(()),
+        Err(e) => fail(e, http),
+        Ok(_) => Ok(()),
+    }
+}
+
+/// The actions HAProxy 2.6 knows after each rule keyword, as its "expects"
+/// message lists them.
+fn haproxy_actions(kw: &str) -> Option<&'static str> {
+    Some(match kw {
+        "http-request" => "'wait-for-handshake', 'ot-group', 'set-log-level', 'set-nice', 'use-service', 'sc-inc-gpc(*)', 'sc-inc-gpc0(*)', 'sc-inc-gpc1(*)', 'sc-set-gpt(*)', 'sc-set-gpt0(*)', 'send-spoe-group', 'do-resolve(*)', 'cache-use', 'add-acl(*)', 'add-header', 'allow', 'auth', 'capture', 'del-acl(*)', 'del-header', 'del-map(*)', 'deny', 'disable-l7-retry', 'early-hint', 'normalize-uri', 'redirect', 'reject', 'replace-header', 'replace-path', 'replace-pathq', 'replace-uri', 'replace-value', 'return', 'set-header', 'set-map(*)', 'set-method', 'set-path', 'set-pathq', 'set-query', 'set-uri', 'strict-mode', 'tarpit', 'track-sc(*)', 'set-timeout', 'wait-for-body', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)', 'set-dst', 'set-dst-port', 'set-mark', 'set-src', 'set-src-port', 'set-tos', 'silent-drop', 'set-priority-class', 'set-priority-offset'",
+        "http-response" => "'ot-group', 'set-log-level', 'set-nice', 'sc-inc-gpc(*)', 'sc-inc-gpc0(*)', 'sc-inc-gpc1(*)', 'sc-set-gpt(*)', 'sc-set-gpt0(*)', 'send-spoe-group', 'cache-store', 'add-acl(*)', 'add-header', 'allow', 'capture', 'del-acl(*)', 'del-header', 'del-map(*)', 'deny', 'redirect', 'replace-header', 'replace-value', 'return', 'set-header', 'set-map(*)', 'set-status', 'strict-mode', 'track-sc(*)', 'wait-for-body', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)', 'set-mark', 'set-tos', 'silent-drop'",
+        "http-after-response" => "'ot-group', 'add-header', 'allow', 'capture', 'del-header', 'replace-header', 'replace-value', 'set-header', 'set-status', 'strict-mode', 'set-var-fmt(*)', 'set-var(*)', 'unset-var(*)'",
+        _ => return None,
+    })
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -212,10 +329,11 @@ fn compile(
     kind: Kind,
     acls: &AclSet,
     p: &Proxy,
+    is_def: bool,
     sections: &[HttpErrors],
     caps: &crate::capture::Layout,
 ) -> Result<Rule, String> {
-    let px = p.name.as_str();
+    let px = px_desc(p, is_def);
     let kw = l.words[0].as_str();
     let act = l.words.get(1).map(|s| s.as_str()).unwrap_or("");
     let dir = if matches!(kind, Kind::Req | Kind::TcpL4 | Kind::TcpSess | Kind::TcpReq) {
@@ -239,8 +357,18 @@ fn compile(
         }
     }
     let err = |e: String| {
+        if kind.tcp() {
+            format!("parsing [{}] : {e}", l.loc)
+        } else {
+            format!(
+                "parsing [{}] : error detected in {px} while parsing '{kw} {act}' rule : {e}.",
+                l.loc
+            )
+        }
+    };
+    let cond_err = |e: String| {
         format!(
-            "parsing [{}] : error detected in proxy '{px}' while parsing '{kw} {act}' rule : {e}.",
+            "parsing [{}] : error detected while parsing an '{kw} {act}' condition : {e}.",
             l.loc
         )
     };
@@ -252,7 +380,7 @@ fn compile(
         .unwrap_or(l.words.len());
     let args = &l.words[2.min(cpos)..cpos];
     let cond = if cpos < l.words.len() {
-        Some(Cond::parse(&l.words[cpos..], acls, dir).map_err(err)?)
+        Some(Cond::parse(&l.words[cpos..], acls, dir).map_err(cond_err)?)
     } else {
         None
     };
@@ -344,7 +472,7 @@ fn compile(
                     // against the frontend at run time (ignored if absent).
                     if p.cap.frontend && id >= declared {
                         return Err(format!(
-                            "parsing [{}] : error detected in proxy '{px}' while parsing '{kw} capture' rule : unable to find capture id '{id}' referenced by {kw} capture rule.",
+                            "parsing [{}] : error detected in {px} while parsing '{kw} capture' rule : unable to find capture id '{id}' referenced by {kw} capture rule.",
                             l.loc
                         ));
                     }
@@ -382,7 +510,7 @@ fn compile(
             }
             let parsed = Reply::parse(&words, default_status, dir, sections).map_err(|e| match e {
                 ReplyError::Parse(m) => err(m),
-                ReplyError::Check(m) => format!("Proxy '{px}': {m}."),
+                ReplyError::Check(m) => format!("Proxy '{}': {m}.", p.name),
             })?;
             if let Some(w) = words.get(parsed.used) {
                 return Err(format!(
@@ -1029,6 +1157,65 @@ mod tests {
         assert!(e("http-request wait-for-body time 1s foo").contains("expects either 'if' or 'unless'"));
         assert!(e("http-after-response wait-for-body time 1s").contains("not supported"));
         assert!(rules(&["http-response wait-for-body time 1s at-least 1k if { status 200 }"]).is_ok());
+    }
+
+    #[test]
+    fn parse_time_check_like_haproxy() {
+        let p = Proxy {
+            name: "fe".into(),
+            mode: config::model::Mode::Http,
+            cap: config::model::Cap {
+                frontend: true,
+                backend: false,
+            },
+            acls: vec![RawLine {
+                words: ["acl", "lacks", "req.payload(0,1)", "x"].map(String::from).to_vec(),
+                loc: Default::default(),
+            }],
+            ..Proxy::default()
+        };
+        let chk = |line: &str| {
+            let l = RawLine {
+                words: line.split_whitespace().map(String::from).collect(),
+                loc: config::model::Loc {
+                    file: "t.cfg".into(),
+                    line: 7,
+                },
+            };
+            check_rule_line(&p, false, &l)
+        };
+        let e = chk("http-request set-header x %[str(a),field(0,.)]").unwrap_err();
+        assert!(e.abort);
+        assert_eq!(e.text, "parsing [t.cfg:7] : error detected in frontend 'fe' while parsing 'http-request set-header' rule : failed to parse sample expression <str(a),field(0,.)]> : invalid args in converter 'field' : Unexpected value 0 for index.");
+        let e = chk("http-request frob").unwrap_err();
+        assert!(
+            e.text
+                .starts_with("parsing [t.cfg:7]: 'http-request' expects 'wait-for-handshake', ")
+                && e.text.ends_with(" but got 'frob'.")
+        );
+        let e = chk("acl x nosuch y").unwrap_err();
+        assert!(!e.abort);
+        assert!(
+            e.text.ends_with(
+                "error detected while parsing ACL 'x' : unknown fetch method 'nosuch' in ACL expression 'nosuch'."
+            ),
+            "{}",
+            e.text
+        );
+        assert!(chk("http-request deny if nope")
+            .unwrap_err()
+            .text
+            .contains("no such ACL : 'nope'"));
+        assert!(chk("tcp-request content set-var(txn.x) nosuch")
+            .unwrap_err()
+            .text
+            .ends_with("] : unknown fetch method 'nosuch'"));
+        // What HAProxy has and rhaproxy lacks passes here: start-up refuses it.
+        assert!(chk("http-request tarpit").is_ok());
+        assert!(chk("http-request set-header x %ci").is_ok());
+        assert!(chk("http-request deny if lacks").is_ok());
+        assert!(chk("http-request deny if WAIT_END").is_ok());
+        assert!(chk("http-request set-var(txn.x) bool(true)").is_ok());
     }
 
     #[test]

@@ -349,7 +349,9 @@ impl LogFmt {
                     if !lit.is_empty() {
                         nodes.push(Node::Lit(std::mem::take(&mut lit)));
                     }
-                    nodes.push(Node::Smp(parse_expr(&s[i + 2..end], dir)?));
+                    let e = parse_expr(&s[i + 2..end], dir)
+                        .map_err(|e| format!("failed to parse sample expression <{}> : {e}", &s[i + 2..]))?;
+                    nodes.push(Node::Smp(e));
                     i = end + 1;
                 }
                 _ => {

@@ -194,6 +194,7 @@ fn main() {
     let lopts = config::LoadOptions {
         ignore_unresolved: opts.ignore_unresolved,
         diag_mode: opts.diag,
+        rule_check: Some(proxy::http_act::check_rule_line),
     };
     let loaded = config::load(&files, &lopts);
     for d in &loaded.diags {
@@ -203,7 +204,9 @@ fn main() {
         out.emit(d);
     }
     if loaded.fatal {
-        out.alert("Fatal errors found in configuration.");
+        if !loaded.aborted {
+            out.alert("Fatal errors found in configuration.");
+        }
         exit(1);
     }
     if loaded.unresolved {
