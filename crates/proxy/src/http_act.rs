@@ -283,9 +283,13 @@ pub fn check_rule_line(p: &Proxy, is_def: bool, l: &RawLine) -> Result<(), confi
     // Only the ACLs this line names; their own lines were checked when
     // read, so one that does not compile here is something rhaproxy lacks.
     let acls = AclSet::build_lenient(&p.acls, &l.words);
-    // Capture slots are numbered over the whole frontend; a layout the
-    // proxy cannot build yet is reported by start-up.
-    let caps = crate::capture::Layout::build(p).unwrap_or_default();
+    // Capture slots are numbered over the whole frontend (a defaults
+    // section lends its rules to frontends): start-up checks them.
+    let caps = match crate::capture::Layout::build(p) {
+        Ok(c) if !is_def => c,
+        _ if l.words.get(1).is_some_and(|a| a == "capture") => return Ok(()),
+        _ => Default::default(),
+    };
     match compile_line(p, is_def, l, &acls, &[], &caps) {
         // References to http-errors sections are resolved after parsing
         // (as HAProxy does); start-up reports those.
