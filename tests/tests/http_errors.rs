@@ -194,3 +194,93 @@ fn bad_replies_are_refused_like_haproxy() {
         assert!(err.contains(alert), "{line}: {err}");
     }
 }
+
+/// `http-request tarpit`: the reply (the proxies' 500 page, `deny_status`,
+/// or reply options) is held for `timeout tarpit`, else a backend's
+/// `timeout connect` (a frontend has none: no delay), and the denial is
+/// counted like HAProxy 2.6.12 does (the frontend always, the backend for
+/// its own rules only). Bytes, delays and counters checked against
+/// /usr/sbin/haproxy with this configuration.
+#[test]
+fn tarpit_delays_the_reply_and_counts_denials() {
+    let dir = TempDir::new("tarpit");
+    let port = free_port();
+    let port2 = free_port();
+    let sock = dir.path().join("s.sock");
+    let cfg = dir.write(
+        "t.cfg",
+        &format!(
+            "global\n  stats socket {} level admin\n\
+defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 400ms\n\
+frontend fe\n  bind 127.0.0.1:{port}\n\
+  http-request tarpit if {{ path /t }}\n\
+  http-request tarpit deny_status 403 if {{ path /t403 }}\n\
+  http-request tarpit status 429 content-type text/plain string \"slow down\" hdr x-a b if {{ path /tr }}\n\
+  default_backend be\n\
+backend be\n  http-request tarpit if {{ path /bt }}\n  server s1 127.0.0.1:1\n\
+listen li\n  bind 127.0.0.1:{port2}\n  timeout tarpit 200ms\n  http-request tarpit\n  server s1 127.0.0.1:1\n",
+            sock.display()
+        ),
+    );
+    let mut c = Command::new(bin("rhaproxy"));
+    c.arg("-db")
+        .arg("-f")
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _p = Proc::spawn(c, "rhaproxy");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let addr2: SocketAddr = format!("127.0.0.1:{port2}").parse().unwrap();
+    assert!(wait_listening(addr, T) && wait_listening(addr2, T));
+    let page500 = "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 97\r\ncache-control: no-cache\r\ncontent-type: text/html\r\nconnection: close\r\n\r\n<html><body><h1>500 Internal Server Error</h1>\nAn internal server error occurred.\n</body></html>\n";
+    let timed = |a: SocketAddr, path: &str| {
+        let t0 = std::time::Instant::now();
+        (get(a, path), t0.elapsed())
+    };
+    let (r, d) = timed(addr, "/t");
+    assert_eq!(r, page500);
+    assert!(d < Duration::from_millis(300), "{d:?}");
+    let (r, _) = timed(addr, "/t403");
+    assert!(r.starts_with("HTTP/1.1 403 Forbidden\r\n"), "{r}");
+    let (r, _) = timed(addr, "/tr");
+    assert_eq!(
+        r,
+        "HTTP/1.1 429 Too Many Requests\r\nx-a: b\r\ncontent-length: 9\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nslow down"
+    );
+    let (r, d) = timed(addr, "/bt");
+    assert_eq!(r, page500);
+    assert!(
+        d >= Duration::from_millis(300) && d < Duration::from_millis(1500),
+        "{d:?}"
+    );
+    let (r, d) = timed(addr2, "/");
+    assert_eq!(r, page500);
+    assert!(
+        d >= Duration::from_millis(150) && d < Duration::from_millis(1000),
+        "{d:?}"
+    );
+    // Keep-alive survives a tarpit of a body-less request, as in HAProxy.
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(T)).unwrap();
+    use std::io::{Read, Write};
+    s.write_all(b"GET /t HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+    let mut got = vec![0u8; 0];
+    let mut tmp = [0u8; 1024];
+    while !got.ends_with(b"</body></html>\n") {
+        let n = s.read(&mut tmp).unwrap();
+        assert!(n > 0, "closed");
+        got.extend_from_slice(&tmp[..n]);
+    }
+    assert!(!String::from_utf8_lossy(&got).contains("connection: close"));
+    let stat = rhaproxy_tests::cli(&sock, "show stat", T);
+    let dreq = |px: &str, sv: &str| {
+        stat.lines()
+            .find(|l| l.starts_with(&format!("{px},{sv},")))
+            .map(|l| l.split(',').nth(10).unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(dreq("fe", "FRONTEND"), "5", "{stat}");
+    assert_eq!(dreq("be", "BACKEND"), "1", "{stat}");
+    assert_eq!(dreq("li", "FRONTEND"), "1", "{stat}");
+    assert_eq!(dreq("li", "BACKEND"), "0", "{stat}");
+}

@@ -60,8 +60,8 @@ enum Action {
         res: bool,
         idx: usize,
     },
-    /// `return`, `deny` (final: the reply replaces the message).
-    Reply(Box<Reply>),
+    /// `return`, `deny`, `tarpit` (final: the reply replaces the message).
+    Reply(Box<Reply>, Final),
     Allow,
     Redirect {
         kind: RedirKind,
@@ -85,6 +85,15 @@ enum Action {
         time: u32,
         at_least: u64,
     },
+}
+
+/// Which final action produced a reply: denials are counted (and a
+/// tarpit delays its reply), a `return` is not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Final {
+    Return,
+    Deny,
+    Tarpit,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -488,9 +497,10 @@ fn compile(
             only(3)?;
             Action::Capture { expr, res, idx }
         }
-        "deny" | "return" if kind != Kind::After => {
+        "deny" | "return" | "tarpit" if kind != Kind::After && (act != "tarpit" || kind == Kind::Req) => {
             let default_status = match (act, kind) {
                 ("return", _) => 200,
+                ("tarpit", _) => 500,
                 (_, Kind::Req) => 403,
                 _ => 502,
             };
@@ -498,7 +508,7 @@ fn compile(
             // error messages (default-errorfiles); otherwise it is a full
             // reply where `deny_status` means `status`.
             let mut words: Vec<String> = args.to_vec();
-            if act == "deny" {
+            if act != "return" {
                 match args.first().map(|s| s.as_str()) {
                     None => words = vec!["default-errorfiles".into()],
                     Some("deny_status") if args.len() <= 2 => {
@@ -522,7 +532,12 @@ fn compile(
                     l.loc
                 ));
             }
-            Action::Reply(Box::new(parsed.reply))
+            let fin = match act {
+                "return" => Final::Return,
+                "deny" => Final::Deny,
+                _ => Final::Tarpit,
+            };
+            Action::Reply(Box::new(parsed.reply), fin)
         }
         "redirect" if kind == Kind::Req => {
             let k = match arg(0)? {
@@ -696,6 +711,10 @@ pub enum Verdict {
     Msg(u16, std::sync::Arc<crate::http_reply::ErrMsg>),
     /// tcp `reject`: close the connection, no response.
     Reject,
+    /// `deny`/`tarpit`: a denial (counted) answered with `reply`; a
+    /// tarpit holds the reply back for the given ms (`run` leaves 0; the
+    /// caller knows the proxy's `timeout tarpit`).
+    Deny { reply: Box<Verdict>, tarpit: Option<u32> },
     /// `wait-for-body`: rule `rule` of list `step` (the caller's
     /// numbering; `run` leaves 0) waits for more of the body, at most
     /// `time` ms from the first pause. The list resumes at that rule.
@@ -782,8 +801,8 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
             }
             Action::Allow | Action::Accept => return Verdict::Continue,
             Action::Reject => return Verdict::Reject,
-            Action::Reply(rep) => {
-                return match &**rep {
+            Action::Reply(rep, fin) => {
+                let v = match &**rep {
                     Reply::Default(code) => Verdict::Error(*code),
                     Reply::Msg(code, m) => Verdict::Msg(*code, m.clone()),
                     gen => {
@@ -791,6 +810,17 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
                         gen.render(cx, &mut bytes);
                         Verdict::Reply(gen.status(), bytes)
                     }
+                };
+                return match fin {
+                    Final::Return => v,
+                    Final::Deny => Verdict::Deny {
+                        reply: Box::new(v),
+                        tarpit: None,
+                    },
+                    Final::Tarpit => Verdict::Deny {
+                        reply: Box::new(v),
+                        tarpit: Some(0),
+                    },
                 };
             }
             Action::Redirect { kind, fmt, code } => {
@@ -1063,7 +1093,23 @@ mod tests {
         let (v, _, _) = run_req(&["http-request allow", "http-request deny"]);
         assert_eq!(v, Verdict::Continue);
         let (v, _, _) = run_req(&["http-request deny deny_status 429"]);
-        assert_eq!(v, Verdict::Error(429));
+        assert_eq!(
+            v,
+            Verdict::Deny {
+                reply: Box::new(Verdict::Error(429)),
+                tarpit: None
+            }
+        );
+        let (v, _, _) = run_req(&["http-request tarpit"]);
+        assert_eq!(
+            v,
+            Verdict::Deny {
+                reply: Box::new(Verdict::Error(500)),
+                tarpit: Some(0)
+            }
+        );
+        let (v, _, _) = run_req(&["http-request tarpit status 429 content-type text/plain string slow"]);
+        assert!(matches!(v, Verdict::Deny { reply, tarpit: Some(0) } if matches!(*reply, Verdict::Reply(429, _))));
         let (v, _, _) =
             run_req(&["http-request return status 234 content-type text/plain lf-string p=%[path] hdr x-u %[url]"]);
         assert_eq!(
@@ -1089,11 +1135,12 @@ mod tests {
 
     #[test]
     fn refusals_name_the_line() {
-        let e = rules(&["http-request tarpit"]).unwrap_err();
+        let e = rules(&["http-request set-priority-class int(1)"]).unwrap_err();
         assert_eq!(
             e,
-            "parsing [t.cfg:3] : 'http-request tarpit' is not supported yet by rhaproxy"
+            "parsing [t.cfg:3] : 'http-request set-priority-class' is not supported yet by rhaproxy"
         );
+        assert!(rules(&["http-response tarpit"]).is_err());
         let e = rules(&["http-request set-header x %[nope]"]).unwrap_err();
         assert!(e.contains("[t.cfg:3]") && e.contains("'nope'"), "{e}");
         let e = rules(&["http-request deny if nope"]).unwrap_err();

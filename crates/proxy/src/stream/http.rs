@@ -108,6 +108,8 @@ pub struct Txn {
     wait: Option<Wait>,
     /// `100 Continue` was sent for the current request.
     sent_100: bool,
+    /// A tarpitted request's reply, sent when `exp` comes.
+    tarpit: Option<Box<Verdict>>,
 }
 
 /// The head whose analysis is paused.
@@ -171,6 +173,7 @@ impl Txn {
             caps: None,
             wait: None,
             sent_100: false,
+            tarpit: None,
         }
     }
 
@@ -489,6 +492,7 @@ fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option
     let t = txn(s);
     t.local = true;
     t.wait = None;
+    t.tarpit = None;
     t.pending_connect = false;
     t.status = code;
     t.res = Msg1::Done;
@@ -636,6 +640,22 @@ fn request_rules(
             let replies: &[usize] = if n == 0 { &[fe_i] } else { &[be_i, fe_i] };
             v = resolve_reply(rt, replies, v, &mut cx);
         }
+        if let Verdict::Deny { tarpit, .. } = &mut v {
+            // The backend counts denials of its own rules only (the
+            // frontend's run before it is assigned, as in HAProxy).
+            inc(&rt.proxies[fe_i].fe_counters.denied_req);
+            if n > 0 {
+                inc(&rt.proxies[be_i].be_counters.denied_req);
+            }
+            if let Some(ms) = tarpit.as_mut() {
+                // The proxy's `timeout tarpit`, else a backend's connect
+                // timeout (HAProxy's historical default), else none.
+                let to = &rt.proxies[p].cfg.timeouts;
+                let cap_be = rt.proxies[p].cfg.cap.backend;
+                *ms = to.tarpit.or(to.connect.filter(|_| cap_be)).unwrap_or(0);
+            }
+            break;
+        }
     }
     // Response-side fetches (capture.req.uri, method) see the request as
     // forwarded.
@@ -665,6 +685,12 @@ fn run_step(rules: &[http_act::Rule], step: u8, resume: Option<(u8, usize)>, cx:
 /// one (`http-error` with a log-format payload) now, while the rule's
 /// message is still there to be fetched.
 fn resolve_reply(rt: &crate::runtime::Runtime, pxs: &[usize], v: Verdict, cx: &mut Ctx<'_>) -> Verdict {
+    if let Verdict::Deny { reply, tarpit } = v {
+        return Verdict::Deny {
+            reply: Box::new(resolve_reply(rt, pxs, *reply, cx)),
+            tarpit,
+        };
+    }
     let Verdict::Error(code) = v else { return v };
     match pxs.iter().find_map(|&p| rt.proxies[p].replies.get(code)) {
         Some(rep @ Reply::Gen { .. }) => {
@@ -684,6 +710,7 @@ fn send_verdict(s: &mut Stream, env: &mut Env, v: Verdict) {
         Verdict::Msg(code, m) => reply_with(s, env, code, false, Some((&m.bytes, m.closes))),
         Verdict::Error(code) => reply(s, env, code, false),
         Verdict::Builtin(code) => reply_with(s, env, code, false, None),
+        Verdict::Deny { reply, .. } => send_verdict(s, env, *reply),
         Verdict::Continue | Verdict::Reject | Verdict::Wait { .. } => {}
     }
 }
@@ -831,6 +858,10 @@ fn rules_reply(
     cli_ka: bool,
     v: Verdict,
 ) {
+    let (v, deny, tarpit) = match v {
+        Verdict::Deny { reply, tarpit } => (*reply, true, tarpit),
+        v => (v, false, None),
+    };
     let t = s.http.as_mut().unwrap();
     t.cli_keepalive = cli_ka;
     // A body already entirely here (none, or waited for) is consumed
@@ -842,15 +873,35 @@ fn rules_reply(
         head.body
     };
     let mut used = head.len;
-    if let Ok((n, _, true)) = scan_body(after, fr, false, false) {
+    let scanned = scan_body(after, fr, false, false);
+    let complete = matches!(scanned, Ok((_, _, true)));
+    if let Ok((n, _, true)) = scanned {
         t.req = Msg1::Done;
         used += n;
     }
     buf.consume(used);
     if s.term.who == 0 {
-        // A rule's own answer is local; a deny is the proxy's condition.
-        let who = if matches!(v, Verdict::Reply(..)) { b'L' } else { b'P' };
-        s.term = Term { who, when: b'R' };
+        // A rule's own answer is local; a denial is the proxy's
+        // condition, a tarpit's reply says so.
+        let who = if matches!(v, Verdict::Reply(..)) && !deny {
+            b'L'
+        } else {
+            b'P'
+        };
+        let when = if tarpit.is_some() { b'T' } else { b'R' };
+        s.term = Term { who, when };
+    }
+    if let Some(ms) = tarpit.filter(|&ms| ms > 0) {
+        // Tarpit: the request is dropped (never forwarded, nothing more
+        // read) and the reply waits for the timeout.
+        if !complete {
+            t.cli_keepalive = false;
+            buf.clear();
+        }
+        t.req = Msg1::Done;
+        t.tarpit = Some(Box::new(v));
+        t.exp = env.now() + ms as u64;
+        return;
     }
     send_verdict(s, env, v);
 }
@@ -2093,6 +2144,16 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
             s.term = Term { who: b'P', when: b'H' };
             return Err(End);
         }
+        if let Verdict::Deny { reply, .. } = v {
+            let (fe, be) = (&env.rt.proxies[s.fe], &env.rt.proxies[be_i]);
+            inc(&fe.fe_counters.denied_resp);
+            inc(&be.be_counters.denied_resp);
+            if let Some(sv) = s.srv {
+                inc(&be.servers[sv].counters.denied_resp);
+            }
+            send_verdict(s, env, *reply);
+            return Ok(true);
+        }
         if v != Verdict::Continue {
             if let Some(sv) = s.srv {
                 inc(&env.rt.proxies[be_i].servers[sv].counters.failed_resp);
@@ -2260,6 +2321,7 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
     t.local = false;
     t.wait = None;
     t.sent_100 = false;
+    t.tarpit = None;
     t.conn_reused = 0;
     t.head_start = ETERNITY;
     let ft = &env.rt.proxies[s.fe].cfg.timeouts;
@@ -2322,6 +2384,11 @@ pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
     let Some(t) = s.http.as_ref() else { return false };
     if t.closing {
         return now < t.exp;
+    }
+    if t.tarpit.is_some() && now >= t.exp {
+        let v = s.http.as_mut().unwrap().tarpit.take().unwrap();
+        send_verdict(s, env, *v);
+        return true;
     }
     if let Some(w) = t.wait.filter(|_| now >= t.exp) {
         wait_expired(s, env, matches!(w.head, Paused::Res(_)), now >= w.until);
