@@ -747,7 +747,42 @@ pub struct StrmLogs {
     pub has_uid: bool,
 }
 
+thread_local! {
+    /// Log states of ended streams, reused by new ones (their buffers keep
+    /// their capacity): logging frontends allocate nothing per stream.
+    #[allow(clippy::vec_box)] // the boxes move in and out of streams
+    static STRM_POOL: RefCell<Vec<Box<StrmLogs>>> = const { RefCell::new(Vec::new()) };
+}
+
 impl StrmLogs {
+    /// A log state for a stream starting at `now`, from this thread's pool.
+    pub fn take(now: u64) -> Box<StrmLogs> {
+        match STRM_POOL.with(|p| p.borrow_mut().pop()) {
+            Some(mut b) => {
+                let (mut uri, mut uid) = (std::mem::take(&mut b.uri), std::mem::take(&mut b.uid));
+                uri.clear();
+                uid.clear();
+                *b = StrmLogs {
+                    uri,
+                    uid,
+                    ..StrmLogs::new(now)
+                };
+                b
+            }
+            None => Box::new(StrmLogs::new(now)),
+        }
+    }
+
+    /// Gives a stream's log state back to this thread's pool.
+    pub fn give(b: Box<StrmLogs>) {
+        STRM_POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < 4096 {
+                p.push(b);
+            }
+        });
+    }
+
     pub fn new(now: u64) -> StrmLogs {
         StrmLogs {
             pending: false,
@@ -888,19 +923,20 @@ pub fn wall_of(mono: u64, now_mono: u64) -> i64 {
 /// wait for their line; without a format, a TCP frontend sends HAProxy's
 /// "Connect from" line now (HTTP ones with each request, see
 /// [`connect_from`]).
-pub fn on_accept(s: &mut Stream, fe: &ProxyRt, listener_id: u32) {
+pub fn on_accept(s: &mut Stream, fe: &ProxyRt, listener_id: u32, now: u64) {
     let pl = &fe.log;
-    if s.mode != Mode::Tcp {
-        return;
-    }
-    match &pl.fmt {
-        Some(_) => {
-            s.logs.pending = true;
+    if pl.enabled() || pl.uid_fmt.is_some() {
+        let mut l = StrmLogs::take(now);
+        if s.mode == Mode::Tcp && pl.enabled() {
+            l.pending = true;
             if pl.needs.counter {
-                s.logs.uniq_id = next_req_id();
+                l.uniq_id = next_req_id();
             }
         }
-        None => connect_from(s, fe, listener_id),
+        s.logs = Some(l);
+    }
+    if s.mode == Mode::Tcp && pl.fmt.is_none() && !pl.targets.is_empty() {
+        connect_from(s, fe, listener_id);
     }
 }
 
@@ -940,7 +976,9 @@ pub fn connect_from(s: &mut Stream, fe: &ProxyRt, listener_id: u32) {
 /// The stream ends with a transaction not logged yet.
 pub fn stream_end(s: &mut Stream, env: &mut Env) {
     let pl = &env.rt.proxies[s.fe].log;
-    s.logs.pending = false;
+    if let Some(l) = s.logs.as_deref_mut() {
+        l.pending = false;
+    }
     if pl.enabled() {
         log_txn(s, env);
     }
@@ -953,13 +991,17 @@ pub fn log_txn(s: &mut Stream, env: &mut Env) {
     let fe = &rt.proxies[s.fe];
     let pl = &fe.log;
     let now = env.now();
-    if pl.dontlognull && s.logs.bytes_in == 0 {
+    let Some(bytes_in) = s.logs.as_deref().map(|l| l.bytes_in) else {
+        return;
+    };
+    if pl.dontlognull && bytes_in == 0 {
         return;
     }
     if pl.needs.fe_addr {
         s.ensure_dst();
     }
-    let be = s.be.filter(|_| !s.logs.no_be).map(|b| &rt.proxies[b]);
+    let no_be = s.logs.as_deref().is_some_and(|l| l.no_be);
+    let be = s.be.filter(|_| !no_be).map(|b| &rt.proxies[b]);
     let srv = match (be, s.srv) {
         (Some(b), Some(i)) => Some(&b.servers[i]),
         _ => None,
@@ -994,7 +1036,9 @@ pub fn log_txn(s: &mut Stream, env: &mut Env) {
             }
         }
     }
-    let lg = &s.logs;
+    let Some(lg) = s.logs.as_deref() else {
+        return;
+    };
     let t_close = if pl.logasap && s.mode == Mode::Http && lg.t_data >= 0 {
         lg.t_data
     } else if pl.logasap && s.mode == Mode::Tcp && lg.t_connect >= 0 {
@@ -1062,7 +1106,10 @@ pub fn log_txn(s: &mut Stream, env: &mut Env) {
 /// built (they need the transaction mutably, the line reads it).
 fn eval_samples(s: &mut Stream, rt: &crate::runtime::Runtime, fmt: &LogFmt, status: i64) -> Vec<Option<Vec<u8>>> {
     let fe = &rt.proxies[s.fe];
-    let be = s.be.filter(|_| !s.logs.no_be).map(|b| &rt.proxies[b]);
+    let Some(lg) = s.logs.take() else {
+        return Vec::new();
+    };
+    let be = s.be.filter(|_| !lg.no_be).map(|b| &rt.proxies[b]);
     let srv = match (be, s.srv) {
         (Some(b), Some(i)) => Some(&b.servers[i]),
         _ => None,
@@ -1078,9 +1125,9 @@ fn eval_samples(s: &mut Stream, rt: &crate::runtime::Runtime, fmt: &LogFmt, stat
         src: s.src,
         dst: s.dst,
         first_req: false,
-        unique_id: if s.logs.has_uid { &s.logs.uid } else { b"" },
+        unique_id: if lg.has_uid { &lg.uid } else { b"" },
     };
-    let uri: &[u8] = if s.logs.has_uri { &s.logs.uri } else { b"" };
+    let uri: &[u8] = if lg.has_uri { &lg.uri } else { b"" };
     let mut parts = uri.splitn(3, |&c| c == b' ');
     let (meth, target) = (parts.next().unwrap_or(b""), parts.next().unwrap_or(b""));
     let mut hdrs = Vec::new();
@@ -1104,7 +1151,8 @@ fn eval_samples(s: &mut Stream, rt: &crate::runtime::Runtime, fmt: &LogFmt, stat
         caps,
         body: Default::default(),
     };
-    fmt.samples()
+    let vals = fmt
+        .samples()
         .map(|e| {
             e.eval(&mut scx).map(|v| {
                 let mut out = Vec::new();
@@ -1112,7 +1160,9 @@ fn eval_samples(s: &mut Stream, rt: &crate::runtime::Runtime, fmt: &LogFmt, stat
                 out
             })
         })
-        .collect()
+        .collect();
+    s.logs = Some(lg);
+    vals
 }
 
 #[cfg(test)]

@@ -470,9 +470,9 @@ fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option
     // layer's own errors, as in HAProxy).
     let edited = if h1 { None } else { after_rules_local(s, env, bytes) };
     let out = edited.as_deref().unwrap_or(bytes);
-    if h1 {
+    if let (true, Some(l)) = (h1, s.logs.as_deref_mut()) {
         // The H1 layer's own errors are logged with no byte sent.
-        s.logs.out_mark = s.res.total + out.len() as u64;
+        l.out_mark = s.res.total + out.len() as u64;
     }
     let framed = if h1 || out.is_empty() {
         None
@@ -488,7 +488,9 @@ fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option
         env.rt.proxies[be].be_counters.response(code);
     }
     // A local reply is a transaction to log, even without a request.
-    s.logs.pending = true;
+    if let Some(l) = s.logs.as_deref_mut() {
+        l.pending = true;
+    }
     let t = txn(s);
     t.local = true;
     t.wait = None;
@@ -587,8 +589,8 @@ fn request_rules(
     let fe_i = s.fe;
     s.ensure_dst();
     let mut inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
-    if s.logs.has_uid {
-        inf.unique_id = &s.logs.uid;
+    if let Some(l) = s.logs.as_deref().filter(|l| l.has_uid) {
+        inf.unique_id = &l.uid;
     }
     let t: &mut Txn = s.http.as_mut().unwrap();
     let rs = t.rs.get_or_insert_with(Default::default);
@@ -733,8 +735,8 @@ fn response_rules(
     let be_i = s.be.unwrap_or(fe_i);
     s.ensure_dst();
     let mut inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
-    if s.logs.has_uid {
-        inf.unique_id = &s.logs.uid;
+    if let Some(l) = s.logs.as_deref().filter(|l| l.has_uid) {
+        inf.unique_id = &l.uid;
     }
     let t: &mut Txn = s.http.as_mut().unwrap();
     let rs = t.rs.get_or_insert_with(Default::default);
@@ -1012,12 +1014,12 @@ pub fn try_reuse(s: &mut Stream, env: &mut Env) -> Option<bool> {
 
 pub fn on_connected(s: &mut Stream, env: &mut Env) {
     // A reused connection is "connected" at once for the log timers.
-    if s.logs.t_connect < 0 {
-        let t = s.logs.since(env.now());
-        if s.logs.t_queue < 0 {
-            s.logs.t_queue = t;
+    if let Some(l) = s.logs.as_deref_mut().filter(|l| l.t_connect < 0) {
+        let t = l.since(env.now());
+        if l.t_queue < 0 {
+            l.t_queue = t;
         }
-        s.logs.t_connect = t;
+        l.t_connect = t;
     }
     let t = txn(s);
     if t.res == Msg1::Idle {
@@ -1172,7 +1174,9 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
                         // A connection closed before its first request:
                         // HAProxy's H1 layer logs it as a 400.
                         s.term = Term { who: b'C', when: b'R' };
-                        s.logs.pending = true;
+                        if let Some(l) = s.logs.as_deref_mut() {
+                            l.pending = true;
+                        }
                         s.http.as_mut().unwrap().status = 400;
                     }
                     return Err(End);
@@ -1662,9 +1666,11 @@ fn request_head_new(
         t.head_start = env.now();
         t.exp = head_deadline(env, fe_i, t.head_start);
     }
-    s.logs.pending = true;
-    if s.logs.t_idle < 0 {
-        s.logs.t_idle = s.logs.since(env.now());
+    if let Some(l) = s.logs.as_deref_mut() {
+        l.pending = true;
+        if l.t_idle < 0 {
+            l.t_idle = l.since(env.now());
+        }
     }
     hdrs_take(&mut t);
     let parsed = http::parse_request(buf.data(), &mut t.hdrs, &opts);
@@ -1712,14 +1718,15 @@ fn request_head_new(
     }
     s.http = Some(t);
     count_request(s, env);
-    s.logs.t_request = s.logs.since(env.now());
     let fe_log = &env.rt.proxies[fe_i].log;
-    if fe_log.wants_uri() {
-        s.logs
-            .capture_uri(head.method.get(data), head.uri.get(data), head.version.get(data));
-    }
-    if fe_log.wants_counter() {
-        s.logs.uniq_id = crate::log::next_req_id();
+    if let Some(l) = s.logs.as_deref_mut() {
+        l.t_request = l.since(env.now());
+        if fe_log.wants_uri() {
+            l.capture_uri(head.method.get(data), head.uri.get(data), head.version.get(data));
+        }
+        if fe_log.wants_counter() {
+            l.uniq_id = crate::log::next_req_id();
+        }
     }
     if fe_log.uid_fmt.is_some() {
         unique_id(s, env, data, &head);
@@ -1748,7 +1755,9 @@ fn request_head_new(
             t.req = Msg1::Done;
             reply(s, env, 200, false);
             // Monitor requests are never logged.
-            s.logs.pending = false;
+            if let Some(l) = s.logs.as_deref_mut() {
+                l.pending = false;
+            }
             buf.consume(head.len);
             return Ok(Err(true));
         }
@@ -1837,10 +1846,12 @@ fn request_process(
             return Ok(true);
         }
     }
-    if let (Some(h), true) = (&env.rt.proxies[fe_i].log.uid_hdr, s.logs.has_uid) {
-        let t = s.http.as_mut().unwrap();
-        let rs = t.rs.get_or_insert_with(Default::default);
-        rs.edit.added.push((h.clone(), s.logs.uid.clone()));
+    if let (Some(h), Some(l)) = (&env.rt.proxies[fe_i].log.uid_hdr, s.logs.as_deref()) {
+        if l.has_uid {
+            let t = s.http.as_mut().unwrap();
+            let rs = t.rs.get_or_insert_with(Default::default);
+            rs.edit.added.push((h.clone(), l.uid.clone()));
+        }
     }
     let be = &env.rt.proxies[be_i];
     let fe = &env.rt.proxies[fe_i];
@@ -1964,7 +1975,9 @@ fn connect_when_ready(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
     }
     t.l7_armed =
         s.be.is_some_and(|b| env.rt.proxies[b].cfg.retry_on & !config::model::RE_CONN_FAILED != 0);
-    s.logs.t_request = s.logs.since(env.now());
+    if let Some(l) = s.logs.as_deref_mut() {
+        l.t_request = l.since(env.now());
+    }
     if s.phase == SrvPhase::None || s.phase == SrvPhase::Done {
         s.phase = SrvPhase::None;
         let t = s.http.as_mut().unwrap();
@@ -2101,7 +2114,9 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         c.headers(lay, true, t.hdrs.iter().map(|h| (h.name.get(data), h.value.get(data))));
     }
     if !interim && paused.is_none() {
-        s.logs.t_data = s.logs.since(env.now());
+        if let Some(l) = s.logs.as_deref_mut() {
+            l.t_data = l.since(env.now());
+        }
         t.status = head.status;
         let srv_ka = t.srv_keepalive
             && !f.has(Flags::CONN_CLOSE)
@@ -2216,9 +2231,11 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         };
     }
     s.http = Some(t);
-    if !interim && s.logs.pending && env.rt.proxies[s.fe].log.logasap && env.rt.proxies[s.fe].log.enabled() {
+    if !interim && s.logs.as_ref().is_some_and(|l| l.pending) && env.rt.proxies[s.fe].log.logasap {
         crate::log::log_txn(s, env);
-        s.logs.pending = false;
+        if let Some(l) = s.logs.as_deref_mut() {
+            l.pending = false;
+        }
     }
     Ok(true)
 }
@@ -2227,8 +2244,8 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
 /// closes the server connection, then prepares for the next request or
 /// closes the client.
 fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
-    if s.logs.pending {
-        s.logs.pending = false;
+    if let Some(l) = s.logs.as_deref_mut().filter(|l| l.pending) {
+        l.pending = false;
         if env.rt.proxies[s.fe].log.enabled() {
             crate::log::log_txn(s, env);
         }
@@ -2314,7 +2331,9 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
     }
     // Next request on this connection: an idle client holds no index.
     hdrs_give(t);
-    s.logs.next_txn(env.now(), s.res.total);
+    if let Some(l) = s.logs.as_deref_mut() {
+        l.next_txn(env.now(), s.res.total);
+    }
     s.term = Term::default();
     t.req = Msg1::Head;
     t.res = Msg1::Idle;
@@ -2397,7 +2416,9 @@ pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
     if t.pending_connect && now >= t.exp {
         s.term = Term { who: b'c', when: b'R' };
         // The body wait of the frontend timed out before any backend.
-        s.logs.no_be = true;
+        if let Some(l) = s.logs.as_deref_mut() {
+            l.no_be = true;
+        }
         inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
         reply(s, env, 408, false);
         return true;
@@ -2454,6 +2475,11 @@ fn unique_id(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead) {
     let Some(fmt) = &rt.proxies[s.fe].log.uid_fmt else {
         return;
     };
+    let Some(mut lg) = s.logs.take() else {
+        return;
+    };
+    let lg_ref = &mut *lg;
+    let mut uid = std::mem::take(&mut lg_ref.uid);
     s.ensure_dst();
     let fe = &rt.proxies[s.fe];
     let be = s.be.map(|b| &rt.proxies[b]);
@@ -2464,21 +2490,21 @@ fn unique_id(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead) {
         srv_name: "<NOSRV>",
         src: s.src,
         dst: s.dst,
-        accept_us: crate::log::wall_of(s.logs.start, now),
-        t_idle: s.logs.t_idle,
-        t_request: s.logs.t_request,
+        accept_us: crate::log::wall_of(lg_ref.start, now),
+        t_idle: lg_ref.t_idle,
+        t_request: lg_ref.t_request,
         t_queue: -1,
         t_connect: -1,
         t_data: -1,
-        t_close: s.logs.since(now),
+        t_close: lg_ref.since(now),
         status: -1,
-        bytes_in: s.logs.bytes_in,
+        bytes_in: lg_ref.bytes_in,
         final_bytes: true,
         be_http: true,
         actconn: rt.curr_conns.load(Relaxed) as u64,
         feconn: fe.feconn.load(Relaxed) as u64,
-        uri: s.logs.has_uri.then_some(&s.logs.uri[..]),
-        uniq_id: s.logs.uniq_id,
+        uri: lg_ref.has_uri.then_some(&lg_ref.uri[..]),
+        uniq_id: lg_ref.uniq_id,
         log_count: fe.log.count.load(Relaxed),
         pid: rt.pid,
         hostname: crate::log::hostname(),
@@ -2509,7 +2535,6 @@ fn unique_id(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead) {
         caps: None,
         body: Default::default(),
     };
-    let mut uid = std::mem::take(&mut s.logs.uid);
     crate::log::render_uid(
         fmt,
         &li,
@@ -2522,8 +2547,9 @@ fn unique_id(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead) {
         },
         &mut uid,
     );
-    s.logs.uid = uid;
-    s.logs.has_uid = true;
+    lg_ref.uid = uid;
+    lg_ref.has_uid = true;
+    s.logs = Some(lg);
 }
 
 /// The transaction's variables and captures, for samples evaluated in

@@ -227,8 +227,9 @@ pub struct Stream {
     pub retry_at: u64,
     /// The server of a failed attempt being redispatched: the LB avoids it.
     pub redisp_from: Option<usize>,
-    /// Timers and counts for the log line (see `log`).
-    pub logs: crate::log::StrmLogs,
+    /// Timers and counts for the log line (see `log`), only for frontends
+    /// that log or build unique ids: others pay one pointer.
+    pub logs: Option<Box<crate::log::StrmLogs>>,
 }
 
 /// Accepts a client connection into a new stream on this thread.
@@ -314,14 +315,14 @@ pub fn accept(
             tunnel: false,
             retry_at: ETERNITY,
             redisp_from: None,
-            logs: crate::log::StrmLogs::new(now),
+            logs: None,
         }
     });
     cx.fd_insert(fd, token(K_CLI_SIDE, idx, gen));
-    if !fe.log.targets.is_empty() {
+    if !fe.log.targets.is_empty() || fe.log.uid_fmt.is_some() {
         let lid = w.listeners[lidx].id;
         if let Some(s) = w.streams.get_mut(idx, gen) {
-            crate::log::on_accept(s, fe, lid);
+            crate::log::on_accept(s, fe, lid, now);
         }
     }
     w.run_stream(cx, idx, gen, Wake::Start);
@@ -587,7 +588,9 @@ impl Stream {
         match recv_into(&mut self.cli, &mut self.req, env.pool) {
             Some(n) => {
                 if n > 0 {
-                    self.logs.bytes_in += n as u64;
+                    if let Some(l) = self.logs.as_deref_mut() {
+                        l.bytes_in += n as u64;
+                    }
                     let fe = &env.rt.proxies[self.fe];
                     add(&fe.fe_counters.bytes_in, n as u64);
                     if let Some(be) = self.be {
@@ -749,7 +752,9 @@ impl Stream {
                 inc(&b.servers[p].counters.retries);
                 inc(&b.be_counters.retries);
             } else {
-                self.logs.redispatched = true;
+                if let Some(l) = self.logs.as_deref_mut() {
+                    l.redispatched = true;
+                }
                 inc(&b.servers[p].counters.redispatches);
                 inc(&b.be_counters.redispatches);
             }
@@ -764,7 +769,9 @@ impl Stream {
             }
             Assign::Queued(_) => {
                 self.phase = SrvPhase::Queued;
-                self.logs.be_queue = b.be_counters.nbpend.load(Relaxed).saturating_sub(1) as i64;
+                if let Some(l) = self.logs.as_deref_mut() {
+                    l.be_queue = b.be_counters.nbpend.load(Relaxed).saturating_sub(1) as i64;
+                }
                 let t = b.cfg.timeouts.queue.or(b.cfg.timeouts.connect).map(u64::from);
                 self.queue_exp = t.map_or(ETERNITY, |t| env.now() + t);
                 true
@@ -815,11 +822,13 @@ impl Stream {
         }
         let dst_port = self.dst.map_or(0, |d| d.port());
         let target = target.resolve(dst_port);
-        if self.logs.t_queue < 0 {
-            self.logs.t_queue = self.logs.since(env.now());
-        }
-        if let Target::Inet(a) = &target {
-            self.logs.srv_addr = Some(*a);
+        if let Some(l) = self.logs.as_deref_mut() {
+            if l.t_queue < 0 {
+                l.t_queue = l.since(env.now());
+            }
+            if let Target::Inet(a) = &target {
+                l.srv_addr = Some(*a);
+            }
         }
         let raw = match &target {
             Target::Inet(a) => Ok(sock::RawAddr::from_inet(a)),
@@ -848,8 +857,10 @@ impl Stream {
         match result {
             Ok((fd, done)) => {
                 env.cx.fd_insert(fd, env.tok(K_SRV_SIDE));
-                if env.rt.proxies[self.fe].log.needs.be_src {
-                    self.logs.be_src = sock::local_addr(fd).ok().and_then(|a| a.to_inet());
+                if let Some(l) = self.logs.as_deref_mut() {
+                    if env.rt.proxies[self.fe].log.needs.be_src {
+                        l.be_src = sock::local_addr(fd).ok().and_then(|a| a.to_inet());
+                    }
                 }
                 self.sv = Side {
                     fd,
@@ -871,7 +882,9 @@ impl Stream {
 
     fn connected(&mut self, env: &mut Env) {
         self.sv.connecting = false;
-        self.logs.t_connect = self.logs.since(env.now());
+        if let Some(l) = self.logs.as_deref_mut() {
+            l.t_connect = l.since(env.now());
+        }
         self.phase = SrvPhase::Connected;
         self.touch_srv(env);
         self.touch_cli(env);
@@ -1095,8 +1108,16 @@ impl Stream {
     /// Frees everything the stream holds. Called once, at the end.
     pub fn release(&mut self, env: &mut Env) {
         let rt = env.rt;
-        if self.logs.pending {
-            crate::log::stream_end(self, env);
+        if let Some(l) = self.logs.take() {
+            if l.pending {
+                self.logs = Some(l);
+                crate::log::stream_end(self, env);
+                if let Some(l) = self.logs.take() {
+                    crate::log::StrmLogs::give(l);
+                }
+            } else {
+                crate::log::StrmLogs::give(l);
+            }
         }
         if self.mode == Mode::Http {
             http::release(self, env);
