@@ -676,6 +676,8 @@ pub const GLOBAL_CARRIED: &[&str] = &[
     "zero-warning",
     "nbthread",
     "maxconn",
+    "maxconnrate",
+    "maxsessrate",
     "pidfile",
     "chroot",
     "user",

@@ -83,6 +83,10 @@ pub struct CpuMap {
 pub struct Global {
     pub nbthread: Option<u32>,
     pub maxconn: Option<u32>,
+    /// `maxconnrate` / `maxsessrate`: per-process accept rates (per
+    /// second, 0 = unlimited) enforced on the proxies' listeners.
+    pub maxconnrate: u32,
+    pub maxsessrate: u32,
     pub daemon: bool,
     pub master_worker: bool,
     pub quiet: bool,
@@ -158,6 +162,8 @@ impl Default for Global {
             log_send_hostname: None,
             stats_sockets: Vec::new(),
             stats_timeout_ms: 10_000,
+            maxconnrate: 0,
+            maxsessrate: 0,
             stats_maxconn: 10,
             cli_fe_pos: None,
             hard_stop_after_ms: None,

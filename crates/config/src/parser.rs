@@ -885,6 +885,32 @@ impl Parser {
                     self.cfg.global.maxconn = Some(v);
                 }
             }
+            "maxconnrate" | "maxsessrate" => {
+                if self.too_many(w, 1, &loc, kw) {
+                    return;
+                }
+                let cur = if kw == "maxconnrate" {
+                    self.cfg.global.maxconnrate
+                } else {
+                    self.cfg.global.maxsessrate
+                };
+                // HAProxy only notices a previous non-zero value.
+                if cur != 0 {
+                    self.diags.alert_nonfatal(format!("{pfx} '{kw}' already specified. Continuing."));
+                    return;
+                }
+                if arg(1).is_empty() {
+                    self.diags.alert(format!("{pfx} '{kw}' expects an integer argument."));
+                    return;
+                }
+                // atol into an int; a negative limit never limits.
+                let v = atol(arg(1)).clamp(0, i32::MAX as i64) as u32;
+                if kw == "maxconnrate" {
+                    self.cfg.global.maxconnrate = v;
+                } else {
+                    self.cfg.global.maxsessrate = v;
+                }
+            }
             "ulimit-n" => {
                 if let Some(v) = g_int(self, kw, "expects an integer argument.") {
                     self.cfg.global.ulimit_n = Some(v);

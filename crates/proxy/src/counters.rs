@@ -60,6 +60,31 @@ impl FreqCtr {
         self.curr.fetch_add(1, Relaxed);
     }
 
+    /// Time (ms) until one more event fits under `limit` per second (0:
+    /// now; no limit when `limit` is 0). The previous second's count fades
+    /// linearly over the current second, so the wait ends either when
+    /// enough of it has faded or, if this second alone is full, at the
+    /// next second.
+    pub fn wait_ms(&self, limit: u64, now_ms: u64) -> u64 {
+        if limit == 0 || self.rate(now_ms) < limit {
+            return 0;
+        }
+        let sec = now_ms / 1000;
+        let elapsed = now_ms % 1000;
+        let (curr, prev) = if self.period.load(Relaxed) == sec {
+            (self.curr.load(Relaxed), self.prev.load(Relaxed))
+        } else {
+            (0, self.curr.load(Relaxed))
+        };
+        if curr >= limit || prev == 0 {
+            return (1000 - elapsed).max(1);
+        }
+        // Smallest e with curr + prev * (1000 - e) / 1000 < limit.
+        let room = limit - curr;
+        let e = 1000 - (room * 1000).div_ceil(prev).min(1000) + 1;
+        e.saturating_sub(elapsed).clamp(1, 1000 - elapsed)
+    }
+
     /// Rate over the last second at `now_ms`.
     pub fn rate(&self, now_ms: u64) -> u64 {
         let sec = now_ms / 1000;
@@ -231,6 +256,26 @@ mod tests {
         // Half-way through the next second, half of the previous counts.
         assert_eq!(f.rate(11_500), 50);
         assert_eq!(f.rate(13_000), 0);
+    }
+
+    #[test]
+    fn rate_wait_until_the_next_event_fits() {
+        let f = FreqCtr::default();
+        assert_eq!(f.wait_ms(10, 10_000), 0);
+        for _ in 0..10 {
+            f.hit(10_200);
+        }
+        // This second is full: wait for the next one.
+        assert_eq!(f.wait_ms(10, 10_200), 800);
+        assert_eq!(f.wait_ms(0, 10_200), 0);
+        // Next second, the 10 of the previous one fade: 5 of budget after
+        // 5 new ones are spent needs the old 10 to weigh under 5.
+        for _ in 0..5 {
+            f.hit(11_000);
+        }
+        let w = f.wait_ms(10, 11_000);
+        assert!(f.rate(11_000 + w) < 10, "fits after {w} ms");
+        assert!(f.rate(11_000 + w - 1) >= 10);
     }
 
     #[test]

@@ -280,6 +280,14 @@ pub struct Runtime {
     pub sess_rate: crate::counters::FreqCtr,
     pub max_conn_rate: AtomicU64,
     pub max_sess_rate: AtomicU64,
+    /// Per-process rate limits (per second, 0 = none): `maxconnrate` /
+    /// `maxsessrate` or `set rate-limit connections|sessions global`,
+    /// enforced on the proxies' listeners (not on stats sockets, which
+    /// HAProxy marks unlimited); and `set rate-limit http-compression`
+    /// (bytes/s), kept for `show info` as a build without compression does.
+    pub cps_lim: AtomicU64,
+    pub sps_lim: AtomicU64,
+    pub comp_rate_lim: AtomicU64,
     pub jobs: AtomicU32,
     pub listeners: AtomicU32,
     /// Explicit `bind ... name` of each listener (by index), for `so_name`.
@@ -294,6 +302,18 @@ fn default_maxconn() -> u32 {
 }
 
 impl Runtime {
+    /// How long (ms) the proxies' listeners must wait before accepting
+    /// again under the global connection and session rate limits, or None
+    /// when a connection may be accepted now.
+    pub fn accept_rate_wait(&self, now_ms: u64) -> Option<u64> {
+        let c = self.conn_rate.wait_ms(self.cps_lim.load(Relaxed), now_ms);
+        let s = self.sess_rate.wait_ms(self.sps_lim.load(Relaxed), now_ms);
+        match (c, s) {
+            (0, 0) => None,
+            (c, s) => Some(c.max(s)),
+        }
+    }
+
     /// Builds the run-time view; errors are HAProxy-style alert texts.
     pub fn build(cfg: Config, nbthread: usize) -> Result<Runtime, String> {
         let mut proxies = Vec::with_capacity(cfg.proxies.len());
@@ -430,6 +450,9 @@ impl Runtime {
             sess_rate: Default::default(),
             max_conn_rate: AtomicU64::new(0),
             max_sess_rate: AtomicU64::new(0),
+            cps_lim: AtomicU64::new(cfg.global.maxconnrate as u64),
+            sps_lim: AtomicU64::new(cfg.global.maxsessrate as u64),
+            comp_rate_lim: AtomicU64::new(0),
             jobs: AtomicU32::new(0),
             listeners: AtomicU32::new(0),
             so_names: Vec::new(),

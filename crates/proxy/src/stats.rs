@@ -928,10 +928,10 @@ pub fn info_fields(rt: &Runtime, nbthread: usize, now: u64) -> Vec<(&'static str
         ("PipesUsed", "MGP", U32(0)),
         ("PipesFree", "MGP", U32(0)),
         ("ConnRate", "MRP", U32(rt.conn_rate.rate(now))),
-        ("ConnRateLimit", "CLP", U32(RATE_LIMITS[0].load(Relaxed))),
+        ("ConnRateLimit", "CLP", U32(ld(&rt.cps_lim))),
         ("MaxConnRate", "MMP", U32(ld(&rt.max_conn_rate))),
         ("SessRate", "MRP", U32(rt.sess_rate.rate(now))),
-        ("SessRateLimit", "CLP", U32(RATE_LIMITS[1].load(Relaxed))),
+        ("SessRateLimit", "CLP", U32(ld(&rt.sps_lim))),
         ("MaxSessRate", "MRP", U32(ld(&rt.max_sess_rate))),
         ("SslRate", "MRP", U32(0)),
         ("SslRateLimit", "CLP", U32(0)),
@@ -945,7 +945,7 @@ pub fn info_fields(rt: &Runtime, nbthread: usize, now: u64) -> Vec<(&'static str
         ("SslCacheMisses", "MCP", U32(0)),
         ("CompressBpsIn", "MRP", U32(0)),
         ("CompressBpsOut", "MRP", U32(0)),
-        ("CompressBpsRateLim", "CLP", U32(RATE_LIMITS[2].load(Relaxed))),
+        ("CompressBpsRateLim", "CLP", U32(ld(&rt.comp_rate_lim))),
         ("ZlibMemUsage", "", Str(String::new())),
         ("MaxZlibMemUsage", "", Str(String::new())),
         ("Tasks", "MGP", U32(0)),
@@ -991,14 +991,6 @@ pub fn info_fields(rt: &Runtime, nbthread: usize, now: u64) -> Vec<(&'static str
         })
         .collect()
 }
-
-/// `set rate-limit` values: connections, sessions, http-compression (the
-/// proxy does not enforce them yet; they are reported by `show info`).
-pub static RATE_LIMITS: [std::sync::atomic::AtomicU64; 3] = [
-    std::sync::atomic::AtomicU64::new(0),
-    std::sync::atomic::AtomicU64::new(0),
-    std::sync::atomic::AtomicU64::new(0),
-];
 
 /// HAProxy's taint bits: 0x10 expert-mode command used, 0x20 experimental.
 pub static TAINTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -28,6 +28,8 @@ pub const K_APPLET_TIMER: u64 = 7;
 pub const K_IDLE: u64 = 8;
 /// Idle-connection purge of a server (wake: schedule; timer: a round).
 pub const K_PURGE: u64 = 9;
+/// End of a wait imposed by the global connection/session rate limits.
+pub const K_RATE: u64 = 10;
 
 #[inline]
 pub fn token(kind: u64, idx: u32, gen: u32) -> u64 {
@@ -81,6 +83,8 @@ pub struct Worker {
     /// reached (HAProxy's full listener); resumed when a connection ends.
     paused: Vec<bool>,
     any_paused: bool,
+    /// Wakes this thread's rate-limited listeners (created on first use).
+    rate_timer: Option<reactor::TimerId>,
     /// Idle-connection purge timers this thread runs.
     purge: crate::idle::PurgeTimers,
 }
@@ -97,6 +101,7 @@ impl Worker {
             soft_stopping: false,
             paused: Vec::new(),
             any_paused: false,
+            rate_timer: None,
             purge: Default::default(),
         }
     }
@@ -130,6 +135,17 @@ impl Worker {
                 self.pause_listener(cx, lidx);
                 break;
             }
+            // The global connection/session rates (maxconnrate,
+            // maxsessrate, set rate-limit): like HAProxy, the listener waits
+            // until the next event fits; stats sockets are exempt.
+            let proxy_side = matches!(l.kind, LKind::Proxy(_));
+            if proxy_side {
+                if let Some(wait) = rt.accept_rate_wait(cx.now()) {
+                    self.pause_listener(cx, lidx);
+                    self.arm_rate_timer(cx, wait);
+                    break;
+                }
+            }
             let (fd, src) = match crate::sock::accept(l.fd) {
                 Ok((fd, addr)) => (fd, addr.to_inet()),
                 Err(e) if crate::sock::is_would_block(&e) => break,
@@ -142,6 +158,11 @@ impl Worker {
                     break;
                 }
             };
+            if proxy_side {
+                let now = cx.now();
+                rt.conn_rate.hit(now);
+                crate::counters::update_max(&rt.max_conn_rate, rt.conn_rate.rate(now));
+            }
             reactor::activity::bump(&cx.activity().accepted, 1);
             let tid = cx.tid();
             let target = if nbt <= 1 {
@@ -187,6 +208,14 @@ impl Worker {
         }
     }
 
+    fn arm_rate_timer(&mut self, cx: &mut Cx<'_, Msg>, wait_ms: u64) {
+        let t = *self
+            .rate_timer
+            .get_or_insert_with(|| cx.timer_create(token(K_RATE, 0, 0)));
+        let now = cx.now();
+        cx.timer_arm(t, now + wait_ms);
+    }
+
     /// A connection ended on this thread: resume the listeners this thread
     /// paused if they are below their limits again. Only threads that
     /// paused re-register, which is enough: any thread's accept spreads
@@ -196,6 +225,7 @@ impl Worker {
             return;
         }
         self.any_paused = false;
+        let rate_wait = self.rt.accept_rate_wait(cx.now());
         for i in 0..self.paused.len() {
             if !self.paused[i] {
                 continue;
@@ -203,6 +233,11 @@ impl Worker {
             let l = &self.listeners[i];
             if Self::listener_full(&self.rt, l) {
                 self.any_paused = true;
+                continue;
+            }
+            if let (Some(wait), LKind::Proxy(_)) = (rate_wait, &l.kind) {
+                self.any_paused = true;
+                self.arm_rate_timer(cx, wait);
                 continue;
             }
             self.paused[i] = false;
@@ -356,6 +391,7 @@ impl Handler for Worker {
             K_TIMER => self.run_stream(cx, idx, gen, crate::stream::Wake::Timer),
             K_APPLET_TIMER => crate::cli::on_timer(self, cx, idx, gen),
             K_PURGE => self.purge.fire(cx, &self.rt, idx, gen),
+            K_RATE => self.resume_listeners(cx),
             _ => {}
         }
     }

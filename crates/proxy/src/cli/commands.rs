@@ -740,10 +740,13 @@ fn cmd_set_rate_limit(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String 
     if !c.has(Level::Admin) {
         return DENIED.into();
     }
+    let rt = c.w.rt.clone();
     let (slot, mul) = match (arg(args, 2), arg(args, 3)) {
-        ("connections", "global") => (0, 1),
-        ("sessions", "global") => (1, 1),
-        ("http-compression", "global") => (2, 1024),
+        ("connections", "global") => (&rt.cps_lim, 1),
+        ("sessions", "global") => (&rt.sps_lim, 1),
+        // Without SSL in this build, 'ssl-sessions' is refused as 2.6 built
+        // without OpenSSL does (the list below omits it the same way).
+        ("http-compression", "global") => (&rt.comp_rate_lim, 1024),
         _ => {
             return "'set rate-limit' only supports :\n   - 'connections global' to set the per-process maximum connection rate\n   - 'sessions global' to set the per-process maximum session rate\n   - 'http-compression global' to set the per-process maximum compression speed in kB/s\n".into()
         }
@@ -755,7 +758,10 @@ fn cmd_set_rate_limit(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String 
     if v < 0 {
         return "Value out of range.\n".into();
     }
-    crate::stats::RATE_LIMITS[slot].store(v as u64 * mul, Relaxed);
+    slot.store((v as u64).saturating_mul(mul), Relaxed);
+    // Listeners this thread paused on a rate may accept again at once
+    // (others re-check at their own rate timer, within a second).
+    c.w.resume_listeners(c.cx);
     String::new()
 }
 

@@ -272,7 +272,10 @@ pub fn accept(
         // (counted where the request is), in TCP each connection is.
         inc_u64(&rt.cum_req);
     }
-    rt.conn_rate.hit(now);
+    // The connection was counted in the global connection rate when
+    // accepted; it becomes a session now that the L4 rules let it in.
+    rt.sess_rate.hit(now);
+    crate::counters::update_max(&rt.max_sess_rate, rt.sess_rate.rate(now));
     fe.feconn.fetch_add(1, Relaxed);
     inc(&fe.fe_counters.cum_conn);
     fe.fe_counters.conn_rate.hit(now);
