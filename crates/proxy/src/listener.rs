@@ -130,30 +130,39 @@ fn strerror(e: &io::Error) -> String {
 
 fn open_unix(path: &str, abstract_ns: bool, backlog: i32, mode: Option<u32>, owner: Owner) -> io::Result<RawFd> {
     let fd = sock::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
+    // Like HAProxy, a path socket is bound under a temporary name, given its
+    // owner and mode, made listening, and only then renamed over the final
+    // path: a client never finds the file before it accepts connections
+    // (it would get ECONNREFUSED), and a stale file is replaced atomically.
+    // When the temporary name would not fit in sun_path, bind in place.
+    let tmp = format!("{path}.{}.tmp", std::process::id());
+    let staged = !abstract_ns && tmp.len() < 108;
+    let at = if staged { tmp.as_str() } else { path };
     if !abstract_ns {
-        // A stale socket file from a previous run would make bind fail;
-        // HAProxy binds to a temporary name and renames it over the old
-        // one; removing it first gives the same result for a fresh start.
-        let _ = std::fs::remove_file(path);
+        let _ = std::fs::remove_file(at);
     }
     let mut bound = false;
     let r = (|| {
-        sock::bind(fd, &RawAddr::from_unix(path, abstract_ns)?).map_err(unix_step_err("cannot bind UNIX socket"))?;
+        sock::bind(fd, &RawAddr::from_unix(at, abstract_ns)?).map_err(unix_step_err("cannot bind UNIX socket"))?;
         bound = true;
         if !abstract_ns {
             // Ownership first, then mode, like HAProxy: a mode that takes
             // away the owner's rights must not prevent the chown.
             if owner.uid.is_some() || owner.gid.is_some() {
-                std::os::unix::fs::chown(path, owner.uid, owner.gid)
+                std::os::unix::fs::chown(at, owner.uid, owner.gid)
                     .map_err(unix_step_err("cannot change UNIX socket ownership"))?;
             }
             if let Some(m) = mode.filter(|&m| m != 0) {
                 use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))
+                std::fs::set_permissions(at, std::fs::Permissions::from_mode(m))
                     .map_err(unix_step_err("cannot change UNIX socket ownership"))?;
             }
         }
-        sock::listen(fd, backlog).map_err(unix_step_err("cannot listen to UNIX socket"))
+        sock::listen(fd, backlog).map_err(unix_step_err("cannot listen to UNIX socket"))?;
+        if staged {
+            std::fs::rename(at, path).map_err(unix_step_err("cannot switch final and temporary UNIX sockets"))?;
+        }
+        Ok(())
     })();
     match r {
         Ok(()) => Ok(fd),
@@ -161,7 +170,7 @@ fn open_unix(path: &str, abstract_ns: bool, backlog: i32, mode: Option<u32>, own
             sock::close_raw(fd);
             if bound && !abstract_ns {
                 // Leave no socket file nobody listens on.
-                let _ = std::fs::remove_file(path);
+                let _ = std::fs::remove_file(at);
             }
             Err(e)
         }
