@@ -35,7 +35,8 @@ pub mod support;
 pub mod worker;
 
 use config::model::Config;
-use std::sync::atomic::{AtomicI32, Ordering::*};
+use std::os::fd::AsRawFd;
+use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
 
 /// Process options from the command line that affect running.
@@ -45,21 +46,47 @@ pub struct RunOptions {
     pub nbthread: Option<usize>,
 }
 
-static SIGNAL: AtomicI32 = AtomicI32::new(0);
+/// The signals the main thread handles.
+const SIGNALS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1];
 
-extern "C" fn on_signal(sig: libc::c_int) {
-    SIGNAL.store(sig, SeqCst);
-}
-
-fn install_signals() {
-    // SAFETY: the handler only stores into an atomic, which is
-    // async-signal-safe; SIGPIPE is ignored so writes to closed sockets
-    // return EPIPE instead of killing the process.
+/// Blocks the handled signals (every thread started afterwards inherits
+/// the mask) and returns a signalfd reporting them, so the main thread
+/// sleeps in `poll(2)` until a signal or a thread's end instead of waking
+/// up periodically. SIGPIPE is ignored so writes to closed sockets return
+/// EPIPE instead of killing the process.
+fn install_signals() -> Result<std::os::fd::OwnedFd, String> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: sigset_t is plain data filled by sigemptyset/sigaddset;
+    // pthread_sigmask and signalfd only read it; no thread exists yet, so
+    // blocking here covers every thread of the process.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
-        for s in [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1] {
-            libc::signal(s, on_signal as *const () as libc::sighandler_t);
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in SIGNALS {
+            libc::sigaddset(&mut set, s);
         }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let fd = libc::signalfd(-1, &set, libc::SFD_CLOEXEC | libc::SFD_NONBLOCK);
+        if fd < 0 {
+            return Err(format!("cannot create signalfd: {}", std::io::Error::last_os_error()));
+        }
+        // SAFETY: a new descriptor that nothing else owns.
+        Ok(std::os::fd::OwnedFd::from_raw_fd(fd))
+    }
+}
+
+/// The next pending signal of the signalfd, if any.
+fn read_signal(sfd: std::os::fd::RawFd) -> Option<i32> {
+    // SAFETY: signalfd_siginfo is plain data; read() fills at most its size.
+    unsafe {
+        let mut info: libc::signalfd_siginfo = std::mem::zeroed();
+        let n = libc::read(
+            sfd,
+            &mut info as *mut _ as *mut libc::c_void,
+            std::mem::size_of::<libc::signalfd_siginfo>(),
+        );
+        (n == std::mem::size_of::<libc::signalfd_siginfo>() as isize).then_some(info.ssi_signo as i32)
     }
 }
 
@@ -79,11 +106,20 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
         .or(cfg.global.nbthread.map(|n| n as usize))
         .unwrap_or(1)
         .clamp(1, 64);
-    install_signals();
+    let sfd = install_signals()?;
+    // SAFETY: eventfd has no pointer arguments.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if efd < 0 {
+        return Err(format!("cannot create eventfd: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: a new descriptor that nothing else owns; it outlives the
+    // threads (joined below before it is dropped).
+    let efd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(efd) };
     let loop_opts = reactor::LoopOptions {
         max_poll_events: cfg.global.tune_maxpollevents.max(1) as usize,
         runqueue_depth: cfg.global.tune_runqueue_depth.max(1) as usize,
         cpu_map: Vec::new(),
+        exit_notify: Some(efd.as_raw_fd()),
     };
     http_act::global_set_vars(&cfg.global.set_vars)?;
     let listeners = listener::open_all(&cfg)?;
@@ -105,28 +141,57 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
         .spawn(move |tid, _remote| worker::Worker::new(rt2.clone(), l2.clone(), tid))
         .map_err(|e| format!("cannot start threads: {e}"))?;
 
-    // The main thread only watches signals.
+    // The main thread only watches signals and the threads' ends, asleep
+    // in poll() in between.
     let mut soft = false;
-    loop {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-        if handles.iter().all(|h| h.is_finished()) {
-            break;
+    let mut fds = [
+        libc::pollfd {
+            fd: sfd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: efd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // Each thread adds 1 to the eventfd as it ends (counting, rather than
+    // asking the join handles, which may still say "running" just after
+    // a thread wrote its note).
+    let mut ended = 0u64;
+    while ended < handles.len() as u64 {
+        // SAFETY: `fds` is a live array of two pollfd for the call.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
+        if n <= 0 {
+            continue;
         }
-        match SIGNAL.swap(0, SeqCst) {
-            libc::SIGTERM | libc::SIGINT => {
-                rt.stopping.store(true, Relaxed);
-                for t in 0..nbthread {
-                    remote.send(t, worker::Msg::HardStop);
+        if fds[1].revents != 0 {
+            let mut v = 0u64;
+            // SAFETY: reading 8 bytes into a live u64 from our eventfd.
+            unsafe {
+                if libc::read(efd.as_raw_fd(), &mut v as *mut u64 as *mut libc::c_void, 8) == 8 {
+                    ended += v;
                 }
             }
-            libc::SIGUSR1 if !soft => {
-                soft = true;
-                rt.stopping.store(true, Relaxed);
-                for t in 0..nbthread {
-                    remote.send(t, worker::Msg::SoftStop);
+        }
+        while let Some(sig) = read_signal(sfd.as_raw_fd()) {
+            match sig {
+                libc::SIGTERM | libc::SIGINT => {
+                    rt.stopping.store(true, Relaxed);
+                    for t in 0..nbthread {
+                        remote.send(t, worker::Msg::HardStop);
+                    }
                 }
+                libc::SIGUSR1 if !soft => {
+                    soft = true;
+                    rt.stopping.store(true, Relaxed);
+                    for t in 0..nbthread {
+                        remote.send(t, worker::Msg::SoftStop);
+                    }
+                }
+                _ => {}
             }
-            _ => {}
         }
     }
     for h in handles {

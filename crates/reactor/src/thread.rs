@@ -60,6 +60,10 @@ pub struct LoopOptions {
     pub runqueue_depth: usize,
     /// `cpu-map`: CPU set of each thread (index = thread id), if any.
     pub cpu_map: Vec<Option<Vec<usize>>>,
+    /// An eventfd each loop thread writes once when it ends (also by a
+    /// panic), so whoever waits for the threads can sleep in `poll(2)`
+    /// instead of checking them periodically. Owned by the caller.
+    pub exit_notify: Option<RawFd>,
 }
 
 impl Default for LoopOptions {
@@ -68,6 +72,7 @@ impl Default for LoopOptions {
             max_poll_events: 200,
             runqueue_depth: 200,
             cpu_map: Vec::new(),
+            exit_notify: None,
         }
     }
 }
@@ -401,6 +406,7 @@ impl<M: Send + 'static> Reactor<M> {
             let h = std::thread::Builder::new()
                 .name(format!("rhaproxy-{tid}"))
                 .spawn(move || {
+                    let _note = ExitNote(opts.exit_notify);
                     if let Some(Some(cpus)) = opts.cpu_map.get(tid) {
                         set_affinity(cpus);
                     }
@@ -411,6 +417,23 @@ impl<M: Send + 'static> Reactor<M> {
             handles.push(h);
         }
         Ok(handles)
+    }
+}
+
+/// Writes the exit eventfd when the thread's closure ends, normally or by
+/// unwinding.
+struct ExitNote(Option<RawFd>);
+
+impl Drop for ExitNote {
+    fn drop(&mut self) {
+        if let Some(efd) = self.0 {
+            let one: u64 = 1;
+            // SAFETY: writing 8 bytes from a live u64; the caller keeps the
+            // eventfd open until every thread has been joined.
+            unsafe {
+                libc::write(efd, &one as *const u64 as *const libc::c_void, 8);
+            }
+        }
     }
 }
 

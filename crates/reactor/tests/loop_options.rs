@@ -215,3 +215,57 @@ fn epoll_set_outlives_its_thread() {
         "epoll fd leaked after the reactor was dropped"
     );
 }
+
+/// Waits up to `ms` for the eventfd to become readable; returns its count.
+fn read_eventfd(efd: RawFd, ms: i32) -> u64 {
+    let mut p = libc::pollfd {
+        fd: efd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one live pollfd for the call.
+    if unsafe { libc::poll(&mut p, 1, ms) } != 1 {
+        return 0;
+    }
+    let mut v = 0u64;
+    // SAFETY: reading 8 bytes into a live u64 from our eventfd.
+    let n = unsafe { libc::read(efd, &mut v as *mut u64 as *mut libc::c_void, 8) };
+    if n == 8 {
+        v
+    } else {
+        0
+    }
+}
+
+#[test]
+fn exit_notify_counts_each_ended_thread() {
+    let _g = serial();
+    // SAFETY: eventfd has no pointer arguments.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    assert!(efd >= 0);
+    let opts = LoopOptions {
+        exit_notify: Some(efd),
+        ..LoopOptions::default()
+    };
+    let reactor: Reactor<Msg> = Reactor::new(2, opts).unwrap();
+    let remote = reactor.remote();
+    let handles = reactor
+        .spawn(|_, _| Scripted {
+            log: Arc::new(Mutex::new(Vec::new())),
+            hook: None,
+        })
+        .unwrap();
+    assert_eq!(read_eventfd(efd, 100), 0, "nothing before a thread ends");
+    remote.send(0, Msg::Exit);
+    assert_eq!(read_eventfd(efd, 5000), 1, "one note for thread 0");
+    // A panicking loop still says it ended.
+    remote.send(1, Msg::Run(Box::new(|_| panic!("handler bug (expected by the test)"))));
+    assert_eq!(read_eventfd(efd, 5000), 1, "one note for the panicked thread 1");
+    for h in handles {
+        let _ = h.join();
+    }
+    // SAFETY: our eventfd, no longer used by any thread.
+    unsafe {
+        libc::close(efd);
+    }
+}
