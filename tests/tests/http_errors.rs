@@ -284,3 +284,45 @@ listen li\n  bind 127.0.0.1:{port2}\n  timeout tarpit 200ms\n  http-request tarp
     assert_eq!(dreq("li", "FRONTEND"), "1", "{stat}");
     assert_eq!(dreq("li", "BACKEND"), "0", "{stat}");
 }
+
+/// Error files HAProxy 2.6.12 cannot load stop the start-up with its
+/// alerts (same texts from `haproxy -c` on this configuration).
+#[test]
+fn unloadable_errorfiles_are_alerts() {
+    let dir = TempDir::new("errfile-bad");
+    let bad = dir.write("bad.http", "garbage\r\n\r\n");
+    let ok = dir.write("ok.http", "HTTP/1.1 404 Not Found\r\n\r\n");
+    let nolen = dir.write("body.http", "HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\n\r\nbody");
+    let cfg = dir.write(
+        "e.cfg",
+        &format!(
+            "http-errors x\n  errorfile 400 {b}\n\
+defaults\n  mode http\n\
+frontend fe\n  bind 127.0.0.1:{p}\n  errorfile 418 {o}\n  errorfile 404 {n}\n\
+  http-request deny status 403 errorfile {b}\n",
+            b = bad.display(),
+            o = ok.display(),
+            n = nolen.display(),
+            p = free_port()
+        ),
+    );
+    let mut c = Command::new(bin("rhaproxy"));
+    c.arg("-c").arg("-f").arg(&cfg);
+    let out = rhaproxy_tests::run(c, T);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    for want in [
+        format!("e.cfg:2] : errorfile : '{}': unable to parse headers (error offset: 0)", bad.display()),
+        "e.cfg:7] : errorfile : status code '418' not handled.".to_string(),
+        format!(
+            "e.cfg:8] : errorfile : '{}': payload size does not match the announced content-length (4 != 10)",
+            nolen.display()
+        ),
+        format!(
+            "e.cfg:9] : error detected in frontend 'fe' while parsing 'http-request deny' rule : '{}': unable to parse headers (error offset: 0).",
+            bad.display()
+        ),
+    ] {
+        assert!(err.contains(&want), "{want}\n{err}");
+    }
+}

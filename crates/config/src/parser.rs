@@ -598,13 +598,25 @@ impl Parser {
     pub(crate) fn read_errorfile(&mut self, code: &str, path: &str, file: &str, line: usize) -> Option<(u16, Vec<u8>)> {
         let c = atol(code);
         if !crate::model::HTTP_ERR_CODES.contains(&(c as u16)) || !(0..=999).contains(&c) {
-            self.diags.warning(format!(
-                "parsing [{file}:{line}] : status code '{code}' not handled by 'errorfile', error customization will be ignored."
+            self.diags.alert(format!(
+                "parsing [{file}:{line}] : errorfile : status code '{c}' not handled."
             ));
             return None;
         }
         match std::fs::read(path) {
-            Ok(content) => Some((c as u16, content)),
+            Ok(content) => {
+                // HAProxy converts the file to its internal form at once:
+                // a file it cannot take is a start-up error (an empty
+                // one means "close without a word").
+                if !content.is_empty() {
+                    if let Err(e) = http::errors::parse_errorfile(&content) {
+                        self.diags
+                            .alert(format!("parsing [{file}:{line}] : errorfile : '{path}': {e}"));
+                        return None;
+                    }
+                }
+                Some((c as u16, content))
+            }
             Err(_) => {
                 self.diags.alert(format!(
                     "parsing [{file}:{line}] : errorfile : error opening file '{path}'."

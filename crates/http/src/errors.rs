@@ -236,7 +236,7 @@ pub struct ErrorFile {
 /// Why HAProxy refuses an errorfile (its messages, for the config error).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ErrorFileError {
-    /// "unabled to parse headers (error offset: N)" (sic).
+    /// "unable to parse headers (error offset: N)" (HAProxy 2.6.12's text).
     Unparsable(isize),
     InvalidVersion,
     InvalidStatus(u16),
@@ -251,7 +251,7 @@ pub enum ErrorFileError {
 impl std::fmt::Display for ErrorFileError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            ErrorFileError::Unparsable(o) => write!(f, "unabled to parse headers (error offset: {})", o),
+            ErrorFileError::Unparsable(o) => write!(f, "unable to parse headers (error offset: {})", o),
             ErrorFileError::InvalidVersion => write!(f, "invalid http version"),
             ErrorFileError::InvalidStatus(s) => {
                 write!(f, "invalid http status code for an error message ({})", s)

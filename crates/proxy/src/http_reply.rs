@@ -142,6 +142,9 @@ impl Reply {
                 "errorfile" => {
                     let v = val(i + 1).ok_or_else(|| perr(format!("'{w}' expects <fmt> as argument")))?;
                     let raw = std::fs::read(v).map_err(|_| perr(format!("error opening file '{v}'.")))?;
+                    if !raw.is_empty() {
+                        http::errors::parse_errorfile(&raw).map_err(|e| perr(format!("'{v}': {e}")))?;
+                    }
                     kind = Kind::ErrFile(raw);
                     i += 2;
                 }
@@ -333,7 +336,7 @@ pub fn prepare_errorfile(content: &[u8]) -> Result<ErrMsg, String> {
     };
     let head = match http::parse_response(content, &mut hdrs, &opts, Method::Get) {
         Ok(http::Status::Complete(h)) => h,
-        _ => return Err("unabled to parse headers".into()),
+        _ => return Err("unable to parse headers".into()),
     };
     let closes = head.flags.has(Flags::CONN_CLOSE);
     let side = OutSide {
