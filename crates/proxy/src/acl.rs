@@ -54,6 +54,8 @@ pub struct Acl {
     kind: MatchKind,
     icase: bool,
     pats: Vec<Pat>,
+    /// `-f <file>` pattern files (shared with maps and `add-acl`).
+    files: Vec<std::sync::Arc<crate::map::Expr>>,
 }
 
 /// Legacy `<fetch>_<method>` names HAProxy still accepts.
@@ -131,11 +133,24 @@ impl Acl {
         };
         let mut icase = false;
         let mut i = 1;
+        let mut file_names: Vec<&str> = Vec::new();
+        let mut as_map = false;
         while let Some(w) = words.get(i) {
             match w.as_str() {
                 "-i" => icase = true,
                 "-n" => {}
+                "-M" => as_map = true,
+                "-f" => {
+                    let f = words.get(i + 1).ok_or("missing filename in ACL expression")?;
+                    file_names.push(f);
+                    i += 1;
+                }
                 "-m" => {
+                    if !file_names.is_empty() {
+                        return Err(
+                            "'-m' must only be specified before patterns and files in parsing ACL expression".into(),
+                        );
+                    }
                     let m = words.get(i + 1).ok_or("missing matching method after '-m'")?;
                     kind = parse_kind(m)?;
                     i += 1;
@@ -223,11 +238,20 @@ impl Acl {
                 })),
             }
         }
+        let mut files = Vec::new();
+        for f in file_names {
+            if matches!(kind, MatchKind::Found | MatchKind::Bool) {
+                return Err(format!("ACL pattern file '{f}' given to a method that takes none"));
+            }
+            let r = crate::map::load_ref(f, as_map)?;
+            files.push(crate::map::new_expr(r, kind, icase, None, false)?);
+        }
         Ok(Acl {
             expr,
             kind,
             icase,
             pats,
+            files,
         })
     }
 
@@ -237,7 +261,9 @@ impl Acl {
         match self.kind {
             MatchKind::Found => !vals.is_empty(),
             MatchKind::Bool if self.pats.is_empty() => vals.iter().any(|v| v.to_bool()),
-            _ => vals.iter().any(|v| self.pats.iter().any(|p| self.match_one(v, p))),
+            _ => vals
+                .iter()
+                .any(|v| self.pats.iter().any(|p| self.match_one(v, p)) || self.files.iter().any(|f| f.matches(v))),
         }
     }
 
@@ -293,7 +319,7 @@ fn bytes_of(v: &Smp) -> Vec<u8> {
 }
 
 /// `-m dir`/`-m dom`: the pattern appears delimited by `sep` (or the ends).
-fn delimited(b: &[u8], pat: &[u8], sep: u8) -> bool {
+pub(crate) fn delimited(b: &[u8], pat: &[u8], sep: u8) -> bool {
     let pat = trim_byte(pat, sep);
     if pat.is_empty() {
         return false;
@@ -534,6 +560,24 @@ mod tests {
         assert!(cond(&[], "if { http_first_req }"));
         assert!(cond(&[], "if METH_GET HTTP_1.1 TRUE"));
         assert!(!cond(&[], "if FALSE"));
+    }
+
+    #[test]
+    fn pattern_files() {
+        let f = std::env::temp_dir().join(format!("rhaproxy-acl-{}.lst", std::process::id()));
+        std::fs::write(&f, "# hosts\nwww.example.com\n  other.org  \n").unwrap();
+        let f = f.to_string_lossy().into_owned();
+        assert!(cond(&[], &format!("if {{ hdr(host) -i -f {f} }}")));
+        assert!(!cond(&[], &format!("if {{ hdr(host) -f {f} }}")), "case-sensitive");
+        assert!(cond(&[], &format!("if {{ hdr(host) -m end -i -f {f} .com }}")));
+        let e = Acl::parse(&w(&format!("path -f {f} -m beg")), Dir::Req).unwrap_err();
+        assert_eq!(
+            e,
+            "'-m' must only be specified before patterns and files in parsing ACL expression"
+        );
+        assert!(Acl::parse(&w("path -f /nonexistent.lst"), Dir::Req)
+            .unwrap_err()
+            .contains("failed to open pattern file </nonexistent.lst>"));
     }
 
     #[test]

@@ -46,6 +46,21 @@ enum Action {
         name: Vec<u8>,
         how: NameMatch,
     },
+    /// replace-header (whole values) / replace-value (each comma-separated
+    /// element): a matching value becomes the format with `\N` expanded.
+    ReplaceHdr {
+        name: Vec<u8>,
+        re: crate::regex::Regex,
+        fmt: LogFmt,
+        full: bool,
+    },
+    /// set-map / del-map / add-acl / del-acl on a shared pattern file.
+    PatEdit {
+        r: std::sync::Arc<crate::map::PatRef>,
+        op: PatOp,
+        key: LogFmt,
+        value: Option<LogFmt>,
+    },
     SetVar(VarRef, Expr),
     SetVarFmt(VarRef, LogFmt),
     /// tcp rules: stop this list, go on.
@@ -94,6 +109,14 @@ enum Final {
     Return,
     Deny,
     Tarpit,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PatOp {
+    SetMap,
+    DelMap,
+    AddAcl,
+    DelAcl,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -438,6 +461,49 @@ fn compile(
                 how,
             }
         }
+        "replace-header" | "replace-value" => {
+            if args.len() != 3 {
+                return Err(err("expects exactly 3 arguments".into()));
+            }
+            let re = crate::regex::Regex::new(&args[1], false).map_err(err)?;
+            Action::ReplaceHdr {
+                name: args[0].as_bytes().to_vec(),
+                re,
+                fmt: lf(&args[2])?,
+                full: act == "replace-header",
+            }
+        }
+        a if !kind.tcp()
+            && kind != Kind::After
+            && ["set-map(", "del-map(", "add-acl(", "del-acl("]
+                .iter()
+                .any(|p| a.starts_with(p))
+            && a.ends_with(')') =>
+        {
+            let op = match &a[..8] {
+                "set-map(" => PatOp::SetMap,
+                "del-map(" => PatOp::DelMap,
+                "add-acl(" => PatOp::AddAcl,
+                _ => PatOp::DelAcl,
+            };
+            let file = &a[8..a.len() - 1];
+            let n = if op == PatOp::SetMap { 2 } else { 1 };
+            if args.len() != n {
+                let what = if n == 2 {
+                    "exactly 2 arguments"
+                } else {
+                    "exactly 1 argument"
+                };
+                return Err(err(format!("expects {what}")));
+            }
+            let is_map = matches!(op, PatOp::SetMap | PatOp::DelMap);
+            Action::PatEdit {
+                r: crate::map::ref_or_new(file, is_map),
+                op,
+                key: lf(&args[0])?,
+                value: if n == 2 { Some(lf(&args[1])?) } else { None },
+            }
+        }
         a if a.starts_with("set-var(") && a.ends_with(')') => {
             only(1)?;
             let v = VarRef::parse(&a[8..a.len() - 1]).map_err(err)?;
@@ -735,6 +801,40 @@ fn header_matches(name: &[u8], pat: &[u8], how: &NameMatch) -> bool {
     }
 }
 
+/// replace-value: each comma-separated element (outside quotes) of `v`
+/// that `re` matches becomes `fmt` expanded; separators are kept. None
+/// when nothing matched.
+fn replace_values(v: &[u8], re: &crate::regex::Regex, fmt: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(v.len() + fmt.len());
+    let mut changed = false;
+    let mut start = 0;
+    let mut quoted = false;
+    let mut emit = |seg: &[u8], out: &mut Vec<u8>| {
+        let b = seg.iter().position(|c| !c.is_ascii_whitespace()).unwrap_or(seg.len());
+        let e = seg.iter().rposition(|c| !c.is_ascii_whitespace()).map_or(b, |e| e + 1);
+        out.extend_from_slice(&seg[..b]);
+        match re.replace(&seg[b..e], fmt) {
+            Some(n) => {
+                changed = true;
+                out.extend_from_slice(&n);
+            }
+            None => out.extend_from_slice(&seg[b..e]),
+        }
+        out.extend_from_slice(&seg[e..]);
+    };
+    for (i, &c) in v.iter().enumerate() {
+        if c == b'"' {
+            quoted = !quoted;
+        } else if c == b',' && !quoted {
+            emit(&v[start..i], &mut out);
+            out.push(b',');
+            start = i + 1;
+        }
+    }
+    emit(&v[start..], &mut out);
+    changed.then_some(out)
+}
+
 /// Replaces the part of the request target `part` designates.
 fn rewrite_uri(uri: &[u8], path: Option<&[u8]>, query: Option<&[u8]>) -> Vec<u8> {
     let p = crate::sample::uri_path(uri);
@@ -779,6 +879,52 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
                 cx.edit.added.push((name.to_ascii_lowercase(), v));
             }
             Action::DelHeader { name, how } => cx.del_headers(|n| header_matches(n, name, how)),
+            Action::ReplaceHdr { name, re, fmt, full } => {
+                let mut f = Vec::new();
+                fmt.render(cx, &mut f);
+                let mut changed = false;
+                let mut vals: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+                cx.each_header(|n, v| {
+                    if !http::eq_ignore_case(n, name) {
+                        return;
+                    }
+                    let nv = if *full {
+                        re.replace(v, &f)
+                    } else {
+                        replace_values(v, re, &f)
+                    };
+                    changed |= nv.is_some();
+                    vals.push((n.to_vec(), nv.unwrap_or_else(|| v.to_vec())));
+                });
+                if changed {
+                    // Rewritten occurrences move after the other headers,
+                    // in their order (the codec re-serialises the head).
+                    cx.del_headers(|n| http::eq_ignore_case(n, name));
+                    cx.edit.added.extend(vals);
+                }
+            }
+            Action::PatEdit { r, op, key, value } => {
+                let mut k = Vec::new();
+                key.render(cx, &mut k);
+                match op {
+                    PatOp::SetMap => {
+                        let mut v = Vec::new();
+                        if let Some(f) = value {
+                            f.render(cx, &mut v);
+                        }
+                        // A value a map user cannot parse leaves the map as is.
+                        let _ = r.set(&k, &v);
+                    }
+                    PatOp::AddAcl => {
+                        if !r.contains(&k) {
+                            let _ = r.add(&k, b"");
+                        }
+                    }
+                    PatOp::DelMap | PatOp::DelAcl => {
+                        r.del(&k);
+                    }
+                }
+            }
             Action::SetVar(v, e) => {
                 if let Some(x) = e.eval(cx) {
                     cx.vars.set(v, x);
@@ -1208,6 +1354,43 @@ mod tests {
         assert!(e("http-request wait-for-body time 1s foo").contains("expects either 'if' or 'unless'"));
         assert!(e("http-after-response wait-for-body time 1s").contains("not supported"));
         assert!(rules(&["http-response wait-for-body time 1s at-least 1k if { status 200 }"]).is_ok());
+    }
+
+    #[test]
+    fn replace_header_value_and_map_actions() {
+        let (_, h, _) = run_req(&["http-request replace-value x-a ^(.)$ <\\1>"]);
+        assert_eq!(h, ["Host: h", "X-Beg: 2", "X-A: <1>", "x-a: <3>"]);
+        let (_, h, _) = run_req(&["http-request replace-header host (.*) \\1.example"]);
+        assert_eq!(h, ["X-A: 1", "X-Beg: 2", "x-a: 3", "Host: h.example"]);
+        let (_, h, _) = run_req(&["http-request replace-header host zzz y"]);
+        assert_eq!(h[0], "Host: h", "no match, no change");
+        let v = |s: &str| replace_values(s.as_bytes(), &crate::regex::Regex::new("^a", false).unwrap(), b"z");
+        assert_eq!(v("a1, b, \"a,c\" ,a").as_deref(), Some(&b"z, b, \"a,c\" ,z"[..]));
+        assert_eq!(v("b"), None);
+        let e = rules(&["http-request replace-value x"]).unwrap_err();
+        assert!(
+            e.ends_with("while parsing 'http-request replace-value' rule : expects exactly 3 arguments."),
+            "{e}"
+        );
+
+        let file = format!("/nonexistent-rhaproxy-{}.map", std::process::id());
+        let r = rules(&[
+            &format!("http-request set-map({file}) %[path] v%[req.hdr(x-a)]"),
+            &format!("http-request set-header x-m %[path,map({file},none)]"),
+            &format!("http-request add-acl({file}) k"),
+        ])
+        .unwrap();
+        let hs = with_req(REQ, |cx| {
+            run(&r.req, cx);
+            cx.edit.added.clone()
+        });
+        assert_eq!(hs, [(b"x-m".to_vec(), b"v3".to_vec())]);
+        // One reference per file name, whoever created it (as HAProxy).
+        let m = crate::map::find_ref(&file, true).unwrap();
+        assert_eq!(m.entries().len(), 2);
+        assert!(m.contains(b"/a") && m.contains(b"k"));
+        let e = rules(&[&format!("http-request set-map({file}) k")]).unwrap_err();
+        assert!(e.ends_with("expects exactly 2 arguments."), "{e}");
     }
 
     #[test]

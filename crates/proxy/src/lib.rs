@@ -22,6 +22,7 @@ pub mod lb;
 pub mod listener;
 pub mod log;
 pub mod logfmt;
+pub mod map;
 pub mod queue;
 pub mod regex;
 pub mod runtime;

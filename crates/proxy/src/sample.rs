@@ -571,6 +571,8 @@ pub enum Conv {
     Cpl,
     Htonl,
     CutCrlf,
+    /// `map*`: the shared map and the default value.
+    Map(std::sync::Arc<crate::map::Expr>, Option<Smp>),
 }
 
 impl Conv {
@@ -983,6 +985,7 @@ fn parse_conv(name: &str, a: &[String]) -> Result<Conv, String> {
                 Conv::SecureMemcmp(r)
             }
         }
+        n if n == "map" || n.starts_with("map_") => parse_map_conv(n, a)?,
         "regsub" => {
             let re = a.first().ok_or("missing arguments (got 0/2) for converter 'regsub'")?;
             let sub = a
@@ -1005,6 +1008,48 @@ fn parse_conv(name: &str, a: &[String]) -> Result<Conv, String> {
         }
         _ => return Err(format!("unknown converter '{name}'")),
     })
+}
+
+/// `map(<file>[,<default>])` and `map_<match>[_<out>]`: the match method
+/// and output type come from the name (`map` is `map_str`).
+fn parse_map_conv(name: &str, a: &[String]) -> Result<Conv, String> {
+    use crate::acl::MatchKind as M;
+    use crate::map::Out;
+    let bad = |m: String| format!("invalid args in converter '{name}' : {m}");
+    let rest = name.strip_prefix("map").unwrap_or("");
+    let (input, out) = match rest.strip_prefix('_').unwrap_or("str").split_once('_') {
+        Some((i, "int")) => (i.to_string(), Out::Int),
+        Some((i, "ip")) => (i.to_string(), Out::Ip),
+        Some((i, "str")) => (i.to_string(), Out::Str),
+        Some(_) => return Err(format!("unknown converter '{name}'")),
+        None => (rest.strip_prefix('_').unwrap_or("str").to_string(), Out::Str),
+    };
+    let (kind, regm) = match input.as_str() {
+        "str" => (M::Str, false),
+        "beg" => (M::Beg, false),
+        "sub" => (M::Sub, false),
+        "dir" => (M::Dir, false),
+        "dom" => (M::Dom, false),
+        "end" => (M::End, false),
+        "reg" => (M::Reg, false),
+        "regm" if out == Out::Str => (M::Reg, true),
+        "int" => (M::Int, false),
+        "ip" => (M::Ip, false),
+        _ => return Err(format!("unknown converter '{name}'")),
+    };
+    if a.len() > 2 {
+        return Err(format!(
+            "invalid arg 3 in converter '{name}' : end of arguments expected"
+        ));
+    }
+    let file = a.first().map(|s| s.as_str()).unwrap_or("");
+    let r = crate::map::load_ref(file, true).map_err(bad)?;
+    let default = match a.get(1) {
+        None => None,
+        Some(d) => Some(crate::map::parse_value(out, d.as_bytes()).map_err(bad)?),
+    };
+    let e = crate::map::new_expr(r, kind, false, Some(out), regm).map_err(bad)?;
+    Ok(Conv::Map(e, default))
 }
 
 /// HAProxy 2.6 has a sample fetch of this name.
@@ -1506,6 +1551,7 @@ pub fn convert(c: &Conv, v: Smp, vars: &mut Vars) -> Option<Smp> {
             Smp::Bool(a.len() == b.len() && diff == 0)
         }
         Conv::Regsub(re, sub, global) => Smp::Str(re.replace_all(&bytes(v), sub, *global)),
+        Conv::Map(m, default) => return m.map(&v).or_else(|| default.clone()),
     })
 }
 
@@ -1905,6 +1951,11 @@ impl Expr {
             ) => M::Int,
             Some(Conv::Not | Conv::Bool | Conv::Odd | Conv::Even | Conv::SecureMemcmp(_)) => M::Bool,
             Some(Conv::IpMask(_)) => M::Ip,
+            Some(Conv::Map(m, _)) => match m.out() {
+                Some(crate::map::Out::Int) => M::Int,
+                Some(crate::map::Out::Ip) => M::Ip,
+                _ => M::Str,
+            },
             _ => M::Str,
         }
     }
@@ -2158,6 +2209,34 @@ pub(crate) mod tests {
         assert_eq!(ev(REQ, "str(is a),regsub(is a,is also a)"), st("is also a"));
         assert_eq!(ev(REQ, "str(aXbXc),regsub(X,-,g)"), st("a-b-c"));
         assert_eq!(ev(REQ, "str(aXbXc),regsub(x,-,i)"), st("a-bXc"));
+    }
+
+    #[test]
+    fn map_converters() {
+        let f = std::env::temp_dir().join(format!("rhaproxy-conv-{}.map", std::process::id()));
+        std::fs::write(&f, "/a 1\n/a/b 2\n10.0.0.0/8 3\n").unwrap();
+        let f = f.to_string_lossy().into_owned();
+        assert_eq!(ev(REQ, &format!("path,map_beg({f})")), st("2"));
+        assert_eq!(ev(REQ, &format!("path,map_beg_int({f})")), Some(Smp::Int(2)));
+        assert_eq!(ev(REQ, &format!("str(/x),map({f},dflt)")), st("dflt"));
+        assert_eq!(ev(REQ, &format!("str(/x),map({f})")), None);
+        let e = parse_expr(&format!("path,map_ip({f})"), Dir::Req).unwrap_err();
+        assert!(
+            e.starts_with(
+                "invalid args in converter 'map_ip' : '/a' is not a valid IPv4 or IPv6 address at line 1 of file '"
+            ),
+            "{e}"
+        );
+        let e = parse_expr("path,map_beg", Dir::Req).unwrap_err();
+        assert_eq!(
+            e,
+            "invalid args in converter 'map_beg' : failed to open pattern file <>"
+        );
+        assert!(parse_expr("path,map_foo(x)", Dir::Req)
+            .unwrap_err()
+            .contains("unknown converter 'map_foo'"));
+        let e = parse_expr(&format!("path,map_str_ip({f})"), Dir::Req).unwrap_err();
+        assert!(e.contains("unable to parse '1' at line 1"), "{e}");
     }
 
     #[test]
