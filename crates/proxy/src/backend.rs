@@ -219,3 +219,83 @@ pub fn be_leave(be: &ProxyRt) {
     dec(&be.be_counters.cur_sess);
     be.beconn.fetch_sub(1, Relaxed);
 }
+
+/// Whether server `i` may take streams from the backend queue now: usable
+/// and, for a backup, only while no active server is (the first usable
+/// backup, or any with `option allbackups`).
+fn may_take_from_px(be: &ProxyRt, i: usize) -> bool {
+    let s = &be.servers[i];
+    if !s.usable() || s.uweight.load(Relaxed) == 0 {
+        return false;
+    }
+    if !s.cfg.backup {
+        return true;
+    }
+    let live = |x: &&ServerRt| !x.is_deleted() && x.usable() && x.uweight.load(Relaxed) > 0;
+    if be.servers.iter().filter(live).any(|x| !x.cfg.backup) {
+        return false;
+    }
+    be.cfg.options.allbackups || be.servers.iter().position(|x| x.cfg.backup && live(&x)) == Some(i)
+}
+
+/// A server coming up takes what waits in the backend queue, within its
+/// (dynamic) maxconn (HAProxy's `pendconn_grab_from_px()`). `wake` gets
+/// each stream given a slot and the server. Returns how many moved.
+pub fn grab_from_px(rt: &Runtime, be_idx: usize, srv: usize, mut wake: impl FnMut((Pending, usize))) -> usize {
+    let be = &rt.proxies[be_idx];
+    if !may_take_from_px(be, srv) {
+        return 0;
+    }
+    let s = &be.servers[srv];
+    let mut q = be.queue.lock().unwrap_or_else(|e| e.into_inner());
+    let mut n = 0;
+    while !q.backend.is_empty() {
+        let max = dynamic_maxconn(be, s);
+        if max > 0 && s.served.load(Relaxed) >= max {
+            break;
+        }
+        let Some(p) = q.backend.pop() else { break };
+        s.served.fetch_add(1, Relaxed);
+        s.note_used();
+        inc(&s.counters.cum_lbconn);
+        wake((p, srv));
+        n += 1;
+    }
+    be.be_counters.nbpend.store(q.backend.len() as u64, Relaxed);
+    n
+}
+
+/// A server going down with `option redispatch`: the streams waiting in
+/// its own queue go back to the backend queue, in their arrival order,
+/// and the servers still usable take what they can (HAProxy's
+/// `pendconn_redistribute()`, whose woken streams re-run the LB).
+pub fn redistribute(rt: &Runtime, be_idx: usize, srv: usize, mut wake: impl FnMut((Pending, usize))) -> usize {
+    let be = &rt.proxies[be_idx];
+    let moved = {
+        let mut q = be.queue.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(sq) = q.per_srv.get_mut(srv) else { return 0 };
+        let taken: Vec<Pending> = sq.items.drain(..).collect();
+        be.servers[srv].counters.nbpend.store(0, Relaxed);
+        for p in &taken {
+            let pos = q
+                .backend
+                .items
+                .iter()
+                .position(|x| x.seq > p.seq)
+                .unwrap_or(q.backend.items.len());
+            q.backend.items.insert(pos, *p);
+        }
+        let n = q.backend.len() as u64;
+        be.be_counters.nbpend.store(n, Relaxed);
+        update_max(&be.be_counters.max_nbpend, n);
+        taken.len()
+    };
+    if moved > 0 {
+        for i in 0..be.servers.len() {
+            if i != srv {
+                grab_from_px(rt, be_idx, i, &mut wake);
+            }
+        }
+    }
+    moved
+}

@@ -12,6 +12,7 @@ pub mod acl;
 pub mod backend;
 pub mod buffer;
 pub mod capture;
+pub mod checks;
 pub mod cli;
 pub mod counters;
 pub mod hash;

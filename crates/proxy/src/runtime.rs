@@ -100,6 +100,8 @@ pub struct ServerRt {
     /// A thread has a purge timer pending for this server's idle
     /// connections (HAProxy's server in the `idle_conn_srv` tree).
     pub purge_sched: AtomicBool,
+    /// Health check state (see `checks.rs`).
+    pub chk: crate::checks::CheckState,
 }
 
 impl ServerRt {
@@ -124,6 +126,7 @@ impl ServerRt {
             max_used: AtomicU32::new(0),
             est_need: AtomicU32::new(0),
             purge_sched: AtomicBool::new(false),
+            chk: crate::checks::CheckState::new(&cfg),
             cfg,
         }
     }
@@ -153,6 +156,7 @@ impl ServerRt {
             max_used: AtomicU32::new(0),
             est_need: AtomicU32::new(0),
             purge_sched: AtomicBool::new(false),
+            chk: crate::checks::CheckState::new(&cfg),
             cfg,
         }
     }

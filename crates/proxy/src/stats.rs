@@ -317,6 +317,9 @@ fn tags(kind: RowKind, p: usize) -> &'static str {
         ("qtime_max" | "ctime_max" | "rtime_max" | "ttime_max", _) => "MMP",
         ("slim" | "rate_lim" | "qlimit" | "src_ilim", _) => "CLP",
         ("status", _) => "SGP",
+        ("check_status" | "check_code" | "check_desc" | "last_chk", _) => "MOP",
+        ("check_duration", _) => "MDP",
+        ("check_rise" | "check_fall" | "check_health", _) => "CGS",
         ("weight" | "uweight" | "qtime" | "ctime" | "rtime" | "ttime", _) => "MaP",
         ("lastchg" | "lastsess", _) => "MAP",
         ("pid", _) => "KGP",
@@ -573,18 +576,49 @@ pub fn listener_row(px: &ProxyRt, l: &Listener) -> Row {
     r
 }
 
-/// A server's `status` column, for servers without health checks.
-pub fn server_status(sv: &ServerRt) -> &'static str {
-    let adm = sv.admin.load(Relaxed);
-    if adm & crate::runtime::ADM_MAINT != 0 {
-        "MAINT"
-    } else if !sv.up.load(Relaxed) {
-        "DOWN"
-    } else if adm & crate::runtime::ADM_DRAIN != 0 {
-        "DRAIN"
-    } else {
-        "no check"
+/// A server's `status` column (see `checks::status_text`).
+pub fn server_status(sv: &ServerRt) -> String {
+    crate::checks::status_text(sv)
+}
+
+/// The health-check columns of a server with `check` (HAProxy fills them
+/// only while the check is enabled and not paused by maintenance).
+fn check_fields(r: &mut Row, sv: &ServerRt, now: u64) {
+    let chk = &sv.chk;
+    if !chk.enabled {
+        return;
     }
+    r.u64("chkfail", ld(&chk.failed));
+    r.u64("chkdown", ld(&chk.down_trans));
+    let mut down = ld(&chk.down_time);
+    if !sv.up.load(Relaxed) {
+        down += now / 1000 - (sv.last_change_ms.load(Relaxed) / 1000).min(now / 1000);
+    }
+    r.u32("downtime", down);
+    if sv.in_maint() {
+        return;
+    }
+    let rep = chk.report();
+    let st = rep.status.info();
+    r.s(
+        "check_status",
+        if chk.in_progress.load(Relaxed) {
+            format!("* {st}")
+        } else {
+            st.to_string()
+        },
+    );
+    if rep.status as u32 > 14 {
+        r.u32("check_code", rep.code as u64);
+    }
+    if rep.status as u32 >= 3 {
+        r.u64("check_duration", rep.duration.max(0) as u64);
+    }
+    r.s("check_desc", rep.status.desc());
+    r.s("last_chk", rep.desc);
+    r.u32("check_rise", sv.cfg.rise as u64);
+    r.u32("check_fall", sv.cfg.fall as u64);
+    r.u32("check_health", chk.health.load(Relaxed) as u64);
 }
 
 pub fn server_row(px: &ProxyRt, sv: &ServerRt, now: u64) -> Row {
@@ -612,6 +646,7 @@ pub fn server_row(px: &ProxyRt, sv: &ServerRt, now: u64) -> Row {
     r.u32("act", u64::from(!sv.cfg.backup));
     r.u32("bck", u64::from(sv.cfg.backup));
     r.u32("lastchg", secs_since(now, sv.last_change_ms.load(Relaxed)));
+    check_fields(&mut r, sv, now);
     let mq = sv.maxqueue.load(Relaxed);
     if mq > 0 {
         r.u32("qlimit", mq as u64);

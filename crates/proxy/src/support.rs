@@ -50,12 +50,11 @@ pub fn check(cfg: &Config) -> Report {
         {
             refuse(&mut r, &c.loc, &first_words(c), &p.name);
         }
-        let lists: [(&str, &Vec<RawLine>); 5] = [
+        let lists: [(&str, &Vec<RawLine>); 4] = [
             ("redirect", &p.redirects),
             ("use-server", &p.use_servers),
             ("stick", &p.sticks),
             ("compression", &p.compression),
-            ("http-check", &p.http_check),
         ];
         for (kw, l) in lists {
             if let Some(first) = l.first() {
@@ -82,8 +81,10 @@ pub fn check(cfg: &Config) -> Report {
         if p.http_send_name_header.is_some() {
             refuse(&mut r, &p.loc, "http-send-name-header", &p.name);
         }
-        if !p.tcp_check.is_empty() {
-            refuse(&mut r, &p.tcp_check[0].loc, "tcp-check", &p.name);
+        // Health-check rules are compiled by `checks`, which refuses what
+        // it does not implement.
+        if let Err(e) = crate::checks::compile(p) {
+            r.alerts.push(e);
         }
         for s in &p.servers {
             if s.send_proxy || s.send_proxy_v2 {
@@ -95,6 +96,9 @@ pub fn check(cfg: &Config) -> Report {
             if s.track.is_some() {
                 refuse(&mut r, &s.loc, "track", &p.name);
             }
+            if let Some(kw) = crate::checks::unsupported_server_kw(s) {
+                refuse(&mut r, &s.loc, kw, &p.name);
+            }
             // Only HTTP/1 is spoken to servers.
             if let Some(proto) = s.proto.as_deref().filter(|x| *x != "h1") {
                 refuse(&mut r, &s.loc, &format!("proto {proto}"), &p.name);
@@ -104,12 +108,6 @@ pub fn check(cfg: &Config) -> Report {
             if b.accept_proxy {
                 refuse(&mut r, &b.loc, "accept-proxy", &p.name);
             }
-        }
-        if let Some(s) = p.servers.iter().find(|s| s.check || s.agent_check) {
-            r.warnings.push(format!(
-                "parsing [{}] : proxy '{}': health checks ('check') are not performed yet by rhaproxy; servers are considered up.",
-                s.loc, p.name
-            ));
         }
     }
     r
@@ -128,7 +126,7 @@ mod tests {
     }
 
     #[test]
-    fn rules_refuse_checks_warn() {
+    fn rules_refuse_checks_run() {
         let mut cfg = Config::default();
         let p = Proxy {
             name: "p".into(),
@@ -152,8 +150,8 @@ mod tests {
             "{:?}",
             r.alerts
         );
-        assert_eq!(r.warnings.len(), 1);
-        assert!(r.warnings[0].contains("[t.cfg:9]") && r.warnings[0].contains("health checks"));
+        // Health checks run now: no warning about them.
+        assert!(r.warnings.is_empty(), "{:?}", r.warnings);
     }
 
     #[test]

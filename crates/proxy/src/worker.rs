@@ -30,6 +30,8 @@ pub const K_IDLE: u64 = 8;
 pub const K_PURGE: u64 = 9;
 /// End of a wait imposed by the global connection/session rate limits.
 pub const K_RATE: u64 = 10;
+/// A health check of a server (its timer and its connection).
+pub const K_CHECK: u64 = 11;
 
 #[inline]
 pub fn token(kind: u64, idx: u32, gen: u32) -> u64 {
@@ -87,6 +89,8 @@ pub struct Worker {
     rate_timer: Option<reactor::TimerId>,
     /// Idle-connection purge timers this thread runs.
     purge: crate::idle::PurgeTimers,
+    /// Health checks this thread runs.
+    checks: crate::checks::Runner,
 }
 
 impl Worker {
@@ -103,6 +107,7 @@ impl Worker {
             any_paused: false,
             rate_timer: None,
             purge: Default::default(),
+            checks: Default::default(),
         }
     }
 
@@ -379,6 +384,7 @@ impl Handler for Worker {
             K_SRV_SIDE => self.run_stream(cx, idx, gen, crate::stream::Wake::Srv(ev)),
             K_APPLET => crate::cli::on_io(self, cx, idx, gen, ev),
             K_IDLE => crate::stream::idle_event(self, cx, fd, tok),
+            K_CHECK => self.checks.on_io(cx, &self.rt, idx, gen, ev),
             _ => {
                 reactor::bug_on!(true, "event for an unknown token kind");
             }
@@ -392,6 +398,7 @@ impl Handler for Worker {
             K_APPLET_TIMER => crate::cli::on_timer(self, cx, idx, gen),
             K_PURGE => self.purge.fire(cx, &self.rt, idx, gen),
             K_RATE => self.resume_listeners(cx),
+            K_CHECK => self.checks.on_timer(cx, &self.rt, idx, gen),
             _ => {}
         }
     }
@@ -407,7 +414,11 @@ impl Handler for Worker {
 
     fn on_msg(&mut self, cx: &mut Cx<'_, Msg>, msg: Msg) {
         match msg {
-            Msg::Start => self.poll_listeners(cx),
+            Msg::Start => {
+                self.poll_listeners(cx);
+                let rt = self.rt.clone();
+                self.checks.start(cx, &rt);
+            }
             Msg::Accepted { fd, src, listener } => {
                 cx.shared().load[cx.tid()].fetch_sub(1, Relaxed);
                 self.start_conn(cx, fd, src, listener);

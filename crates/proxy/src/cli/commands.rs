@@ -1534,6 +1534,20 @@ fn cmd_set_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
             }
             String::new()
         }
+        "health" if sv.chk.enabled => {
+            if !matches!(v, "up" | "stopping" | "down") {
+                return "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n".into();
+            }
+            // A checked server: its health counter and state change as
+            // HAProxy's, with the state-change report (checks.rs).
+            let be_i = px.idx;
+            let Some(srv_i) = px.servers.iter().position(|x| std::ptr::eq(x, sv)) else {
+                return String::new();
+            };
+            let rt = c.w.rt.clone();
+            crate::checks::cli_set_health(c.cx, &rt, be_i, srv_i, v != "down");
+            String::new()
+        }
         "health" => {
             if sv.cfg.track.is_some() {
                 return "cannot change health on a tracking server.\n".into();
@@ -1690,7 +1704,18 @@ fn cmd_show_servers_state(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> Str
             // Without health checks HAProxy 2.6 prints check status 1
             // (none), result 0, health = rise while up (0 when down) and
             // check state 0.
-            let chk_health = crate::server::check_health(sv);
+            let chk_health = if sv.chk.enabled {
+                sv.chk.health.load(Relaxed)
+            } else {
+                crate::server::check_health(sv)
+            };
+            let (chk_status, chk_result, chk_state) = if sv.chk.enabled {
+                let st = sv.chk.report().status;
+                let state = 6 | if sv.in_maint() { 8 } else { 0 } | u32::from(sv.chk.in_progress.load(Relaxed));
+                (st as u32, st.result(), state)
+            } else {
+                (1, 0, 0)
+            };
             let _ = writeln!(
                 s,
                 "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} - {} - 0 {} - - 0",
@@ -1704,10 +1729,10 @@ fn cmd_show_servers_state(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> Str
                 sv.uweight.load(Relaxed),
                 sv.iweight,
                 now.saturating_sub(sv.last_change_ms.load(Relaxed)) / 1000,
-                1,
-                0,
+                chk_status,
+                chk_result,
                 chk_health,
-                0,
+                chk_state,
                 0,
                 u8::from(px.cfg.id_explicit),
                 u8::from(sv.cfg.id.is_some()),

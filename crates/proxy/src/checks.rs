@@ -1,0 +1,1341 @@
+//! Health checks (HAProxy 2.6's `check.c` / `tcpcheck.c`): the default
+//! layer-4 connect check, `option httpchk` with `http-check send|expect`,
+//! and `option tcp-check` with `tcp-check connect|send|send-binary|expect`.
+//!
+//! Each checked server belongs to one thread (its position among checked
+//! servers modulo the thread count), which runs the check's timer and its
+//! non-blocking connection on the reactor. A result moves the server's
+//! health counter as HAProxy does (`rise`/`fall`), and crossing a limit
+//! marks the server DOWN or UP: the LB follows the `up` flag, queued
+//! streams are redistributed (`option redispatch`) or grabbed from the
+//! backend queue, and the state change is reported on stderr and to the
+//! proxy's log targets with HAProxy's texts.
+//!
+//! This module owns the check rules, the check connections and the
+//! servers' check state. It must not touch streams (it only hands queue
+//! slots through `Msg::Dequeued`) nor the LB internals.
+
+use crate::queue::Pending;
+use crate::regex::Regex;
+use crate::runtime::{ProxyRt, Runtime, ServerRt, Target};
+use crate::worker::{token, Msg, K_CHECK};
+use config::model::{Proxy, RawLine};
+use reactor::{Cx, Events, TimerId};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::Mutex;
+
+/// HAProxy's `HCHK_STATUS_*`, with their numeric values (as printed by
+/// `show servers state`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Unknown = 0,
+    Ini = 1,
+    SockErr = 5,
+    L4Ok = 6,
+    L4Tout = 7,
+    L4Con = 8,
+    L7Tout = 12,
+    L7Rsp = 13,
+    L7Ok = 15,
+    L7Sts = 17,
+}
+
+impl Status {
+    /// Short name (`check_status` column).
+    pub fn info(self) -> &'static str {
+        match self {
+            Status::Unknown => "UNK",
+            Status::Ini => "INI",
+            Status::SockErr => "SOCKERR",
+            Status::L4Ok => "L4OK",
+            Status::L4Tout => "L4TOUT",
+            Status::L4Con => "L4CON",
+            Status::L7Tout => "L7TOUT",
+            Status::L7Rsp => "L7RSP",
+            Status::L7Ok => "L7OK",
+            Status::L7Sts => "L7STS",
+        }
+    }
+    /// Long description (`check_desc`, the "reason" of state changes).
+    pub fn desc(self) -> &'static str {
+        match self {
+            Status::Unknown => "Unknown",
+            Status::Ini => "Initializing",
+            Status::SockErr => "Socket error",
+            Status::L4Ok => "Layer4 check passed",
+            Status::L4Tout => "Layer4 timeout",
+            Status::L4Con => "Layer4 connection problem",
+            Status::L7Tout => "Layer7 timeout",
+            Status::L7Rsp => "Layer7 invalid response",
+            Status::L7Ok => "Layer7 check passed",
+            Status::L7Sts => "Layer7 wrong status",
+        }
+    }
+    fn passed(self) -> bool {
+        matches!(self, Status::L4Ok | Status::L7Ok)
+    }
+    /// `CHK_RES_*`: 0 unknown, 2 failed, 3 passed.
+    pub fn result(self) -> u32 {
+        match self {
+            Status::Unknown | Status::Ini => 0,
+            s if s.passed() => 3,
+            _ => 2,
+        }
+    }
+    /// Layer-7 statuses carry an HTTP code.
+    fn has_code(self) -> bool {
+        (self as u32) > 14
+    }
+}
+
+/// The last check's report, for stats and state-change messages.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub status: Status,
+    pub code: u32,
+    /// Milliseconds, -1 before any check.
+    pub duration: i64,
+    pub desc: String,
+}
+
+/// A server's check state, shared with the stats dumps.
+pub struct CheckState {
+    /// `check` is set on the server (HAProxy's CHK_ST_CONFIGURED|ENABLED).
+    pub enabled: bool,
+    /// 0..rise+fall-1; the server counts as healthy from `rise` on.
+    pub health: AtomicU32,
+    pub in_progress: AtomicBool,
+    pub report: Mutex<Report>,
+    pub failed: AtomicU64,
+    pub down_trans: AtomicU64,
+    /// Seconds spent DOWN before the current state.
+    pub down_time: AtomicU64,
+}
+
+impl CheckState {
+    pub fn new(cfg: &config::model::Server) -> CheckState {
+        CheckState {
+            enabled: cfg.check,
+            // Servers start up, one failure away from DOWN (HAProxy).
+            health: AtomicU32::new(cfg.rise),
+            in_progress: AtomicBool::new(false),
+            report: Mutex::new(Report {
+                status: if cfg.check { Status::Ini } else { Status::Unknown },
+                code: 0,
+                duration: -1,
+                desc: String::new(),
+            }),
+            failed: AtomicU64::new(0),
+            down_trans: AtomicU64::new(0),
+            down_time: AtomicU64::new(0),
+        }
+    }
+    pub fn report(&self) -> Report {
+        self.report.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+// ---------------------------------------------------------------------
+// Rules
+
+pub enum Match {
+    /// Status code ranges (`status 200,300-399`).
+    Status(Vec<(u32, u32)>),
+    RStatus(Regex),
+    /// Substring of the body (http) or of the received data (tcp).
+    Str(Vec<u8>),
+    RStr(Regex),
+}
+
+pub struct Expect {
+    inverse: bool,
+    what: Match,
+    /// As written, for the tcp-check error message.
+    text: String,
+    kind: &'static str,
+}
+
+pub enum Step {
+    Connect { port: Option<u16> },
+    Send(Vec<u8>),
+    Expect(Expect),
+}
+
+/// What a backend's checks do.
+pub enum Rules {
+    /// Connect only.
+    L4,
+    Http {
+        req: Vec<u8>,
+        expects: Vec<Expect>,
+    },
+    /// tcp-check steps; an implicit connect comes first unless the first
+    /// step is a connect.
+    Tcp {
+        steps: Vec<Step>,
+    },
+}
+
+fn refuse(l: &RawLine, what: &str, px: &str) -> String {
+    format!(
+        "parsing [{}] : '{what}' in proxy '{px}' is not supported yet by rhaproxy: refusing to start rather than ignore it.",
+        l.loc
+    )
+}
+
+fn unescape(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\' && i + 1 < b.len() {
+            i += 1;
+            match b[i] {
+                b'r' => out.push(b'\r'),
+                b'n' => out.push(b'\n'),
+                b't' => out.push(b'\t'),
+                c => out.push(c),
+            }
+        } else {
+            out.push(b[i]);
+        }
+        i += 1;
+    }
+    out
+}
+
+fn parse_status_list(s: &str) -> Option<Vec<(u32, u32)>> {
+    s.split(',')
+        .map(|r| match r.split_once('-') {
+            Some((a, b)) => Some((a.parse().ok()?, b.parse().ok()?)),
+            None => r.parse().ok().map(|v| (v, v)),
+        })
+        .collect()
+}
+
+/// `[!] <match> <pattern>` of an `http-check expect` / `tcp-check expect`.
+fn parse_expect(l: &RawLine, w: &[String], http: bool, px: &str) -> Result<Expect, String> {
+    let (inverse, w) = match w.first().map(|s| s.as_str()) {
+        Some("!") => (true, &w[1..]),
+        _ => (false, w),
+    };
+    let (kind, pat) = match w {
+        [k, p] => (k.as_str(), p.as_str()),
+        _ => {
+            let what = format!(
+                "{} expect {}",
+                if http { "http-check" } else { "tcp-check" },
+                w.join(" ")
+            );
+            return Err(refuse(l, what.trim_end(), px));
+        }
+    };
+    let re = |p: &str| Regex::new(p, false).map_err(|e| format!("parsing [{}] : {e}", l.loc));
+    let what = match (kind, http) {
+        ("status", true) => Match::Status(parse_status_list(pat).ok_or_else(|| {
+            format!(
+                "parsing [{}] : 'http-check expect status' : invalid status code '{pat}'.",
+                l.loc
+            )
+        })?),
+        ("rstatus", true) => Match::RStatus(re(pat)?),
+        ("string", _) => Match::Str(pat.as_bytes().to_vec()),
+        ("rstring", _) => Match::RStr(re(pat)?),
+        ("binary", false) => Match::Str(parse_hex(pat).ok_or_else(|| {
+            format!(
+                "parsing [{}] : 'tcp-check expect binary' : invalid hex string '{pat}'.",
+                l.loc
+            )
+        })?),
+        _ => {
+            let kw = if http { "http-check expect" } else { "tcp-check expect" };
+            return Err(refuse(l, &format!("{kw} {kind}"), px));
+        }
+    };
+    Ok(Expect {
+        inverse,
+        what,
+        text: pat.to_string(),
+        kind: match kind {
+            "string" => "string",
+            "rstring" => "regex",
+            "binary" => "binary",
+            _ => "status",
+        },
+    })
+}
+
+fn parse_hex(s: &str) -> Option<Vec<u8>> {
+    if !s.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// The HTTP check request: `option httpchk [<meth>] [<uri>] [<ver>]`
+/// (a version may carry extra header lines after "\r\n", the pre-2.2
+/// idiom), then `http-check send` overrides; header names go lower case.
+fn http_request(p: &Proxy) -> Result<Vec<u8>, String> {
+    let opt = p.options.httpchk.clone().unwrap_or_default();
+    let (mut meth, mut uri, mut ver) = ("OPTIONS".to_string(), "/".to_string(), "HTTP/1.0".to_string());
+    match opt.as_slice() {
+        [] => {}
+        [u] => uri = u.clone(),
+        [m, u] => (meth, uri) = (m.clone(), u.clone()),
+        [m, u, v, ..] => (meth, uri, ver) = (m.clone(), u.clone(), v.clone()),
+    }
+    let mut hdrs: Vec<(String, String)> = Vec::new();
+    let v = String::from_utf8_lossy(&unescape(&ver)).to_string();
+    let mut lines = v.split("\r\n");
+    ver = lines.next().unwrap_or("").to_string();
+    for h in lines.filter(|h| !h.is_empty()) {
+        if let Some((n, val)) = h.split_once(':') {
+            hdrs.push((n.trim().to_ascii_lowercase(), val.trim().to_string()));
+        }
+    }
+    let mut body = Vec::new();
+    let mut sends = 0;
+    for l in &p.http_check {
+        if l.words.get(1).map(|s| s.as_str()) != Some("send") {
+            continue;
+        }
+        sends += 1;
+        if sends > 1 {
+            return Err(refuse(l, "http-check send (more than one)", &p.name));
+        }
+        let w = &l.words[2..];
+        let mut i = 0;
+        while i < w.len() {
+            let arg = |k: usize| {
+                w.get(i + k).cloned().ok_or_else(|| {
+                    format!(
+                        "parsing [{}] : 'http-check send' : '{}' expects an argument.",
+                        l.loc, w[i]
+                    )
+                })
+            };
+            match w[i].as_str() {
+                "meth" => meth = arg(1)?,
+                "uri" => uri = arg(1)?,
+                "ver" => ver = arg(1)?,
+                "hdr" => {
+                    hdrs.push((arg(1)?.to_ascii_lowercase(), arg(2)?));
+                    i += 1;
+                }
+                "body" => body = unescape(&arg(1)?),
+                "comment" => {}
+                other => return Err(refuse(l, &format!("http-check send {other}"), &p.name)),
+            }
+            i += 2;
+        }
+    }
+    let mut req = format!("{meth} {uri} {ver}\r\n").into_bytes();
+    for (n, v) in &hdrs {
+        req.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
+    }
+    if !body.is_empty() {
+        req.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+    }
+    if ver.eq_ignore_ascii_case("HTTP/1.1") && !hdrs.iter().any(|(n, _)| n == "connection") {
+        req.extend_from_slice(b"connection: close\r\n");
+    }
+    req.extend_from_slice(b"\r\n");
+    req.extend_from_slice(&body);
+    Ok(req)
+}
+
+/// Compiles a backend's check rules; errors name file:line. `None` when
+/// no server of the backend is checked.
+pub fn compile(p: &Proxy) -> Result<Option<Rules>, String> {
+    if !p.servers.iter().any(|s| s.check) {
+        return Ok(None);
+    }
+    let httpchk = p.options.httpchk.is_some();
+    if httpchk && p.options.tcp_check {
+        return Err(format!(
+            "config : proxy '{}' : 'option httpchk' and 'option tcp-check' are exclusive.",
+            p.name
+        ));
+    }
+    if httpchk || (!p.options.tcp_check && !p.http_check.is_empty()) {
+        let req = http_request(p)?;
+        let mut expects = Vec::new();
+        for l in &p.http_check {
+            match l.words.get(1).map(|s| s.as_str()) {
+                Some("send") | Some("comment") => {}
+                Some("expect") => expects.push(parse_expect(l, &l.words[2..], true, &p.name)?),
+                other => {
+                    return Err(refuse(
+                        l,
+                        format!("http-check {}", other.unwrap_or("")).trim_end(),
+                        &p.name,
+                    ))
+                }
+            }
+        }
+        return Ok(Some(Rules::Http { req, expects }));
+    }
+    if p.options.tcp_check {
+        let mut steps = Vec::new();
+        for l in &p.tcp_check {
+            let w = &l.words;
+            match w.get(1).map(|s| s.as_str()) {
+                Some("connect") => {
+                    let port =
+                        match &w[2..] {
+                            [] => None,
+                            [k, v] if k == "port" => Some(v.parse().map_err(|_| {
+                                format!("parsing [{}] : 'tcp-check connect' : invalid port '{v}'.", l.loc)
+                            })?),
+                            _ => return Err(refuse(l, &format!("tcp-check connect {}", w[2]), &p.name)),
+                        };
+                    steps.push(Step::Connect { port });
+                }
+                Some("send") if w.len() == 3 => steps.push(Step::Send(unescape(&w[2]))),
+                Some("send-binary") if w.len() == 3 => {
+                    steps.push(Step::Send(parse_hex(&w[2]).ok_or_else(|| {
+                        format!("parsing [{}] : 'tcp-check send-binary' : invalid hex string.", l.loc)
+                    })?))
+                }
+                Some("expect") => steps.push(Step::Expect(parse_expect(l, &w[2..], false, &p.name)?)),
+                Some("comment") => {}
+                other => {
+                    return Err(refuse(
+                        l,
+                        format!("tcp-check {}", other.unwrap_or("")).trim_end(),
+                        &p.name,
+                    ))
+                }
+            }
+        }
+        return Ok(Some(Rules::Tcp { steps }));
+    }
+    if let Some(l) = p.tcp_check.first() {
+        // tcp-check rules without `option tcp-check`: HAProxy ignores
+        // them with a warning; be explicit instead.
+        return Err(refuse(l, "tcp-check without 'option tcp-check'", &p.name));
+    }
+    Ok(Some(Rules::L4))
+}
+
+/// Server keywords around checks that rhaproxy does not run: refused.
+pub fn unsupported_server_kw(s: &config::model::Server) -> Option<&'static str> {
+    if s.check_send_proxy {
+        Some("check-send-proxy")
+    } else if s.agent_check {
+        Some("agent-check")
+    } else if s.observe.is_some() {
+        Some("observe")
+    } else if s.on_error.is_some() {
+        Some("on-error")
+    } else if s.on_marked_down.is_some() {
+        Some("on-marked-down")
+    } else if s.on_marked_up.is_some() {
+        Some("on-marked-up")
+    } else {
+        None
+    }
+}
+
+// ---------------------------------------------------------------------
+// State changes
+
+fn pid() -> u32 {
+    std::process::id()
+}
+
+/// Prints a state change as HAProxy's ha_warning()/ha_alert() do and
+/// sends it to the proxy's log targets at `level`.
+fn report_change(px: &ProxyRt, label: &str, level: u8, msg: &str) {
+    eprintln!("{label:<11}({}) : {msg}", pid());
+    crate::log::send_text(&px.log, level, msg.as_bytes());
+}
+
+/// Usable active and backup servers of a backend (HAProxy's srv_act and
+/// srv_bck).
+fn counts(px: &ProxyRt) -> (usize, usize) {
+    let mut act = 0;
+    let mut bck = 0;
+    for s in px.servers.iter().filter(|s| !s.is_deleted()) {
+        if s.usable() && s.uweight.load(Relaxed) > 0 {
+            if s.cfg.backup {
+                bck += 1
+            } else {
+                act += 1
+            }
+        }
+    }
+    (act, bck)
+}
+
+/// HAProxy's `srv_append_status()` tail for a state change.
+fn append_status(msg: &mut String, rep: Option<&Report>, reason: Option<&str>) {
+    if let Some(r) = rep {
+        msg.push_str(", reason: ");
+        msg.push_str(r.status.desc());
+        if r.status.has_code() {
+            msg.push_str(&format!(", code: {}", r.code));
+        }
+        if !r.desc.is_empty() {
+            msg.push_str(", info: \"");
+            for c in r.desc.chars() {
+                if c == '"' || (c as u32) < 0x20 || c as u32 == 0x7f {
+                    msg.push_str(&format!("#{:02X}", c as u32));
+                } else {
+                    msg.push(c);
+                }
+            }
+            msg.push('"');
+        }
+        if r.duration >= 0 {
+            msg.push_str(&format!(", check duration: {}ms", r.duration));
+        }
+    } else if let Some(r) = reason {
+        msg.push_str(", ");
+        msg.push_str(r);
+    }
+}
+
+fn now_s(ms: u64) -> u64 {
+    ms / 1000
+}
+
+/// Marks a server DOWN (HAProxy's `srv_set_stopped()` +
+/// `srv_update_status()`): stops new traffic, redistributes its queue
+/// with `option redispatch`, reports.
+pub fn set_stopped(
+    cx: &mut Cx<'_, Msg>,
+    rt: &Runtime,
+    be: usize,
+    srv: usize,
+    rep: Option<&Report>,
+    reason: Option<&str>,
+) {
+    let px = &rt.proxies[be];
+    let sv = &px.servers[srv];
+    if sv.in_maint() || !sv.up.load(Relaxed) {
+        return;
+    }
+    let (a0, b0) = counts(px);
+    let was_stopping = sv.admin.load(Relaxed) & crate::runtime::ADM_DRAIN != 0;
+    sv.up.store(false, Relaxed);
+    let now = reactor::now_ms();
+    sv.last_change_ms.store(now, Relaxed);
+    let xferred = if px.cfg.options.redispatch.is_some() {
+        crate::backend::redistribute(rt, be, srv, |p| send_dequeued(cx, p, be))
+    } else {
+        0
+    };
+    let (act, bck) = counts(px);
+    let qlen = px
+        .queue
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .per_srv
+        .get(srv)
+        .map_or(0, |q| q.len());
+    let mut msg = format!(
+        "{}Server {}/{} is DOWN",
+        if sv.cfg.backup { "Backup " } else { "" },
+        px.name,
+        sv.name
+    );
+    append_status(&mut msg, rep, reason);
+    msg.push_str(&format!(
+        ". {act} active and {bck} backup servers left.{} {} sessions active, {xferred} requeued, {qlen} remaining in queue.",
+        if bck > 0 && act == 0 { " Running on backup." } else { "" },
+        sv.served.load(Relaxed),
+    ));
+    report_change(px, "[WARNING]", if was_stopping { 5 } else { 1 }, &msg);
+    if a0 + b0 > 0 && act + bck == 0 {
+        px.last_change_ms.store(now, Relaxed);
+        report_change(
+            px,
+            "[ALERT]",
+            0,
+            &format!("backend '{}' has no server available!", px.name),
+        );
+    }
+    sv.chk.down_trans.fetch_add(1, Relaxed);
+}
+
+/// Marks a server UP (HAProxy's `srv_set_running()`): counts the time it
+/// was down, takes what waits in the backend queue, reports.
+pub fn set_running(
+    cx: &mut Cx<'_, Msg>,
+    rt: &Runtime,
+    be: usize,
+    srv: usize,
+    rep: Option<&Report>,
+    reason: Option<&str>,
+) {
+    let px = &rt.proxies[be];
+    let sv = &px.servers[srv];
+    if sv.in_maint() || sv.up.load(Relaxed) {
+        return;
+    }
+    let now = reactor::now_ms();
+    let (a0, b0) = counts(px);
+    if a0 + b0 == 0 {
+        px.last_change_ms.store(now, Relaxed);
+    }
+    let last = sv.last_change_ms.load(Relaxed);
+    sv.chk
+        .down_time
+        .fetch_add(now_s(now).saturating_sub(now_s(last)), Relaxed);
+    sv.last_change_ms.store(now, Relaxed);
+    sv.up.store(true, Relaxed);
+    let xferred = crate::backend::grab_from_px(rt, be, srv, |p| send_dequeued(cx, p, be));
+    let (act, bck) = counts(px);
+    let qlen = px
+        .queue
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .per_srv
+        .get(srv)
+        .map_or(0, |q| q.len());
+    let mut msg = format!(
+        "{}Server {}/{} is UP",
+        if sv.cfg.backup { "Backup " } else { "" },
+        px.name,
+        sv.name
+    );
+    append_status(&mut msg, rep, reason);
+    msg.push_str(&format!(
+        ". {act} active and {bck} backup servers online.{} {xferred} sessions requeued, {qlen} total in queue.",
+        if bck > 0 && act == 0 { " Running on backup." } else { "" },
+    ));
+    report_change(px, "[WARNING]", 5, &msg);
+}
+
+fn send_dequeued(cx: &mut Cx<'_, Msg>, p: (Pending, usize), be: usize) {
+    let (p, srv) = p;
+    cx.send(
+        p.tid,
+        Msg::Dequeued {
+            token: p.token,
+            be,
+            srv,
+        },
+    );
+}
+
+/// `set server <b>/<s> health up|stopping|down` on a checked server:
+/// the health counter jumps to its limit and the state follows.
+pub fn cli_set_health(cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, srv: usize, up: bool) {
+    let sv = &rt.proxies[be].servers[srv];
+    if up {
+        sv.chk.health.store(sv.cfg.rise + sv.cfg.fall - 1, Relaxed);
+        set_running(cx, rt, be, srv, None, Some("changed from CLI"));
+    } else {
+        sv.chk.health.store(0, Relaxed);
+        set_stopped(cx, rt, be, srv, None, Some("changed from CLI"));
+    }
+}
+
+/// The `status` column of a server (HAProxy's srv_hlt_st).
+pub fn status_text(sv: &ServerRt) -> String {
+    let adm = sv.admin.load(Relaxed);
+    let (rise, fall) = (sv.cfg.rise, sv.cfg.fall);
+    let h = sv.chk.health.load(Relaxed);
+    if adm & crate::runtime::ADM_MAINT != 0 {
+        return "MAINT".into();
+    }
+    if sv.up.load(Relaxed) {
+        let going_down = sv.chk.enabled && h < rise + fall - 1;
+        let drain = adm & crate::runtime::ADM_DRAIN != 0;
+        match (drain, going_down) {
+            (true, true) => format!("DRAIN {}/{}", h + 1 - rise.min(h + 1), fall),
+            (true, false) => "DRAIN".into(),
+            (false, true) => format!("UP {}/{}", h + 1 - rise.min(h + 1), fall),
+            (false, false) if sv.chk.enabled => "UP".into(),
+            _ => "no check".into(),
+        }
+    } else if sv.chk.enabled && h > 0 {
+        format!("DOWN {h}/{rise}")
+    } else {
+        "DOWN".into()
+    }
+}
+
+// ---------------------------------------------------------------------
+// Running checks
+
+struct Running {
+    be: u32,
+    srv: u32,
+    timer: TimerId,
+    fd: RawFd,
+    connected: bool,
+    start_ms: u64,
+    out: Vec<u8>,
+    inb: Vec<u8>,
+    /// Next tcp-check step.
+    step: usize,
+    /// Connect step in progress (tcp-check), for error messages.
+    cur: Option<usize>,
+    eof: bool,
+}
+
+/// One thread's checks.
+#[derive(Default)]
+pub struct Runner {
+    checks: Vec<Running>,
+    rules: Vec<Option<std::rc::Rc<Rules>>>,
+}
+
+/// Largest response kept (HAProxy's tune.chksize default).
+const CHK_BUF: usize = 16384;
+
+fn getinter(sv: &ServerRt) -> u64 {
+    let c = &sv.cfg;
+    let h = sv.chk.health.load(Relaxed);
+    if h == c.rise + c.fall - 1 {
+        c.inter_ms as u64
+    } else if !sv.up.load(Relaxed) && h == 0 {
+        c.downinter_ms.unwrap_or(c.inter_ms) as u64
+    } else {
+        c.fastinter_ms.unwrap_or(c.inter_ms) as u64
+    }
+}
+
+impl Runner {
+    /// Starts this thread's share of the checks, spread over the smallest
+    /// interval like HAProxy's `start_checks()`.
+    pub fn start(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime) {
+        let mut all = Vec::new();
+        let mut mininter = 0u64;
+        for (bi, px) in rt.proxies.iter().enumerate() {
+            if px.cfg.disabled || !px.is_backend {
+                continue;
+            }
+            for (si, sv) in px.servers.iter().enumerate() {
+                if sv.chk.enabled {
+                    let i = getinter(sv);
+                    if i >= 1000 && (mininter == 0 || i < mininter) {
+                        mininter = i;
+                    }
+                    all.push((bi, si));
+                }
+            }
+        }
+        let nb = all.len() as u64;
+        let (tid, nbt) = (cx.tid(), cx.nbthread());
+        let now = cx.now();
+        for (pos, &(bi, si)) in all.iter().enumerate() {
+            if pos % nbt != tid {
+                continue;
+            }
+            if self.rules.len() <= bi {
+                self.rules.resize(bi + 1, None);
+            }
+            if self.rules[bi].is_none() {
+                match compile(&rt.proxies[bi].cfg) {
+                    Ok(Some(r)) => self.rules[bi] = Some(std::rc::Rc::new(r)),
+                    // Refused at start-up already (support.rs).
+                    _ => continue,
+                }
+            }
+            let sv = &rt.proxies[bi].servers[si];
+            let inter = mininter.max(getinter(sv));
+            let timer = cx.timer_create(token(K_CHECK, bi as u32, si as u32));
+            cx.timer_arm(timer, now + inter * pos as u64 / nb.max(1));
+            self.checks.push(Running {
+                be: bi as u32,
+                srv: si as u32,
+                timer,
+                fd: -1,
+                connected: false,
+                start_ms: 0,
+                out: Vec::new(),
+                inb: Vec::new(),
+                step: 0,
+                cur: None,
+                eof: false,
+            });
+        }
+    }
+
+    fn find(&self, be: u32, srv: u32) -> Option<usize> {
+        self.checks.iter().position(|c| c.be == be && c.srv == srv)
+    }
+
+    pub fn on_timer(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, be: u32, srv: u32) {
+        let Some(i) = self.find(be, srv) else { return };
+        if self.checks[i].fd >= 0 {
+            self.fail_conn(cx, rt, i, None, true);
+        } else {
+            self.begin(cx, rt, i);
+        }
+    }
+
+    pub fn on_io(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, be: u32, srv: u32, ev: Events) {
+        let Some(i) = self.find(be, srv) else { return };
+        if self.checks[i].fd < 0 {
+            return;
+        }
+        let fd = self.checks[i].fd;
+        if !self.checks[i].connected {
+            if ev.0 & (Events::ERR | Events::HUP) != 0 || ev.writable() {
+                match crate::sock::take_error(fd) {
+                    Ok(None) if ev.0 & Events::ERR == 0 => {}
+                    Ok(Some(e)) | Err(e) => return self.fail_conn(cx, rt, i, Some(e), false),
+                    Ok(None) => return self.fail_conn(cx, rt, i, None, false),
+                }
+                self.on_connected(cx, rt, i);
+            }
+            return;
+        }
+        if ev.writable() {
+            self.flush(cx, rt, i);
+            if self.checks[i].fd < 0 {
+                return;
+            }
+        }
+        if ev.readable() || ev.0 & (Events::HUP | Events::ERR | Events::RDHUP) != 0 {
+            let mut tmp = [0u8; 4096];
+            loop {
+                let c = &mut self.checks[i];
+                match crate::sock::recv(fd, &mut tmp) {
+                    Ok(0) => {
+                        c.eof = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        let room = CHK_BUF.saturating_sub(c.inb.len());
+                        c.inb.extend_from_slice(&tmp[..n.min(room)]);
+                        if c.inb.len() >= CHK_BUF {
+                            c.eof = true;
+                            break;
+                        }
+                    }
+                    Err(e) if crate::sock::is_would_block(&e) => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                    Err(_) => {
+                        c.eof = true;
+                        break;
+                    }
+                }
+            }
+            self.advance(cx, rt, i);
+        }
+    }
+
+    /// Starts a check: a connection to the check address.
+    fn begin(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, i: usize) {
+        let (be, srv) = (self.checks[i].be as usize, self.checks[i].srv as usize);
+        let px = &rt.proxies[be];
+        let sv = &px.servers[srv];
+        let now = cx.now();
+        if sv.in_maint() || sv.is_deleted() || rt.stopping.load(Relaxed) {
+            // Paused: look again later.
+            let t = self.checks[i].timer;
+            cx.timer_arm(t, now + sv.cfg.inter_ms as u64);
+            return;
+        }
+        let c = &mut self.checks[i];
+        c.start_ms = now;
+        c.connected = false;
+        c.inb.clear();
+        c.out.clear();
+        c.eof = false;
+        c.step = 0;
+        c.cur = None;
+        sv.chk.in_progress.store(true, Relaxed);
+        let rules = self.rules[be].clone().expect("rules of a checked backend");
+        let port = match &*rules {
+            Rules::Tcp { steps } => match steps.first() {
+                Some(Step::Connect { port }) => {
+                    self.checks[i].step = 1;
+                    self.checks[i].cur = Some(0);
+                    *port
+                }
+                _ => None,
+            },
+            _ => None,
+        };
+        self.connect(cx, rt, i, port);
+    }
+
+    fn check_target(sv: &ServerRt, port: Option<u16>) -> Option<Target> {
+        let base = sv.target.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let ip = match &sv.cfg.check_addr {
+            Some(a) => a.parse::<std::net::IpAddr>().ok(),
+            None => None,
+        };
+        let port = port.or(sv.cfg.check_port);
+        match base {
+            Target::Inet(a) => {
+                let mut a = a;
+                if let Some(ip) = ip {
+                    a.set_ip(ip);
+                }
+                if let Some(p) = port {
+                    a.set_port(p);
+                }
+                Some(Target::Inet(a))
+            }
+            Target::InetPortOffset(a, _) => {
+                // No fixed port: only a `port` makes the check possible.
+                let p = port?;
+                Some(Target::Inet(std::net::SocketAddr::new(ip.unwrap_or(a.ip()), p)))
+            }
+            t => Some(t),
+        }
+    }
+
+    fn connect(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, i: usize, port: Option<u16>) {
+        let (be, srv) = (self.checks[i].be as usize, self.checks[i].srv as usize);
+        let px = &rt.proxies[be];
+        let sv = &px.servers[srv];
+        let raw = match Self::check_target(sv, port) {
+            Some(Target::Inet(a)) => Ok(crate::sock::RawAddr::from_inet(&a)),
+            Some(Target::Unix(p)) => crate::sock::RawAddr::from_unix(&p, false),
+            Some(Target::Abns(p)) => crate::sock::RawAddr::from_unix(&p, true),
+            _ => {
+                return self.finish(cx, rt, i, Status::SockErr, 0, String::new());
+            }
+        };
+        let res = raw.and_then(|raw| {
+            let fd = crate::sock::socket(raw.family(), libc::SOCK_STREAM)?;
+            match crate::sock::connect(fd, &raw) {
+                Ok(done) => Ok((fd, done)),
+                Err(e) => {
+                    crate::sock::close_raw(fd);
+                    Err(e)
+                }
+            }
+        });
+        let now = cx.now();
+        let t = &px.cfg.timeouts;
+        let mut exp = now + sv.cfg.inter_ms as u64;
+        if let (Some(_), Some(tc)) = (t.check, t.connect) {
+            exp = exp.min(now + tc as u64);
+        }
+        let timer = self.checks[i].timer;
+        cx.timer_arm(timer, exp);
+        match res {
+            Ok((fd, done)) => {
+                cx.fd_insert(fd, token(K_CHECK, be as u32, srv as u32));
+                self.checks[i].fd = fd;
+                if done {
+                    self.on_connected(cx, rt, i);
+                } else {
+                    cx.want_send(fd);
+                }
+            }
+            Err(e) => self.fail_conn(cx, rt, i, Some(e), false),
+        }
+    }
+
+    fn on_connected(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, i: usize) {
+        let (be, srv) = (self.checks[i].be as usize, self.checks[i].srv as usize);
+        let fd = self.checks[i].fd;
+        self.checks[i].connected = true;
+        cx.stop_send(fd);
+        cx.want_recv(fd);
+        if let Some(tc) = rt.proxies[be].cfg.timeouts.check {
+            let timer = self.checks[i].timer;
+            cx.timer_arm(timer, cx.now() + tc as u64);
+        }
+        let _ = srv;
+        let rules = self.rules[be].clone().expect("rules");
+        match &*rules {
+            Rules::L4 => self.finish(cx, rt, i, Status::L4Ok, 0, String::new()),
+            Rules::Http { req, .. } => {
+                self.checks[i].out = req.clone();
+                self.flush(cx, rt, i);
+            }
+            Rules::Tcp { .. } => self.advance(cx, rt, i),
+        }
+    }
+
+    fn flush(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, i: usize) {
+        let fd = self.checks[i].fd;
+        while !self.checks[i].out.is_empty() {
+            match crate::sock::send(fd, &self.checks[i].out, false) {
+                Ok(n) => {
+                    self.checks[i].out.drain(..n);
+                }
+                Err(e) if crate::sock::is_would_block(&e) => {
+                    cx.want_send(fd);
+                    return;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(e) => return self.fail_conn(cx, rt, i, Some(e), false),
+            }
+        }
+        cx.stop_send(fd);
+    }
+
+    /// Evaluates what was received (and runs the next tcp-check steps).
+    fn advance(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, i: usize) {
+        let be = self.checks[i].be as usize;
+        let rules = self.rules[be].clone().expect("rules");
+        match &*rules {
+            Rules::L4 => {}
+            Rules::Http { expects, .. } => {
+                if let Some((st, code, desc)) = eval_http(&self.checks[i].inb, self.checks[i].eof, expects) {
+                    self.finish(cx, rt, i, st, code, desc);
+                }
+            }
+            Rules::Tcp { steps } => loop {
+                let c = &mut self.checks[i];
+                let Some(step) = steps.get(c.step) else {
+                    let desc = if steps.is_empty() || matches!(steps.last(), Some(Step::Connect { .. })) {
+                        // Only connects: a layer-4 result.
+                        let st = Status::L4Ok;
+                        let d = if steps.is_empty() { "" } else { "(tcp-check)" };
+                        return self.finish(cx, rt, i, st, 0, d.into());
+                    } else {
+                        "(tcp-check)".to_string()
+                    };
+                    return self.finish(cx, rt, i, Status::L7Ok, 0, desc);
+                };
+                c.cur = Some(c.step);
+                match step {
+                    Step::Connect { port } => {
+                        // A new connection for the following steps.
+                        if c.fd >= 0 {
+                            cx.fd_delete(c.fd);
+                            c.fd = -1;
+                        }
+                        c.step += 1;
+                        c.inb.clear();
+                        c.eof = false;
+                        c.connected = false;
+                        return self.connect(cx, rt, i, *port);
+                    }
+                    Step::Send(d) => {
+                        c.out.extend_from_slice(d);
+                        c.step += 1;
+                        self.flush(cx, rt, i);
+                        if self.checks[i].fd < 0 {
+                            return;
+                        }
+                    }
+                    Step::Expect(e) => {
+                        let data = &c.inb;
+                        let found = match &e.what {
+                            Match::Str(s) => memmem(data, s),
+                            Match::RStr(r) => r.is_match(data),
+                            _ => false,
+                        };
+                        if !found && !c.eof {
+                            // Absence is only known at the end.
+                            return;
+                        }
+                        if found ^ e.inverse {
+                            c.step += 1;
+                            continue;
+                        }
+                        let stepno = c.step + 1;
+                        let desc = format!(
+                            "TCPCHK {} {} at step {stepno}",
+                            if found {
+                                "matched unwanted content"
+                            } else {
+                                "did not match content"
+                            },
+                            match e.kind {
+                                "string" => format!("'{}'", e.text),
+                                "binary" => "(binary)".to_string(),
+                                _ => "(regex)".to_string(),
+                            }
+                        );
+                        return self.finish(cx, rt, i, Status::L7Rsp, 0, desc);
+                    }
+                }
+            },
+        }
+    }
+
+    /// A connection error or a timeout: HAProxy's `chk_report_conn_err()`.
+    fn fail_conn(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, i: usize, err: Option<std::io::Error>, expired: bool) {
+        let be = self.checks[i].be as usize;
+        let connected = self.checks[i].connected;
+        let mut desc = err.map(|e| strerror(&e)).unwrap_or_default();
+        let rules = self.rules[be].clone().expect("rules");
+        if let Rules::Tcp { steps } = &*rules {
+            match self.checks[i].cur {
+                None => desc.push_str(" at initial connection step of tcp-check"),
+                Some(k) => {
+                    desc.push_str(&format!(" at step {} of tcp-check", k + 1));
+                    match &steps[k] {
+                        Step::Connect { port: Some(p) } => desc.push_str(&format!(" (connect port {p})")),
+                        Step::Connect { port: None } => desc.push_str(" (connect)"),
+                        Step::Send(_) => desc.push_str(" (send)"),
+                        Step::Expect(e) => match e.kind {
+                            "string" => desc.push_str(&format!(" (expect string '{}')", e.text)),
+                            "binary" => desc.push_str(&format!(" (expect binary '{}')", e.text)),
+                            _ => desc.push_str(" (expect regex)"),
+                        },
+                    }
+                }
+            }
+        }
+        let st = match (connected, expired) {
+            (false, true) => Status::L4Tout,
+            (false, false) => Status::L4Con,
+            (true, true) => Status::L7Tout,
+            (true, false) => Status::SockErr,
+        };
+        self.finish(cx, rt, i, st, 0, desc);
+    }
+
+    /// Ends a check: closes its connection, moves the health counter and
+    /// the server state, schedules the next one.
+    fn finish(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, i: usize, st: Status, code: u32, desc: String) {
+        let c = &mut self.checks[i];
+        if c.fd >= 0 {
+            crate::sock::set_nolinger(c.fd);
+            cx.fd_delete(c.fd);
+            c.fd = -1;
+        }
+        c.inb = Vec::new();
+        c.out = Vec::new();
+        let (be, srv) = (c.be as usize, c.srv as usize);
+        let now = cx.now();
+        let duration = now.saturating_sub(c.start_ms) as i64;
+        let sv = &rt.proxies[be].servers[srv];
+        let rep = Report {
+            status: st,
+            code,
+            duration,
+            desc,
+        };
+        *sv.chk.report.lock().unwrap_or_else(|e| e.into_inner()) = rep.clone();
+        sv.chk.in_progress.store(false, Relaxed);
+        let (rise, fall) = (sv.cfg.rise, sv.cfg.fall);
+        let h = sv.chk.health.load(Relaxed);
+        if st.passed() {
+            if h < rise + fall - 1 {
+                let nh = if h + 1 >= rise { rise + fall - 1 } else { h + 1 };
+                sv.chk.health.store(nh, Relaxed);
+            }
+            if sv.chk.health.load(Relaxed) >= rise {
+                set_running(cx, rt, be, srv, Some(&rep), None);
+            }
+        } else {
+            if h > 0 {
+                sv.chk.failed.fetch_add(1, Relaxed);
+                let nh = if h - 1 < rise { 0 } else { h - 1 };
+                sv.chk.health.store(nh, Relaxed);
+            }
+            if sv.chk.health.load(Relaxed) == 0 {
+                set_stopped(cx, rt, be, srv, Some(&rep), None);
+            }
+        }
+        let timer = self.checks[i].timer;
+        cx.timer_arm(timer, now + getinter(sv).max(1));
+    }
+}
+
+fn memmem(h: &[u8], n: &[u8]) -> bool {
+    n.is_empty() || h.windows(n.len()).any(|w| w == n)
+}
+
+/// Text of an OS error without Rust's " (os error N)" suffix, as
+/// strerror() prints it.
+fn strerror(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    match s.find(" (os error") {
+        Some(p) => s[..p].to_string(),
+        None => s,
+    }
+}
+
+/// Evaluates an HTTP check response; `None` while more is needed.
+fn eval_http(data: &[u8], eof: bool, expects: &[Expect]) -> Option<(Status, u32, String)> {
+    let Some(hend) = data.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4) else {
+        return eof.then(|| (Status::L7Rsp, 0, String::new()));
+    };
+    let head = String::from_utf8_lossy(&data[..hend]).to_string();
+    let line = head.lines().next().unwrap_or("");
+    let mut parts = line.splitn(3, ' ');
+    let (ver, code) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    let reason = parts.next().unwrap_or("").to_string();
+    let code: u32 = match (ver.starts_with("HTTP/"), code.parse()) {
+        (true, Ok(c)) if code.len() == 3 => c,
+        _ => return Some((Status::L7Rsp, 0, String::new())),
+    };
+    let needs_body = expects.iter().any(|e| matches!(e.what, Match::Str(_) | Match::RStr(_)));
+    let body = &data[hend..];
+    if needs_body && !eof {
+        let clen = head.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim()
+                .eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse::<usize>().ok())?
+        });
+        match clen {
+            Some(n) if body.len() >= n => {}
+            _ => return None,
+        }
+    }
+    if expects.is_empty() {
+        return Some(if (200..400).contains(&code) {
+            (Status::L7Ok, code, String::new())
+        } else {
+            (Status::L7Sts, code, reason)
+        });
+    }
+    for e in expects {
+        let (hit, fail_st, fail_desc) = match &e.what {
+            Match::Status(r) => (
+                r.iter().any(|&(a, b)| (a..=b).contains(&code)),
+                Status::L7Sts,
+                reason.clone(),
+            ),
+            Match::RStatus(re) => (re.is_match(code.to_string().as_bytes()), Status::L7Sts, reason.clone()),
+            Match::Str(s) => (
+                memmem(body, s),
+                Status::L7Rsp,
+                if e.inverse {
+                    "HTTP check matched unwanted content".into()
+                } else {
+                    "HTTP content check did not match".into()
+                },
+            ),
+            Match::RStr(re) => (
+                re.is_match(body),
+                Status::L7Rsp,
+                if e.inverse {
+                    "HTTP check matched unwanted content".into()
+                } else {
+                    "HTTP content check did not match".into()
+                },
+            ),
+        };
+        let body_rule = matches!(e.what, Match::Str(_) | Match::RStr(_));
+        if body_rule && body.is_empty() {
+            return Some((
+                Status::L7Rsp,
+                code,
+                "HTTP content check could not find a response body".into(),
+            ));
+        }
+        if !(hit ^ e.inverse) {
+            return Some((fail_st, code, fail_desc));
+        }
+    }
+    Some((Status::L7Ok, code, String::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ex(kind: &str, pat: &str, inv: bool) -> Expect {
+        let l = RawLine {
+            words: vec![],
+            loc: Default::default(),
+        };
+        let mut w = vec![];
+        if inv {
+            w.push("!".to_string());
+        }
+        w.push(kind.to_string());
+        w.push(pat.to_string());
+        parse_expect(&l, &w, true, "p").unwrap()
+    }
+
+    #[test]
+    fn http_expectations() {
+        let ok = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+        let nf = b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\n\r\n";
+        assert_eq!(eval_http(ok, false, &[]), Some((Status::L7Ok, 200, String::new())));
+        assert_eq!(
+            eval_http(nf, false, &[]),
+            Some((Status::L7Sts, 404, "Not Found".into()))
+        );
+        assert_eq!(eval_http(b"HTTP/1.1 200 OK\r\n", false, &[]), None);
+        assert_eq!(eval_http(b"junk\r\n\r\n", false, &[]).unwrap().0, Status::L7Rsp);
+        let e = [ex("status", "200-299,404", false)];
+        assert_eq!(eval_http(nf, false, &e).unwrap().0, Status::L7Ok);
+        let e = [ex("rstatus", "^5", true)];
+        assert_eq!(eval_http(ok, false, &e).unwrap().0, Status::L7Ok);
+        let e = [ex("string", "hell", false)];
+        assert_eq!(eval_http(ok, false, &e).unwrap().0, Status::L7Ok);
+        // A body rule waits for the whole body.
+        assert_eq!(eval_http(&ok[..ok.len() - 2], false, &e), None);
+        let e = [ex("string", "bye", false)];
+        assert_eq!(
+            eval_http(ok, false, &e),
+            Some((Status::L7Rsp, 200, "HTTP content check did not match".into()))
+        );
+    }
+
+    #[test]
+    fn check_request_forms() {
+        let mut p = Proxy::default();
+        p.options.httpchk = Some(vec![]);
+        assert_eq!(http_request(&p).unwrap(), b"OPTIONS / HTTP/1.0\r\n\r\n");
+        p.options.httpchk = Some(vec!["GET".into(), "/h".into(), "HTTP/1.1".into()]);
+        assert_eq!(
+            http_request(&p).unwrap(),
+            b"GET /h HTTP/1.1\r\nconnection: close\r\n\r\n"
+        );
+        p.options.httpchk = Some(vec!["HEAD".into(), "/".into(), "HTTP/1.1\\r\\nHost:\\ www".into()]);
+        assert_eq!(
+            http_request(&p).unwrap(),
+            b"HEAD / HTTP/1.1\r\nhost: www\r\nconnection: close\r\n\r\n"
+        );
+        p.options.httpchk = Some(vec!["HEAD".into(), "/x".into()]);
+        p.http_check.push(RawLine {
+            words: [
+                "http-check",
+                "send",
+                "hdr",
+                "Host",
+                "www.x",
+                "meth",
+                "GET",
+                "uri",
+                "/y",
+                "ver",
+                "HTTP/1.1",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            loc: Default::default(),
+        });
+        assert_eq!(
+            http_request(&p).unwrap(),
+            b"GET /y HTTP/1.1\r\nhost: www.x\r\nconnection: close\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn state_change_text() {
+        let r = Report {
+            status: Status::L4Con,
+            code: 0,
+            duration: 0,
+            desc: "Connection refused".into(),
+        };
+        let mut m = String::from("Server b/s is DOWN");
+        append_status(&mut m, Some(&r), None);
+        assert_eq!(
+            m,
+            "Server b/s is DOWN, reason: Layer4 connection problem, info: \"Connection refused\", check duration: 0ms"
+        );
+        let r = Report {
+            status: Status::L7Sts,
+            code: 404,
+            duration: 3,
+            desc: "Not Found".into(),
+        };
+        let mut m = String::new();
+        append_status(&mut m, Some(&r), None);
+        assert_eq!(
+            m,
+            ", reason: Layer7 wrong status, code: 404, info: \"Not Found\", check duration: 3ms"
+        );
+    }
+}
