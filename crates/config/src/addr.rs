@@ -64,6 +64,8 @@ pub enum AddrError {
     PortOffset(String),
     BadFd(String),
     Unsupported(String),
+    /// The address was only environment variables, all unset.
+    EmptyAfterEnv(String),
 }
 
 impl std::fmt::Display for AddrError {
@@ -83,6 +85,9 @@ impl std::fmt::Display for AddrError {
                 writeln!(f, "file descriptor '{a}' is not a valid integer in '{a}'")
             }
             AddrError::Unsupported(a) => write!(f, "address family of '{a}' is not supported yet"),
+            AddrError::EmptyAfterEnv(a) => {
+                write!(f, "'{a}' resolves to an empty address (environment variable missing?)")
+            }
         }
     }
 }
@@ -115,10 +120,69 @@ pub fn resolve(host: &str, want: Option<bool>) -> Option<IpAddr> {
     }
 }
 
+/// Expands `$NAME` and `${NAME}` in an address string. HAProxy does this a
+/// second time for every address (after the line tokenizer, which only
+/// expands inside double quotes), so `bind :${PORT}` works unquoted. Names
+/// are `[A-Za-z0-9_]*`; an unset variable expands to nothing; there are no
+/// `${NAME-default}` forms here (the brace is only closed when it follows a
+/// name), exactly like the address parser's expansion.
+pub fn env_expand<'a>(s: &'a str, env: &dyn Fn(&str) -> Option<String>) -> std::borrow::Cow<'a, str> {
+    if !s.contains('$') {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let b = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'$' {
+            let next = s[i..].find('$').map_or(b.len(), |k| i + k);
+            out.push_str(&s[i..next]);
+            i = next;
+            continue;
+        }
+        let mut beg = i + 1;
+        let braced = b.get(beg) == Some(&b'{');
+        if braced {
+            beg += 1;
+        }
+        let mut end = beg;
+        while end < b.len() && (b[end].is_ascii_alphanumeric() || b[end] == b'_') {
+            end += 1;
+        }
+        if let Some(v) = env(&s[beg..end]) {
+            out.push_str(&v);
+        }
+        i = if braced && b.get(end) == Some(&b'}') {
+            end + 1
+        } else {
+            end
+        };
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Parses `s` after expanding environment variables from the process
+/// environment (see [`parse_addr_env`]).
+pub fn parse_addr(s: &str, usage: AddrUse, allow_unresolved: bool) -> Result<Addr, AddrError> {
+    parse_addr_env(s, usage, allow_unresolved, &crate::tokenizer::process_env)
+}
+
 /// Parses `s`. `allow_unresolved` (the `-dr` flag) turns resolution
 /// failures of server names into an `unresolved` address instead of an error.
-pub fn parse_addr(s: &str, usage: AddrUse, allow_unresolved: bool) -> Result<Addr, AddrError> {
-    let mut rest = s;
+/// `env` resolves `$NAME` / `${NAME}` first (the configuration's view of the
+/// environment, which `setenv` & co. change while parsing).
+pub fn parse_addr_env(
+    s: &str,
+    usage: AddrUse,
+    allow_unresolved: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Addr, AddrError> {
+    // Messages quote the address as written, parsing uses the expansion.
+    let expanded = env_expand(s, env);
+    if expanded.is_empty() {
+        return Err(AddrError::EmptyAfterEnv(s.to_string()));
+    }
+    let mut rest: &str = &expanded;
     let mut family: Option<bool> = None; // Some(true) = v6
     if let Some(p) = rest.strip_prefix("unix@") {
         return Ok(Addr::Unix(p.to_string()));
@@ -180,13 +244,6 @@ pub fn parse_addr(s: &str, usage: AddrUse, allow_unresolved: bool) -> Result<Add
     };
     let ports = match port {
         None | Some("") => {
-            if usage != AddrUse::Server {
-                return Err(AddrError::MissingPort(s.to_string()));
-            }
-            Ports::None
-        }
-        // an unexpanded variable: HAProxy sees no port there
-        Some(p) if p.starts_with('$') => {
             if usage != AddrUse::Server {
                 return Err(AddrError::MissingPort(s.to_string()));
             }
@@ -380,5 +437,33 @@ mod tests {
             b("nosuch.invalid:80").unwrap_err().to_string(),
             "invalid address: 'nosuch.invalid' in 'nosuch.invalid:80'"
         );
+    }
+
+    #[test]
+    fn environment_variables_expand_in_addresses() {
+        let env = |n: &str| match n {
+            "PORT" => Some("8080".to_string()),
+            "HOST" => Some("127.0.0.1".to_string()),
+            _ => None,
+        };
+        let p = |s: &str, u| parse_addr_env(s, u, false, &env);
+        assert_eq!(
+            p("${HOST}:${PORT}", AddrUse::Bind).unwrap().to_string(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(p("$HOST:$PORT", AddrUse::Bind).unwrap().to_string(), "127.0.0.1:8080");
+        assert_eq!(p(":${PORT}", AddrUse::Bind).unwrap().to_string(), "0.0.0.0:8080");
+        // an unset variable expands to nothing; messages quote what was written
+        assert_eq!(
+            p("127.0.0.1:${NOPE}", AddrUse::Bind).unwrap_err().to_string(),
+            "missing port specification in '127.0.0.1:${NOPE}'"
+        );
+        assert_eq!(p("10.0.0.1:${NOPE}", AddrUse::Server).unwrap().to_string(), "10.0.0.1");
+        assert_eq!(
+            p("${NOPE}", AddrUse::Server).unwrap_err().to_string(),
+            "'${NOPE}' resolves to an empty address (environment variable missing?)"
+        );
+        assert_eq!(env_expand("a${PORT}b$PORT.c", &env), "a8080b8080.c");
+        assert_eq!(env_expand("no vars", &env), "no vars");
     }
 }

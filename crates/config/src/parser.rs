@@ -4,7 +4,7 @@
 //! `http-errors` into the model, and reports in HAProxy's words. It owns the
 //! grammar of sections; post-parse cross checks live in `check`.
 
-use crate::addr::{parse_addr, AddrUse};
+use crate::addr::{parse_addr_env, Addr, AddrError, AddrUse};
 use crate::cond::eval_condition;
 use crate::diag::Diags;
 use crate::keywords;
@@ -191,6 +191,12 @@ impl Parser {
             env: HashMap::new(),
             pending_unresolved: Vec::new(),
         }
+    }
+
+    /// Parses an address as HAProxy's str2sa_range does, with the
+    /// configuration's view of the environment for `$VAR` / `${VAR}`.
+    pub(crate) fn addr(&self, s: &str, usage: AddrUse, allow_unresolved: bool) -> Result<Addr, AddrError> {
+        parse_addr_env(s, usage, allow_unresolved, &|n| self.getenv(n))
     }
 
     fn getenv(&self, name: &str) -> Option<String> {
@@ -1114,7 +1120,7 @@ impl Parser {
             } else {
                 format!("{t}:514")
             };
-            if let Err(e) = parse_addr(&with_port, AddrUse::Server, false) {
+            if let Err(e) = self.addr(&with_port, AddrUse::Server, false) {
                 let e = match e {
                     crate::addr::AddrError::InvalidAddress { host, .. } => {
                         format!("invalid address: '{host}' in '{t}'")
@@ -1162,7 +1168,7 @@ impl Parser {
                     ));
                     return;
                 }
-                let addr = match parse_addr(arg(2), AddrUse::Stats, false) {
+                let addr = match self.addr(arg(2), AddrUse::Stats, false) {
                     Ok(a) => a,
                     Err(e) => {
                         self.diags.alert(format!("{pfx} {pfx} 'stats socket' : {e}"));

@@ -3,7 +3,7 @@
 //! `balance` and the rest, into `model::Proxy`. Owns per-keyword syntax and
 //! HAProxy's messages for them; section switching is in `parser`.
 
-use crate::addr::{parse_addr, Addr, AddrUse};
+use crate::addr::{Addr, AddrUse};
 use crate::keywords;
 use crate::model::*;
 use crate::parser::{invalid_char, Kwm, Parser};
@@ -426,7 +426,7 @@ impl Parser {
                     self.diags.alert(format!("{pfx} '{kw}' expects an address."));
                     return;
                 }
-                match parse_addr(arg(1), AddrUse::Server, self.opts.ignore_unresolved) {
+                match self.addr(arg(1), AddrUse::Server, self.opts.ignore_unresolved) {
                     Ok(a) => p.dispatch = Some(a),
                     Err(e) => self.diags.alert(format!("{pfx} '{kw}' : {e}")),
                 }
@@ -1180,7 +1180,7 @@ impl Parser {
         }
         let mut binds = Vec::new();
         for a in w[1].split(',') {
-            match parse_addr(a, AddrUse::Bind, false) {
+            match self.addr(a, AddrUse::Bind, false) {
                 Ok(addr) => binds.push(Bind {
                     addr: Some(addr),
                     raw: a.to_string(),
@@ -1383,7 +1383,7 @@ impl Parser {
                 return;
             }
             s.raw_addr = w[2].clone();
-            match parse_addr(&w[2], AddrUse::Server, true) {
+            match self.addr(&w[2], AddrUse::Server, true) {
                 Ok(a) => {
                     if let Addr::Inet {
                         unresolved: true,
