@@ -70,6 +70,32 @@ pub(crate) fn post_parse(parser: &mut Parser) {
         .filter(|p| p.cap.backend)
         .map(|p| (p.name.clone(), p.mode))
         .collect();
+    let nbthread = cfg.global.nbthread.unwrap_or(1).clamp(1, 64);
+    let all_threads = if nbthread >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << nbthread) - 1
+    };
+    for p in cfg.proxies.iter_mut().filter(|p| !p.disabled) {
+        // `bind ... thread`: keep the threads that exist (HAProxy's
+        // thread_resolve_group_mask); none left is an error.
+        for b in p.binds.iter_mut().filter(|b| b.thread.is_some()) {
+            let err = match (b.thread_group, b.thread_mask & all_threads) {
+                (_, 0) if b.thread_group == 0 => Some("contains threads that belong to no group"),
+                (_, 0) => Some("only references threads not belonging to the group"),
+                (_, m) => {
+                    b.thread_mask = m;
+                    None
+                }
+            };
+            if let Some(e) = err {
+                d.alert(format!(
+                    "Proxy '{}': 'thread' directive {e} in 'bind {}' at [{}].",
+                    p.name, b.raw, b.loc
+                ));
+            }
+        }
+    }
     for p in cfg.proxies.iter().filter(|p| !p.disabled) {
         if p.cap.frontend {
             if let Some(b) = &p.default_backend {

@@ -18,3 +18,6 @@ pub const SERVICES: &str = "none";
 
 /// Maximum `nbthread` (HAProxy's MAX_THREADS on 64-bit builds).
 pub const MAX_THREADS: u32 = 64;
+
+/// Thread groups (HAProxy 2.6's default build has one).
+pub const MAX_TGROUPS: i64 = 1;

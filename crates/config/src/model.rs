@@ -220,6 +220,10 @@ pub struct Bind {
     pub v4v6: bool,
     pub v6only: bool,
     pub thread: Option<String>,
+    /// `thread [<group>/]<set>`: the group given (0 = none) and the threads
+    /// of the set (bit N = thread N+1), ORed over repeated `thread` words.
+    pub thread_group: u32,
+    pub thread_mask: u64,
     pub process: Option<String>,
     pub interface: Option<String>,
     pub defer_accept: bool,

@@ -1225,7 +1225,42 @@ impl Parser {
                     let Some(x) = need(self) else { return };
                     match k {
                         "name" => opts.name = Some(x),
-                        "thread" => opts.thread = Some(x),
+                        "thread" => {
+                            // `[<group>/]<set>`, as HAProxy's bind_parse_thread.
+                            let digits = x.bytes().take_while(|c| c.is_ascii_digit()).count();
+                            let (group, set) = match x[digits..].strip_prefix('/') {
+                                Some(rest) => {
+                                    let g: i64 = x[..digits].parse().unwrap_or(0);
+                                    if !(1..=crate::features::MAX_TGROUPS).contains(&g) {
+                                        self.diags.alert(format!(
+                                            "{pfx} 'bind {}' in section '{sect}' : '{x}' thread-group number must be between 1 and {} (was {g})",
+                                            w[1],
+                                            crate::features::MAX_TGROUPS
+                                        ));
+                                        return;
+                                    }
+                                    (g as u32, rest)
+                                }
+                                None => (0, x.as_str()),
+                            };
+                            if opts.thread_mask != 0 && opts.thread_group != group {
+                                self.diags.alert(format!(
+                                    "{pfx} 'bind {}' in section '{sect}' : '{x}' multiple thread-groups are not supported",
+                                    w[1]
+                                ));
+                                return;
+                            }
+                            match parse_thread_set(set, crate::features::MAX_THREADS) {
+                                Ok(m) => opts.thread_mask |= m,
+                                Err(e) => {
+                                    self.diags
+                                        .alert(format!("{pfx} 'bind {}' in section '{sect}' : '{set}' : {e}", w[1]));
+                                    return;
+                                }
+                            }
+                            opts.thread_group = group;
+                            opts.thread = Some(x)
+                        }
                         "process" => opts.process = Some(x),
                         "interface" => opts.interface = Some(x),
                         "mss" => opts.mss = Some(x),
@@ -1823,5 +1858,75 @@ fn dynamic_hostname(a: &str) -> Option<String> {
         None
     } else {
         Some(host.to_string())
+    }
+}
+
+/// A set of threads (or processes) as HAProxy's `parse_process_number`:
+/// `all`, `odd`, `even`, `N` or `N-M` (`N-` runs to `max`), numbers from 1
+/// to `max`. Bit N-1 stands for thread N.
+pub(crate) fn parse_thread_set(arg: &str, max: u32) -> Result<u64, String> {
+    let all = if max >= 64 { u64::MAX } else { (1u64 << max) - 1 };
+    let m = match arg {
+        "all" => u64::MAX,
+        "odd" => u64::MAX / 3,
+        "even" => (u64::MAX / 3) << 1,
+        _ => {
+            let mut dash = None;
+            for (i, c) in arg.bytes().enumerate() {
+                if c == b'-' && dash.is_none() {
+                    dash = Some(i);
+                } else if !c.is_ascii_digit() {
+                    return Err(format!("'{arg}' is not a valid number/range."));
+                }
+            }
+            // Leading digits only, like strtoul: "-3" reads as 0.
+            let num = |s: &str| -> u64 {
+                let d: String = s.chars().take_while(|c| c.is_ascii_digit()).collect();
+                d.parse::<u64>().unwrap_or(u64::MAX)
+            };
+            let mut low = if arg.starts_with('-') { 0 } else { num(arg) };
+            let mut high = match dash {
+                Some(i) if i + 1 == arg.len() => u64::from(max),
+                Some(i) => num(&arg[i + 1..]),
+                None => low,
+            };
+            if high < low {
+                std::mem::swap(&mut low, &mut high);
+            }
+            if low < 1 || low > u64::from(max) || high > u64::from(max) {
+                return Err(format!(
+                    "'{arg}' is not a valid number/range. It supports numbers from 1 to {max}."
+                ));
+            }
+            (low..=high).fold(0u64, |m, t| m | 1u64 << (t - 1))
+        }
+    };
+    Ok(m & all)
+}
+
+#[cfg(test)]
+mod thread_set_tests {
+    use super::parse_thread_set;
+
+    #[test]
+    fn sets_like_haproxy() {
+        assert_eq!(parse_thread_set("all", 64), Ok(u64::MAX));
+        assert_eq!(parse_thread_set("odd", 64).unwrap() & 0xf, 0b0101);
+        assert_eq!(parse_thread_set("even", 64).unwrap() & 0xf, 0b1010);
+        assert_eq!(parse_thread_set("2", 64), Ok(0b10));
+        assert_eq!(parse_thread_set("2-3", 64), Ok(0b110));
+        assert_eq!(parse_thread_set("3-2", 64), Ok(0b110));
+        assert_eq!(parse_thread_set("63-", 64), Ok(0b11 << 62));
+        assert!(parse_thread_set("0", 64)
+            .unwrap_err()
+            .ends_with("It supports numbers from 1 to 64."));
+        assert_eq!(
+            parse_thread_set("2,1", 64),
+            Err("'2,1' is not a valid number/range.".into())
+        );
+        assert_eq!(
+            parse_thread_set("x", 64),
+            Err("'x' is not a valid number/range.".into())
+        );
     }
 }

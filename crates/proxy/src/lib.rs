@@ -92,13 +92,43 @@ fn read_signal(sfd: std::os::fd::RawFd) -> Option<i32> {
     }
 }
 
+static HEADER_DONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True the first time only: HAProxy prints its version and executable
+/// path (two NOTICE lines) before the first warning or alert of a run.
+pub fn claim_startup_header() -> bool {
+    !HEADER_DONE.swap(true, SeqCst)
+}
+
+/// The NOTICE lines that precede the first start-up message.
+pub fn startup_header(pid: u32) -> String {
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "rhaproxy".into());
+    format!(
+        "[NOTICE]   ({pid}) : haproxy version is {}\n[NOTICE]   ({pid}) : path to executable is {exe}\n",
+        config::features::VERSION
+    )
+}
+
+/// Prints one start-up message (`[WARNING]`/`[ALERT]`) as HAProxy does,
+/// after the NOTICE header when it is the first.
+pub fn startup_msg(level: &str, text: &str) {
+    let pid = std::process::id();
+    let head = if claim_startup_header() {
+        startup_header(pid)
+    } else {
+        String::new()
+    };
+    eprintln!("{head}{level:<11}({pid}) : {text}");
+}
+
 /// Starts the proxy and blocks until it stops (SIGTERM/SIGINT: at once;
 /// SIGUSR1: after current streams finish). Errors are alert texts.
 pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
     let report = support::check(&cfg);
-    let pid = std::process::id();
     for w in &report.warnings {
-        eprintln!("{:<11}({pid}) : config : {w}", "[WARNING]");
+        startup_msg("[WARNING]", &format!("config : {w}"));
     }
     if !report.alerts.is_empty() {
         return Err(report.alerts.join("\n"));
@@ -124,7 +154,19 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
         exit_notify: Some(efd.as_raw_fd()),
     };
     http_act::global_set_vars(&cfg.global.set_vars)?;
-    let listeners = listener::open_all(&cfg)?;
+    let (listeners, msgs, failed) = listener::open_all(&cfg);
+    for m in &msgs {
+        match m {
+            listener::BindMsg::Warning(t) => startup_msg("[WARNING]", t),
+            listener::BindMsg::Alert(t) => startup_msg("[ALERT]", t),
+        }
+    }
+    if failed {
+        let prog = std::env::args().next().unwrap_or_else(|| "rhaproxy".into());
+        return Err(format!(
+            "[{prog}.main()] Some protocols failed to start their listeners! Exiting."
+        ));
+    }
     let mut rt = runtime::Runtime::build(cfg, nbthread)?;
     rt.so_names = listeners.iter().map(|l| l.named.then(|| l.name.clone())).collect();
     let rt = Arc::new(rt);

@@ -37,76 +37,138 @@ pub struct Listener {
     pub maxconn: u32,
     pub counters: Counters,
     pub id: u32,
+    /// Threads that accept on this listener (`bind ... thread`), bit N =
+    /// thread N+1.
+    pub thread_mask: u64,
+    /// Threads that stopped polling this listener at a connection limit
+    /// (bit N = thread N). Whoever frees a slot resumes them: a paused
+    /// thread may have no connection of its own whose end would wake it.
+    pub paused_on: std::sync::atomic::AtomicU64,
     /// Rotating candidates for spreading accepted connections over threads.
     pub spread: reactor::AcceptSpread,
     /// `bind ... interface`, passed along by `_getsocks`.
     pub iface: Option<String>,
 }
 
-fn opts_err(what: &str, e: io::Error) -> String {
-    format!("{what}: {e}")
+/// What binding one socket produced: HAProxy reports warnings and goes on,
+/// and an alert stops the start-up once every listener was tried.
+#[derive(Default)]
+struct Msgs {
+    warn: Vec<String>,
+    alert: Option<String>,
+    /// The alert is a UNIX socket step: HAProxy ends it with the address
+    /// in brackets instead of "for [ip:port]".
+    unix: bool,
 }
 
-/// Opens one inet socket for `bind`.
-fn open_inet(ip: std::net::IpAddr, port: u16, b: Option<&Bind>, backlog: i32) -> io::Result<RawFd> {
-    let sa = std::net::SocketAddr::new(ip, port);
-    let family = if sa.is_ipv4() { libc::AF_INET } else { libc::AF_INET6 };
-    let fd = sock::socket(family, libc::SOCK_STREAM)?;
-    let setup = || -> io::Result<()> {
-        sock::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
-        let _ = sock::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1);
-        if family == libc::AF_INET6 {
-            let v6only = b.map(|b| b.v6only && !b.v4v6).unwrap_or(false);
-            let _ = sock::setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, i32::from(v6only));
-        }
-        if let Some(b) = b {
-            if b.defer_accept {
-                let _ = sock::setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, 1);
-            }
-            if b.tfo {
-                let _ = sock::setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_FASTOPEN, backlog.max(1));
-            }
-            if b.transparent {
-                let lvl = if family == libc::AF_INET {
-                    libc::IPPROTO_IP
-                } else {
-                    libc::IPPROTO_IPV6
-                };
-                let opt = if family == libc::AF_INET {
-                    libc::IP_TRANSPARENT
-                } else {
-                    libc::IPV6_TRANSPARENT
-                };
-                sock::setsockopt_int(fd, lvl, opt, 1)?;
-            }
-            if let Some(ifname) = &b.interface {
-                let name = std::ffi::CString::new(ifname.as_str()).map_err(|_| io::ErrorKind::InvalidInput)?;
-                // SAFETY: the option value is a NUL-terminated string that
-                // lives for the duration of the call.
-                let r = unsafe {
-                    libc::setsockopt(
-                        fd,
-                        libc::SOL_SOCKET,
-                        libc::SO_BINDTODEVICE,
-                        name.as_ptr() as *const libc::c_void,
-                        name.as_bytes_with_nul().len() as libc::socklen_t,
-                    )
-                };
-                if r < 0 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-        }
-        sock::bind(fd, &RawAddr::from_inet(&sa))?;
-        sock::listen(fd, backlog)
+/// Prepares a socket for a foreign address as HAProxy's
+/// `sock_inet*_make_foreign`: IP(V6)_TRANSPARENT needs CAP_NET_ADMIN; without
+/// it IP_FREEBIND still lets the bind succeed.
+fn make_foreign(fd: RawFd, v4: bool) -> bool {
+    let (lvl, opt) = if v4 {
+        (libc::IPPROTO_IP, libc::IP_TRANSPARENT)
+    } else {
+        (libc::IPPROTO_IPV6, libc::IPV6_TRANSPARENT)
     };
-    match setup() {
-        Ok(()) => Ok(fd),
+    sock::setsockopt_int(fd, lvl, opt, 1).is_ok()
+        || sock::setsockopt_int(fd, libc::IPPROTO_IP, libc::IP_FREEBIND, 1).is_ok()
+}
+
+/// Opens one inet socket for `bind`, setting its options in HAProxy's
+/// order (`sock_inet_bind_receiver` then `tcp_bind_listener`). `None` when
+/// an alert was recorded.
+fn open_inet(ip: std::net::IpAddr, port: u16, b: Option<&Bind>, backlog: i32, m: &mut Msgs) -> Option<RawFd> {
+    let sa = std::net::SocketAddr::new(ip, port);
+    let v4 = sa.is_ipv4();
+    let at = format!("for [{ip}:{port}]");
+    let fd = match sock::socket(if v4 { libc::AF_INET } else { libc::AF_INET6 }, libc::SOCK_STREAM) {
+        Ok(fd) => fd,
         Err(e) => {
-            sock::close_raw(fd);
-            Err(e)
+            m.alert = Some(format!("cannot create receiving socket ({}) {at}", strerror(&e)));
+            return None;
+        }
+    };
+    let fail = |m: &mut Msgs, text: String| {
+        m.alert = Some(text);
+        sock::close_raw(fd);
+        None
+    };
+    if sock::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEADDR, 1).is_err() {
+        m.warn.push(format!("cannot do so_reuseaddr {at}"));
+    }
+    let _ = sock::setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_REUSEPORT, 1);
+    let mut not_foreign = false;
+    if let Some(b) = b {
+        not_foreign = b.transparent && !make_foreign(fd, v4);
+        if let Some(ifname) = &b.interface {
+            let name = std::ffi::CString::new(ifname.as_str()).unwrap_or_default();
+            // SAFETY: the option value is a NUL-terminated string that
+            // lives for the duration of the call.
+            let r = unsafe {
+                libc::setsockopt(
+                    fd,
+                    libc::SOL_SOCKET,
+                    libc::SO_BINDTODEVICE,
+                    name.as_ptr() as *const libc::c_void,
+                    name.as_bytes_with_nul().len() as libc::socklen_t,
+                )
+            };
+            if r < 0 {
+                let e = io::Error::last_os_error();
+                m.warn.push(format!(
+                    "cannot bind receiver to device '{ifname}' ({}) {at}",
+                    strerror(&e)
+                ));
+            }
         }
     }
+    if !v4 {
+        // v6only wins over v4v6; neither keeps the system's default.
+        let v6only = b.is_some_and(|b| b.v6only) || (v6only_default() && !b.is_some_and(|b| b.v4v6));
+        let _ = sock::setsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, i32::from(v6only));
+    }
+    if let Err(e) = sock::bind(fd, &RawAddr::from_inet(&sa)) {
+        return fail(m, format!("cannot bind socket ({}) {at}", strerror(&e)));
+    }
+    if not_foreign {
+        return fail(m, format!("cannot make receiving socket transparent {at}"));
+    }
+    if let Some(b) = b {
+        let mut soft = Vec::new();
+        if let Some(mss) = b.mss.as_deref().and_then(|v| v.parse::<i32>().ok()).filter(|v| *v > 0) {
+            if sock::setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_MAXSEG, mss).is_err() {
+                soft.push(format!("cannot set MSS to {mss}"));
+            }
+        }
+        if let Some(ut) = b.tcp_ut_ms.filter(|v| *v > 0) {
+            if sock::setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT, ut as i32).is_err() {
+                soft.push("cannot set TCP User Timeout".to_string());
+            }
+        }
+        // Deferred by up to one second: the kernel hands the connection
+        // over when data arrives (or the delay ends).
+        if b.defer_accept && sock::setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, 1).is_err() {
+            soft.push("cannot enable DEFER_ACCEPT".to_string());
+        }
+        // The Fast Open queue is as long as the backlog.
+        if b.tfo && sock::setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_FASTOPEN, backlog).is_err() {
+            soft.push("cannot enable TCP_FASTOPEN".to_string());
+        }
+        if !soft.is_empty() {
+            m.warn.push(format!("{} {at}", soft.join(", ")));
+        }
+    }
+    if sock::listen(fd, backlog).is_err() {
+        return fail(m, format!("cannot listen to socket {at}"));
+    }
+    Some(fd)
+}
+
+/// The system's default for IPV6_V6ONLY (net.ipv6.bindv6only), read once.
+fn v6only_default() -> bool {
+    use std::sync::OnceLock;
+    static V: OnceLock<bool> = OnceLock::new();
+    *V.get_or_init(|| std::fs::read_to_string("/proc/sys/net/ipv6/bindv6only").is_ok_and(|s| s.trim() == "1"))
 }
 
 /// Owner to give a UNIX socket file (`uid`/`gid`/`user`/`group`); `None`
@@ -191,14 +253,22 @@ fn adopt_fd(n: i32) -> io::Result<RawFd> {
     Ok(n)
 }
 
-/// Opens the sockets of one address; one per port of a range.
+/// Opens the sockets of one address; one per port of a range. `None` when
+/// an alert was recorded in `m`.
 fn open_addr(
     addr: &Addr,
     b: Option<&Bind>,
     backlog: i32,
     mode: Option<u32>,
     owner: Owner,
-) -> io::Result<Vec<(RawFd, bool)>> {
+    m: &mut Msgs,
+) -> Option<Vec<(RawFd, bool)>> {
+    let unix_err = |m: &mut Msgs, e: io::Error| {
+        // open_unix's errors already carry HAProxy's step text.
+        m.alert = Some(e.to_string());
+        m.unix = true;
+        None
+    };
     match addr {
         Addr::Inet {
             ip,
@@ -207,119 +277,215 @@ fn open_addr(
         } => {
             let mut v = Vec::new();
             for p in *lo..=*hi {
-                match open_inet(*ip, p, b, backlog) {
-                    Ok(fd) => v.push((fd, false)),
-                    Err(e) => {
+                match open_inet(*ip, p, b, backlog, m) {
+                    Some(fd) => v.push((fd, false)),
+                    None => {
                         for (fd, _) in v {
                             sock::close_raw(fd);
                         }
-                        return Err(e);
+                        return None;
                     }
                 }
             }
-            Ok(v)
+            Some(v)
         }
-        Addr::Inet { .. } => Err(io::Error::new(io::ErrorKind::InvalidInput, "missing port")),
-        Addr::Unix(p) => Ok(vec![(open_unix(p, false, backlog, mode, owner)?, false)]),
-        Addr::Abns(p) => Ok(vec![(open_unix(p, true, backlog, mode, owner)?, false)]),
-        Addr::Fd(n) => Ok(vec![(adopt_fd(*n)?, true)]),
+        Addr::Inet { .. } => {
+            m.alert = Some("missing port".to_string());
+            None
+        }
+        Addr::Unix(p) => match open_unix(p, false, backlog, mode, owner) {
+            Ok(fd) => Some(vec![(fd, false)]),
+            Err(e) => unix_err(m, e),
+        },
+        Addr::Abns(p) => match open_unix(p, true, backlog, mode, owner) {
+            Ok(fd) => Some(vec![(fd, false)]),
+            Err(e) => unix_err(m, e),
+        },
+        Addr::Fd(n) => match adopt_fd(*n) {
+            Ok(fd) => Some(vec![(fd, true)]),
+            Err(e) => {
+                m.alert = Some(format!("cannot use inherited fd {n} ({})", strerror(&e)));
+                None
+            }
+        },
     }
 }
 
-/// Opens every listener of the configuration. Errors are HAProxy's
-/// start-up alert texts.
-pub fn open_all(cfg: &Config) -> Result<Vec<Listener>, String> {
-    let mut out = Vec::new();
-    let global_maxconn = cfg.global.maxconn.unwrap_or(0);
-    for (i, s) in cfg.global.stats_sockets.iter().enumerate() {
-        let owner = Owner { uid: s.uid, gid: s.gid };
-        let fds = open_addr(&s.addr, None, 10, s.mode, owner).map_err(|e| {
-            let what = match s.addr {
-                Addr::Unix(_) | Addr::Abns(_) => e.to_string(),
-                _ => format!("cannot bind socket ({})", strerror(&e)),
-            };
-            protocols_failed(format!(
-                "Binding [{}:{}] for frontend GLOBAL: {what} [{}]",
-                s.loc.file,
-                s.loc.line,
-                addr_text(&s.addr)
-            ))
-        })?;
-        for (fd, inherited) in fds {
-            out.push(Listener {
-                fd,
-                kind: Kind::Cli(i),
-                name: format!("sock-{}", i + 1),
-                named: false,
-                addr_text: addr_text(&s.addr),
-                inherited,
-                maxconn: s.maxconn.unwrap_or(cfg.global.stats_maxconn),
-                counters: Counters::default(),
-                id: i as u32 + 1,
-                spread: reactor::AcceptSpread::new(),
-                iface: None,
-            });
-        }
+/// HAProxy binds per protocol: TCP over IPv4, then IPv6, then UNIX
+/// sockets; the order of its messages follows.
+fn proto_rank(a: &Addr) -> u8 {
+    match a {
+        Addr::Inet { ip, .. } if ip.is_ipv4() => 0,
+        Addr::Inet { .. } => 1,
+        _ => 2,
     }
-    for (pi, p) in cfg.proxies.iter().enumerate() {
-        if !p.cap.frontend || p.disabled {
-            continue;
+}
+
+/// How many sockets an address opens (one per port of a range).
+fn port_count(a: &Addr) -> u32 {
+    match a {
+        Addr::Inet {
+            ports: Ports::Range(lo, hi),
+            ..
+        } => u32::from(hi.saturating_sub(*lo)) + 1,
+        _ => 1,
+    }
+}
+
+/// Messages of the binding phase, in HAProxy's order and words.
+pub enum BindMsg {
+    Warning(String),
+    Alert(String),
+}
+
+/// Opens every listener of the configuration. On failure, every listener
+/// was still tried and the messages say what failed (HAProxy's
+/// `protocol_bind_all`); the caller prints them and stops.
+pub fn open_all(cfg: &Config) -> (Vec<Listener>, Vec<BindMsg>, bool) {
+    // Before any socket is opened: the default sizes the FD table, which
+    // takes a moment, and nothing should listen partially meanwhile.
+    let global_maxconn = cfg.global.maxconn.unwrap_or_else(crate::runtime::default_maxconn);
+    let mut out: Vec<(u8, usize, Listener)> = Vec::new();
+    let mut msgs: Vec<(u8, usize, Vec<BindMsg>)> = Vec::new();
+    let mut failed = false;
+    let mut order: usize;
+    let mut report =
+        |rank: u8, order: usize, who: String, label: &str, mut m: Msgs, msgs: &mut Vec<(u8, usize, Vec<BindMsg>)>| {
+            if m.unix {
+                m.alert = m.alert.map(|a| format!("{a} [{label}]"));
+            }
+            let mut v: Vec<BindMsg> = m
+                .warn
+                .into_iter()
+                .map(|w| BindMsg::Warning(format!("Binding [{who}: {w}")))
+                .collect();
+            if let Some(a) = m.alert {
+                v.push(BindMsg::Alert(format!("Binding [{who}: {a}")));
+            }
+            if !v.is_empty() {
+                msgs.push((rank, order, v));
+            }
+        };
+    // TCP over IPv4 first, then IPv6, then UNIX sockets, as HAProxy's
+    // protocol list: a stats socket answering means the TCP listeners are
+    // up. `order` and `n` count every entry in every pass so indexes and
+    // generated names stay those of the configuration.
+    for pass in 0..3u8 {
+        order = 0;
+        for (i, s) in cfg.global.stats_sockets.iter().enumerate() {
+            order += 1;
+            let rank = proto_rank(&s.addr);
+            if rank != pass {
+                continue;
+            }
+            let mut m = Msgs::default();
+            let owner = Owner { uid: s.uid, gid: s.gid };
+            let fds = open_addr(&s.addr, None, 10, s.mode, owner, &mut m);
+            failed |= fds.is_none();
+            let label = addr_text(&s.addr);
+            report(
+                rank,
+                order,
+                format!("{}] for frontend GLOBAL", s.loc),
+                &label,
+                m,
+                &mut msgs,
+            );
+            for (fd, inherited) in fds.unwrap_or_default() {
+                out.push((
+                    rank,
+                    order,
+                    Listener {
+                        fd,
+                        kind: Kind::Cli(i),
+                        name: format!("sock-{}", i + 1),
+                        named: false,
+                        addr_text: addr_text(&s.addr),
+                        inherited,
+                        maxconn: s.maxconn.unwrap_or(cfg.global.stats_maxconn),
+                        counters: Counters::default(),
+                        id: i as u32 + 1,
+                        thread_mask: u64::MAX,
+                        paused_on: Default::default(),
+                        spread: reactor::AcceptSpread::new(),
+                        iface: None,
+                    },
+                ));
+            }
         }
-        let mut n = 0;
-        for b in &p.binds {
-            let Some(addr) = &b.addr else { continue };
-            let backlog = b
-                .backlog
-                .or(p.backlog)
-                .or(b.maxconn)
-                .or(p.maxconn)
-                .unwrap_or(1024)
-                .max(1) as i32;
-            let fds = open_addr(addr, Some(b), backlog, b.mode, Owner::default()).map_err(|e| {
-                if matches!(addr, Addr::Unix(_) | Addr::Abns(_)) {
-                    // The UNIX steps carry HAProxy's own texts.
-                    return protocols_failed(format!(
-                        "Binding [{}:{}] for {} {}: {e} [{}]",
-                        b.loc.file,
-                        b.loc.line,
-                        if p.cap.backend { "proxy" } else { "frontend" },
-                        p.name,
-                        b.raw
+        for (pi, p) in cfg.proxies.iter().enumerate() {
+            if !p.cap.frontend || p.disabled {
+                continue;
+            }
+            let mut n = 0;
+            for b in &p.binds {
+                let Some(addr) = &b.addr else { continue };
+                // HAProxy's listener_backlog(): the bind's, the frontend's,
+                // the bind's maxconn, the frontend's (effective) maxconn.
+                let backlog = b
+                    .backlog
+                    .or(p.backlog)
+                    .or(b.maxconn)
+                    .or(p.maxconn)
+                    .unwrap_or(global_maxconn)
+                    .clamp(1, i32::MAX as u32) as i32;
+                order += 1;
+                let rank = proto_rank(addr);
+                if rank != pass {
+                    n += port_count(addr);
+                    continue;
+                }
+                let mut m = Msgs::default();
+                let fds = open_addr(addr, Some(b), backlog, b.mode, Owner::default(), &mut m);
+                failed |= fds.is_none();
+                let kind = if p.cap.backend { "proxy" } else { "frontend" };
+                report(
+                    rank,
+                    order,
+                    format!("{}] for {kind} {}", b.loc, p.name),
+                    &b.raw,
+                    m,
+                    &mut msgs,
+                );
+                for (fd, inherited) in fds.unwrap_or_default() {
+                    n += 1;
+                    out.push((
+                        rank,
+                        order,
+                        Listener {
+                            fd,
+                            kind: Kind::Proxy(pi),
+                            name: b.name.clone().unwrap_or_else(|| format!("sock-{n}")),
+                            named: b.name.is_some(),
+                            addr_text: b.raw.clone(),
+                            inherited,
+                            maxconn: b.maxconn.unwrap_or(0),
+                            counters: Counters::default(),
+                            id: b.id.unwrap_or(n),
+                            thread_mask: if b.thread.is_some() { b.thread_mask } else { u64::MAX },
+                            paused_on: Default::default(),
+                            spread: reactor::AcceptSpread::new(),
+                            iface: b.interface.clone(),
+                        },
                     ));
                 }
-                format!(
-                    "Starting {} {}: cannot bind socket ({}) [{}]",
-                    if p.cap.backend { "proxy" } else { "frontend" },
-                    p.name,
-                    opts_err("bind", e),
-                    b.raw
-                )
-            })?;
-            for (fd, inherited) in fds {
-                n += 1;
-                out.push(Listener {
-                    fd,
-                    kind: Kind::Proxy(pi),
-                    name: b.name.clone().unwrap_or_else(|| format!("sock-{n}")),
-                    named: b.name.is_some(),
-                    addr_text: b.raw.clone(),
-                    inherited,
-                    maxconn: b.maxconn.or(p.maxconn).unwrap_or(global_maxconn),
-                    counters: Counters::default(),
-                    id: b.id.unwrap_or(n),
-                    spread: reactor::AcceptSpread::new(),
-                    iface: b.interface.clone(),
-                });
             }
         }
     }
-    Ok(out)
-}
-
-/// A listener failure followed by HAProxy's closing line.
-fn protocols_failed(msg: String) -> String {
-    let argv0 = std::env::args().next().unwrap_or_else(|| "haproxy".into());
-    format!("{msg}\n[{argv0}.main()] Some protocols failed to start their listeners! Exiting.")
+    let _ = &mut report;
+    msgs.sort_by_key(|(r, o, _)| (*r, *o));
+    let msgs = msgs.into_iter().flat_map(|(_, _, v)| v).collect();
+    if failed {
+        for (_, _, l) in out {
+            if !l.inherited {
+                sock::close_raw(l.fd);
+            }
+        }
+        return (Vec::new(), msgs, true);
+    }
+    // Listener indexes stay in configuration order (stats, CLI).
+    out.sort_by_key(|(_, o, _)| *o);
+    (out.into_iter().map(|(_, _, l)| l).collect(), msgs, false)
 }
 
 fn addr_text(a: &Addr) -> String {

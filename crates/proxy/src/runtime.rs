@@ -277,6 +277,9 @@ pub struct Runtime {
     pub start_unix: u64,
     pub maxconn: AtomicU32,
     pub curr_conns: AtomicU32,
+    /// (listener, thread) pairs paused at a connection limit, over all
+    /// threads: lets a connection's end skip the resume scan when zero.
+    pub paused_listeners: AtomicU32,
     pub cum_conns: AtomicU64,
     pub cum_req: AtomicU64,
     pub stopping: AtomicBool,
@@ -300,7 +303,7 @@ pub struct Runtime {
 
 /// HAProxy's default global maxconn when none is set, bounded by the FD
 /// limit like HAProxy does (two FDs per connection plus margin).
-fn default_maxconn() -> u32 {
+pub(crate) fn default_maxconn() -> u32 {
     let nofile = reactor::fd::table().len() as u32;
     ((nofile.saturating_sub(100)) / 2).clamp(100, 100_000)
 }
@@ -447,6 +450,7 @@ impl Runtime {
                 .unwrap_or(0),
             maxconn: AtomicU32::new(maxconn),
             curr_conns: AtomicU32::new(0),
+            paused_listeners: AtomicU32::new(0),
             cum_conns: AtomicU64::new(0),
             cum_req: AtomicU64::new(0),
             stopping: AtomicBool::new(false),

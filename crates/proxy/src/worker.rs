@@ -15,7 +15,7 @@ use crate::slab::Slab;
 use crate::stream::{Env, Stream};
 use reactor::{Cx, Events, Handler};
 use std::os::fd::RawFd;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
 pub const K_LISTENER: u64 = 1;
@@ -68,6 +68,8 @@ pub enum Msg {
     KillStream { idx: u32, gen: u32 },
     /// `shutdown sessions server`: this thread's streams on that server.
     KillServerStreams { be: usize, srv: usize },
+    /// A listener this thread paused at a connection limit has room again.
+    Resume { listener: usize },
     /// A purge round asks this thread to close `n` of its idle
     /// connections to server `srv` of backend `be`.
     PurgeIdle { be: usize, srv: usize, n: usize },
@@ -137,7 +139,7 @@ impl Worker {
             // triggered: polling a full listener would spin), as HAProxy
             // pauses full listeners until a connection ends.
             if Self::listener_full(rt, l) {
-                self.pause_listener(cx, lidx);
+                self.pause_listener(cx, lidx, true);
                 break;
             }
             // The global connection/session rates (maxconnrate,
@@ -146,7 +148,7 @@ impl Worker {
             let proxy_side = matches!(l.kind, LKind::Proxy(_));
             if proxy_side {
                 if let Some(wait) = rt.accept_rate_wait(cx.now()) {
-                    self.pause_listener(cx, lidx);
+                    self.pause_listener(cx, lidx, false);
                     self.arm_rate_timer(cx, wait);
                     break;
                 }
@@ -173,7 +175,7 @@ impl Worker {
             let target = if nbt <= 1 {
                 tid
             } else {
-                let mask = if nbt >= 64 { u64::MAX } else { (1u64 << nbt) - 1 };
+                let mask = l.thread_mask & if nbt >= 64 { u64::MAX } else { (1u64 << nbt) - 1 };
                 cx.shared().load[tid].store(self.load(), Relaxed);
                 l.spread.pick(tid, mask, &cx.shared().load)
             };
@@ -195,12 +197,23 @@ impl Worker {
         cx.shared().load[cx.tid()].store(self.load(), Relaxed);
     }
 
+    /// The bind's own limit, its frontend's `maxconn` (over all of the
+    /// frontend's listeners) and the global one, as HAProxy's
+    /// listener_accept checks them.
     fn listener_full(rt: &Runtime, l: &Listener) -> bool {
-        (matches!(l.kind, LKind::Proxy(_)) && rt.curr_conns.load(Relaxed) >= rt.maxconn.load(Relaxed))
-            || (l.maxconn > 0 && l.counters.cur_sess.load(Relaxed) >= l.maxconn as u64)
+        if l.maxconn > 0 && l.counters.cur_sess.load(Relaxed) >= l.maxconn as u64 {
+            return true;
+        }
+        let LKind::Proxy(px) = l.kind else { return false };
+        let fe = &rt.proxies[px];
+        let fe_max = fe.fe_maxconn.load(Relaxed);
+        (fe_max > 0 && fe.feconn.load(Relaxed) >= fe_max) || rt.curr_conns.load(Relaxed) >= rt.maxconn.load(Relaxed)
     }
 
-    fn pause_listener(&mut self, cx: &mut Cx<'_, Msg>, lidx: usize) {
+    /// Stops polling a listener on this thread. `limit`: paused at a
+    /// connection limit, which a connection ending on any thread lifts
+    /// (else a rate wait, lifted by this thread's rate timer).
+    fn pause_listener(&mut self, cx: &mut Cx<'_, Msg>, lidx: usize, limit: bool) {
         if self.paused.len() < self.listeners.len() {
             self.paused.resize(self.listeners.len(), false);
         }
@@ -210,6 +223,20 @@ impl Worker {
             let fd = self.listeners[lidx].fd;
             cx.stop_recv(fd);
             cx.fd_refresh(fd);
+        }
+        if !limit {
+            return;
+        }
+        let l = &self.listeners[lidx];
+        let bit = 1u64 << cx.tid();
+        if l.paused_on.fetch_or(bit, SeqCst) & bit == 0 {
+            self.rt.paused_listeners.fetch_add(1, SeqCst);
+        }
+        // A slot freed between the limit check and the line above found no
+        // paused bit to act on: look again now that the bit is visible.
+        std::sync::atomic::fence(SeqCst);
+        if !Self::listener_full(&self.rt, l) {
+            self.resume_listeners(cx);
         }
     }
 
@@ -221,12 +248,31 @@ impl Worker {
         cx.timer_arm(t, now + wait_ms);
     }
 
-    /// A connection ended on this thread: resume the listeners this thread
-    /// paused if they are below their limits again. Only threads that
-    /// paused re-register, which is enough: any thread's accept spreads
-    /// connections over all threads.
+    /// A connection ended, a rate wait is over, or another thread freed a
+    /// slot: listeners paused below their limits again are polled again.
+    /// Those paused at a limit by other threads are handed to them: a
+    /// thread that paused may have no connection of its own whose end
+    /// would wake it.
     pub fn resume_listeners(&mut self, cx: &mut Cx<'_, Msg>) {
-        if !self.any_paused || self.rt.stopping.load(Relaxed) {
+        if self.rt.stopping.load(Relaxed) {
+            return;
+        }
+        let me = cx.tid();
+        std::sync::atomic::fence(SeqCst);
+        if self.rt.paused_listeners.load(SeqCst) > 0 {
+            let listeners = self.listeners.clone();
+            for (i, l) in listeners.iter().enumerate() {
+                if l.paused_on.load(SeqCst) & !(1u64 << me) == 0 || Self::listener_full(&self.rt, l) {
+                    continue;
+                }
+                let on = l.paused_on.fetch_and(1u64 << me, SeqCst) & !(1u64 << me);
+                self.rt.paused_listeners.fetch_sub(on.count_ones(), SeqCst);
+                for t in (0..64).filter(|t| on & (1u64 << t) != 0) {
+                    cx.send(t, Msg::Resume { listener: i });
+                }
+            }
+        }
+        if !self.any_paused {
             return;
         }
         self.any_paused = false;
@@ -246,6 +292,9 @@ impl Worker {
                 continue;
             }
             self.paused[i] = false;
+            if l.paused_on.fetch_and(!(1u64 << me), SeqCst) & (1u64 << me) != 0 {
+                self.rt.paused_listeners.fetch_sub(1, SeqCst);
+            }
             cx.want_recv(l.fd);
             cx.fd_refresh(l.fd);
         }
@@ -351,13 +400,14 @@ pub fn register_listeners(listeners: &[Listener], nbthread: usize) {
         if l.inherited {
             extra |= reactor::fd::ST_CLONED;
         }
-        reactor::fd::insert(l.fd, token(K_LISTENER, i as u32, 0), all, extra);
+        reactor::fd::insert(l.fd, token(K_LISTENER, i as u32, 0), all & l.thread_mask, extra);
     }
 }
 
 impl Worker {
     fn poll_listeners(&mut self, cx: &mut Cx<'_, Msg>) {
-        for l in self.listeners.iter() {
+        let me = 1u64 << cx.tid();
+        for l in self.listeners.iter().filter(|l| l.thread_mask & me != 0) {
             cx.want_recv(l.fd);
             cx.fd_refresh(l.fd);
         }
@@ -419,6 +469,7 @@ impl Handler for Worker {
                 let rt = self.rt.clone();
                 self.checks.start(cx, &rt);
             }
+            Msg::Resume { .. } => self.resume_listeners(cx),
             Msg::Accepted { fd, src, listener } => {
                 cx.shared().load[cx.tid()].fetch_sub(1, Relaxed);
                 self.start_conn(cx, fd, src, listener);

@@ -16,8 +16,6 @@ use std::process::exit;
 struct Printer {
     pid: u32,
     quiet: bool,
-    argv0: String,
-    started: bool,
 }
 
 impl Printer {
@@ -26,18 +24,8 @@ impl Printer {
             return;
         }
         let mut err = std::io::stderr().lock();
-        if !self.started && matches!(d.level, Level::Alert | Level::Warning) {
-            self.started = true;
-            let exe = std::env::current_exe()
-                .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| self.argv0.clone());
-            let _ = writeln!(
-                err,
-                "[NOTICE]   ({}) : haproxy version is {}",
-                self.pid,
-                config::features::VERSION
-            );
-            let _ = writeln!(err, "[NOTICE]   ({}) : path to executable is {exe}", self.pid);
+        if matches!(d.level, Level::Alert | Level::Warning) && proxy::claim_startup_header() {
+            let _ = write!(err, "{}", proxy::startup_header(self.pid));
         }
         let _ = writeln!(err, "{}", d.render(self.pid));
     }
@@ -101,7 +89,7 @@ impl Printer {
         if self.quiet {
             return;
         }
-        eprintln!("{:<11}({}) : {text}", "[ALERT]", self.pid);
+        proxy::startup_msg("[ALERT]", text);
     }
 }
 
@@ -172,8 +160,6 @@ fn main() {
     let mut out = Printer {
         pid,
         quiet: opts.quiet && !opts.verbose,
-        argv0: argv0.clone(),
-        started: false,
     };
     if let Some(c) = &opts.check_condition {
         check_condition(c, &mut out);
