@@ -828,6 +828,8 @@ fn dynamic_servers_join_and_leave_the_farm() {
     let _p = spawn_rhaproxy(&dir, "dyn.cfg", &cfg);
     let sock = dir.path().join("admin.sock");
     assert!(wait_unix(&sock, T));
+    // Sockets are bound one after the other: wait for the last one too.
+    assert!(wait_unix(&dir.path().join("operator.sock"), T));
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(wait_listening(addr, T));
     let admin = |c: &str| cli(&sock, c, T);
