@@ -4,7 +4,7 @@
 //! its response body. Expected local replies are the bytes HAProxy 2.6.12
 //! sends for the same rules (captured from /usr/sbin/haproxy).
 
-use rhaproxy_tests::{bin, exchange, free_port, run, wait_listening, Proc, TempDir};
+use rhaproxy_tests::{bin, cli, exchange, free_port, run, wait_listening, Proc, TempDir};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
@@ -310,4 +310,61 @@ fn http_buffer_request_shows_the_body_to_the_rules() {
     c.write_all(b"def").unwrap();
     let want = "HTTP/1.1 200 OK\r\ncontent-length: 8\r\ncontent-type: text/plain\r\n\r\nb=abcdef";
     assert_eq!(read_at_least(&mut c, want.len()), want);
+}
+
+/// Maps: a `map_*` converter, an ACL `-f` file, `set-map` from a rule and
+/// the CLI's map commands all see one shared map per file.
+#[test]
+fn maps_are_shared_by_converters_rules_and_the_cli() {
+    let origin = echo_origin();
+    let port = free_port();
+    let dir = TempDir::new("maps");
+    let map = dir.write("hosts.map", "# host -> backend tag\n/a  tag-a\n/a/b tag-ab\n");
+    let lst = dir.write("deny.lst", "/blocked\n");
+    let sock = dir.path().join("s.sock");
+    let cfg = dir.write(
+        "h.cfg",
+        &format!(
+            "global\n  stats socket {} level admin\n\
+             defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\n\
+             frontend fe\n  bind 127.0.0.1:{port}\n\
+             \x20 http-request deny if {{ path -f {} }}\n\
+             \x20 http-request set-map({m}) %[req.hdr(x-key)] %[req.hdr(x-val)] if {{ req.hdr(x-key) -m found }}\n\
+             \x20 http-request set-header x-tag %[path,map_beg({m},none)]\n\
+             \x20 default_backend be\n\
+             backend be\n  server s1 {origin}\n",
+            sock.display(),
+            lst.display(),
+            m = map.display()
+        ),
+    );
+    let mut c = Command::new(bin("rhaproxy"));
+    c.arg("-f").arg(&cfg);
+    let _p = Proc::spawn(c, "rhaproxy");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(wait_listening(addr, T), "rhaproxy did not start");
+    let r = get(addr, "/a/b/c", "");
+    assert!(r.contains("x-tag: tag-ab\r\n"), "longest prefix: {r}");
+    assert!(get(addr, "/zz", "").contains("x-tag: none\r\n"));
+    assert!(get(addr, "/blocked", "").starts_with("HTTP/1.1 403 "));
+    // A rule adds an entry; the converter and the CLI see it.
+    get(addr, "/", "x-key: /z\r\nx-val: tag-z\r\n");
+    assert!(get(addr, "/zz", "").contains("x-tag: tag-z\r\n"));
+    let m = map.display().to_string();
+    let show = cli(&sock, &format!("show map {m}"), T);
+    let keys: Vec<&str> = show.lines().filter_map(|l| l.split(' ').nth(1)).collect();
+    assert_eq!(keys, ["/a", "/a/b", "/z"], "{show}");
+    assert!(show.lines().all(|l| l.is_empty() || l.starts_with("0x")), "{show}");
+    assert_eq!(cli(&sock, &format!("del map {m} /a/b"), T).trim(), "");
+    assert!(get(addr, "/a/b/c", "").contains("x-tag: tag-a\r\n"));
+    assert_eq!(
+        cli(&sock, &format!("set map {m} /nope x"), T).trim(),
+        "entry not found."
+    );
+    assert_eq!(cli(&sock, &format!("add acl {} /other", lst.display()), T).trim(), "");
+    assert!(get(addr, "/other", "").starts_with("HTTP/1.1 403 "));
+    assert_eq!(
+        cli(&sock, "show map /nonexistent", T).trim(),
+        "Unknown map identifier. Please use #<id> or <file>."
+    );
 }

@@ -120,7 +120,13 @@ pub fn parse_file(data: &[u8], is_map: bool) -> Vec<(usize, Vec<u8>, Vec<u8>)> {
 /// "failed to open pattern file <f>".
 pub fn load_ref(file: &str, is_map: bool) -> Result<Arc<PatRef>, String> {
     let mut refs = REFS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(r) = refs.iter().find(|r| r.name == file && r.is_map == is_map) {
+    if let Some(r) = refs.iter().find(|r| r.name == file) {
+        if r.is_map != is_map {
+            let (was, now) = if r.is_map { ("two", "one") } else { ("one", "two") };
+            return Err(format!(
+                "The file \"{file}\" is already used as {was} column file and cannot be used by as {now} column file."
+            ));
+        }
         return Ok(r.clone());
     }
     let data = std::fs::read(file).map_err(|_| format!("failed to open pattern file <{file}>"))?;
@@ -635,6 +641,11 @@ mod tests {
         let i = new_expr(r, MatchKind::Int, false, Some(Out::Str), false).unwrap();
         assert_eq!(i.map(&Smp::Int(3)), Some(s("low")));
         assert_eq!(i.map(&s("99")), Some(s("high")));
+        let e = load_ref(&f, false).unwrap_err();
+        assert!(
+            e.ends_with("is already used as two column file and cannot be used by as one column file."),
+            "{e}"
+        );
         assert!(load_ref("/nonexistent.map", true)
             .unwrap_err()
             .contains("failed to open pattern file </nonexistent.map>"));

@@ -303,6 +303,61 @@ static KEYWORDS: &[Kw] = &[
         0,
         cmd_debug_counters
     ),
+    // Maps and ACL pattern files (crate::map): see the map commands below.
+    kw!(
+        &["add", "acl"],
+        Some("add acl [@<ver>] <acl> <pattern>        : add an acl entry"),
+        0,
+        cmd_pat_add
+    ),
+    kw!(
+        &["add", "map"],
+        Some("add map [@<ver>] <map> <key> <val>      : add a map entry (payload supported instead of key/val)"),
+        0,
+        cmd_pat_add
+    ),
+    kw!(
+        &["clear", "acl"],
+        Some("clear acl [@<ver>] <acl>                : clear the contents of this acl"),
+        0,
+        cmd_pat_clear
+    ),
+    kw!(
+        &["clear", "map"],
+        Some("clear map [@<ver>] <map>                : clear the contents of this map"),
+        0,
+        cmd_pat_clear
+    ),
+    kw!(
+        &["del", "acl"],
+        Some("del acl <acl> [<key>|#<ref>]            : delete acl entries matching <key>"),
+        0,
+        cmd_pat_del
+    ),
+    kw!(
+        &["del", "map"],
+        Some("del map <map> [<key>|#<ref>]            : delete map entries matching <key>"),
+        0,
+        cmd_pat_del
+    ),
+    kw!(
+        &["set", "map"],
+        Some("set map <map> [<key>|#<ref>] <value>    : modify a map entry"),
+        0,
+        cmd_pat_set
+    ),
+    kw!(
+        &["show", "acl"],
+        Some("show acl [@<ver>] <acl>]                : report available acls or dump an acl's contents"),
+        0,
+        cmd_pat_show
+    ),
+    kw!(
+        &["show", "map"],
+        Some("show map [@ver] [map]                   : report available maps or dump a map's contents"),
+        0,
+        cmd_pat_show
+    ),
 ];
 
 /// HAProxy's `MAX_CLI_ARGS`.
@@ -1789,6 +1844,143 @@ fn cmd_show_servers_conn(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> Stri
         }
     }
     s
+}
+
+// ---- Maps and ACL pattern files (HAProxy's map.c CLI commands) ----
+
+/// The pattern reference a map/acl command names, or HAProxy's error.
+fn pat_ref(args: &[String], map: bool) -> Result<std::sync::Arc<crate::map::PatRef>, String> {
+    let id = arg(args, 2);
+    crate::map::find_ref(id, map).ok_or_else(|| {
+        if map {
+            "Unknown map identifier. Please use #<id> or <file>.\n".to_string()
+        } else {
+            "Unknown ACL identifier. Please use #<id> or <file>.\n".to_string()
+        }
+    })
+}
+
+/// `show map <map>` / `show acl <acl>`: one line per entry, an opaque
+/// entry reference first (HAProxy prints a pointer).
+fn cmd_pat_show(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
+    if !c.has(Level::Operator) {
+        return DENIED.into();
+    }
+    let map = arg(args, 1) == "map";
+    if arg(args, 2).is_empty() {
+        return "Listing the pattern references is not supported yet by rhaproxy; name one (file or #<id>).\n".into();
+    }
+    let r = match pat_ref(args, map) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let mut out = String::new();
+    for e in r.entries() {
+        let key = String::from_utf8_lossy(&e.key);
+        if map {
+            let v = String::from_utf8_lossy(&e.value);
+            out.push_str(&format!("0x{:x} {key} {v}\n", (r.id as u64 + 1) << 32 | e.id));
+        } else {
+            out.push_str(&format!("0x{:x} {key}\n", (r.id as u64 + 1) << 32 | e.id));
+        }
+    }
+    out
+}
+
+/// `add map <map> <key> <value>` (or a payload of `key value` lines),
+/// `add acl <acl> <pattern>`.
+fn cmd_pat_add(c: &mut Ctx, args: &[String], payload: Option<&[u8]>) -> String {
+    if !c.has(Level::Operator) {
+        return DENIED.into();
+    }
+    let map = arg(args, 1) == "map";
+    let usage = if map {
+        "'add map' expects three parameters (map identifier, key and value) or one parameter (map identifier) and a payload\n"
+    } else {
+        "'add acl' expects two parameters: ACL identifier and pattern.\n"
+    };
+    let want = if map { 5 } else { 4 };
+    let with_payload = map && payload.is_some() && args.len() == 3;
+    if args.len() < want && !with_payload {
+        return usage.into();
+    }
+    let r = match pat_ref(args, map) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    let res = if with_payload {
+        let lines = crate::map::parse_file(payload.unwrap_or_default(), true);
+        lines.iter().try_for_each(|(_, k, v)| r.add(k, v))
+    } else if map {
+        r.add(arg(args, 3).as_bytes(), arg(args, 4).as_bytes())
+    } else {
+        r.add(arg(args, 3).as_bytes(), b"")
+    };
+    match res {
+        Ok(()) => String::new(),
+        Err(e) => format!("{e}.\n"),
+    }
+}
+
+/// `set map <map> <key> <value>`: every entry with this key.
+fn cmd_pat_set(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
+    if !c.has(Level::Operator) {
+        return DENIED.into();
+    }
+    if args.len() < 5 {
+        return "'set map' expects three parameters: map identifier, key and value.\n".into();
+    }
+    let r = match pat_ref(args, true) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    match r.set_existing(arg(args, 3).as_bytes(), arg(args, 4).as_bytes()) {
+        Ok(true) => String::new(),
+        Ok(false) => "entry not found.\n".into(),
+        Err(e) => format!("{e}.\n"),
+    }
+}
+
+/// `del map <map> <key>` / `del acl <acl> <pattern>`.
+fn cmd_pat_del(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
+    if !c.has(Level::Operator) {
+        return DENIED.into();
+    }
+    let map = arg(args, 1) == "map";
+    if args.len() < 4 {
+        return "This command expects two parameters: map identifier and key.\n".into();
+    }
+    let r = match pat_ref(args, map) {
+        Ok(r) => r,
+        Err(e) => return e,
+    };
+    if r.del(arg(args, 3).as_bytes()) {
+        String::new()
+    } else {
+        "Key not found.\n".into()
+    }
+}
+
+/// `clear map <map>` / `clear acl <acl>`.
+fn cmd_pat_clear(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
+    if !c.has(Level::Operator) {
+        return DENIED.into();
+    }
+    let map = arg(args, 1) == "map";
+    if arg(args, 2).is_empty() {
+        return if map {
+            "'clear map' expects a map identifier.\n".into()
+        } else {
+            "'clear acl' expects an ACL identifier.\n".into()
+        };
+    }
+    match pat_ref(args, map) {
+        Ok(r) => {
+            r.clear();
+            String::new()
+        }
+        Err(e) => e,
+    }
 }
 
 #[cfg(test)]
