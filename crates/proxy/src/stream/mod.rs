@@ -376,21 +376,31 @@ impl Stream {
     /// Timeouts: (client, server, connect, tunnel) in ms, from the frontend
     /// for the client side and the backend for the server side.
     pub fn timeout_client(&self, rt: &Runtime) -> Option<u64> {
-        let t = &self.fe(rt).cfg.timeouts;
-        if self.cli.shut_r || self.cli.shut_w {
-            t.client_fin.or(t.client).map(u64::from)
-        } else {
-            t.client.map(u64::from)
-        }
+        self.fin_timeout_client(rt)
+            .or(self.fe(rt).cfg.timeouts.client.map(u64::from))
     }
     pub fn timeout_server(&self, rt: &Runtime) -> Option<u64> {
-        let be = self.be.map(|b| &rt.proxies[b]).unwrap_or(self.fe(rt));
-        let t = &be.cfg.timeouts;
-        if self.sv.shut_r || self.sv.shut_w {
-            t.server_fin.or(t.server).map(u64::from)
-        } else {
-            t.server.map(u64::from)
-        }
+        self.fin_timeout_server(rt)
+            .or(self.be_timeouts(rt).server.map(u64::from))
+    }
+    /// `timeout client-fin`: once we shut our write side toward the client,
+    /// as HAProxy's half-closed timeout (it then replaces the client and
+    /// tunnel timeouts on that side).
+    fn fin_timeout_client(&self, rt: &Runtime) -> Option<u64> {
+        self.cli
+            .shut_w
+            .then(|| self.fe(rt).cfg.timeouts.client_fin.map(u64::from))
+            .flatten()
+    }
+    /// `timeout server-fin`: once we shut our write side toward the server.
+    fn fin_timeout_server(&self, rt: &Runtime) -> Option<u64> {
+        self.sv
+            .shut_w
+            .then(|| self.be_timeouts(rt).server_fin.map(u64::from))
+            .flatten()
+    }
+    fn be_timeouts<'r>(&self, rt: &'r Runtime) -> &'r config::model::Timeouts {
+        &self.be.map(|b| &rt.proxies[b]).unwrap_or(self.fe(rt)).cfg.timeouts
     }
     fn timeout_tunnel(&self, rt: &Runtime) -> Option<u64> {
         let be = self.be.map(|b| &rt.proxies[b]).unwrap_or(self.fe(rt));
@@ -423,7 +433,9 @@ impl Stream {
     fn touch_cli(&mut self, env: &Env) {
         let tunnel = self.mode == Mode::Tcp && self.phase == SrvPhase::Connected;
         let t = if tunnel {
-            self.timeout_tunnel(env.rt).or(self.timeout_client(env.rt))
+            self.fin_timeout_client(env.rt)
+                .or(self.timeout_tunnel(env.rt))
+                .or(self.timeout_client(env.rt))
         } else {
             self.timeout_client(env.rt)
         };
@@ -432,7 +444,9 @@ impl Stream {
     fn touch_srv(&mut self, env: &Env) {
         let tunnel = self.mode == Mode::Tcp && self.phase == SrvPhase::Connected;
         let t = if tunnel {
-            self.timeout_tunnel(env.rt).or(self.timeout_server(env.rt))
+            self.fin_timeout_server(env.rt)
+                .or(self.timeout_tunnel(env.rt))
+                .or(self.timeout_server(env.rt))
         } else {
             self.timeout_server(env.rt)
         };
@@ -500,7 +514,7 @@ impl Stream {
                 },
                 Mode::Tcp => {
                     let p = self.tcp_round(env);
-                    if !self.tcp_shutdowns() {
+                    if !self.tcp_shutdowns(env) {
                         return false;
                     }
                     p
@@ -682,7 +696,7 @@ impl Stream {
     /// TCP half-closes: a side that stopped sending is shut toward the
     /// other once everything it sent was delivered. False when both
     /// directions are done (or an error ends the stream).
-    fn tcp_shutdowns(&mut self) -> bool {
+    fn tcp_shutdowns(&mut self, env: &Env) -> bool {
         if self.cli.err || self.sv.err {
             self.set_term(if self.cli.err { b'C' } else { b'S' });
             return false;
@@ -696,10 +710,13 @@ impl Stream {
         {
             sock::shutdown_write(self.sv.fd);
             self.sv.shut_w = true;
+            // The server's half-closed timeout starts now.
+            self.touch_srv(env);
         }
         if self.sv.shut_r && self.res.drained() && self.res.in_len() == 0 && !self.cli.shut_w {
             sock::shutdown_write(self.cli.fd);
             self.cli.shut_w = true;
+            self.touch_cli(env);
         }
         // Over when both directions are closed end to end, or when the
         // client is gone and nothing can reach it any more.
