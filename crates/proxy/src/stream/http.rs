@@ -105,7 +105,7 @@ pub struct Txn {
     /// Analysis paused by `wait-for-body` or `option http-buffer-request`:
     /// the head stays unconsumed in the input buffer (its spans, the header
     /// index and the rules' edits stay valid) until the rules resume.
-    wait: Option<Wait>,
+    wait: Option<Box<Wait>>,
     /// `100 Continue` was sent for the current request.
     sent_100: bool,
     /// A tarpitted request's reply, sent when `exp` comes.
@@ -1418,7 +1418,7 @@ fn request_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf) 
     // A paused analysis goes on with the head it kept: it is neither
     // parsed nor counted again.
     let t = s.http.as_mut().unwrap();
-    let paused = match t.wait {
+    let paused = match t.wait.as_deref().copied() {
         Some(
             w @ Wait {
                 head: Paused::Req(h), ..
@@ -1620,12 +1620,14 @@ fn pause(
         true => ETERNITY,
     };
     let t = s.http.as_mut().unwrap();
-    t.wait = Some(Wait {
+    // Boxed: waits are rare and a Wait is 112 bytes, which every
+    // transaction (also idle keep-alive ones) would carry inline.
+    t.wait = Some(Box::new(Wait {
         head,
         step: at.0,
         rule: at.1,
         until,
-    });
+    }));
     t.exp = until.min(idle);
     Ok(false)
 }
@@ -2032,7 +2034,7 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
     let mut t = s.http.take().unwrap();
     // A response whose rules wait for its body goes on with the head it
     // kept (already checked, captured and counted).
-    let paused = match t.wait {
+    let paused = match t.wait.as_deref().copied() {
         Some(
             w @ Wait {
                 head: Paused::Res(h), ..
@@ -2210,6 +2212,13 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         b.servers[sv].counters.response(head.status);
     }
     buf.consume(head.len);
+    // The head is out and its spans are gone with it: the index goes back
+    // to the thread's free list now rather than at the end of the
+    // transaction, so streams forwarding a body hold none and the free
+    // list stays as small as the number of requests waiting for a
+    // response head. The request's index served for the response: one
+    // take and one give per transaction.
+    hdrs_give(&mut t);
     s.res.read_limit = env.pool.size();
     if interim {
         t.res = Msg1::Head;
@@ -2409,7 +2418,7 @@ pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
         send_verdict(s, env, *v);
         return true;
     }
-    if let Some(w) = t.wait.filter(|_| now >= t.exp) {
+    if let Some(w) = t.wait.as_deref().copied().filter(|_| now >= t.exp) {
         wait_expired(s, env, matches!(w.head, Paused::Res(_)), now >= w.until);
         return true;
     }
