@@ -997,15 +997,78 @@ pub fn split_target(u: &[u8]) -> (Option<&[u8]>, &[u8]) {
             rest = &u[i + 3..];
         }
     }
-    let end = rest
-        .iter()
-        .position(|&b| b == b'/' || b == b'?' || b == b'#')
-        .unwrap_or(rest.len());
+    // As HAProxy's URI parser: the authority runs to the first '/' (a '?'
+    // right after it stays in the authority, where it is invalid).
+    let end = rest.iter().position(|&b| b == b'/').unwrap_or(rest.len());
     let mut auth = &rest[..end];
     if let Some(at) = auth.iter().rposition(|&b| b == b'@') {
         auth = &auth[at + 1..];
     }
     (scheme, auth)
+}
+
+/// HAProxy's scheme-based normalisation (RFC 3986 §6.3.2), applied where
+/// HAProxy applies it: right after parsing, so rules, captures, logs and the
+/// server all see the result.
+///
+/// - absolute-form `http://` / `https://` target whose port is empty or the
+///   scheme's default: the `:port` leaves the target and every Host value
+///   becomes the target's host (userinfo excluded);
+/// - CONNECT whose Host repeats a default port (80/443): the port leaves
+///   the Host values (the target keeps it).
+///
+/// Everything removed only shortens the URI and Host values, so the work is
+/// done in place in `buf`: the spans shrink and the bytes they no longer
+/// cover are simply never emitted.
+pub fn normalize_target(buf: &mut [u8], head: &mut RequestHead, headers: &mut [Header]) {
+    if head.meth == Method::Connect {
+        if !head.flags.has(Flags::HOST_STRIP_PORT) {
+            return;
+        }
+        for h in headers.iter_mut().filter(|h| h.kind == HeaderKind::Host) {
+            let (host, port) = host_port(h.value.get(buf));
+            if matches!(port, Some(p) if p == b"80" || p == b"443") {
+                h.value.len = host.len() as u32;
+            }
+        }
+        return;
+    }
+    if !head.flags.has(Flags::HAS_SCHEME) {
+        return;
+    }
+    let uri = head.uri.get(buf);
+    let (Some(scheme), _) = split_target(uri) else { return };
+    let auth_off = scheme.len();
+    let auth_len = uri[auth_off..]
+        .iter()
+        .position(|&b| b == b'/')
+        .unwrap_or(uri.len() - auth_off);
+    let auth = &uri[auth_off..auth_off + auth_len];
+    let (hostpart, port) = host_port(auth);
+    let Some(port) = port else { return };
+    if !port.is_empty() && !is_default_port(Some(scheme), port) {
+        return;
+    }
+    let host_start = hostpart.iter().rposition(|&b| b == b'@').map_or(0, |i| i + 1);
+    let host_len = hostpart.len() - host_start;
+    let colon = auth_off + hostpart.len();
+    let cut = auth.len() - hostpart.len();
+    // The target without ":port" (the host part before it does not move).
+    let u0 = head.uri.off as usize;
+    let ulen = head.uri.len as usize;
+    buf.copy_within(u0 + colon + cut..u0 + ulen, u0 + colon);
+    head.uri.len -= cut as u32;
+    let src = u0 + auth_off + host_start;
+    for h in headers.iter_mut().filter(|h| h.kind == HeaderKind::Host) {
+        // Only a mismatching Host tolerated by accept-invalid-http-request
+        // can be shorter than the target's host: it is then left alone.
+        if (h.value.len as usize) < host_len {
+            continue;
+        }
+        let dst = h.value.off as usize;
+        buf.copy_within(src..src + host_len, dst);
+        h.value.len = host_len as u32;
+    }
 }
 
 /// Request-target rules of the parser epilogue: '*' only for OPTIONS or an

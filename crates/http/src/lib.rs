@@ -17,7 +17,7 @@ pub use body::{BodyDecoder, BodyError, BodyEvent};
 pub use chars::{eq_ignore_case, list_items};
 pub use errors::{builtin_error, builtin_error_htx, parse_errorfile, ErrorFile, ErrorFileError};
 pub use head::{
-    parse_request, parse_response, BodyFraming, ErrorKind, Flags, Header, HeaderKind, Method, ParseError, ParseOptions,
-    RequestHead, ResponseHead, Span, Status,
+    normalize_target, parse_request, parse_response, BodyFraming, ErrorKind, Flags, Header, HeaderKind, Method,
+    ParseError, ParseOptions, RequestHead, ResponseHead, Span, Status,
 };
 pub use serialize::{write_request_head, write_response_head, ConnMode, ForwardFor, NeedsRoom, OutSide};

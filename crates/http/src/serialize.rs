@@ -11,7 +11,7 @@
 //! frame bodies (see `body`).
 
 use crate::chars::{eq_ignore_case, is_lws, list_items};
-use crate::head::{split_target, Flags, Header, HeaderKind, RequestHead, ResponseHead, Span};
+use crate::head::{Flags, Header, HeaderKind, RequestHead, ResponseHead, Span};
 
 /// The head did not fit in the output buffer (HAProxy answers 400 or 502
 /// when its rewrite reserve is exhausted).
@@ -83,58 +83,11 @@ impl W<'_> {
     }
 }
 
-/// Drops a default port (":80" for http, ":443" for https) from an
-/// absolute-form target. Returns the pieces to emit around the port.
-fn normalise_absolute(u: &[u8]) -> (&[u8], &[u8]) {
-    let (scheme, auth) = split_target(u);
-    let Some(s) = scheme else { return (u, &[]) };
-    let auth_start = auth.as_ptr() as usize - u.as_ptr() as usize;
-    let auth_end = auth_start + auth.len();
-    let port_default =
-        |p: &[u8]| (p == b":80" && eq_ignore_case(s, b"http://")) || (p == b":443" && eq_ignore_case(s, b"https://"));
-    if let Some(c) = auth.iter().rposition(|&b| b == b':') {
-        if auth[c + 1..].iter().all(u8::is_ascii_digit) && port_default(&auth[c..]) {
-            return (&u[..auth_start + c], &u[auth_end..]);
-        }
-    }
-    (u, &[])
-}
-
-fn strip_port<'a>(h: &'a [u8], default_only: Option<&[u8]>) -> &'a [u8] {
-    if let Some(c) = h.iter().rposition(|&b| b == b':') {
-        let port = &h[c + 1..];
-        if port.iter().all(u8::is_ascii_digit) {
-            match default_only {
-                Some(s) => {
-                    if (port == b"80" && eq_ignore_case(s, b"http://"))
-                        || (port == b"443" && eq_ignore_case(s, b"https://"))
-                    {
-                        return &h[..c];
-                    }
-                }
-                None => return &h[..c],
-            }
-        }
-    }
-    h
-}
-
-/// How the Host value is rewritten on output.
-#[derive(Clone, Copy)]
-enum HostFix<'a> {
-    Keep,
-    /// CONNECT to a default port: the port goes.
-    StripAny,
-    /// Absolute-form target with this scheme: its default port goes.
-    StripDefault(&'a [u8]),
-}
-
 fn write_headers(
     w: &mut W<'_>,
     buf: &[u8],
     headers: &[Header],
     skip_framing: bool,
-    host_fix: HostFix<'_>,
     request: bool,
 ) -> Result<(), NeedsRoom> {
     for h in headers {
@@ -179,18 +132,6 @@ fn write_headers(
                 w.put(b"\r\n")?;
                 continue;
             }
-            HeaderKind::Host => {
-                w.put_lower(h.name.get(buf))?;
-                w.put(b": ")?;
-                let v = match host_fix {
-                    HostFix::Keep => v,
-                    HostFix::StripAny => strip_port(v, None),
-                    HostFix::StripDefault(s) => strip_port(v, Some(s)),
-                };
-                w.put(v)?;
-                w.put(b"\r\n")?;
-                continue;
-            }
             _ => {}
         }
         w.put_lower(h.name.get(buf))?;
@@ -226,16 +167,9 @@ pub fn write_request_head(
     let mut w = W { out, n: 0 };
     w.put(head.method.get(buf))?;
     w.put(b" ")?;
-    let uri = head.uri.get(buf);
-    let mut scheme = None;
-    if head.flags.has(Flags::HAS_SCHEME) {
-        let (a, b) = normalise_absolute(uri);
-        w.put(a)?;
-        w.put(b)?;
-        scheme = split_target(uri).0;
-    } else {
-        w.put(uri)?;
-    }
+    // Default ports were already dropped from the target and Host by
+    // `head::normalize_target`, where HAProxy does it (at parsing).
+    w.put(head.uri.get(buf))?;
     w.put(b" ")?;
     let ver11 = head.flags.has(Flags::VER_11);
     if head.flags.has(Flags::HTTP09) {
@@ -248,12 +182,7 @@ pub fn write_request_head(
         w.put(head.version.get(buf))?;
     }
     w.put(b"\r\n")?;
-    let host_fix = match scheme {
-        _ if head.flags.has(Flags::HOST_STRIP_PORT) => HostFix::StripAny,
-        Some(s) => HostFix::StripDefault(s),
-        None => HostFix::Keep,
-    };
-    write_headers(&mut w, buf, headers, false, host_fix, true)?;
+    write_headers(&mut w, buf, headers, false, true)?;
     write_xff(&mut w, buf, headers, &side.forward_for)?;
     match side.conn {
         ConnMode::Close if ver11 => w.put(b"connection: close\r\n")?,
@@ -281,7 +210,7 @@ pub fn write_response_head(
     w.put(b"\r\n")?;
     // 1xx and 204 never carry framing headers on output.
     let skip = head.status < 200 || head.status == 204;
-    write_headers(&mut w, buf, headers, skip, HostFix::Keep, false)?;
+    write_headers(&mut w, buf, headers, skip, false)?;
     write_xff(&mut w, buf, headers, &side.forward_for)?;
     let ver11 = head.flags.has(Flags::VER_11);
     if !head.is_interim() {
@@ -308,14 +237,17 @@ mod tests {
     use super::*;
     use crate::head::{parse_request, parse_response, Method, ParseOptions, Status};
 
+    /// Parses and normalises as the proxy does, then serialises.
     fn fwd_req(input: &[u8], side: OutSide<'_>) -> Vec<u8> {
         let mut h = Vec::new();
-        let r = match parse_request(input, &mut h, &ParseOptions::default()).unwrap() {
+        let mut r = match parse_request(input, &mut h, &ParseOptions::default()).unwrap() {
             Status::Complete(r) => r,
             Status::Incomplete => panic!("incomplete"),
         };
+        let mut input = input.to_vec();
+        crate::head::normalize_target(&mut input, &mut r, &mut h);
         let mut out = [0u8; 4096];
-        let n = write_request_head(input, &r, &h, &side, &mut out).unwrap();
+        let n = write_request_head(&input, &r, &h, &side, &mut out).unwrap();
         out[..n].to_vec()
     }
 
@@ -371,6 +303,19 @@ mod tests {
         assert_eq!(o, b"GET http://a/x HTTP/1.1\r\nhost: a\r\nx-a: b   c\r\n\r\n");
         let o = fwd_req(b"CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n", KA);
         assert_eq!(o, b"CONNECT a:443 HTTP/1.1\r\nhost: a\r\n\r\n");
+        // What HAProxy 2.6.12 sends for these (checked on loopback): an
+        // empty port goes too, userinfo stays in the target only, and a
+        // target without port leaves Host alone.
+        let o = fwd_req(b"GET http://a:/x HTTP/1.1\r\nHost: a\r\n\r\n", KA);
+        assert_eq!(o, b"GET http://a/x HTTP/1.1\r\nhost: a\r\n\r\n");
+        let o = fwd_req(b"GET http://u:p@a:80/x HTTP/1.1\r\nHost: a:80\r\n\r\n", KA);
+        assert_eq!(o, b"GET http://u:p@a/x HTTP/1.1\r\nhost: a\r\n\r\n");
+        let o = fwd_req(b"GET http://a/x HTTP/1.1\r\nHost: a:80\r\n\r\n", KA);
+        assert_eq!(o, b"GET http://a/x HTTP/1.1\r\nhost: a:80\r\n\r\n");
+        let o = fwd_req(b"GET HTTP://A:80 HTTP/1.1\r\nHost: a:80\r\n\r\n", KA);
+        assert_eq!(o, b"GET HTTP://A HTTP/1.1\r\nhost: A\r\n\r\n");
+        let o = fwd_req(b"GET https://a:80/x HTTP/1.1\r\nHost: a:80\r\n\r\n", KA);
+        assert_eq!(o, b"GET https://a:80/x HTTP/1.1\r\nhost: a:80\r\n\r\n");
     }
 
     #[test]

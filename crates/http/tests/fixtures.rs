@@ -205,12 +205,15 @@ fn forwarded(file: &str, side: OutSide<'_>) {
             continue;
         }
         let mut hdrs = Vec::new();
-        let Ok(Status::Complete(h)) = parse_request(&r.input, &mut hdrs, &ParseOptions::default()) else {
+        let Ok(Status::Complete(mut h)) = parse_request(&r.input, &mut hdrs, &ParseOptions::default()) else {
             bad.push(format!("{}: not parsed", r.name));
             continue;
         };
+        // The proxy normalises the target right after parsing.
+        let mut input = r.input.clone();
+        http::normalize_target(&mut input, &mut h, &mut hdrs);
         let mut out = vec![0u8; 8192];
-        let n = write_request_head(&r.input, &h, &hdrs, &side, &mut out).unwrap();
+        let n = write_request_head(&input, &h, &hdrs, &side, &mut out).unwrap();
         let want = &r.origin[..r.origin.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4];
         if &out[..n] != want {
             bad.push(format!(

@@ -742,6 +742,9 @@ pub struct StrmLogs {
     /// The request line (`%r`), captured when the frontend logs it.
     pub uri: Vec<u8>,
     pub has_uri: bool,
+    /// The request head was parsed. Before that, HAProxy's H1 layer logs
+    /// the error for the session, with no stream: no captures (%hr/%hs).
+    pub head_parsed: bool,
     /// The unique id, once generated.
     pub uid: Vec<u8>,
     pub has_uid: bool,
@@ -803,6 +806,7 @@ impl StrmLogs {
             uniq_id: 0,
             uri: Vec::new(),
             has_uri: false,
+            head_parsed: false,
             uid: Vec::new(),
             has_uid: false,
         }
@@ -829,6 +833,7 @@ impl StrmLogs {
         self.redispatched = false;
         self.no_be = false;
         self.has_uri = false;
+        self.head_parsed = false;
         self.has_uid = false;
     }
 
@@ -846,6 +851,10 @@ impl StrmLogs {
         self.uri.truncate(MAX);
         self.has_uri = true;
     }
+}
+
+fn lg_head_parsed(s: &Stream) -> bool {
+    s.logs.as_deref().is_some_and(|l| l.head_parsed)
 }
 
 /// Request counter shared by all threads (%rt, HAProxy's global.req_count).
@@ -1024,7 +1033,7 @@ pub fn log_txn(s: &mut Stream, env: &mut Env) {
     let lay = &fe.caps;
     let mut req_caps: Vec<Option<&[u8]>> = Vec::new();
     let mut res_caps: Vec<Option<&[u8]>> = Vec::new();
-    if !lay.is_empty() {
+    if !lay.is_empty() && (s.mode != Mode::Http || lg_head_parsed(s)) {
         req_caps = vec![None; lay.req.len()];
         res_caps = vec![None; lay.res.len()];
         if let Some(t) = s.http.as_deref() {

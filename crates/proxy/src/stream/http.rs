@@ -1704,6 +1704,8 @@ fn request_head_new(
         }
         Ok(http::Status::Complete(h)) => h,
     };
+    let mut head = head;
+    http::normalize_target(buf.data_mut(), &mut head, &mut t.hdrs);
     t.req_count += 1;
     t.meth = head.meth;
     t.req_ver11 = head.flags.has(Flags::VER_11);
@@ -1723,6 +1725,7 @@ fn request_head_new(
     let fe_log = &env.rt.proxies[fe_i].log;
     if let Some(l) = s.logs.as_deref_mut() {
         l.t_request = l.since(env.now());
+        l.head_parsed = true;
         if fe_log.wants_uri() {
             l.capture_uri(head.method.get(data), head.uri.get(data), head.version.get(data));
         }
