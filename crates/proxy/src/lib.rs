@@ -154,7 +154,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
         exit_notify: Some(efd.as_raw_fd()),
     };
     http_act::global_set_vars(&cfg.global.set_vars)?;
-    let (listeners, msgs, failed) = listener::open_all(&cfg);
+    let (listeners, msgs, failed) = listener::open_all(&cfg, nbthread);
     for m in &msgs {
         match m {
             listener::BindMsg::Warning(t) => startup_msg("[WARNING]", t),

@@ -341,10 +341,14 @@ pub enum BindMsg {
 /// Opens every listener of the configuration. On failure, every listener
 /// was still tried and the messages say what failed (HAProxy's
 /// `protocol_bind_all`); the caller prints them and stops.
-pub fn open_all(cfg: &Config) -> (Vec<Listener>, Vec<BindMsg>, bool) {
-    // Before any socket is opened: the default sizes the FD table, which
-    // takes a moment, and nothing should listen partially meanwhile.
-    let global_maxconn = cfg.global.maxconn.unwrap_or_else(crate::runtime::default_maxconn);
+pub fn open_all(cfg: &Config, nbthread: usize) -> (Vec<Listener>, Vec<BindMsg>, bool) {
+    // Before any socket is opened: sizing the FD table takes a moment, and
+    // nothing should listen partially meanwhile.
+    let _ = reactor::fd::table();
+    let global_maxconn = cfg
+        .global
+        .maxconn
+        .unwrap_or_else(|| crate::runtime::default_maxconn(cfg, nbthread));
     let mut out: Vec<(u8, usize, Listener)> = Vec::new();
     let mut msgs: Vec<(u8, usize, Vec<BindMsg>)> = Vec::new();
     let mut failed = false;

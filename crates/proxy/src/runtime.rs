@@ -301,11 +301,59 @@ pub struct Runtime {
     pub so_names: Vec<Option<String>>,
 }
 
-/// HAProxy's default global maxconn when none is set, bounded by the FD
-/// limit like HAProxy does (two FDs per connection plus margin).
-pub(crate) fn default_maxconn() -> u32 {
-    let nofile = reactor::fd::table().len() as u32;
-    ((nofile.saturating_sub(100)) / 2).clamp(100, 100_000)
+/// HAProxy 2.6's global maxconn when none is configured: the FDs the
+/// process may open (the larger of the soft and hard RLIMIT_NOFILE at
+/// start), minus those the configuration reserves (10, one per listening
+/// socket, the stats sockets' session limit, one per server check or agent
+/// check, three per thread), two per connection (client and server side),
+/// at least 100. No pipes are reserved: splicing is not built.
+pub(crate) fn default_maxconn(cfg: &Config, nbthread: usize) -> u32 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit fills the struct we own.
+    unsafe {
+        libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim);
+    }
+    let as_int = |v: libc::rlim_t| -> i64 {
+        if v == libc::RLIM_INFINITY {
+            i32::MAX as i64
+        } else {
+            v.min(i32::MAX as libc::rlim_t) as i64
+        }
+    };
+    let remain = as_int(lim.rlim_cur).max(as_int(lim.rlim_max));
+    remain_to_maxconn(remain - reserved_fds(cfg) - 3 * nbthread as i64)
+}
+
+/// The FDs the configuration reserves before connections (HAProxy's
+/// `global.maxsock` when the ideal maxconn is computed).
+fn reserved_fds(cfg: &Config) -> i64 {
+    use config::addr::{Addr, Ports};
+    let mut n: i64 = 10;
+    for p in &cfg.proxies {
+        for b in &p.binds {
+            n += match &b.addr {
+                Some(Addr::Inet {
+                    ports: Ports::Range(lo, hi),
+                    ..
+                }) => (*hi as i64 - *lo as i64 + 1).max(1),
+                _ => 1,
+            };
+        }
+        for s in &p.servers {
+            n += i64::from(s.check) + i64::from(s.agent_check);
+        }
+    }
+    if !cfg.global.stats_sockets.is_empty() {
+        n += cfg.global.stats_sockets.len() as i64 + cfg.global.stats_maxconn as i64;
+    }
+    n
+}
+
+fn remain_to_maxconn(remain: i64) -> u32 {
+    (remain / 2).clamp(100, u32::MAX as i64) as u32
 }
 
 impl Runtime {
@@ -438,7 +486,7 @@ impl Runtime {
             pr.lb = Mutex::new(lb);
         }
         let now = reactor::now_ms();
-        let maxconn = cfg.global.maxconn.unwrap_or_else(default_maxconn);
+        let maxconn = cfg.global.maxconn.unwrap_or_else(|| default_maxconn(&cfg, nbthread));
         let rt = Runtime {
             proxies,
             nbthread,
@@ -487,5 +535,25 @@ impl Runtime {
             !sv.is_deleted() && (sv.name == s || s.strip_prefix('#').and_then(|n| n.parse().ok()) == Some(sv.id))
         })?;
         Some((px, sv))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reserve 2.6 computes for this configuration: 10, five listening
+    /// sockets (one bind, a 3-port range, the stats socket), the stats
+    /// sockets' maxconn (10), one checked server. With RLIMIT_NOFILE 20000
+    /// and 2 threads, 2.6.12 reports `Maxconn: 9984` on it.
+    #[test]
+    fn default_maxconn_follows_haproxy_2_6() {
+        let text = "global\n    stats socket /tmp/rhaproxy-unit-m.sock level admin\ndefaults\n    mode http\n    timeout client 1s\n    timeout server 1s\n    timeout connect 1s\nfrontend f\n    bind 127.0.0.1:18260\n    bind 127.0.0.1:18261-18263\n    default_backend b\nbackend b\n    server s1 127.0.0.1:18262 check\n    server s2 127.0.0.1:18262\n";
+        let l = config::load_str("m.cfg", text, &Default::default());
+        assert!(!l.fatal, "{:?}", l.diags);
+        assert_eq!(reserved_fds(&l.config), 26);
+        assert_eq!(remain_to_maxconn(20000 - 26 - 3 * 2), 9984);
+        // Too few FDs: HAProxy's floor of 100.
+        assert_eq!(remain_to_maxconn(50), 100);
     }
 }
