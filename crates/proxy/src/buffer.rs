@@ -11,15 +11,19 @@
 //! (HAProxy's `h1_release_buf`), so an idle keep-alive client holds none.
 //! This module owns memory only; it knows nothing of sockets or HTTP.
 
-/// A buffer of fixed capacity.
+/// A buffer of fixed capacity. The offsets are 32-bit (a buffer is
+/// `tune.bufsize` bytes, far below 4 GiB): every stream holds up to four
+/// `Option<Buf>`, and 24 bytes instead of 32 each count for every parked
+/// keep-alive client.
 pub struct Buf {
     data: Box<[u8]>,
-    head: usize,
-    tail: usize,
+    head: u32,
+    tail: u32,
 }
 
 impl Buf {
     fn with_capacity(size: usize) -> Buf {
+        assert!(size <= u32::MAX as usize, "buffer size fits 32-bit offsets");
         Buf {
             data: vec![0u8; size].into_boxed_slice(),
             head: 0,
@@ -27,8 +31,16 @@ impl Buf {
         }
     }
     #[inline]
+    fn h(&self) -> usize {
+        self.head as usize
+    }
+    #[inline]
+    fn t(&self) -> usize {
+        self.tail as usize
+    }
+    #[inline]
     pub fn len(&self) -> usize {
-        self.tail - self.head
+        self.t() - self.h()
     }
     #[inline]
     pub fn is_empty(&self) -> bool {
@@ -40,19 +52,21 @@ impl Buf {
     /// Bytes held.
     #[inline]
     pub fn data(&self) -> &[u8] {
-        &self.data[self.head..self.tail]
+        &self.data[self.h()..self.t()]
     }
     #[inline]
     pub fn data_mut(&mut self) -> &mut [u8] {
-        &mut self.data[self.head..self.tail]
+        let (h, t) = (self.h(), self.t());
+        &mut self.data[h..t]
     }
     /// Free room after the tail (compacting first if that helps).
     #[inline]
     pub fn room(&mut self) -> &mut [u8] {
-        if self.tail == self.data.len() && self.head > 0 {
+        if self.t() == self.data.len() && self.head > 0 {
             self.compact();
         }
-        &mut self.data[self.tail..]
+        let t = self.t();
+        &mut self.data[t..]
     }
     /// Free room counting what compaction would recover.
     pub fn free(&self) -> usize {
@@ -61,14 +75,14 @@ impl Buf {
     /// Marks `n` bytes written after the tail.
     #[inline]
     pub fn produce(&mut self, n: usize) {
-        self.tail += n;
-        debug_assert!(self.tail <= self.data.len());
+        debug_assert!(self.t() + n <= self.data.len());
+        self.tail += n as u32;
     }
     /// Drops `n` bytes from the head.
     #[inline]
     pub fn consume(&mut self, n: usize) {
-        self.head += n;
-        debug_assert!(self.head <= self.tail);
+        debug_assert!(self.h() + n <= self.t());
+        self.head += n as u32;
         if self.head == self.tail {
             self.head = 0;
             self.tail = 0;
@@ -81,7 +95,8 @@ impl Buf {
     /// Moves the data to the front.
     pub fn compact(&mut self) {
         if self.head > 0 {
-            self.data.copy_within(self.head..self.tail, 0);
+            let (h, t) = (self.h(), self.t());
+            self.data.copy_within(h..t, 0);
             self.tail -= self.head;
             self.head = 0;
         }
@@ -91,11 +106,12 @@ impl Buf {
         if self.free() < b.len() {
             return false;
         }
-        if self.data.len() - self.tail < b.len() {
+        if self.data.len() - self.t() < b.len() {
             self.compact();
         }
-        self.data[self.tail..self.tail + b.len()].copy_from_slice(b);
-        self.tail += b.len();
+        let t = self.t();
+        self.data[t..t + b.len()].copy_from_slice(b);
+        self.tail += b.len() as u32;
         true
     }
 }
