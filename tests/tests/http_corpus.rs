@@ -50,6 +50,11 @@ fn extra_requests() -> Vec<Case> {
             .client(vec![C::Send(h("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")), C::Sleep(900)])
             .cfg("timeout client 300ms")
             .quiet(300),
+        // The server's timeout still runs: its 504 reaches the client.
+        Case::req("body_slow_client_timeout_504", b"")
+            .client(vec![C::Send(h("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")), C::Sleep(1300)])
+            .cfg("timeout client 300ms\ntimeout server 900ms")
+            .quiet(300),
         Case::req("buffer_request_slow_408", b"")
             .client(vec![C::Send(h("POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc")), C::Sleep(900)])
             .cfg("option http-buffer-request\ntimeout http-request 300ms")
@@ -87,6 +92,18 @@ fn extra_requests() -> Vec<Case> {
         Case::req("upgrade_h2c", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n"),
         Case::req("websocket_without_key", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n"),
         Case::req("h2_preface", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+        // Without HTTP/2 we answer the preface as HAProxy does with the
+        // upgrade disabled; PRI alone is refused by its analyser.
+        Case::req("h2_preface_no_upgrade", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").cfg("option disable-h2-upgrade"),
+        Case::req("pri_method_alone", b"PRI * HTTP/2.0\r\n\r\n"),
+        Case::req("pri_method_lowercase", b"pri / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        Case::req("pri_method_second_request", b"GET / HTTP/1.1\r\nHost: a\r\n\r\nPRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+        // Connection tokens: verbatim until close/keep-alive is taken out,
+        // then joined with bare commas.
+        Case::req("conn_tokens_verbatim", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: X-A ,  X-B\r\nX-A: 1\r\n\r\n"),
+        Case::req("conn_tokens_keepalive_removed", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: X-A, X-B, keep-alive, X-C , X-D\r\n\r\n"),
+        Case::req("conn_tokens_close_first", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close, X-A, X-B\r\n\r\n"),
+        Case::req("conn_tokens_only_hop", b"GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive , keep-alive\r\n\r\n"),
         Case::req("ok_post_cl_keepalive_twice", b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabcPOST / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx"),
     ]
 }
@@ -286,20 +303,10 @@ fn response_cases() -> Vec<Case> {
 
 /// Cases where rhaproxy differs from HAProxy 2.6 today (reported to the
 /// lead); they run only in `known_bugs_match_haproxy`.
-const BUGS: &[(&str, &str)] = &[
-    (
-        "body_slow_client_timeout",
-        "timeout client during a request body: rhaproxy closes at once; HAProxy keeps the connection",
-    ),
-    (
-        "upgrade_h2c",
-        "Connection header rewritten 'Upgrade,HTTP2-Settings'; HAProxy keeps 'Upgrade, HTTP2-Settings'",
-    ),
-    (
-        "h2_preface",
-        "HTTP/2 preface: HAProxy answers h2 SETTINGS, rhaproxy forwards 'PRI * HTTP/2.0' to the server then 400",
-    ),
-];
+const BUGS: &[(&str, &str)] = &[(
+    "h2_preface",
+    "needs HTTP/2 (docs/feature-matrix.md): HAProxy switches to its H2 mux and answers SETTINGS; rhaproxy answers 400 as HAProxy does with `option disable-h2-upgrade` (case h2_preface_no_upgrade)",
+)];
 
 fn mark(cases: Vec<Case>) -> Vec<Case> {
     cases

@@ -336,3 +336,39 @@ fn forwarding_matches_haproxy() {
     let (got, _exp, diffs) = compare(HTTP_ERRORS, &cases, "forward.tsv");
     report(&cases, &diffs, &direct_checks(&cases, &got));
 }
+
+/// `timeout client` in the middle of a request body while the server is
+/// slow to answer: the response still reaches the client, byte for byte
+/// as HAProxy sends it. HAProxy 2.6.12 then keeps that connection open
+/// with no timer left (a stream that never ends); rhaproxy closes it, so
+/// only the bytes are compared with the reference.
+#[test]
+fn body_timeout_response_then_close() {
+    let case = Case::req("body_timeout_response", b"")
+        .client(vec![
+            C::Send(b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 10\r\n\r\nabc".to_vec()),
+            C::Sleep(1200),
+        ])
+        .server(
+            vec![S::Head, S::Bytes(3), S::Sleep(700), S::Write(OK200.to_vec())],
+            false,
+        )
+        .cfg("timeout client 300ms")
+        .quiet(400);
+    let got = common::run(&rhaproxy_tests::bin("rhaproxy"), "", std::slice::from_ref(&case));
+    let g = &got[0];
+    assert_eq!(
+        g.client,
+        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok",
+        "{}",
+        common::esc(&g.client)
+    );
+    assert!(g.closed, "rhaproxy closes after the response");
+    assert_eq!(g.origin.len(), 1);
+    assert!(g.origin[0].ends_with(b"\r\n\r\nabc"));
+    if let Some(h) = rhaproxy_tests::real_haproxy() {
+        let exp = common::run(&h, "", std::slice::from_ref(&case));
+        assert_eq!(exp[0].client, g.client, "{}", common::esc(&exp[0].client));
+        assert_eq!(exp[0].origin, g.origin);
+    }
+}

@@ -126,6 +126,83 @@ impl<'a> Iterator for ListItems<'a> {
     }
 }
 
+/// End of the list element starting at `i`: the next comma outside a
+/// quoted string (backslash pairs inside quotes), or the end.
+fn element_end(v: &[u8], mut i: usize) -> usize {
+    let (mut quoted, mut pair) = (false, false);
+    while i < v.len() {
+        let c = v[i];
+        if pair {
+            pair = false;
+        } else if quoted {
+            if c == b'\\' {
+                pair = true;
+            } else if c == b'"' {
+                quoted = false;
+            }
+        } else if c == b'"' {
+            quoted = true;
+        } else if c == b',' {
+            return i;
+        }
+        i += 1;
+    }
+    i
+}
+
+/// The `Connection` value HAProxy's H1 side keeps once the close and
+/// keep-alive tokens are taken out, handed to `emit` piece by piece. Until
+/// a token is removed the value stays byte for byte as sent (spaces after
+/// commas included); the elements after a removed one are joined with bare
+/// commas. An empty result means the header is dropped. Nothing allocates:
+/// the pieces are slices of `v` and `","`.
+pub fn connection_value<'a>(v: &'a [u8], mut emit: impl FnMut(&'a [u8])) {
+    // Some(n): nothing removed yet, the verbatim prefix is v[..n].
+    let mut verbatim: Option<usize> = Some(0);
+    let mut written = 0usize;
+    let mut i = 0;
+    while i < v.len() {
+        if is_lws(v[i]) {
+            i += 1;
+            continue;
+        }
+        let n = element_end(v, i);
+        let mut w = &v[i..n];
+        while let [head @ .., last] = w {
+            if !is_lws(*last) {
+                break;
+            }
+            w = head;
+        }
+        let hop = eq_ignore_case(w, b"close") || eq_ignore_case(w, b"keep-alive");
+        match (hop, verbatim) {
+            (false, Some(_)) => verbatim = Some(n),
+            (false, None) => {
+                if written > 0 {
+                    emit(b",");
+                    written += 1;
+                }
+                emit(w);
+                written += w.len();
+            }
+            (true, Some(l)) => {
+                if l > 0 {
+                    emit(&v[..l]);
+                }
+                written = l;
+                verbatim = None;
+            }
+            (true, None) => {}
+        }
+        i = n + 1;
+    }
+    if let Some(l) = verbatim {
+        if l > 0 {
+            emit(&v[..l]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -144,5 +221,25 @@ mod tests {
         assert_eq!(v, vec![&b"close"[..], b"keep-alive", b"", b"x"]);
         assert_eq!(list_items(b"a,").count(), 1);
         assert_eq!(list_items(b"   ").count(), 0);
+    }
+
+    fn conn(v: &[u8]) -> String {
+        let mut o = Vec::new();
+        connection_value(v, |p| o.extend_from_slice(p));
+        String::from_utf8(o).unwrap()
+    }
+
+    #[test]
+    fn connection_value_as_haproxy() {
+        // Verbatim until a token is removed (HAProxy 2.6 on the wire).
+        assert_eq!(conn(b"Upgrade, HTTP2-Settings"), "Upgrade, HTTP2-Settings");
+        assert_eq!(conn(b"Upgrade ,  x"), "Upgrade ,  x");
+        assert_eq!(conn(b"keep-alive, X-Foo"), "X-Foo");
+        assert_eq!(conn(b"a, b, close, c, d"), "a, b,c,d");
+        assert_eq!(conn(b"close, Upgrade, x"), "Upgrade,x");
+        assert_eq!(conn(b"a,close,,b"), "a,,b");
+        assert_eq!(conn(b"close, keep-alive"), "");
+        assert_eq!(conn(b"close,"), "");
+        assert_eq!(conn(b"a=\"x,close\", close, b"), "a=\"x,close\",b");
     }
 }

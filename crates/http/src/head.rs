@@ -826,20 +826,18 @@ fn on_header(
             }
         }
         HeaderKind::Connection => {
-            let mut other = false;
             for w in list_items(v) {
                 if eq_ignore_case(w, b"keep-alive") {
                     sem.flags.set(Flags::CONN_KEEPALIVE);
                 } else if eq_ignore_case(w, b"close") {
                     sem.flags.set(Flags::CONN_CLOSE);
-                } else {
-                    if eq_ignore_case(w, b"upgrade") {
-                        sem.flags.set(Flags::CONN_UPGRADE);
-                    }
-                    other = true;
+                } else if eq_ignore_case(w, b"upgrade") {
+                    sem.flags.set(Flags::CONN_UPGRADE);
                 }
             }
-            if !other {
+            let mut empty = true;
+            crate::chars::connection_value(v, |_| empty = false);
+            if empty {
                 return Ok(None);
             }
         }

@@ -10,7 +10,7 @@
 //! allocating. It must not choose the connection mode (the proxy does) nor
 //! frame bodies (see `body`).
 
-use crate::chars::{eq_ignore_case, is_lws, list_items};
+use crate::chars::{connection_value, eq_ignore_case, is_lws, list_items};
 use crate::head::{Flags, Header, HeaderKind, RequestHead, ResponseHead, Span};
 
 /// The head did not fit in the output buffer (HAProxy answers 400 or 502
@@ -96,20 +96,21 @@ fn write_headers(
             HeaderKind::ContentLength | HeaderKind::TransferEncoding if skip_framing => continue,
             HeaderKind::Connection => {
                 // Only the hop-by-hop tokens other than close/keep-alive
-                // travel; HAProxy rewrites the list with bare commas.
+                // travel, in HAProxy's way (verbatim unless one was removed).
+                let mut empty = true;
+                connection_value(v, |_| empty = false);
+                if empty {
+                    continue;
+                }
                 w.put_lower(h.name.get(buf))?;
                 w.put(b": ")?;
-                let mut first = true;
-                for t in list_items(v) {
-                    if eq_ignore_case(t, b"close") || eq_ignore_case(t, b"keep-alive") {
-                        continue;
+                let mut res = Ok(());
+                connection_value(v, |p| {
+                    if res.is_ok() {
+                        res = w.put_value(p, h.folded);
                     }
-                    if !first {
-                        w.put(b",")?;
-                    }
-                    first = false;
-                    w.put(t)?;
-                }
+                });
+                res?;
                 w.put(b"\r\n")?;
                 continue;
             }

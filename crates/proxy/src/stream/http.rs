@@ -110,6 +110,10 @@ pub struct Txn {
     sent_100: bool,
     /// A tarpitted request's reply, sent when `exp` comes.
     tarpit: Option<Box<Verdict>>,
+    /// The client timed out in the middle of its body (HAProxy's request
+    /// in HTTP_MSG_ERROR): nothing more is read from it, the response is
+    /// still awaited and delivered, then the connection closes.
+    req_aborted: bool,
 }
 
 /// The head whose analysis is paused.
@@ -173,6 +177,7 @@ impl Txn {
             caps: None,
             wait: None,
             sent_100: false,
+            req_aborted: false,
             tarpit: None,
         }
     }
@@ -462,7 +467,7 @@ fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option
     // A broken or unfinished request leaves the connection in an unknown
     // state; otherwise the client may go on when HAProxy's page allows it.
     let t = txn(s);
-    if h1 || closes || !matches!(t.req, Msg1::Done) {
+    if h1 || closes || !matches!(t.req, Msg1::Done) || t.req_aborted {
         t.cli_keepalive = false;
     }
     let (keep, req_ver11) = (t.cli_keepalive, t.req_ver11);
@@ -1740,6 +1745,17 @@ fn request_head_new(
         crate::log::connect_from(s, &env.rt.proxies[fe_i], 0);
     }
 
+    // PRI belongs to the HTTP/2 preface: HAProxy's analyser refuses it as
+    // a request. (HAProxy switches a connection opening with the whole
+    // preface to its H2 mux; without HTTP/2 we answer as it does with
+    // `option disable-h2-upgrade`: this 400, nothing sent to a server.)
+    if head.method.get(data).eq_ignore_ascii_case(b"PRI") {
+        inc(&env.rt.proxies[fe_i].fe_counters.failed_req);
+        s.term = Term { who: b'P', when: b'R' };
+        reply(s, env, 400, false);
+        return Ok(Err(true));
+    }
+
     // monitor-uri answers here, before any backend.
     let fe = &env.rt.proxies[fe_i];
     if let Some(mu) = &fe.cfg.monitor_uri {
@@ -2271,7 +2287,7 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
         && !s.sv.err
         && s.res.in_len() == 0
         && s.req.drained();
-    let cli_ka = t.cli_keepalive && !s.cli.shut_r && !s.cli.err && t.req == Msg1::Done;
+    let cli_ka = t.cli_keepalive && !s.cli.shut_r && !s.cli.err && t.req == Msg1::Done && !t.req_aborted;
     let (be, srv) = (s.be, s.srv);
     if let (Some(be_i), Some(srv_i)) = (be, srv) {
         let b = &env.rt.proxies[be_i];
@@ -2332,7 +2348,8 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
             crate::sock::shutdown_write(s.cli.fd);
             s.cli.shut_w = true;
         }
-        if s.req.in_len() == 0 && (t.req == Msg1::Done || s.cli.shut_r) && !t.local {
+        // An aborted request may still have body bytes on the way.
+        if s.req.in_len() == 0 && (t.req == Msg1::Done || s.cli.shut_r) && !t.local && !t.req_aborted {
             return Err(End);
         }
         t.closing = true;
@@ -2472,11 +2489,37 @@ pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
         }
         return false;
     }
+    if s.cli.is_open() && now >= s.cli.exp && body_timeout(s) {
+        return true;
+    }
     if s.cli.is_open() && now >= s.cli.exp {
         s.term = Term { who: b'c', when: b'D' };
         inc(&env.rt.proxies[s.fe].fe_counters.cli_aborts);
         return false;
     }
+    true
+}
+
+/// `timeout client` while a request body is on its way to a server that
+/// owes us a response: HAProxy's body forwarding stops in error without a
+/// reply and without a termination flag, the client is no longer read,
+/// and the server keeps its own timeout: its response (or the 504 of
+/// `timeout server`) still reaches the client. HAProxy 2.6 then leaves
+/// the client connection open with no timer at all (the stream never
+/// ends); we close it once the response is out.
+fn body_timeout(s: &mut Stream) -> bool {
+    let t = s.http.as_mut().unwrap();
+    let asked = matches!(
+        s.phase,
+        SrvPhase::Queued | SrvPhase::Connecting | SrvPhase::Retry | SrvPhase::Connected
+    );
+    if !matches!(t.req, Msg1::Body(_)) || t.local || !asked || s.res.has_output() {
+        return false;
+    }
+    t.req = Msg1::Done;
+    t.req_aborted = true;
+    t.srv_keepalive = false;
+    s.cli.exp = ETERNITY;
     true
 }
 
