@@ -741,6 +741,8 @@ pub const PROXY_CARRIED: &[&str] = &[
     "redirect",
     "use_backend",
     "use-server",
+    "force-persist",
+    "ignore-persist",
     "stick-table",
     "stick",
     "stats",

@@ -593,6 +593,8 @@ pub struct Proxy {
     pub captures: Vec<RawLine>,
     pub cookie: Option<RawLine>,
     pub use_servers: Vec<RawLine>,
+    /// `force-persist` / `ignore-persist` lines, in order.
+    pub persist_rules: Vec<RawLine>,
     pub stick_table: Option<RawLine>,
     pub sticks: Vec<RawLine>,
     pub compression: Vec<RawLine>,

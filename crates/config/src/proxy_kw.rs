@@ -349,6 +349,7 @@ impl Parser {
             }
             "redirect" => p.redirects.push(raw()),
             "use-server" => p.use_servers.push(raw()),
+            "force-persist" | "ignore-persist" => p.persist_rules.push(raw()),
             "stick-table" => p.stick_table = Some(raw()),
             "stick" => p.sticks.push(raw()),
             "capture" | "declare" => p.captures.push(raw()),

@@ -148,6 +148,40 @@ pub fn assign(be: &ProxyRt, key: HashKey, tid: usize, token: u64, now_ms: u64, a
     Assign::Queued(bound)
 }
 
+/// Takes a slot on server `i`, chosen by a `use-server` rule rather than
+/// by load balancing, or waits in that server's queue when it is full
+/// (HAProxy's `assign_server_and_queue()` on an already assigned stream).
+pub fn assign_direct(be: &ProxyRt, i: usize, tid: usize, token: u64, now_ms: u64) -> Assign {
+    let sv = &be.servers[i];
+    if sv.maxconn.load(Relaxed) == 0 {
+        sv.served.fetch_add(1, Relaxed);
+        sv.note_used();
+        return Assign::Server(i);
+    }
+    let mut q = be.queue.lock().unwrap_or_else(|e| e.into_inner());
+    if !saturated(be, &q, i) {
+        sv.served.fetch_add(1, Relaxed);
+        sv.note_used();
+        return Assign::Server(i);
+    }
+    let mq = sv.maxqueue.load(Relaxed);
+    if mq > 0 && q.per_srv[i].len() as u32 >= mq {
+        return Assign::QueueFull(i);
+    }
+    q.seq += 1;
+    let p = Pending {
+        tid,
+        token,
+        since_ms: now_ms,
+        seq: q.seq,
+    };
+    q.per_srv[i].push(p);
+    let n = q.per_srv[i].len() as u64;
+    sv.counters.nbpend.store(n, Relaxed);
+    update_max(&sv.counters.max_nbpend, n);
+    Assign::Queued(Some(i))
+}
+
 /// Gives up a queued place (timeout or abort). False if the stream was
 /// already dequeued: a `Dequeued` message with a slot is then on its way.
 pub fn unqueue(be: &ProxyRt, tid: usize, token: u64) -> bool {

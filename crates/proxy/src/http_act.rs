@@ -35,6 +35,155 @@ enum RedirKind {
     Scheme,
 }
 
+/// A redirect (`http-request redirect` or the `redirect` keyword, whose
+/// target is plain text): HAProxy's `redirect_rule`.
+#[derive(Debug)]
+struct Redirect {
+    kind: RedirKind,
+    /// None: a `prefix /`, which adds nothing before the path.
+    fmt: Option<LogFmt>,
+    code: u16,
+    drop_query: bool,
+    append_slash: bool,
+    /// A `location` rendering empty skips the rule.
+    ignore_empty: bool,
+    /// `set-cookie`/`clear-cookie`: the Set-Cookie value.
+    cookie: Option<Vec<u8>>,
+}
+
+/// Parses the words after `redirect` up to the condition (HAProxy's
+/// `http_parse_redirect_rule()`); `use_fmt`: the target is a log-format
+/// (http-request rules) rather than text (the `redirect` keyword).
+fn parse_redirect(args: &[String], use_fmt: bool) -> Result<Redirect, String> {
+    let mut kind = None;
+    let mut dest = "";
+    let mut r = Redirect {
+        kind: RedirKind::Location,
+        fmt: None,
+        code: 302,
+        drop_query: false,
+        append_slash: false,
+        ignore_empty: false,
+        cookie: None,
+    };
+    let mut i = 0;
+    while let Some(w) = args.get(i).map(|s| s.as_str()) {
+        let val = |i: usize| match args.get(i + 1) {
+            Some(v) if !v.is_empty() => Ok(v.as_str()),
+            _ => Err(format!("missing argument for '{w}'")),
+        };
+        match w {
+            "location" | "prefix" | "scheme" => {
+                dest = val(i)?;
+                kind = Some(match w {
+                    "location" => RedirKind::Location,
+                    "prefix" => RedirKind::Prefix,
+                    _ => RedirKind::Scheme,
+                });
+                i += 1;
+            }
+            "set-cookie" | "clear-cookie" => {
+                let mut c = val(i)?.as_bytes().to_vec();
+                c.extend_from_slice(if w == "set-cookie" {
+                    b"; path=/;"
+                } else {
+                    b"; path=/; Max-Age=0;"
+                });
+                r.cookie = Some(c);
+                i += 1;
+            }
+            "code" => {
+                let v = val(i)?;
+                // atol(): leading digits, 0 when none.
+                let n: u32 = v
+                    .bytes()
+                    .take_while(|c| c.is_ascii_digit())
+                    .fold(0u32, |a, c| a.saturating_mul(10).saturating_add((c - b'0') as u32));
+                if !matches!(n, 301..=303 | 307 | 308) {
+                    return Err(format!(
+                        "'code': unsupported HTTP code '{v}' (must be one of 301, 302, 303, 307 or 308)"
+                    ));
+                }
+                r.code = n as u16;
+                i += 1;
+            }
+            "drop-query" => r.drop_query = true,
+            "append-slash" => r.append_slash = true,
+            "ignore-empty" => r.ignore_empty = true,
+            _ => {
+                return Err(format!(
+                    "expects 'code', 'prefix', 'location', 'scheme', 'set-cookie', 'clear-cookie', 'drop-query', 'ignore-empty' or 'append-slash' (was '{w}')"
+                ))
+            }
+        }
+        i += 1;
+    }
+    r.kind = kind.ok_or("redirection type expected ('prefix', 'location', or 'scheme')")?;
+    r.fmt = if r.kind == RedirKind::Prefix && dest == "/" {
+        None
+    } else if use_fmt {
+        Some(LogFmt::parse(dest, Dir::Req)?)
+    } else {
+        Some(LogFmt::text(dest.as_bytes()))
+    };
+    if !use_fmt {
+        // Only log-format targets can render empty.
+        r.ignore_empty = false;
+    }
+    Ok(r)
+}
+
+impl Redirect {
+    /// The response, or None when an empty location is to be ignored.
+    fn render(&self, cx: &mut Ctx<'_>) -> Option<Vec<u8>> {
+        let mut loc = Vec::with_capacity(64);
+        if let Some(f) = &self.fmt {
+            f.render(cx, &mut loc);
+        }
+        if self.kind != RedirKind::Location {
+            let uri = cx.uri();
+            let mut path = crate::sample::uri_pathq(uri);
+            if uri == b"*" || !path.starts_with(b"/") {
+                path = b"/";
+            }
+            if self.drop_query {
+                if let Some(q) = path.iter().position(|&c| c == b'?') {
+                    path = &path[..q];
+                }
+            }
+            let path = path.to_vec();
+            if self.kind == RedirKind::Scheme {
+                let host = cx.header_values(b"host", true).first().map(|h| h.to_vec());
+                loc.extend_from_slice(b"://");
+                loc.extend_from_slice(&host.unwrap_or_default());
+            }
+            loc.extend_from_slice(&path);
+            if self.append_slash && loc.last().is_some_and(|&c| c != b'/') {
+                loc.push(b'/');
+            }
+        } else if loc.is_empty() && self.ignore_empty {
+            return None;
+        }
+        let code = self.code;
+        let mut o = format!("HTTP/1.1 {code} {}\r\n", reason(code)).into_bytes();
+        // The connection header (close when the body is not read) is the
+        // stream's business (`conn_header`).
+        o.extend_from_slice(b"content-length: 0\r\nlocation: ");
+        o.extend_from_slice(&loc);
+        o.extend_from_slice(b"\r\n");
+        if matches!(code, 302 | 303 | 307) {
+            o.extend_from_slice(b"cache-control: no-cache\r\n");
+        }
+        if let Some(c) = &self.cookie {
+            o.extend_from_slice(b"set-cookie: ");
+            o.extend_from_slice(c);
+            o.extend_from_slice(b"\r\n");
+        }
+        o.extend_from_slice(b"\r\n");
+        Some(o)
+    }
+}
+
 #[derive(Debug)]
 enum Action {
     SetHeader {
@@ -78,11 +227,7 @@ enum Action {
     /// `return`, `deny`, `tarpit` (final: the reply replaces the message).
     Reply(Box<Reply>, Final),
     Allow,
-    Redirect {
-        kind: RedirKind,
-        fmt: LogFmt,
-        code: u16,
-    },
+    Redirect(Box<Redirect>),
     SetPath(LogFmt),
     SetPathQ(LogFmt),
     SetQuery(LogFmt),
@@ -148,6 +293,8 @@ pub struct ProxyRules {
     /// the http-request / http-response rules of the same proxy).
     pub tcp_req: Vec<Rule>,
     pub tcp_res: Vec<Rule>,
+    /// The proxy's `redirect` lines, after its http-request rules.
+    pub redirects: Vec<Rule>,
 }
 
 impl ProxyRules {
@@ -157,7 +304,17 @@ impl ProxyRules {
             && self.res.is_empty()
             && self.after.is_empty()
             && self.tcp_req.is_empty()
+            && self.redirects.is_empty()
             && (!self.sess_at_request || self.tcp_sess.is_empty())
+    }
+
+    /// Something runs on the request path (tcp-request content, the
+    /// session rules waiting for the request, http-request, redirect).
+    pub fn has_req(&self) -> bool {
+        !(self.req.is_empty()
+            && self.tcp_req.is_empty()
+            && self.redirects.is_empty()
+            && (!self.sess_at_request || self.tcp_sess.is_empty()))
     }
 
     /// Compiles a proxy's ACLs and rules. Errors are alert texts.
@@ -193,8 +350,36 @@ impl ProxyRules {
                 Kind::TcpRes => r.tcp_res.push(rule),
             }
         }
+        for l in &p.redirects {
+            r.redirects.push(compile_redirect_kw(p, l, &acls)?);
+        }
         Ok(r)
     }
+}
+
+/// A `redirect` line (the proxy keyword: a plain-text target).
+fn compile_redirect_kw(p: &Proxy, l: &RawLine, acls: &AclSet) -> Result<Rule, String> {
+    let err = |e: String| {
+        format!(
+            "parsing [{}] : error detected in {} while parsing redirect rule : {e}.",
+            l.loc,
+            px_desc(p, false)
+        )
+    };
+    let args = &l.words[1..];
+    let cpos = args
+        .iter()
+        .position(|w| w == "if" || w == "unless")
+        .unwrap_or(args.len());
+    let rd = parse_redirect(&args[..cpos], false).map_err(err)?;
+    let cond = match cpos < args.len() {
+        true => Some(Cond::parse(&args[cpos..], acls, Dir::Req).map_err(|e| err(format!("error in condition: {e}")))?),
+        false => None,
+    };
+    Ok(Rule {
+        act: Action::Redirect(Box::new(rd)),
+        cond,
+    })
 }
 
 /// HAProxy's name for a proxy in messages (`proxy_type_str`):
@@ -605,30 +790,7 @@ fn compile(
             };
             Action::Reply(Box::new(parsed.reply), fin)
         }
-        "redirect" if kind == Kind::Req => {
-            let k = match arg(0)? {
-                "location" => RedirKind::Location,
-                "prefix" => RedirKind::Prefix,
-                "scheme" => RedirKind::Scheme,
-                o => return Err(err(format!("expects 'location', 'prefix' or 'scheme', got '{o}'"))),
-            };
-            let fmt = lf(arg(1)?)?;
-            let mut code = 302;
-            let mut i = 2;
-            while let Some(w) = args.get(i) {
-                match w.as_str() {
-                    "code" => {
-                        code = match arg(i + 1)?.parse() {
-                            Ok(c @ (301 | 302 | 303 | 307 | 308)) => c,
-                            _ => return Err(err(format!("unsupported HTTP code '{}'", arg(i + 1)?))),
-                        };
-                        i += 2;
-                    }
-                    _ => return Err(unsupported()),
-                }
-            }
-            Action::Redirect { kind: k, fmt, code }
-        }
+        "redirect" if kind == Kind::Req => Action::Redirect(Box::new(parse_redirect(args, true).map_err(err)?)),
         "set-path" | "set-pathq" | "set-query" | "set-uri" | "set-method" if kind == Kind::Req => {
             only(1)?;
             let f = lf(arg(0)?)?;
@@ -969,35 +1131,10 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
                     },
                 };
             }
-            Action::Redirect { kind, fmt, code } => {
-                let mut v = Vec::new();
-                fmt.render(cx, &mut v);
-                let loc = match kind {
-                    RedirKind::Location => v,
-                    RedirKind::Prefix => {
-                        if v == b"/" {
-                            v.clear();
-                        }
-                        v.extend_from_slice(cx.uri());
-                        v
-                    }
-                    RedirKind::Scheme => {
-                        let host = cx
-                            .header_values(b"host", true)
-                            .first()
-                            .map(|h| h.to_vec())
-                            .unwrap_or_default();
-                        v.extend_from_slice(b"://");
-                        v.extend_from_slice(&host);
-                        v.extend_from_slice(cx.uri());
-                        v
-                    }
-                };
-                let mut o =
-                    format!("HTTP/1.1 {code} {}\r\ncontent-length: 0\r\nlocation: ", reason(*code)).into_bytes();
-                o.extend_from_slice(&loc);
-                o.extend_from_slice(b"\r\ncache-control: no-cache\r\n\r\n");
-                return Verdict::Reply(*code, o);
+            Action::Redirect(rd) => {
+                if let Some(o) = rd.render(cx) {
+                    return Verdict::Reply(rd.code, o);
+                }
             }
             Action::SetPath(f) | Action::SetPathQ(f) | Action::SetQuery(f) | Action::SetUri(f) => {
                 let mut v = Vec::new();
@@ -1075,6 +1212,13 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
 /// Runs layer-4 rules (tcp-request connection/session) over a connection
 /// that has no stream yet: false when one of them rejects it.
 pub fn run_l4(rules: &[Rule], info: crate::sample::Info<'_>) -> bool {
+    with_l4_cx(info, |cx| run(rules, cx) != Verdict::Reject)
+}
+
+/// Runs `f` over a sample context that knows the connection only (no
+/// HTTP message, no variables kept): layer-4 rules, and the switching
+/// rules of TCP-mode streams.
+pub fn with_l4_cx<R>(info: crate::sample::Info<'_>, f: impl FnOnce(&mut Ctx<'_>) -> R) -> R {
     let mut hdrs = Vec::new();
     let mut edit = crate::sample::Edit::default();
     let mut vars = crate::sample::Vars::default();
@@ -1096,7 +1240,7 @@ pub fn run_l4(rules: &[Rule], info: crate::sample::Info<'_>) -> bool {
         caps: None,
         body: Default::default(),
     };
-    run(rules, &mut cx) != Verdict::Reject
+    f(&mut cx)
 }
 
 /// Sets a process-wide variable outside any stream: `global` set-var
@@ -1269,8 +1413,19 @@ mod tests {
         let (v, _, _) = run_req(&["http-request redirect prefix /p code 301"]);
         assert_eq!(
             v,
-            Verdict::Reply(301, b"HTTP/1.1 301 Moved Permanently\r\ncontent-length: 0\r\nlocation: /p/a?b=1\r\ncache-control: no-cache\r\n\r\n".to_vec())
+            Verdict::Reply(
+                301,
+                b"HTTP/1.1 301 Moved Permanently\r\ncontent-length: 0\r\nlocation: /p/a?b=1\r\n\r\n".to_vec()
+            )
         );
+        // Only 302, 303 and 307 say no-cache (HAProxy 2.6).
+        let (v, _, _) = run_req(&["http-request redirect scheme https drop-query append-slash clear-cookie C"]);
+        assert_eq!(
+            v,
+            Verdict::Reply(302, b"HTTP/1.1 302 Found\r\ncontent-length: 0\r\nlocation: https://h/a/\r\ncache-control: no-cache\r\nset-cookie: C; path=/; Max-Age=0;\r\n\r\n".to_vec())
+        );
+        let (v, _, _) = run_req(&["http-request redirect location %[req.hdr(nope)] ignore-empty"]);
+        assert_eq!(v, Verdict::Continue);
         let (_, _, u) = run_req(&["http-request set-path /fe%[path]"]);
         assert_eq!(u.as_deref(), Some(&b"/fe/a?b=1"[..]));
         let (_, _, u) = run_req(&["http-request set-query x=2"]);

@@ -34,6 +34,7 @@ pub mod sock;
 pub mod stats;
 pub mod stream;
 pub mod support;
+pub mod switching;
 pub mod worker;
 
 use config::model::Config;

@@ -507,6 +507,17 @@ impl LogFmt {
         }
     }
 
+    /// A format that is this text as is (no `%` interpretation).
+    pub fn text(t: &[u8]) -> LogFmt {
+        LogFmt {
+            nodes: if t.is_empty() {
+                Vec::new()
+            } else {
+                vec![Node::Lit(t.to_vec())]
+            },
+        }
+    }
+
     /// The format is plain text (no sample to evaluate).
     pub fn literal(&self) -> Option<&[u8]> {
         match &self.nodes[..] {

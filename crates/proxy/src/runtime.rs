@@ -235,8 +235,12 @@ pub struct ProxyRt {
     pub servers: crate::server::ServerList,
     /// Index of the default backend (self for a listen without one).
     pub default_backend: Option<usize>,
-    /// Unconditional `use_backend` rules resolved to indexes, in order.
+    /// The backends `use_backend` rules name statically (for `fullconn`).
     pub use_backends: Vec<usize>,
+    /// `use_backend` rules (frontends).
+    pub switching: crate::switching::Switching,
+    /// `use-server`, `force-persist` and `ignore-persist` rules (backends).
+    pub srv_rules: crate::switching::ServerRules,
     pub dispatch: Option<Target>,
     /// Frontend side counters (FRONTEND row).
     pub fe_counters: Counters,
@@ -418,6 +422,12 @@ impl Runtime {
                 ),
                 default_backend: None,
                 use_backends: Vec::new(),
+                switching: Default::default(),
+                srv_rules: if p.disabled || !p.cap.backend {
+                    Default::default()
+                } else {
+                    crate::switching::ServerRules::build(p)?
+                },
                 dispatch: p.dispatch.as_ref().and_then(Target::from_addr),
                 fe_counters: Counters::default(),
                 be_counters: Counters::default(),
@@ -448,22 +458,10 @@ impl Runtime {
             if !p.cap.frontend {
                 continue;
             }
-            for ub in &p.use_backends {
-                if !ub.cond.is_empty() {
-                    return Err(format!(
-                        "parsing [{}] : 'use_backend' with a condition is not supported yet.",
-                        ub.loc
-                    ));
-                }
-                match find_be(&ub.backend) {
-                    Some(b) => proxies[i].use_backends.push(b),
-                    None => {
-                        return Err(format!(
-                            "Proxy '{}': unable to find required use_backend: '{}'.",
-                            p.name, ub.backend
-                        ))
-                    }
-                }
+            if !p.disabled {
+                let sw = crate::switching::Switching::build(&cfg, i)?;
+                proxies[i].use_backends = sw.static_targets().collect();
+                proxies[i].switching = sw;
             }
             proxies[i].default_backend = match &p.default_backend {
                 Some(name) => match find_be(name) {

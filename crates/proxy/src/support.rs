@@ -50,12 +50,7 @@ pub fn check(cfg: &Config) -> Report {
         {
             refuse(&mut r, &c.loc, &first_words(c), &p.name);
         }
-        let lists: [(&str, &Vec<RawLine>); 4] = [
-            ("redirect", &p.redirects),
-            ("use-server", &p.use_servers),
-            ("stick", &p.sticks),
-            ("compression", &p.compression),
-        ];
+        let lists: [(&str, &Vec<RawLine>); 2] = [("stick", &p.sticks), ("compression", &p.compression)];
         for (kw, l) in lists {
             if let Some(first) = l.first() {
                 let what = if kw == "stick" || kw == "compression" {
@@ -130,8 +125,8 @@ mod tests {
         let mut cfg = Config::default();
         let p = Proxy {
             name: "p".into(),
-            redirects: vec![RawLine {
-                words: vec!["redirect".into(), "prefix".into()],
+            sticks: vec![RawLine {
+                words: vec!["stick".into(), "on".into(), "src".into()],
                 loc: loc(7),
             }],
             servers: vec![Server {
@@ -146,7 +141,7 @@ mod tests {
         let r = check(&cfg);
         assert_eq!(r.alerts.len(), 1);
         assert!(
-            r.alerts[0].starts_with("parsing [t.cfg:7] : 'redirect'"),
+            r.alerts[0].starts_with("parsing [t.cfg:7] : 'stick on'"),
             "{:?}",
             r.alerts
         );

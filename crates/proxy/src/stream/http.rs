@@ -548,11 +548,6 @@ fn conn_header(bytes: &[u8], keep: bool, req_ver11: bool) -> Option<Vec<u8>> {
 // head (`http_act::apply_edit`). Nothing here runs for proxies without
 // rules.
 
-fn has_req_rules(env: &Env, fe: usize, be: usize) -> bool {
-    let (f, b) = (&env.rt.proxies[fe].rules, &env.rt.proxies[be].rules);
-    !(f.is_empty() && b.is_empty())
-}
-
 fn info<'a>(rt: &'a crate::runtime::Runtime, s: &Stream, first_req: bool) -> Info<'a> {
     let be = s.be.map(|b| &rt.proxies[b]);
     Info {
@@ -576,22 +571,18 @@ fn info<'a>(rt: &'a crate::runtime::Runtime, s: &Stream, first_req: bool) -> Inf
     }
 }
 
-/// Runs the frontend's then the backend's http-request rules (a backend
-/// shared with the frontend, as in a `listen`, runs once), or resumes
-/// them where a `wait-for-body` paused them (`resume`: step, rule). The
-/// lists are numbered: 1 tcp-request session, then per proxy `2 + 2n`
-/// tcp-request content and `3 + 2n` http-request.
-fn request_rules(
+/// Builds the sample context of the request under analysis (its head
+/// parsed from `data`) and runs `f` over it; the request line as the
+/// rules left it is kept for the response side.
+fn with_req_cx<R>(
     s: &mut Stream,
     env: &Env,
     data: &[u8],
     head: &http::RequestHead,
-    be_i: usize,
-    resume: Option<(u8, usize)>,
     body: crate::sample::BodyView<'_>,
-) -> Verdict {
+    f: impl FnOnce(&mut Ctx<'_>) -> R,
+) -> R {
     let rt = env.rt;
-    let fe_i = s.fe;
     s.ensure_dst();
     let mut inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
     if let Some(l) = s.logs.as_deref().filter(|l| l.has_uid) {
@@ -599,10 +590,6 @@ fn request_rules(
     }
     let t: &mut Txn = s.http.as_mut().unwrap();
     let rs = t.rs.get_or_insert_with(Default::default);
-    if resume.is_none() {
-        rs.vars.new_txn();
-        rs.edit.clear();
-    }
     let RuleState {
         vars,
         edit,
@@ -626,32 +613,58 @@ fn request_rules(
         caps: t.caps.as_mut(),
         body,
     };
-    // tcp-request session rules that set variables run with the first
-    // request; then each proxy's tcp-request content rules precede its
-    // http-request rules. The frontend's rules run before the backend is
-    // chosen: their replies come from the frontend alone, as in HAProxy.
-    let fe_rules = &rt.proxies[fe_i].rules;
-    let mut v = Verdict::Continue;
-    if fe_rules.sess_at_request && cx.info.first_req {
-        v = run_step(&fe_rules.tcp_sess, 1, resume, &mut cx);
-    }
-    let order = if be_i != fe_i { &[fe_i, be_i][..] } else { &[fe_i][..] };
-    for (n, &p) in order.iter().enumerate() {
+    let r = f(&mut cx);
+    // Response-side fetches (capture.req.uri, method) see the request as
+    // forwarded.
+    let (m, u) = (cx.method().to_vec(), cx.uri().to_vec());
+    *req_meth = m;
+    *req_uri = u;
+    r
+}
+
+/// Runs one proxy's request rules: the frontend's (`back` false, with
+/// the tcp-request session rules that wait for the first request) or,
+/// once the backend is chosen, the backend's; or resumes them where a
+/// `wait-for-body` paused them (`resume`: list, rule). The lists are
+/// numbered: 1 tcp-request session, then per part `2 + 3n` tcp-request
+/// content, `3 + 3n` http-request and `4 + 3n` redirect.
+fn request_rules(
+    s: &mut Stream,
+    env: &Env,
+    data: &[u8],
+    head: &http::RequestHead,
+    back: bool,
+    resume: Option<(u8, usize)>,
+    body: crate::sample::BodyView<'_>,
+) -> Verdict {
+    let rt = env.rt;
+    let fe_i = s.fe;
+    let be_i = s.be.unwrap_or(fe_i);
+    let p = if back { be_i } else { fe_i };
+    with_req_cx(s, env, data, head, body, |cx| {
+        let fe_rules = &rt.proxies[fe_i].rules;
+        let mut v = Verdict::Continue;
+        if !back && fe_rules.sess_at_request && cx.info.first_req {
+            v = run_step(&fe_rules.tcp_sess, 1, resume, cx);
+        }
         let r = &rt.proxies[p].rules;
-        let step = 2 + 2 * n as u8;
+        let step = if back { 5 } else { 2 };
         if v == Verdict::Continue {
-            v = run_step(&r.tcp_req, step, resume, &mut cx);
+            v = run_step(&r.tcp_req, step, resume, cx);
         }
         if v == Verdict::Continue {
-            v = run_step(&r.req, step + 1, resume, &mut cx);
-            let replies: &[usize] = if n == 0 { &[fe_i] } else { &[be_i, fe_i] };
-            v = resolve_reply(rt, replies, v, &mut cx);
+            v = run_step(&r.req, step + 1, resume, cx);
+            if v == Verdict::Continue {
+                v = run_step(&r.redirects, step + 2, resume, cx);
+            }
+            let replies: &[usize] = if back { &[be_i, fe_i] } else { &[fe_i] };
+            v = resolve_reply(rt, replies, v, cx);
         }
         if let Verdict::Deny { tarpit, .. } = &mut v {
             // The backend counts denials of its own rules only (the
             // frontend's run before it is assigned, as in HAProxy).
             inc(&rt.proxies[fe_i].fe_counters.denied_req);
-            if n > 0 {
+            if back {
                 inc(&rt.proxies[be_i].be_counters.denied_req);
             }
             if let Some(ms) = tarpit.as_mut() {
@@ -661,15 +674,72 @@ fn request_rules(
                 let cap_be = rt.proxies[p].cfg.cap.backend;
                 *ms = to.tarpit.or(to.connect.filter(|_| cap_be)).unwrap_or(0);
             }
-            break;
         }
+        v
+    })
+}
+
+/// Runs one part of the request rules (see [`request_rules`]) and acts on
+/// a final verdict: pause, reject or local reply. None: go on.
+fn req_rules_part(
+    s: &mut Stream,
+    env: &mut Env,
+    buf: &mut crate::buffer::Buf,
+    head: &http::RequestHead,
+    back: bool,
+    resume: Option<(u8, usize)>,
+    prev: &Option<Wait>,
+) -> Option<Result<bool, End>> {
+    let data = buf.data();
+    let bv = match req_body_view(s, data, head, buf.len()) {
+        Ok(v) => v,
+        Err(code) => return Some(Ok(body_error(s, env, code))),
+    };
+    let v = request_rules(s, env, data, head, back, resume, bv);
+    let sent = expect_100(s, env, head, data, false);
+    if let Verdict::Wait { step, rule, time } = v {
+        return Some(pause_req(s, env, *head, *prev, (step, rule), time).map(|p| p || sent));
     }
-    // Response-side fetches (capture.req.uri, method) see the request as
-    // forwarded.
-    let (m, u) = (cx.method().to_vec(), cx.uri().to_vec());
-    *req_meth = m;
-    *req_uri = u;
-    v
+    if v == Verdict::Reject {
+        return Some(Err(rules_reject(s, env)));
+    }
+    if v == Verdict::Continue {
+        return None;
+    }
+    let f = head.flags;
+    let cli_ka = client_keepalive(env, s, f) && !f.has(Flags::CL_TE_BOTH);
+    rules_reply(s, env, buf, head, cli_ka, v);
+    Some(Ok(true))
+}
+
+/// The backend's persistence and `use-server` rules, once it is chosen:
+/// a matching rule pins the request to its server (HAProxy's
+/// `SF_DIRECT|SF_ASSIGNED`), unless that server is down and nothing
+/// forces persistence.
+fn server_rules(
+    s: &mut Stream,
+    env: &Env,
+    data: &[u8],
+    head: &http::RequestHead,
+    body: crate::sample::BodyView<'_>,
+    be_i: usize,
+) {
+    let be = &env.rt.proxies[be_i];
+    let sr = &be.srv_rules;
+    let srv = with_req_cx(s, env, data, head, body, |cx| {
+        let force = sr.persist(cx) == crate::switching::Persist::Force;
+        sr.select(
+            cx,
+            force || be.cfg.options.persist,
+            |name| {
+                be.servers
+                    .iter()
+                    .position(|sv| !sv.is_deleted() && sv.name.as_bytes() == name)
+            },
+            |i| !be.servers[i].up.load(Relaxed) || be.servers[i].in_maint(),
+        )
+    });
+    s.forced_srv = srv;
 }
 
 /// Runs rule list number `step`: skipped when the analysis resumes at a
@@ -1797,42 +1867,52 @@ fn request_process(
     prev: Option<Wait>,
 ) -> Result<bool, End> {
     let fe_i = s.fe;
-    let data = buf.data();
     let fe = &env.rt.proxies[fe_i];
-
-    // Backend for this request.
-    let be_i = match fe.use_backends.first().copied().or(fe.default_backend) {
-        Some(b) => b,
-        None => {
-            // No backend: the frontend's http-request rules may still
-            // answer (e.g. `http-request return`).
-            if has_req_rules(env, fe_i, fe_i) {
-                let bv = match req_body_view(s, data, &head, buf.len()) {
-                    Ok(v) => v,
-                    Err(code) => return Ok(body_error(s, env, code)),
-                };
-                let v = request_rules(s, env, data, &head, fe_i, resume, bv);
-                let sent = expect_100(s, env, &head, data, false);
-                if let Verdict::Wait { step, rule, time } = v {
-                    return pause_req(s, env, head, prev, (step, rule), time).map(|p| p || sent);
-                }
-                if v == Verdict::Reject {
-                    return Err(rules_reject(s, env));
-                }
-                if v != Verdict::Continue {
-                    let ka = client_keepalive(env, s, head.flags);
-                    rules_reply(s, env, buf, &head, ka, v);
-                    return Ok(true);
-                }
+    if resume.is_none() {
+        // A new transaction: the previous one's edits and txn variables
+        // are forgotten.
+        if let Some(rs) = s.http.as_mut().unwrap().rs.as_mut() {
+            rs.vars.new_txn();
+            rs.edit.clear();
+        }
+    }
+    // HAProxy's order: the frontend's tcp-request content, http-request
+    // and redirect rules, then the switching rules choose the backend,
+    // then the backend's own rules (once for a listen). A pause resumes
+    // in the part it stopped in: the backend is already known then.
+    if s.be.is_none() {
+        if fe.rules.has_req() {
+            if let Some(r) = req_rules_part(s, env, buf, &head, false, resume, &prev) {
+                return r;
             }
+        }
+        let data = buf.data();
+        let fe = &env.rt.proxies[fe_i];
+        let chosen = if fe.switching.trivial {
+            fe.switching.first_static()
+        } else {
+            let bv = req_body_view(s, data, &head, buf.len()).unwrap_or_default();
+            let sw = &fe.switching;
+            with_req_cx(s, env, data, &head, bv, |cx| sw.select(&env.rt.cfg, cx))
+        };
+        let Some(be_i) = chosen.or(fe.default_backend) else {
             s.term = Term { who: b'P', when: b'R' };
             reply(s, env, 503, false);
             return Ok(true);
-        }
-    };
-    if s.be.is_none() {
+        };
         s.enter_backend(env, be_i);
+        if !env.rt.proxies[be_i].srv_rules.is_empty() {
+            let bv = req_body_view(s, data, &head, buf.len()).unwrap_or_default();
+            server_rules(s, env, data, &head, bv, be_i);
+        }
     }
+    let be_i = s.be.unwrap();
+    if be_i != fe_i && env.rt.proxies[be_i].rules.has_req() {
+        if let Some(r) = req_rules_part(s, env, buf, &head, true, resume, &prev) {
+            return r;
+        }
+    }
+    let data = buf.data();
     let mode = conn_mode(env, s);
     let f = head.flags;
     let cli_ka = mode != HttpConnMode::Close
@@ -1845,28 +1925,6 @@ fn request_process(
     } else {
         ConnMode::Close
     };
-
-    // http-request rules (rules engine hook, see http_act): frontend's
-    // then backend's. A deny/return/redirect answers locally; a body-less
-    // request then leaves the connection reusable, as in HAProxy.
-    if has_req_rules(env, fe_i, be_i) {
-        let bv = match req_body_view(s, data, &head, buf.len()) {
-            Ok(v) => v,
-            Err(code) => return Ok(body_error(s, env, code)),
-        };
-        let v = request_rules(s, env, data, &head, be_i, resume, bv);
-        let sent = expect_100(s, env, &head, data, false);
-        if let Verdict::Wait { step, rule, time } = v {
-            return pause_req(s, env, head, prev, (step, rule), time).map(|p| p || sent);
-        }
-        if v == Verdict::Reject {
-            return Err(rules_reject(s, env));
-        }
-        if v != Verdict::Continue {
-            rules_reply(s, env, buf, &head, cli_ka, v);
-            return Ok(true);
-        }
-    }
     if let (Some(h), Some(l)) = (&env.rt.proxies[fe_i].log.uid_hdr, s.logs.as_deref()) {
         if l.has_uid {
             let t = s.http.as_mut().unwrap();
@@ -2335,6 +2393,7 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
     }
     s.be = None;
     s.srv = None;
+    s.forced_srv = None;
     s.phase = SrvPhase::None;
     s.res.release_all(env.pool);
     if !s.sv.is_open() {

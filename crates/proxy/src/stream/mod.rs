@@ -200,6 +200,9 @@ pub struct Stream {
     pub lidx: usize,
     pub be: Option<usize>,
     pub srv: Option<usize>,
+    /// The server a `use-server` rule pinned this request to (load
+    /// balancing is skipped; a redispatch forgets it).
+    pub forced_srv: Option<usize>,
     /// Holds a slot on `srv` (counted in its `served`).
     pub has_slot: bool,
     pub cli: Side,
@@ -293,6 +296,7 @@ pub fn accept(
             lidx,
             be: None,
             srv: None,
+            forced_srv: None,
             has_slot: false,
             cli: Side {
                 fd,
@@ -727,14 +731,57 @@ impl Stream {
 
     /// TCP mode: pick a server and connect right away.
     fn tcp_start(&mut self, env: &mut Env) -> bool {
-        let fe = &env.rt.proxies[self.fe];
-        let be = fe.use_backends.first().copied().or(fe.default_backend);
-        let Some(be) = be else {
+        let rt = env.rt;
+        let fe = &rt.proxies[self.fe];
+        // Switching rules see the connection only (tcp-request content
+        // rules, which would wait for data, are refused in TCP mode).
+        let chosen = if fe.switching.trivial {
+            fe.switching.first_static()
+        } else {
+            let info = self.l4_info(rt, None);
+            crate::http_act::with_l4_cx(info, |cx| fe.switching.select(&rt.cfg, cx))
+        };
+        let Some(be) = chosen.or(fe.default_backend) else {
             self.term = Term { who: b'P', when: b'R' };
             return false;
         };
         self.enter_backend(env, be);
+        let b = &rt.proxies[be];
+        if !b.srv_rules.is_empty() {
+            let info = self.l4_info(rt, Some(b));
+            let sr = &b.srv_rules;
+            self.forced_srv = crate::http_act::with_l4_cx(info, |cx| {
+                let force = sr.persist(cx) == crate::switching::Persist::Force;
+                sr.select(
+                    cx,
+                    force || b.cfg.options.persist,
+                    |name| {
+                        b.servers
+                            .iter()
+                            .position(|sv| !sv.is_deleted() && sv.name.as_bytes() == name)
+                    },
+                    |i| !b.servers[i].up.load(Relaxed) || b.servers[i].in_maint(),
+                )
+            });
+        }
         self.assign_and_connect(env)
+    }
+
+    /// What the sample fetches of a TCP stream know (the connection).
+    fn l4_info<'r>(&mut self, rt: &'r Runtime, be: Option<&'r crate::runtime::ProxyRt>) -> crate::sample::Info<'r> {
+        self.ensure_dst();
+        let fe = &rt.proxies[self.fe];
+        crate::sample::Info {
+            fe_name: &fe.name,
+            fe_id: fe.id,
+            be_name: be.map_or("", |b| b.name.as_str()),
+            be_id: be.map(|b| b.id),
+            so_name: rt.so_names.get(self.lidx).and_then(|n| n.as_deref()),
+            src: self.src,
+            dst: self.dst,
+            first_req: true,
+            ..Default::default()
+        }
     }
 
     /// Counts the stream into backend `be`.
@@ -764,7 +811,14 @@ impl Stream {
             tcp_hash_key(self, b)
         };
         let prev = self.redisp_from.take();
-        let r = backend::assign(b, key, env.cx.tid(), env.tok(K_WAKE), env.now(), prev);
+        let forced = if prev.is_some() { None } else { self.forced_srv };
+        if prev.is_some() {
+            self.forced_srv = None;
+        }
+        let r = match forced {
+            Some(i) => backend::assign_direct(b, i, env.cx.tid(), env.tok(K_WAKE), env.now()),
+            None => backend::assign(b, key, env.cx.tid(), env.tok(K_WAKE), env.now(), prev),
+        };
         if let Some(p) = prev {
             // HAProxy counts a redispatch when the new choice differs from
             // the failed server, a retry otherwise.
@@ -783,7 +837,9 @@ impl Stream {
             Assign::Server(i) => {
                 self.srv = Some(i);
                 self.has_slot = true;
-                inc(&b.servers[i].counters.cum_lbconn);
+                if forced.is_none() {
+                    inc(&b.servers[i].counters.cum_lbconn);
+                }
                 b.servers[i].counters.sess_start(env.now());
                 self.start_connect(env)
             }
