@@ -2359,7 +2359,7 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
                 t.private = Some((be_i, srv_i));
                 env.cx.stop_send(s.sv.fd);
             } else {
-                s.close_srv(env, false);
+                close_clean_srv(s, env);
             }
         } else if keep && sv.may_park(env.cx.tid(), reused > 0) {
             let fd = s.sv.fd;
@@ -2377,6 +2377,8 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
             );
             crate::idle::parked(env.cx, be_i, srv_i, sv);
             s.sv = super::Side::none();
+        } else if keep {
+            close_clean_srv(s, env);
         } else if s.sv.is_open() {
             s.close_srv(env, false);
         }
@@ -2448,6 +2450,19 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
         t.exp = head_deadline(env, s.fe, t.head_start);
     }
     Ok(())
+}
+
+/// Closes a reusable server connection that is not kept (idle pool full
+/// or above the recent need, client leaving under `http-reuse never`) the
+/// way HAProxy does: with a reset (SO_LINGER 0). The connection is idle
+/// and in a clean state, so nothing is lost, and neither side keeps a
+/// FIN_WAIT/TIME_WAIT socket for it: in close mode (one request per client
+/// connection) that is one per request.
+fn close_clean_srv(s: &mut Stream, env: &mut Env) {
+    if s.sv.is_open() {
+        crate::sock::set_nolinger(s.sv.fd);
+    }
+    s.close_srv(env, false);
 }
 
 /// Keeps each side's inactivity timer armed only while the stream waits
