@@ -487,3 +487,92 @@ fn use_backend_rules_route_like_haproxy() {
     }
     assert_eq!(stat, want);
 }
+
+/// An origin that answers every request (or, in TCP, every connection)
+/// with its name.
+fn named_origin(name: &'static str, http: bool) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for mut c in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                if http {
+                    let mut buf = Vec::new();
+                    let mut tmp = [0u8; 1024];
+                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match c.read(&mut tmp) {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+                        }
+                    }
+                    let _ = write!(
+                        c,
+                        "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{name}",
+                        name.len()
+                    );
+                } else {
+                    let _ = c.write_all(name.as_bytes());
+                }
+            });
+        }
+    });
+    a
+}
+
+#[test]
+fn use_server_pins_and_tcp_frontends_switch() {
+    let (a, b) = (named_origin("srv-a", true), named_origin("srv-b", true));
+    let (ta, tb) = (named_origin("tcp-a", false), named_origin("tcp-b", false));
+    let (port, tport, tport2) = (free_port(), free_port(), free_port());
+    let dir = TempDir::new("usesrv");
+    let sock = dir.path().join("s.sock");
+    let cfg = dir.write(
+        "h.cfg",
+        &format!(
+            "global\n  stats socket {} level admin\n\
+             defaults\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\n\
+             listen li\n  mode http\n  bind 127.0.0.1:{port}\n  balance roundrobin\n\
+             \x20 use-server b if {{ path /b }}\n\
+             \x20 use-server %[req.hdr(x-srv)] if {{ req.hdr(x-srv) -m found }}\n\
+             \x20 force-persist if {{ path /force }}\n\
+             \x20 use-server a if {{ path /force }} || {{ path /a }}\n\
+             \x20 server a {a}\n  server b {b}\n\
+             frontend tf\n  mode tcp\n  bind 127.0.0.1:{tport}\n  bind 127.0.0.1:{tport2}\n\
+             \x20 use_backend tb if {{ src 127.0.0.2 }}\n\
+             \x20 use_backend tb unless {{ dst_port {tport} }}\n\
+             \x20 default_backend ta\n\
+             backend ta\n  mode tcp\n  server s {ta}\n\
+             backend tb\n  mode tcp\n  server s {tb}\n",
+            sock.display()
+        ),
+    );
+    let mut c = Command::new(bin("rhaproxy"));
+    c.arg("-f").arg(&cfg);
+    let _p = Proc::spawn(c, "rhaproxy");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let taddr: SocketAddr = format!("127.0.0.1:{tport}").parse().unwrap();
+    assert!(wait_listening(addr, T) && wait_listening(taddr, T), "rhaproxy did not start");
+    for _ in 0..3 {
+        assert!(get(addr, "/b", "").ends_with("srv-b"));
+        assert!(get(addr, "/a", "").ends_with("srv-a"));
+        assert!(get(addr, "/", "x-srv: b\r\n").ends_with("srv-b"));
+    }
+    // A dynamic name that is no server leaves the choice to the LB.
+    let lb: Vec<String> = (0..4).map(|_| get(addr, "/", "x-srv: nope\r\n")).collect();
+    assert!(lb.iter().any(|r| r.ends_with("srv-a")) && lb.iter().any(|r| r.ends_with("srv-b")), "{lb:?}");
+    // A server in maintenance is passed over, unless persistence is forced.
+    cli(&sock, "disable server li/a", T);
+    assert!(get(addr, "/a", "").ends_with("srv-b"));
+    assert!(get(addr, "/force", "").ends_with("srv-a"));
+    // TCP: the switch sees the connection (src, dst_port).
+    let taddr2: SocketAddr = format!("127.0.0.1:{tport2}").parse().unwrap();
+    assert!(wait_listening(taddr2, T));
+    for (a, want) in [(taddr, "tcp-a"), (taddr2, "tcp-b")] {
+        let mut c = std::net::TcpStream::connect_timeout(&a, T).unwrap();
+        c.set_read_timeout(Some(T)).unwrap();
+        let _ = c.shutdown(std::net::Shutdown::Write);
+        let mut s = String::new();
+        let _ = c.read_to_string(&mut s);
+        assert_eq!(s, want);
+    }
+}
