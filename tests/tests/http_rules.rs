@@ -551,7 +551,10 @@ fn use_server_pins_and_tcp_frontends_switch() {
     let _p = Proc::spawn(c, "rhaproxy");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     let taddr: SocketAddr = format!("127.0.0.1:{tport}").parse().unwrap();
-    assert!(wait_listening(addr, T) && wait_listening(taddr, T), "rhaproxy did not start");
+    assert!(
+        wait_listening(addr, T) && wait_listening(taddr, T),
+        "rhaproxy did not start"
+    );
     for _ in 0..3 {
         assert!(get(addr, "/b", "").ends_with("srv-b"));
         assert!(get(addr, "/a", "").ends_with("srv-a"));
@@ -559,7 +562,10 @@ fn use_server_pins_and_tcp_frontends_switch() {
     }
     // A dynamic name that is no server leaves the choice to the LB.
     let lb: Vec<String> = (0..4).map(|_| get(addr, "/", "x-srv: nope\r\n")).collect();
-    assert!(lb.iter().any(|r| r.ends_with("srv-a")) && lb.iter().any(|r| r.ends_with("srv-b")), "{lb:?}");
+    assert!(
+        lb.iter().any(|r| r.ends_with("srv-a")) && lb.iter().any(|r| r.ends_with("srv-b")),
+        "{lb:?}"
+    );
     // A server in maintenance is passed over, unless persistence is forced.
     cli(&sock, "disable server li/a", T);
     assert!(get(addr, "/a", "").ends_with("srv-b"));
@@ -575,4 +581,37 @@ fn use_server_pins_and_tcp_frontends_switch() {
         let _ = c.read_to_string(&mut s);
         assert_eq!(s, want);
     }
+}
+
+#[test]
+fn restrict_req_hdr_names_delete_and_reject() {
+    let origin = echo_origin();
+    let port = free_port();
+    let dir = TempDir::new("restrict");
+    let cfg = dir.write(
+        "h.cfg",
+        &format!(
+            "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\n\
+             \x20 option http-restrict-req-hdr-names reject\n\
+             frontend fe\n  bind 127.0.0.1:{port}\n  option http-restrict-req-hdr-names preserve\n\
+             \x20 use_backend del if {{ path /del }}\n  default_backend rej\n\
+             backend del\n  option http-restrict-req-hdr-names delete\n  server s1 {origin}\n\
+             backend rej\n  server s1 {origin}\n"
+        ),
+    );
+    let mut c = Command::new(bin("rhaproxy"));
+    c.arg("-f").arg(&cfg);
+    let _p = Proc::spawn(c, "rhaproxy");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(wait_listening(addr, T), "rhaproxy did not start");
+    let hdrs = "x_a: 1\r\nX-B-2: 2\r\nx.c: 3\r\n";
+    let r = get(addr, "/del", hdrs);
+    assert!(r.starts_with("HTTP/1.1 200 "), "{r}");
+    assert!(
+        r.to_ascii_lowercase().contains("\r\nx-b-2: 2\r\n") && !r.contains("x_a") && !r.contains("x.c"),
+        "{r}"
+    );
+    let r = get(addr, "/", hdrs);
+    assert!(r.starts_with("HTTP/1.1 403 "), "{r}");
+    assert!(get(addr, "/", "X-B-2: 2\r\n").starts_with("HTTP/1.1 200 "));
 }

@@ -343,6 +343,15 @@ pub struct ForwardFor {
     pub if_none: bool,
 }
 
+/// `option http-restrict-req-hdr-names preserve|delete|reject`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RestrictHdrNames {
+    #[default]
+    Preserve,
+    Delete,
+    Reject,
+}
+
 /// Boolean `option`s plus the ones with arguments.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Options {
@@ -388,6 +397,9 @@ pub struct Options {
     pub independent_streams: bool,
     pub idle_close_on_response: bool,
     pub disable_h2_upgrade: bool,
+    /// `option http-restrict-req-hdr-names`: what happens to request
+    /// headers whose names hold other than letters, digits and '-'.
+    pub restrict_req_hdr_names: RestrictHdrNames,
     pub checkcache: bool,
     pub transparent: bool,
     /// `option httpchk [<method> <uri> [<version>]]` words.

@@ -1153,7 +1153,26 @@ impl Parser {
             "forceclose" => self.diags.alert(format!("parsing [{file}:{line}]: option '{name}' is not supported any more since HAProxy 2.0, please just remove it, or use 'option httpclose' if absolutely needed.")),
             "http-tunnel" => self.diags.alert(format!("parsing [{file}:{line}]: option '{name}' is not supported any more since HAProxy 2.1, please just remove it, it shouldn't be needed.")),
             "http_proxy" => self.diags.alert(format!("parsing [{file}:{line}]: option '{name}' is not supported any more since HAProxy 2.5. This option stopped working in HAProxy 1.9 and usually had nasty side effects. It can be more reliably implemented with combinations of 'http-request set-dst' and 'http-request set-uri', and even 'http-request do-resolve' if DNS resolution is desired.")),
-            "http-restrict-req-hdr-names" | "use-backend-name" => {
+            "http-restrict-req-hdr-names" => {
+                if no_neg(self) || self.too_many_p(w, 2, loc) {
+                    return;
+                }
+                let arg = w.get(2).map(|s| s.as_str()).unwrap_or("");
+                p.options.restrict_req_hdr_names = match arg {
+                    "preserve" => RestrictHdrNames::Preserve,
+                    "delete" => RestrictHdrNames::Delete,
+                    "reject" => RestrictHdrNames::Reject,
+                    "" => {
+                        self.diags.alert(format!("{pfx} missing parameter. option '{name}' expects 'preserve', 'reject' or 'delete' option."));
+                        return;
+                    }
+                    a => {
+                        self.diags.alert(format!("{pfx} invalid parameter '{a}'. option '{name}' expects 'preserve', 'reject' or 'delete' option."));
+                        return;
+                    }
+                };
+            }
+            "use-backend-name" => {
                 if matches!(name, "http-tunnel" | "forceclose" | "http_proxy") {
                     self.diags.warning(format!("{pfx} the '{name}' option is deprecated and ignored. The HTTP keep-alive mode is used."));
                 } else {

@@ -295,6 +295,8 @@ pub struct ProxyRules {
     pub tcp_res: Vec<Rule>,
     /// The proxy's `redirect` lines, after its http-request rules.
     pub redirects: Vec<Rule>,
+    /// `option http-restrict-req-hdr-names`, applied between the two.
+    pub restrict: config::model::RestrictHdrNames,
 }
 
 impl ProxyRules {
@@ -314,13 +316,41 @@ impl ProxyRules {
         !(self.req.is_empty()
             && self.tcp_req.is_empty()
             && self.redirects.is_empty()
+            && self.restrict == config::model::RestrictHdrNames::Preserve
             && (!self.sess_at_request || self.tcp_sess.is_empty()))
+    }
+
+    /// `option http-restrict-req-hdr-names` over the request (HAProxy's
+    /// `http_req_restrict_header_names()`): a header whose name holds
+    /// anything but letters, digits and '-' is removed, or the request
+    /// denied with a 403.
+    pub fn restrict_hdr_names(&self, cx: &mut Ctx<'_>) -> Verdict {
+        use config::model::RestrictHdrNames as R;
+        let bad = |n: &[u8]| n.iter().any(|&c| !c.is_ascii_alphanumeric() && c != b'-');
+        match self.restrict {
+            R::Preserve => {}
+            R::Delete => cx.del_headers(bad),
+            R::Reject => {
+                let mut found = false;
+                cx.each_header(|n, _| found |= bad(n));
+                if found {
+                    return Verdict::Deny {
+                        reply: Box::new(Verdict::Error(403)),
+                        tarpit: None,
+                    };
+                }
+            }
+        }
+        Verdict::Continue
     }
 
     /// Compiles a proxy's ACLs and rules. Errors are alert texts.
     pub fn build(p: &Proxy, sections: &[HttpErrors], caps: &crate::capture::Layout) -> Result<ProxyRules, String> {
         let acls = AclSet::build(&p.acls)?;
-        let mut r = ProxyRules::default();
+        let mut r = ProxyRules {
+            restrict: p.options.restrict_req_hdr_names,
+            ..Default::default()
+        };
         for l in p
             .http_request
             .iter()

@@ -654,6 +654,9 @@ fn request_rules(
         }
         if v == Verdict::Continue {
             v = run_step(&r.req, step + 1, resume, cx);
+            if v == Verdict::Continue && resume.is_none_or(|(st, _)| st <= step + 1) {
+                v = r.restrict_hdr_names(cx);
+            }
             if v == Verdict::Continue {
                 v = run_step(&r.redirects, step + 2, resume, cx);
             }
