@@ -121,6 +121,26 @@ pub(crate) fn post_parse(parser: &mut Parser) {
                         "Proxy '{}': unable to find required use_backend: '{}'.",
                         p.name, u.backend
                     ));
+                } else if u.backend == p.name && p.cap.backend {
+                    d.alert(format!(
+                        "Proxy '{}': loop detected for use_backend: '{}'.",
+                        p.name, u.backend
+                    ));
+                }
+            }
+        }
+        if p.cap.backend {
+            for l in &p.use_servers {
+                // names built from samples are resolved at run time
+                let Some(name) = l.words.get(1).filter(|n| !n.contains('%')) else {
+                    continue;
+                };
+                if !p.servers.iter().any(|s| &s.name == name) {
+                    let kind = if p.cap.frontend { "proxy" } else { "backend" };
+                    d.alert(format!(
+                        "{kind} '{}' : unable to find server '{name}' referenced in a 'use-server' rule.",
+                        p.name
+                    ));
                 }
             }
         }

@@ -347,9 +347,18 @@ impl Parser {
                     arg(1).into()
                 })
             }
-            "redirect" => p.redirects.push(raw()),
-            "use-server" => p.use_servers.push(raw()),
-            "force-persist" | "ignore-persist" => p.persist_rules.push(raw()),
+            "redirect" => {
+                p.redirects.push(raw());
+                self.check_rule(p, is_def, &raw());
+            }
+            "use-server" => {
+                p.use_servers.push(raw());
+                self.check_rule(p, is_def, &raw());
+            }
+            "force-persist" | "ignore-persist" => {
+                p.persist_rules.push(raw());
+                self.check_rule(p, is_def, &raw());
+            }
             "stick-table" => p.stick_table = Some(raw()),
             "stick" => p.sticks.push(raw()),
             "capture" | "declare" => p.captures.push(raw()),
@@ -377,8 +386,9 @@ impl Parser {
                 p.use_backends.push(UseBackend {
                     backend: arg(1).into(),
                     cond: w[2..].to_vec(),
-                    loc,
+                    loc: loc.clone(),
                 });
+                self.check_rule(p, is_def, &raw());
             }
             "default_backend" => {
                 if arg(1).is_empty() {

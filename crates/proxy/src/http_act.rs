@@ -388,7 +388,7 @@ impl ProxyRules {
 }
 
 /// A `redirect` line (the proxy keyword: a plain-text target).
-fn compile_redirect_kw(p: &Proxy, l: &RawLine, acls: &AclSet) -> Result<Rule, String> {
+pub(crate) fn compile_redirect_kw(p: &Proxy, l: &RawLine, acls: &AclSet) -> Result<Rule, String> {
     let err = |e: String| {
         format!(
             "parsing [{}] : error detected in {} while parsing redirect rule : {e}.",
@@ -502,6 +502,18 @@ pub fn check_rule_line(p: &Proxy, is_def: bool, l: &RawLine) -> Result<(), confi
             Err(config::RuleErr { text, abort })
         }
     };
+    if matches!(
+        kw,
+        "use_backend" | "use-server" | "force-persist" | "ignore-persist" | "redirect"
+    ) {
+        // Their conditions (and a redirect's words) fail as HAProxy's
+        // parser does; names are resolved once every proxy is known.
+        let acls = AclSet::build_lenient(&p.acls, &l.words);
+        return match crate::switching::check_line(p, l, &acls) {
+            Err(e) => fail(e, false),
+            Ok(()) => Ok(()),
+        };
+    }
     if kw == "acl" {
         return match AclSet::build(std::slice::from_ref(l)) {
             Err(e) => fail(e, false),

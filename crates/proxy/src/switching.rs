@@ -216,11 +216,15 @@ impl ServerRules {
     /// Compiles backend `p`'s `use-server`, `force-persist` and
     /// `ignore-persist` rules.
     pub fn build(p: &Proxy) -> Result<ServerRules, String> {
-        let mut sr = ServerRules::default();
         if p.use_servers.is_empty() && p.persist_rules.is_empty() {
-            return Ok(sr);
+            return Ok(ServerRules::default());
         }
         let acls = AclSet::build(&p.acls)?;
+        Self::build_with(p, &acls)
+    }
+
+    fn build_with(p: &Proxy, acls: &AclSet) -> Result<ServerRules, String> {
+        let mut sr = ServerRules::default();
         for l in &p.use_servers {
             let loc = &l.loc;
             let name = l.words.get(1).map(|s| s.as_str()).unwrap_or("");
@@ -232,7 +236,7 @@ impl ServerRules {
                     "parsing [{loc}] : 'use-server' requires either 'if' or 'unless' followed by a condition."
                 ));
             }
-            let cond = Cond::parse(&l.words[2..], &acls, Dir::Req)
+            let cond = Cond::parse(&l.words[2..], acls, Dir::Req)
                 .map_err(|e| format!("parsing [{loc}] : error detected while parsing switching rule : {e}."))?;
             let target = match dynamic_name(name)
                 .map_err(|e| format!("Parsing [{loc}]; use-server rule failed to parse log-format '{name}' : {e}."))?
@@ -265,7 +269,7 @@ impl ServerRules {
                     l.loc
                 ));
             }
-            let cond = Cond::parse(&l.words[1..], &acls, Dir::Req).map_err(|e| {
+            let cond = Cond::parse(&l.words[1..], acls, Dir::Req).map_err(|e| {
                 format!(
                     "parsing [{}] : error detected while parsing a '{kw}' rule : {e}.",
                     l.loc
@@ -324,4 +328,43 @@ impl ServerRules {
         }
         None
     }
+}
+
+/// Checks a `use_backend`, `use-server`, `force-persist`,
+/// `ignore-persist` or `redirect` line while the configuration is read
+/// (`-c`), with the texts start-up would give.
+pub fn check_line(p: &Proxy, l: &config::model::RawLine, acls: &AclSet) -> Result<(), String> {
+    let loc = &l.loc;
+    match l.words[0].as_str() {
+        "use_backend" => {
+            cond_at(&l.words, 2, acls)
+                .map_err(|e| format!("parsing [{loc}] : error detected while parsing switching rule : {e}."))?;
+        }
+        "redirect" => {
+            crate::http_act::compile_redirect_kw(p, l, acls)?;
+        }
+        _ => {
+            let one = Proxy {
+                use_servers: if l.words[0] == "use-server" {
+                    vec![l.clone()]
+                } else {
+                    Vec::new()
+                },
+                persist_rules: if l.words[0] == "use-server" {
+                    Vec::new()
+                } else {
+                    vec![l.clone()]
+                },
+                servers: Vec::new(),
+                ..p.clone()
+            };
+            match ServerRules::build_with(&one, acls) {
+                // The server may be declared further down.
+                Err(e) if e.contains("unable to find server") => {}
+                Err(e) => return Err(e),
+                Ok(_) => {}
+            }
+        }
+    }
+    Ok(())
 }
