@@ -181,6 +181,21 @@ fn cases() -> Vec<Case> {
             "chunked_request_body",
             b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
         ),
+        // Trailers travel both ways (HAProxy lower-cases their names).
+        Case::req(
+            "trailers_request",
+            b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Req-Sum: 3\r\nX-Other: b\r\n\r\n",
+        ),
+        Case::req("trailers_response", b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").server(
+            vec![
+                S::Req,
+                S::Write(
+                    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5\r\nhello\r\n0\r\nX-Sum: 5\r\n\r\n"
+                        .to_vec(),
+                ),
+            ],
+            true,
+        ),
         Case::req("close_delimited_response", b"GET / HTTP/1.1\r\nHost: a\r\n\r\n").server(
             vec![
                 S::Req,
@@ -324,6 +339,16 @@ fn direct_checks(cases: &[Case], got: &[Outcome]) -> Vec<String> {
     want!(
         fails,
         o("close_delimited_response").client.ends_with(b"until close") && o("close_delimited_response").closed
+    );
+    want!(
+        fails,
+        o0(o("trailers_request")).ends_with(b"3\r\nabc\r\n0\r\nx-req-sum: 3\r\nx-other: b\r\n\r\n")
+    );
+    want!(
+        fails,
+        o("trailers_response")
+            .client
+            .ends_with(b"5\r\nhello\r\n0\r\nx-sum: 5\r\n\r\n")
     );
     // Keep only the checks of the cases that ran.
     fails.retain(|f| cases.iter().any(|c| f.contains(&format!("\"{}\"", c.name))));

@@ -491,6 +491,7 @@ fn reply_with(s: &mut Stream, env: &mut Env, code: u16, h1: bool, custom: Option
     fe.fe_counters.response(code);
     if let Some(be) = s.be {
         env.rt.proxies[be].be_counters.response(code);
+        inc(&env.rt.proxies[be].be_counters.cum_req);
     }
     // A local reply is a transaction to log, even without a request.
     if let Some(l) = s.logs.as_deref_mut() {
@@ -1248,14 +1249,20 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
                         // Closed in the middle of a request head.
                         inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
                         s.term = Term { who: b'C', when: b'R' };
-                    } else if t.req_count == 0 {
+                    } else if t.req_count == 0 && !env.rt.proxies[s.fe].cfg.options.http_ignore_probes {
                         // A connection closed before its first request:
-                        // HAProxy's H1 layer logs it as a 400.
+                        // HAProxy's H1 layer counts and logs it as a 400
+                        // (h1_handle_parsing_error), unless probes are
+                        // ignored.
                         s.term = Term { who: b'C', when: b'R' };
                         if let Some(l) = s.logs.as_deref_mut() {
                             l.pending = true;
                         }
                         s.http.as_mut().unwrap().status = 400;
+                        let fe = &env.rt.proxies[s.fe];
+                        inc(&fe.fe_counters.failed_req);
+                        fe.fe_counters.response(400);
+                        count_request(s, env);
                     }
                     return Err(End);
                 }
@@ -2286,10 +2293,17 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         }
     }
     let b = &env.rt.proxies[be_i];
-    env.rt.proxies[s.fe].fe_counters.response(head.status);
-    b.be_counters.response(head.status);
+    // The server counts every head it sent, interim ones included; the
+    // frontend and backend count the transaction's final status (a 101
+    // is one), as HAProxy does at the end of the transaction.
+    if head.status >= 200 || head.status == 101 {
+        env.rt.proxies[s.fe].fe_counters.response(head.status);
+        b.be_counters.response(head.status);
+        inc(&b.be_counters.cum_req);
+    }
     if let Some(sv) = s.srv {
         b.servers[sv].counters.response(head.status);
+        inc(&b.servers[sv].counters.cum_req);
     }
     buf.consume(head.len);
     // The head is out and its spans are gone with it: the index goes back
@@ -2530,7 +2544,8 @@ pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
         return true;
     }
     if t.req == Msg1::Head && s.phase == SrvPhase::None && now >= t.exp {
-        if s.req.in_len() > 0 || t.req_count == 0 {
+        let probe = s.req.in_len() == 0 && env.rt.proxies[s.fe].cfg.options.http_ignore_probes;
+        if s.req.in_len() > 0 || (t.req_count == 0 && !probe) {
             // 408, in the H1 layer's form, then close.
             s.term = Term { who: b'c', when: b'R' };
             inc(&env.rt.proxies[s.fe].fe_counters.failed_req);

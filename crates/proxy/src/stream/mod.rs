@@ -839,6 +839,7 @@ impl Stream {
                 self.has_slot = true;
                 if forced.is_none() {
                     inc(&b.servers[i].counters.cum_lbconn);
+                    inc(&b.be_counters.cum_lbconn);
                 }
                 b.servers[i].counters.sess_start(env.now());
                 self.start_connect(env)
