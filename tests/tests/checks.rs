@@ -2,7 +2,8 @@
 //! to the others, it comes back UP after `rise` successes, `option
 //! httpchk` with `http-check expect status`, backup takeover, `set server
 //! health` from the CLI, and the stderr state-change lines in HAProxy
-//! 2.6's exact format.
+//! 2.6's exact format; `option log-health-checks` and maintenance
+//! lines on syslog with their levels.
 
 use rhaproxy_tests::{bin, cli, free_port, wait_unix, Proc, TempDir};
 use std::io::{Read, Write};
@@ -286,4 +287,81 @@ fn unsupported_check_keywords_are_refused() {
         assert!(!out.status.success(), "{body}");
         assert!(err.contains(kw) && err.contains("r.cfg:"), "{err}");
     }
+}
+
+/// Next syslog datagram containing `what` (others are skipped); the
+/// priority and the message after "]: ", duration masked.
+fn wait_syslog(rx: &std::net::UdpSocket, what: &str) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut b = vec![0u8; 4096];
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "no syslog line with {what:?}");
+        rx.set_read_timeout(Some(left)).unwrap();
+        let n = rx.recv(&mut b).expect("syslog line");
+        let l = String::from_utf8_lossy(&b[..n]).trim_end().to_string();
+        if l.contains(what) {
+            let pri = l[..l.find('>').unwrap() + 1].to_string();
+            let msg = l.split_once("]: ").map(|x| x.1).unwrap_or(&l);
+            return (pri, text_of(&format!(") : {msg}")));
+        }
+    }
+}
+
+#[test]
+fn log_health_checks_and_maintenance_on_syslog() {
+    let dir = TempDir::new("chk-log");
+    let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let live = origin("s1", 200);
+    let dead = free_port();
+    let rh = Rh::start(
+        &dir,
+        &format!(
+            "    log {} daemon\n    option log-health-checks\n    server s1 {live} check inter 100 rise 1 fall 1\n    server s2 127.0.0.1:{dead} check inter 100 rise 2 fall 2\n",
+            rx.local_addr().unwrap()
+        ),
+    );
+    // daemon (3) * 8 + notice (5): one line per result that moves the
+    // health counter or changes the status.
+    assert_eq!(
+        wait_syslog(&rx, "server b/s1 succeeded"),
+        (
+            "<29>".into(),
+            "Health check for server b/s1 succeeded, reason: Layer4 check passed, check duration: Nms, status: 1/1 UP.".into()
+        )
+    );
+    assert_eq!(
+        wait_syslog(&rx, "server b/s2 failed"),
+        (
+            "<29>".into(),
+            "Health check for server b/s2 failed, reason: Layer4 connection problem, info: \"Connection refused\", check duration: Nms, status: 0/2 DOWN.".into()
+        )
+    );
+    // The state change of a running server at alert (1).
+    let (pri, _) = wait_syslog(&rx, "Server b/s2 is DOWN");
+    assert_eq!(pri, "<25>");
+    // Maintenance from the CLI: alert, then the backend at emerg (0),
+    // unquoted on syslog (quoted on stderr).
+    assert_eq!(cli(&rh.sock, "disable server b/s1", Duration::from_secs(5)).trim(), "");
+    assert_eq!(
+        wait_syslog(&rx, "maintenance"),
+        (
+            "<25>".into(),
+            "Server b/s1 is going DOWN for maintenance. 0 active and 0 backup servers left. 0 sessions active, 0 requeued, 0 remaining in queue.".into()
+        )
+    );
+    assert_eq!(
+        wait_syslog(&rx, "no server available"),
+        ("<24>".into(), "backend b has no server available!".into())
+    );
+    assert!(rh.wait_line("has no server available").ends_with("backend 'b' has no server available!"));
+    assert_eq!(cli(&rh.sock, "enable server b/s1", Duration::from_secs(5)).trim(), "");
+    assert_eq!(
+        wait_syslog(&rx, "leaving forced maintenance"),
+        (
+            "<29>".into(),
+            "Server b/s1 is UP/READY (leaving forced maintenance).".into()
+        )
+    );
+    assert_eq!(rh.body(), "s1");
 }

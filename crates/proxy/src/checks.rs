@@ -552,15 +552,99 @@ pub fn set_stopped(
     ));
     report_change(px, "[WARNING]", if was_stopping { 5 } else { 1 }, &msg);
     if a0 + b0 > 0 && act + bck == 0 {
-        px.last_change_ms.store(now, Relaxed);
-        report_change(
-            px,
-            "[ALERT]",
-            0,
-            &format!("backend '{}' has no server available!", px.name),
-        );
+        set_backend_down(px, now);
     }
     sv.chk.down_trans.fetch_add(1, Relaxed);
+}
+
+/// HAProxy's `set_backend_down()`: the alert quotes the name, the log
+/// line (at emerg) does not.
+fn set_backend_down(px: &ProxyRt, now: u64) {
+    px.last_change_ms.store(now, Relaxed);
+    let kind = match (px.is_frontend, px.is_backend) {
+        (true, true) => "proxy",
+        (true, false) => "frontend",
+        _ => "backend",
+    };
+    eprintln!("{:<11}({}) : {kind} '{}' has no server available!", "[ALERT]", pid(), px.name);
+    let msg = format!("{kind} {} has no server available!", px.name);
+    crate::log::send_text(&px.log, 0, msg.as_bytes());
+}
+
+/// An admin state change from the CLI (`disable server`, `set server
+/// state`...): HAProxy's `srv_update_status()` for the maintenance bit,
+/// with its reports. `old`/`new` are the admin bits around the change.
+pub fn admin_changed(cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, srv: usize, old: u32, new: u32) {
+    use crate::runtime::{ADM_DRAIN, ADM_MAINT};
+    let px = &rt.proxies[be];
+    let sv = &px.servers[srv];
+    let now = reactor::now_ms();
+    let name = format!("{}Server {}/{}", if sv.cfg.backup { "Backup " } else { "" }, px.name, sv.name);
+    if old & ADM_MAINT == 0 && new & ADM_MAINT != 0 {
+        if !sv.up.load(Relaxed) {
+            report_change(px, "[WARNING]", 5, &format!("{name} was DOWN and now enters maintenance."));
+            return;
+        }
+        // Counted as if still usable before the change.
+        let (act0, bck0) = counts(px);
+        let before = act0 + bck0 + usize::from(sv.uweight.load(Relaxed) > 0 && old & ADM_DRAIN == 0);
+        if sv.chk.enabled {
+            sv.chk.health.store(0, Relaxed);
+        }
+        let xferred = crate::backend::redistribute(rt, be, srv, |p| send_dequeued(cx, p, be));
+        let (act, bck) = counts(px);
+        let qlen = px
+            .queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .per_srv
+            .get(srv)
+            .map_or(0, |q| q.len());
+        let msg = format!(
+            "{name} is going DOWN for maintenance. {act} active and {bck} backup servers left.{} {} sessions active, {xferred} requeued, {qlen} remaining in queue.",
+            if bck > 0 && act == 0 { " Running on backup." } else { "" },
+            sv.served.load(Relaxed),
+        );
+        report_change(px, "[WARNING]", if old & ADM_DRAIN != 0 { 5 } else { 1 }, &msg);
+        if before > 0 && act + bck == 0 {
+            set_backend_down(px, now);
+        }
+        sv.chk.down_trans.fetch_add(1, Relaxed);
+    } else if old & ADM_MAINT != 0 && new & ADM_MAINT == 0 {
+        let (a0, b0) = counts_without(px, srv);
+        if sv.chk.enabled {
+            // Starts OK but is checked at once (HAProxy).
+            sv.chk.health.store(sv.cfg.rise, Relaxed);
+            sv.up.store(true, Relaxed);
+        }
+        let msg = format!(
+            "{name} is {}/{} (leaving forced maintenance).",
+            if sv.up.load(Relaxed) { "UP" } else { "DOWN" },
+            if new & ADM_DRAIN != 0 { "DRAIN" } else { "READY" }
+        );
+        report_change(px, "[WARNING]", 5, &msg);
+        let (act, bck) = counts(px);
+        if a0 + b0 > 0 && act + bck == 0 {
+            set_backend_down(px, now);
+        } else if a0 + b0 == 0 && act + bck > 0 {
+            px.last_change_ms.store(now, Relaxed);
+        }
+        crate::backend::grab_from_px(rt, be, srv, |p| send_dequeued(cx, p, be));
+    }
+}
+
+/// `counts()` leaving one server out.
+fn counts_without(px: &ProxyRt, srv: usize) -> (usize, usize) {
+    let (mut act, mut bck) = counts(px);
+    let sv = &px.servers[srv];
+    if sv.usable() && sv.uweight.load(Relaxed) > 0 {
+        if sv.cfg.backup {
+            bck -= 1
+        } else {
+            act -= 1
+        }
+    }
+    (act, bck)
 }
 
 /// Marks a server UP (HAProxy's `srv_set_running()`): counts the time it
@@ -1108,24 +1192,34 @@ impl Runner {
             duration,
             desc,
         };
-        *sv.chk.report.lock().unwrap_or_else(|e| e.into_inner()) = rep.clone();
+        let prev = std::mem::replace(&mut *sv.chk.report.lock().unwrap_or_else(|e| e.into_inner()), rep.clone());
         sv.chk.in_progress.store(false, Relaxed);
         let (rise, fall) = (sv.cfg.rise, sv.cfg.fall);
         let h = sv.chk.health.load(Relaxed);
+        // Whether the health counter moved (HAProxy's `report`).
+        let mut moved = false;
         if st.passed() {
             if h < rise + fall - 1 {
                 let nh = if h + 1 >= rise { rise + fall - 1 } else { h + 1 };
                 sv.chk.health.store(nh, Relaxed);
+                moved = true;
             }
+        } else if h > 0 {
+            sv.chk.failed.fetch_add(1, Relaxed);
+            let nh = if h - 1 < rise { 0 } else { h - 1 };
+            sv.chk.health.store(nh, Relaxed);
+            moved = true;
+        }
+        let px = &rt.proxies[be];
+        if px.cfg.options.log_health_checks && (moved || prev.status != st) {
+            let msg = health_log_line(sv, &px.name, &rep);
+            report_change(px, "[WARNING]", 5, &msg);
+        }
+        if st.passed() {
             if sv.chk.health.load(Relaxed) >= rise {
                 set_running(cx, rt, be, srv, Some(&rep), None);
             }
         } else {
-            if h > 0 {
-                sv.chk.failed.fetch_add(1, Relaxed);
-                let nh = if h - 1 < rise { 0 } else { h - 1 };
-                sv.chk.health.store(nh, Relaxed);
-            }
             if sv.chk.health.load(Relaxed) == 0 {
                 set_stopped(cx, rt, be, srv, Some(&rep), None);
             }
@@ -1133,6 +1227,28 @@ impl Runner {
         let timer = self.checks[i].timer;
         cx.timer_arm(timer, now + getinter(sv).max(1));
     }
+}
+
+/// The `option log-health-checks` line of one check result (HAProxy's
+/// `set_server_check_status()`), health counter already moved.
+fn health_log_line(sv: &ServerRt, be: &str, rep: &Report) -> String {
+    let (rise, fall) = (sv.cfg.rise, sv.cfg.fall);
+    let h = sv.chk.health.load(Relaxed);
+    let mut msg = format!(
+        "Health check for {}server {be}/{} {}",
+        if sv.cfg.backup { "backup " } else { "" },
+        sv.name,
+        if rep.status.passed() { "succeeded" } else { "failed" }
+    );
+    append_status(&mut msg, Some(rep), None);
+    let (a, b, word) = if h >= rise {
+        let w = if sv.uweight.load(Relaxed) > 0 { "UP" } else { "DRAIN" };
+        (h - rise + 1, fall, w)
+    } else {
+        (h, rise, "DOWN")
+    };
+    msg.push_str(&format!(", status: {a}/{b} {word}."));
+    msg
 }
 
 fn memmem(h: &[u8], n: &[u8]) -> bool {

@@ -391,10 +391,14 @@ impl ProxyLog {
             pl.uid_needs = f.needs();
             pl.uid_fmt = Some(f);
         }
-        if !p.cap.frontend || p.no_log {
+        if p.no_log {
             return Ok(pl);
         }
+        // Backends log too: server state changes and health checks.
         pl.targets = targets(&p.logs, &g.logs)?;
+        if !p.cap.frontend {
+            return Ok(pl);
+        }
         let fmt_str = match (&p.log_format, p.options.httplog, p.options.tcplog) {
             (Some(f), _, _) => Some(f.as_str()),
             (None, Some(clf), _) if http => Some(if clf { HTTPLOG_CLF } else { HTTPLOG }),

@@ -1395,6 +1395,25 @@ fn touch(sv: &ServerRt) {
     sv.last_change_ms.store(reactor::now_ms(), Relaxed);
 }
 
+/// Changes a server's admin bits and reports the state change as
+/// HAProxy does (checks.rs).
+fn set_admin_report(c: &mut Ctx, at: (usize, usize), set: u32, clear: u32) {
+    let rt = c.w.rt.clone();
+    let sv = &rt.proxies[at.0].servers[at.1];
+    let old = sv.admin.load(Relaxed);
+    set_admin(sv, set, clear);
+    let new = sv.admin.load(Relaxed);
+    if (old ^ new) & ADM_MAINT != 0 {
+        crate::checks::admin_changed(c.cx, &rt, at.0, at.1, old, new);
+    }
+}
+
+/// Where a server sits: (backend index, server index).
+fn srv_at(px: &crate::runtime::ProxyRt, sv: &ServerRt) -> (usize, usize) {
+    let i = px.servers.iter().position(|x| std::ptr::eq(x, sv)).unwrap_or(0);
+    (px.idx, i)
+}
+
 fn set_admin(sv: &ServerRt, set: u32, clear: u32) {
     let old = sv.admin.load(Relaxed);
     let mut new = (old | set) & !clear;
@@ -1491,8 +1510,8 @@ fn cmd_enable_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
         return DENIED.into();
     }
     match find_server(c, arg(args, 2)) {
-        Ok((_, sv)) => {
-            set_admin(sv, 0, ADM_MAINT | ADM_DRAIN);
+        Ok((px, sv)) => {
+            set_admin_report(c, srv_at(px, sv), 0, ADM_MAINT | ADM_DRAIN);
             String::new()
         }
         Err(e) => e.into(),
@@ -1504,8 +1523,8 @@ fn cmd_disable_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String 
         return DENIED.into();
     }
     match find_server(c, arg(args, 2)) {
-        Ok((_, sv)) => {
-            set_admin(sv, ADM_MAINT, 0);
+        Ok((px, sv)) => {
+            set_admin_report(c, srv_at(px, sv), ADM_MAINT, 0);
             String::new()
         }
         Err(e) => e.into(),
@@ -1582,9 +1601,9 @@ fn cmd_set_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
         "weight" => change_weight(px, sv, v).unwrap_or("").into(),
         "state" => {
             match v {
-                "ready" => set_admin(sv, 0, ADM_MAINT | ADM_DRAIN),
-                "drain" => set_admin(sv, ADM_DRAIN, ADM_MAINT),
-                "maint" => set_admin(sv, ADM_MAINT, 0),
+                "ready" => set_admin_report(c, srv_at(px, sv), 0, ADM_MAINT | ADM_DRAIN),
+                "drain" => set_admin_report(c, srv_at(px, sv), ADM_DRAIN, ADM_MAINT),
+                "maint" => set_admin_report(c, srv_at(px, sv), ADM_MAINT, 0),
                 _ => return "'set server <srv> state' expects 'ready', 'drain' and 'maint'.\n".into(),
             }
             String::new()
