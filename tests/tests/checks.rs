@@ -327,7 +327,8 @@ fn log_health_checks_and_maintenance_on_syslog() {
         wait_syslog(&rx, "server b/s1 succeeded"),
         (
             "<29>".into(),
-            "Health check for server b/s1 succeeded, reason: Layer4 check passed, check duration: Nms, status: 1/1 UP.".into()
+            "Health check for server b/s1 succeeded, reason: Layer4 check passed, check duration: Nms, status: 1/1 UP."
+                .into()
         )
     );
     assert_eq!(
@@ -354,7 +355,9 @@ fn log_health_checks_and_maintenance_on_syslog() {
         wait_syslog(&rx, "no server available"),
         ("<24>".into(), "backend b has no server available!".into())
     );
-    assert!(rh.wait_line("has no server available").ends_with("backend 'b' has no server available!"));
+    assert!(rh
+        .wait_line("has no server available")
+        .ends_with("backend 'b' has no server available!"));
     assert_eq!(cli(&rh.sock, "enable server b/s1", Duration::from_secs(5)).trim(), "");
     assert_eq!(
         wait_syslog(&rx, "leaving forced maintenance"),

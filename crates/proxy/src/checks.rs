@@ -566,7 +566,12 @@ fn set_backend_down(px: &ProxyRt, now: u64) {
         (true, false) => "frontend",
         _ => "backend",
     };
-    eprintln!("{:<11}({}) : {kind} '{}' has no server available!", "[ALERT]", pid(), px.name);
+    eprintln!(
+        "{:<11}({}) : {kind} '{}' has no server available!",
+        "[ALERT]",
+        pid(),
+        px.name
+    );
     let msg = format!("{kind} {} has no server available!", px.name);
     crate::log::send_text(&px.log, 0, msg.as_bytes());
 }
@@ -579,10 +584,20 @@ pub fn admin_changed(cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, srv: usize, 
     let px = &rt.proxies[be];
     let sv = &px.servers[srv];
     let now = reactor::now_ms();
-    let name = format!("{}Server {}/{}", if sv.cfg.backup { "Backup " } else { "" }, px.name, sv.name);
+    let name = format!(
+        "{}Server {}/{}",
+        if sv.cfg.backup { "Backup " } else { "" },
+        px.name,
+        sv.name
+    );
     if old & ADM_MAINT == 0 && new & ADM_MAINT != 0 {
         if !sv.up.load(Relaxed) {
-            report_change(px, "[WARNING]", 5, &format!("{name} was DOWN and now enters maintenance."));
+            report_change(
+                px,
+                "[WARNING]",
+                5,
+                &format!("{name} was DOWN and now enters maintenance."),
+            );
             return;
         }
         // Counted as if still usable before the change.
@@ -1192,7 +1207,10 @@ impl Runner {
             duration,
             desc,
         };
-        let prev = std::mem::replace(&mut *sv.chk.report.lock().unwrap_or_else(|e| e.into_inner()), rep.clone());
+        let prev = std::mem::replace(
+            &mut *sv.chk.report.lock().unwrap_or_else(|e| e.into_inner()),
+            rep.clone(),
+        );
         sv.chk.in_progress.store(false, Relaxed);
         let (rise, fall) = (sv.cfg.rise, sv.cfg.fall);
         let h = sv.chk.health.load(Relaxed);
