@@ -419,3 +419,101 @@ fn global_and_frontend_maxconn_hold_extra_connections() {
         }
     }
 }
+
+/// stderr of `-c` without the NOTICE lines and pids, the path as CFG.
+fn check_output(bin: &Path, dir: &TempDir, cfg: &str) -> (Option<i32>, Vec<String>) {
+    let path = dir.write("c.cfg", cfg);
+    let mut c = Command::new(bin);
+    c.arg("-c").arg("-f").arg(&path);
+    let out = rhaproxy_tests::run(c, Duration::from_secs(10));
+    let text = String::from_utf8_lossy(&out.stderr).into_owned() + &String::from_utf8_lossy(&out.stdout);
+    let lines = text
+        .lines()
+        .filter(|l| !l.starts_with("[NOTICE]") && !l.is_empty())
+        .map(|l| {
+            l.split_once(") : ")
+                .map_or(l.to_string(), |(lvl, rest)| {
+                    format!("{} : {rest}", lvl.split('(').next().unwrap().trim())
+                })
+                .replace(&path.display().to_string(), "CFG")
+        })
+        .collect();
+    (out.status.code(), lines)
+}
+
+/// `process`, `proto`, `nice`, `shards` on bind lines: the configuration
+/// check answers as HAProxy 2.6 (deprecation warning of `process`, its
+/// thread part acting as `thread`; unknown or unusable multiplexers), and
+/// what rhaproxy cannot do (task priorities, per-thread shards, HTTP/2) is
+/// refused at start-up naming file:line instead of being ignored.
+#[test]
+fn process_proto_nice_shards() {
+    let dir = TempDir::new("bind-kw");
+    let cfg = |mode: &str, opts: &str| {
+        format!(
+            "global\n    nbthread 2\n{DEFAULTS}    mode {mode}\n\nfrontend f\n    bind 127.0.0.1:8 {opts}\n    default_backend b\n\nbackend b\n    server s1 127.0.0.1:9\n"
+        )
+    };
+    let cases = [
+        ("http", "process 1/2"),
+        ("http", "process all"),
+        ("http", "process 2"),
+        ("http", "proto foo"),
+        ("tcp", "proto h1"),
+        ("http", "proto none"),
+        ("http", "proto fcgi"),
+        ("http", "proto h1"),
+        ("tcp", "proto none"),
+        ("http", "nice 10"),
+        ("http", "shards 2"),
+    ];
+    let ours: Vec<_> = cases
+        .iter()
+        .map(|(m, o)| check_output(&rhaproxy_tests::bin("rhaproxy"), &dir, &cfg(m, o)))
+        .collect();
+    if let Some(h) = real_haproxy() {
+        for ((m, o), got) in cases.iter().zip(&ours) {
+            let exp = check_output(&h, &dir, &cfg(m, o));
+            assert_eq!(got, &exp, "mode {m}, bind ... {o}");
+        }
+    }
+    // What the check says, independently of the reference.
+    assert!(ours[0].1[0].ends_with(
+        "'process 1/2' on 'bind' lines is deprecated and will be removed in 2.7. Please use 'thread 2' instead."
+    ));
+    assert_eq!(ours[2].0, Some(1));
+    assert!(ours[3].1[0].ends_with("'proto' :  unknown MUX protocol 'foo'"));
+    assert!(ours[4].1[0].contains("MUX protocol 'h1' is not usable for 'bind 127.0.0.1:"));
+    // Start-up: h1 runs; the rest is refused with file:line.
+    for (opts, ok) in [
+        ("proto h1 process 1/2", true),
+        ("nice 10", false),
+        ("shards by-thread", false),
+        ("proto h2", false),
+    ] {
+        let port = free_port();
+        let text = format!(
+            "global\n    nbthread 2\n{DEFAULTS}    mode http\n\nfrontend f\n    bind 127.0.0.1:{port} {opts}\n    default_backend b\n\nbackend b\n    server s1 127.0.0.1:9\n"
+        );
+        let path = dir.write("s.cfg", &text);
+        let mut c = Command::new(rhaproxy_tests::bin("rhaproxy"));
+        c.arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let p = Proc::spawn(c, "rhaproxy");
+        if ok {
+            assert!(wait_listening(addr(port), Duration::from_secs(5)), "{opts}");
+        } else {
+            let out = p.finish(Duration::from_secs(10));
+            let err = String::from_utf8_lossy(&out.stderr);
+            let kw = opts.split(' ').next().unwrap();
+            assert_eq!(out.status.code(), Some(1), "{opts}: {err}");
+            assert!(
+                err.contains(&format!("parsing [{}:11] : 'bind ... {kw} ", path.display())),
+                "{opts}: {err}"
+            );
+        }
+    }
+}

@@ -97,6 +97,26 @@ pub(crate) fn post_parse(parser: &mut Parser) {
         }
     }
     for p in cfg.proxies.iter().filter(|p| !p.disabled) {
+        // `bind ... proto`: the multiplexer must speak the proxy's mode
+        // (fcgi only exists toward servers).
+        for b in &p.binds {
+            let usable = match b.proto.as_deref() {
+                None => true,
+                Some("h1" | "h2") => p.mode == Mode::Http,
+                Some("none") => p.mode == Mode::Tcp,
+                Some(_) => false,
+            };
+            if !usable {
+                d.alert(format!(
+                    "{} '{}' : MUX protocol '{}' is not usable for 'bind {}' at [{}].",
+                    kind(p),
+                    p.name,
+                    b.proto.as_deref().unwrap_or(""),
+                    b.raw,
+                    b.loc
+                ));
+            }
+        }
         if p.cap.frontend {
             if let Some(b) = &p.default_backend {
                 match backends.iter().find(|(n, _)| n == b) {

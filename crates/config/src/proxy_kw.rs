@@ -1291,13 +1291,59 @@ impl Parser {
                             opts.thread_group = group;
                             opts.thread = Some(x)
                         }
-                        "process" => opts.process = Some(x),
+                        "process" => {
+                            // 2.6 runs one process: `<proc>[/<threads>]`,
+                            // the thread part acting as `thread`, with
+                            // HAProxy's deprecation warning.
+                            let (proc_part, threads) = match x.split_once('/') {
+                                Some((a, b)) => (a, Some(b)),
+                                None => (x.as_str(), None),
+                            };
+                            if let Err(e) = parse_thread_set(proc_part, 1) {
+                                self.diags
+                                    .alert(format!("{pfx} 'bind {}' in section '{sect}' : 'process' : {e}", w[1]));
+                                return;
+                            }
+                            let mut warn = format!(
+                                "{pfx} 'bind {}' in section '{sect}' : 'process {x}' on 'bind' lines is deprecated and will be removed in 2.7.",
+                                w[1]
+                            );
+                            if let Some(t) = threads {
+                                match parse_thread_set(t, crate::features::MAX_THREADS) {
+                                    Ok(m) => {
+                                        opts.thread_mask |= m;
+                                        opts.thread.get_or_insert_with(|| t.to_string());
+                                    }
+                                    Err(e) => {
+                                        self.diags.alert(format!(
+                                            "{pfx} 'bind {}' in section '{sect}' : 'process' : {e}",
+                                            w[1]
+                                        ));
+                                        return;
+                                    }
+                                }
+                                warn.push_str(&format!(" Please use 'thread {t}' instead."));
+                            }
+                            self.diags.warning(warn);
+                            opts.process = Some(x)
+                        }
                         "interface" => opts.interface = Some(x),
                         "mss" => opts.mss = Some(x),
                         "user" => opts.user = Some(x),
                         "group" => opts.group = Some(x),
                         "level" => opts.level = Some(x),
-                        "proto" => opts.proto = Some(x),
+                        "proto" => {
+                            // The multiplexers HAProxy 2.6 knows; which one
+                            // is usable here is decided with the mode.
+                            if !matches!(x.as_str(), "h1" | "h2" | "fcgi" | "none") {
+                                self.diags.alert(format!(
+                                    "{pfx} 'bind {}' in section '{sect}' : 'proto' :  unknown MUX protocol '{x}'",
+                                    w[1]
+                                ));
+                                return;
+                            }
+                            opts.proto = Some(x)
+                        }
                         "shards" => opts.shards = Some(x),
                         _ => {
                             self.diags.alert(format!(

@@ -103,6 +103,21 @@ pub fn check(cfg: &Config) -> Report {
             if b.accept_proxy {
                 refuse(&mut r, &b.loc, "accept-proxy", &p.name);
             }
+            // Tasks have no priorities here: a listener cannot make its
+            // connections nicer or greedier than the others.
+            if let Some(n) = b.nice.filter(|n| *n != 0) {
+                refuse(&mut r, &b.loc, &format!("bind ... nice {n}"), &p.name);
+            }
+            // One socket per bind line (HAProxy's default, `shards 1`);
+            // per-thread sockets are not built.
+            if let Some(sh) = b.shards.as_deref().filter(|x| *x != "1") {
+                refuse(&mut r, &b.loc, &format!("bind ... shards {sh}"), &p.name);
+            }
+            // HTTP/2 is not spoken (the config check already refused the
+            // multiplexers that do not fit the mode, as HAProxy does).
+            if b.proto.as_deref() == Some("h2") {
+                refuse(&mut r, &b.loc, "bind ... proto h2", &p.name);
+            }
         }
     }
     r
