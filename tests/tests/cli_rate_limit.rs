@@ -51,7 +51,7 @@ fn run_case(global_kw: &str, cli_word: &str, limit_key: &str) {
     });
     let port = free_port();
     let cfg = format!(
-        "global\n    {global_kw} 10\n    stats socket {} level admin\ndefaults\n    mode tcp\n    timeout client 10s\n    timeout server 10s\n    timeout connect 2s\nfrontend f\n    bind 127.0.0.1:{port}\n    default_backend b\nbackend b\n    server s {oaddr}\n",
+        "global\n    nbthread 1\n    {global_kw} 10\n    stats socket {} level admin\ndefaults\n    mode tcp\n    timeout client 10s\n    timeout server 10s\n    timeout connect 2s\nfrontend f\n    bind 127.0.0.1:{port}\n    default_backend b\nbackend b\n    server s {oaddr}\n",
         sock.display()
     );
     let _p = spawn_rhaproxy(&dir, "h.cfg", &cfg);

@@ -130,7 +130,7 @@ fn start(origin: SocketAddr, extra_global: &str) -> Rig {
     let port = free_port();
     let d = dir.path().display().to_string();
     let cfg = format!(
-        "global\n    stats socket {d}/admin.sock level admin\n    stats socket {d}/operator.sock level operator\n    stats socket {d}/user.sock level user\n    stats timeout 3s\n{extra_global}\ndefaults\n    mode tcp\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\nlisten app\n    bind 127.0.0.1:{port}\n    server s1 {origin}\n    server s2 {origin} weight 50 backup\n\nbackend be_app\n    server s1 {origin}\n"
+        "global\n    nbthread 1\n    stats socket {d}/admin.sock level admin\n    stats socket {d}/operator.sock level operator\n    stats socket {d}/user.sock level user\n    stats timeout 3s\n{extra_global}\ndefaults\n    mode tcp\n    timeout client 5s\n    timeout server 5s\n    timeout connect 1s\n\nlisten app\n    bind 127.0.0.1:{port}\n    server s1 {origin}\n    server s2 {origin} weight 50 backup\n\nbackend be_app\n    server s1 {origin}\n"
     );
     let p = spawn_rhaproxy(&dir, "cli.cfg", &cfg);
     let rig = Rig { _p: p, dir, port };

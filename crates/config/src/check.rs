@@ -70,7 +70,10 @@ pub(crate) fn post_parse(parser: &mut Parser) {
         .filter(|p| p.cap.backend)
         .map(|p| (p.name.clone(), p.mode))
         .collect();
-    let nbthread = cfg.global.nbthread.unwrap_or(1).clamp(1, 64);
+    // No `nbthread`: as many threads as CPUs the process may use, decided
+    // here as HAProxy does before it resolves the bind thread sets.
+    let nbthread = *cfg.global.nbthread.get_or_insert_with(crate::features::cpus_enabled);
+    let nbthread = nbthread.clamp(1, 64);
     let all_threads = if nbthread >= 64 {
         u64::MAX
     } else {

@@ -19,5 +19,23 @@ pub const SERVICES: &str = "none";
 /// Maximum `nbthread` (HAProxy's MAX_THREADS on 64-bit builds).
 pub const MAX_THREADS: u32 = 64;
 
+/// The `nbthread` HAProxy 2.6 uses when the configuration sets none: the
+/// number of CPUs the process may run on (its affinity mask, so `taskset`
+/// controls it), between 1 and [`MAX_THREADS`]. (HAProxy first restricts
+/// itself to one NUMA node on multi-node machines; not done here.)
+pub fn cpus_enabled() -> u32 {
+    // SAFETY: `set` is a plain bit array that sched_getaffinity fills; the
+    // size passed is its own, and CPU_COUNT only reads it.
+    let n = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0 {
+            libc::CPU_COUNT(&set) as u32
+        } else {
+            1
+        }
+    };
+    n.clamp(1, MAX_THREADS)
+}
+
 /// Thread groups (HAProxy 2.6's default build has one).
 pub const MAX_TGROUPS: i64 = 1;

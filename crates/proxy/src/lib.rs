@@ -45,7 +45,8 @@ use std::sync::Arc;
 /// Process options from the command line that affect running.
 #[derive(Clone, Debug, Default)]
 pub struct RunOptions {
-    /// Thread count override (else `nbthread`, else 1).
+    /// Thread count override (else `nbthread`, which the configuration check
+    /// sets to the CPUs available when the file has none).
     pub nbthread: Option<usize>,
 }
 
