@@ -1144,15 +1144,49 @@ impl Parser {
                     return;
                 }
                 o.httpchk = Some(w[2..].to_vec());
+                // The last check option wins, as HAProxy's PR_O2_CHK_ANY.
+                o.other_check = None;
             }
             "tcp-check" => {
                 if no_neg(self) {
                     return;
                 }
                 o.tcp_check = true;
+                o.other_check = None;
             }
-            "ssl-hello-chk" | "smtpchk" | "pgsql-check" | "redis-check" | "mysql-check"
-            | "ldap-check" | "spop-check" | "external-check" => {
+            "smtpchk" | "pgsql-check" | "redis-check" => {
+                if no_neg(self) {
+                    return;
+                }
+                let max = if name == "redis-check" { 0 } else { 2 };
+                if let Some(x) = w.get(2 + max) {
+                    self.diags.alert(format!(
+                        "{pfx} 'option {name}' cannot handle unexpected argument '{x}'."
+                    ));
+                    return;
+                }
+                if name == "pgsql-check" {
+                    match (w.get(2).map(|s| s.as_str()), w.get(3)) {
+                        (Some("user"), Some(_)) => {}
+                        (Some(x), Some(_)) if x != "user" => {
+                            self.diags.alert(format!(
+                                "{pfx} 'option pgsql-check' only supports optional values: 'user'."
+                            ));
+                            return;
+                        }
+                        _ => {
+                            self.diags.alert(format!(
+                                "{pfx} 'option pgsql-check' expects 'user <username>' as argument."
+                            ));
+                            return;
+                        }
+                    }
+                }
+                o.httpchk = None;
+                o.tcp_check = false;
+                o.other_check = Some(w[1..].to_vec());
+            }
+            "ssl-hello-chk" | "mysql-check" | "ldap-check" | "spop-check" | "external-check" => {
                 if no_neg(self) {
                     return;
                 }

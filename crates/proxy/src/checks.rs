@@ -35,6 +35,9 @@ pub enum Status {
     L4Ok = 6,
     L4Tout = 7,
     L4Con = 8,
+    L6Ok = 9,
+    L6Tout = 10,
+    L6Rsp = 11,
     L7Tout = 12,
     L7Rsp = 13,
     L7Ok = 15,
@@ -51,6 +54,9 @@ impl Status {
             Status::L4Ok => "L4OK",
             Status::L4Tout => "L4TOUT",
             Status::L4Con => "L4CON",
+            Status::L6Ok => "L6OK",
+            Status::L6Tout => "L6TOUT",
+            Status::L6Rsp => "L6RSP",
             Status::L7Tout => "L7TOUT",
             Status::L7Rsp => "L7RSP",
             Status::L7Ok => "L7OK",
@@ -66,6 +72,9 @@ impl Status {
             Status::L4Ok => "Layer4 check passed",
             Status::L4Tout => "Layer4 timeout",
             Status::L4Con => "Layer4 connection problem",
+            Status::L6Ok => "Layer6 check passed",
+            Status::L6Tout => "Layer6 timeout",
+            Status::L6Rsp => "Layer6 invalid response",
             Status::L7Tout => "Layer7 timeout",
             Status::L7Rsp => "Layer7 invalid response",
             Status::L7Ok => "Layer7 check passed",
@@ -73,7 +82,24 @@ impl Status {
         }
     }
     fn passed(self) -> bool {
-        matches!(self, Status::L4Ok | Status::L7Ok)
+        matches!(self, Status::L4Ok | Status::L6Ok | Status::L7Ok)
+    }
+    /// A status name of `ok-status`/`error-status`/`tout-status`.
+    fn by_name(n: &str) -> Option<Status> {
+        [
+            Status::L4Ok,
+            Status::L4Tout,
+            Status::L4Con,
+            Status::L6Ok,
+            Status::L6Tout,
+            Status::L6Rsp,
+            Status::L7Tout,
+            Status::L7Rsp,
+            Status::L7Ok,
+            Status::L7Sts,
+        ]
+        .into_iter()
+        .find(|s| s.info() == n)
     }
     /// `CHK_RES_*`: 0 unknown, 2 failed, 3 passed.
     pub fn result(self) -> u32 {
@@ -146,6 +172,181 @@ pub enum Match {
     /// Substring of the body (http) or of the received data (tcp).
     Str(Vec<u8>),
     RStr(Regex),
+    /// A regex over the received data dumped as upper-case hex (`rbinary`).
+    RBin(Regex),
+}
+
+/// A sample expression over the check's response buffer: the subset of
+/// HAProxy's fetches and converters its protocol checks use
+/// (`res.payload(<off>,<len>)` then `cut_crlf`, `ltrim(<chars>)`,
+/// `rtrim(<chars>)`, `lower`, `upper`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChkExpr {
+    off: usize,
+    /// 0: to the end of the data.
+    len: usize,
+    convs: Vec<Conv>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Conv {
+    CutCrlf,
+    Ltrim(Vec<u8>),
+    Rtrim(Vec<u8>),
+    Lower,
+    Upper,
+}
+
+/// Splits "a(b),c" at top-level commas.
+fn split_top(s: &str) -> Vec<&str> {
+    let (mut out, mut depth, mut start, mut quote) = (Vec::new(), 0i32, 0, None);
+    for (i, c) in s.char_indices() {
+        match c {
+            '\'' | '"' if quote == Some(c) => quote = None,
+            '\'' | '"' if quote.is_none() => quote = Some(c),
+            '(' if quote.is_none() => depth += 1,
+            ')' if quote.is_none() => depth -= 1,
+            ',' if quote.is_none() && depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+fn unquote(a: &str) -> String {
+    let a = a.trim();
+    let b = a.as_bytes();
+    if b.len() >= 2 && (b[0] == b'\'' || b[0] == b'"') && b[b.len() - 1] == b[0] {
+        a[1..a.len() - 1].to_string()
+    } else {
+        a.to_string()
+    }
+}
+
+impl ChkExpr {
+    pub fn parse(s: &str) -> Result<ChkExpr, String> {
+        let parts = split_top(s.trim());
+        let fetch = parts[0].trim();
+        let args = fetch
+            .strip_prefix("res.payload(")
+            .and_then(|r| r.strip_suffix(')'))
+            .ok_or_else(|| format!("sample fetch '{fetch}' is not supported in health checks yet (rhaproxy)"))?;
+        let (o, l) = args
+            .split_once(',')
+            .ok_or_else(|| format!("'res.payload' expects <offset>,<length> in '{fetch}'"))?;
+        let num = |v: &str| {
+            v.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("invalid number '{v}' in '{fetch}'"))
+        };
+        let mut e = ChkExpr {
+            off: num(o)?,
+            len: num(l)?,
+            convs: Vec::new(),
+        };
+        for c in &parts[1..] {
+            let c = c.trim();
+            let (name, arg) = match c.split_once('(') {
+                Some((n, a)) => (n, a.strip_suffix(')').map(unquote)),
+                None => (c, None),
+            };
+            e.convs.push(match (name, arg) {
+                ("cut_crlf", None) => Conv::CutCrlf,
+                ("ltrim", Some(a)) => Conv::Ltrim(a.into_bytes()),
+                ("rtrim", Some(a)) => Conv::Rtrim(a.into_bytes()),
+                ("lower", None) => Conv::Lower,
+                ("upper", None) => Conv::Upper,
+                _ => return Err(format!("converter '{c}' is not supported in health checks yet (rhaproxy)")),
+            });
+        }
+        Ok(e)
+    }
+
+    /// The value over `data`, None when the payload is not there.
+    fn eval(&self, data: &[u8]) -> Option<Vec<u8>> {
+        if self.off > data.len() || (self.len > 0 && self.off + self.len > data.len()) {
+            return None;
+        }
+        let end = if self.len == 0 { data.len() } else { self.off + self.len };
+        let mut v = data[self.off..end].to_vec();
+        for c in &self.convs {
+            match c {
+                Conv::CutCrlf => {
+                    if let Some(p) = v.iter().position(|&b| b == b'\r' || b == b'\n') {
+                        v.truncate(p);
+                    }
+                }
+                Conv::Ltrim(set) => {
+                    let n = v.iter().take_while(|b| set.contains(b)).count();
+                    v.drain(..n);
+                }
+                Conv::Rtrim(set) => {
+                    while v.last().is_some_and(|b| set.contains(b)) {
+                        v.pop();
+                    }
+                }
+                Conv::Lower => v.make_ascii_lowercase(),
+                Conv::Upper => v.make_ascii_uppercase(),
+            }
+        }
+        Some(v)
+    }
+}
+
+/// A log-format string of `on-success`/`on-error`: text and `%[expr]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChkLf(Vec<LfPart>);
+
+#[derive(Debug, Clone, PartialEq)]
+enum LfPart {
+    Lit(String),
+    Expr(ChkExpr),
+}
+
+impl ChkLf {
+    pub fn parse(s: &str) -> Result<ChkLf, String> {
+        let mut parts = Vec::new();
+        let mut rest = s;
+        while let Some(p) = rest.find('%') {
+            let after = &rest[p + 1..];
+            if let Some(a) = after.strip_prefix('%') {
+                parts.push(LfPart::Lit(format!("{}%", &rest[..p])));
+                rest = a;
+                continue;
+            }
+            let Some(inner) = after.strip_prefix('[') else {
+                return Err(format!("log-format variable '%{}' is not supported in health checks yet (rhaproxy)", after.chars().next().unwrap_or(' ')));
+            };
+            let end = inner.find(']').ok_or_else(|| format!("missing ']' in '{s}'"))?;
+            if p > 0 {
+                parts.push(LfPart::Lit(rest[..p].to_string()));
+            }
+            parts.push(LfPart::Expr(ChkExpr::parse(&inner[..end])?));
+            rest = &inner[end + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(LfPart::Lit(rest.to_string()));
+        }
+        Ok(ChkLf(parts))
+    }
+
+    fn eval(&self, data: &[u8]) -> String {
+        let mut out = String::new();
+        for p in &self.0 {
+            match p {
+                LfPart::Lit(t) => out.push_str(t),
+                LfPart::Expr(e) => match e.eval(data) {
+                    Some(v) => out.push_str(&String::from_utf8_lossy(&v)),
+                    None => out.push('-'),
+                },
+            }
+        }
+        out
+    }
 }
 
 pub struct Expect {
@@ -154,10 +355,20 @@ pub struct Expect {
     /// As written, for the tcp-check error message.
     text: String,
     kind: &'static str,
+    /// -1: wait for a match until the end of the data.
+    min_recv: i64,
+    ok_status: Option<Status>,
+    err_status: Option<Status>,
+    tout_status: Option<Status>,
+    on_success: Option<ChkLf>,
+    on_error: Option<ChkLf>,
+    status_code: Option<ChkExpr>,
+    comment: Option<String>,
 }
 
 pub enum Step {
-    Connect { port: Option<u16> },
+    /// `linger`: close gracefully instead of with a reset.
+    Connect { port: Option<u16>, linger: bool },
     Send(Vec<u8>),
     Expect(Expect),
 }
@@ -174,6 +385,9 @@ pub enum Rules {
     /// step is a connect.
     Tcp {
         steps: Vec<Step>,
+        /// A protocol check (redis, smtp, pgsql...): no generic
+        /// "TCPCHK ..." / "(tcp-check)" info texts.
+        proto: bool,
     },
 }
 
@@ -214,56 +428,93 @@ fn parse_status_list(s: &str) -> Option<Vec<(u32, u32)>> {
         .collect()
 }
 
-/// `[!] <match> <pattern>` of an `http-check expect` / `tcp-check expect`.
+/// `[options] [!]<match> <pattern> [options]` of an `http-check expect` /
+/// `tcp-check expect` (HAProxy's `parse_tcpcheck_expect()`).
 fn parse_expect(l: &RawLine, w: &[String], http: bool, px: &str) -> Result<Expect, String> {
-    let (inverse, w) = match w.first().map(|s| s.as_str()) {
-        Some("!") => (true, &w[1..]),
-        _ => (false, w),
+    let kw = if http { "http-check expect" } else { "tcp-check expect" };
+    let err = |m: String| format!("parsing [{}] : '{kw}' : {m}.", l.loc);
+    let mut e = Expect {
+        inverse: false,
+        what: Match::Str(Vec::new()),
+        text: String::new(),
+        kind: "",
+        min_recv: -1,
+        ok_status: None,
+        err_status: None,
+        tout_status: None,
+        on_success: None,
+        on_error: None,
+        status_code: None,
+        comment: None,
     };
-    let (kind, pat) = match w {
-        [k, p] => (k.as_str(), p.as_str()),
-        _ => {
-            let what = format!(
-                "{} expect {}",
-                if http { "http-check" } else { "tcp-check" },
-                w.join(" ")
-            );
-            return Err(refuse(l, what.trim_end(), px));
+    let re = |p: &str| Regex::new(p, false).map_err(|x| format!("parsing [{}] : {x}", l.loc));
+    let mut i = 0;
+    let mut have = false;
+    while i < w.len() {
+        let mut tok = w[i].as_str();
+        while let Some(t) = tok.strip_prefix('!') {
+            e.inverse = !e.inverse;
+            tok = t;
         }
-    };
-    let re = |p: &str| Regex::new(p, false).map_err(|e| format!("parsing [{}] : {e}", l.loc));
-    let what = match (kind, http) {
-        ("status", true) => Match::Status(parse_status_list(pat).ok_or_else(|| {
-            format!(
-                "parsing [{}] : 'http-check expect status' : invalid status code '{pat}'.",
-                l.loc
-            )
-        })?),
-        ("rstatus", true) => Match::RStatus(re(pat)?),
-        ("string", _) => Match::Str(pat.as_bytes().to_vec()),
-        ("rstring", _) => Match::RStr(re(pat)?),
-        ("binary", false) => Match::Str(parse_hex(pat).ok_or_else(|| {
-            format!(
-                "parsing [{}] : 'tcp-check expect binary' : invalid hex string '{pat}'.",
-                l.loc
-            )
-        })?),
-        _ => {
-            let kw = if http { "http-check expect" } else { "tcp-check expect" };
-            return Err(refuse(l, &format!("{kw} {kind}"), px));
+        if tok.is_empty() {
+            i += 1;
+            continue;
         }
-    };
-    Ok(Expect {
-        inverse,
-        what,
-        text: pat.to_string(),
-        kind: match kind {
-            "string" => "string",
-            "rstring" => "regex",
-            "binary" => "binary",
-            _ => "status",
-        },
-    })
+        let arg = w.get(i + 1).map(|s| s.as_str());
+        let need = |what: &str| arg.ok_or_else(|| err(format!("'{tok}' expects {what} as argument")));
+        let status_of = |what: &str| -> Result<Status, String> {
+            let v = need("a status")?;
+            Status::by_name(v).ok_or_else(|| err(format!("'{what}' : unsupported status '{v}'")))
+        };
+        match (tok, http) {
+            ("min-recv", false) => {
+                let v = need("an integer")?;
+                e.min_recv = v.parse().map_err(|_| err(format!("invalid min-recv value '{v}'")))?;
+            }
+            ("comment", false) => e.comment = Some(need("a string")?.to_string()),
+            ("ok-status", false) => e.ok_status = Some(status_of(tok)?),
+            ("error-status", false) => e.err_status = Some(status_of(tok)?),
+            ("tout-status", false) => e.tout_status = Some(status_of(tok)?),
+            ("on-success", false) => e.on_success = Some(ChkLf::parse(need("a log-format string")?).map_err(err)?),
+            ("on-error", false) => e.on_error = Some(ChkLf::parse(need("a log-format string")?).map_err(err)?),
+            ("status-code", false) => {
+                e.status_code = Some(ChkExpr::parse(need("an expression")?).map_err(err)?)
+            }
+            (m @ ("status" | "rstatus"), true) | (m @ ("string" | "rstring"), _) | (m @ ("binary" | "rbinary"), false) => {
+                if have {
+                    return Err(err(format!("only on pattern expected (got '{m}')")));
+                }
+                let pat = need("a pattern")?;
+                e.what = match m {
+                    "status" => Match::Status(parse_status_list(pat).ok_or_else(|| {
+                        format!("parsing [{}] : 'http-check expect status' : invalid status code '{pat}'.", l.loc)
+                    })?),
+                    "rstatus" => Match::RStatus(re(pat)?),
+                    "string" => Match::Str(pat.as_bytes().to_vec()),
+                    "rstring" => Match::RStr(re(pat)?),
+                    "binary" => Match::Str(parse_hex(pat).ok_or_else(|| {
+                        format!("parsing [{}] : 'tcp-check expect binary' : invalid hex string '{pat}'.", l.loc)
+                    })?),
+                    _ => Match::RBin(re(pat)?),
+                };
+                e.kind = match m {
+                    "string" => "string",
+                    "rstring" => "regex",
+                    "binary" => "binary",
+                    "rbinary" => "binary regex",
+                    _ => "status",
+                };
+                e.text = pat.to_string();
+                have = true;
+            }
+            _ => return Err(refuse(l, &format!("{kw} {tok}"), px)),
+        }
+        i += 2;
+    }
+    if !have {
+        return Err(err("expects a pattern".to_string()));
+    }
+    Ok(e)
 }
 
 fn parse_hex(s: &str) -> Option<Vec<u8>> {
@@ -379,27 +630,43 @@ pub fn compile(p: &Proxy) -> Result<Option<Rules>, String> {
         }
         return Ok(Some(Rules::Http { req, expects }));
     }
+    if let Some(o) = &p.options.other_check {
+        return protocol_rules(o).map(Some);
+    }
     if p.options.tcp_check {
         let mut steps = Vec::new();
         for l in &p.tcp_check {
             let w = &l.words;
             match w.get(1).map(|s| s.as_str()) {
                 Some("connect") => {
-                    let port =
-                        match &w[2..] {
-                            [] => None,
-                            [k, v] if k == "port" => Some(v.parse().map_err(|_| {
-                                format!("parsing [{}] : 'tcp-check connect' : invalid port '{v}'.", l.loc)
-                            })?),
-                            _ => return Err(refuse(l, &format!("tcp-check connect {}", w[2]), &p.name)),
-                        };
-                    steps.push(Step::Connect { port });
+                    let (mut port, mut linger) = (None, false);
+                    let mut k = 2;
+                    while k < w.len() {
+                        match w[k].as_str() {
+                            "port" if k + 1 < w.len() => {
+                                let v = &w[k + 1];
+                                port = Some(v.parse().map_err(|_| {
+                                    format!("parsing [{}] : 'tcp-check connect' : invalid port '{v}'.", l.loc)
+                                })?);
+                                k += 1;
+                            }
+                            "comment" if k + 1 < w.len() => k += 1,
+                            "default" => {}
+                            "linger" => linger = true,
+                            other => return Err(refuse(l, &format!("tcp-check connect {other}"), &p.name)),
+                        }
+                        k += 1;
+                    }
+                    steps.push(Step::Connect { port, linger });
                 }
-                Some("send") if w.len() == 3 => steps.push(Step::Send(unescape(&w[2]))),
-                Some("send-binary") if w.len() == 3 => {
-                    steps.push(Step::Send(parse_hex(&w[2]).ok_or_else(|| {
-                        format!("parsing [{}] : 'tcp-check send-binary' : invalid hex string.", l.loc)
-                    })?))
+                Some(kw @ ("send" | "send-binary")) if w.len() == 3 || (w.len() == 5 && w[3] == "comment") => {
+                    steps.push(Step::Send(if kw == "send" {
+                        unescape(&w[2])
+                    } else {
+                        parse_hex(&w[2]).ok_or_else(|| {
+                            format!("parsing [{}] : 'tcp-check send-binary' : invalid hex string.", l.loc)
+                        })?
+                    }))
                 }
                 Some("expect") => steps.push(Step::Expect(parse_expect(l, &w[2..], false, &p.name)?)),
                 Some("comment") => {}
@@ -412,7 +679,7 @@ pub fn compile(p: &Proxy) -> Result<Option<Rules>, String> {
                 }
             }
         }
-        return Ok(Some(Rules::Tcp { steps }));
+        return Ok(Some(Rules::Tcp { steps, proto: false }));
     }
     if let Some(l) = p.tcp_check.first() {
         // tcp-check rules without `option tcp-check`: HAProxy ignores
@@ -420,6 +687,126 @@ pub fn compile(p: &Proxy) -> Result<Option<Rules>, String> {
         return Err(refuse(l, "tcp-check without 'option tcp-check'", &p.name));
     }
     Ok(Some(Rules::L4))
+}
+
+/// An expect rule of a protocol check.
+#[allow(clippy::too_many_arguments)]
+fn proto_expect(
+    what: Match,
+    kind: &'static str,
+    min_recv: i64,
+    err_status: Status,
+    on_error: Option<&str>,
+    on_success: Option<&str>,
+    status_code: Option<&str>,
+) -> Step {
+    let lf = |s: &str| ChkLf::parse(s).expect("built-in check format");
+    Step::Expect(Expect {
+        inverse: false,
+        what,
+        text: String::new(),
+        kind,
+        min_recv,
+        ok_status: None,
+        err_status: Some(err_status),
+        tout_status: None,
+        on_success: on_success.map(lf),
+        on_error: on_error.map(lf),
+        status_code: status_code.map(|s| ChkExpr::parse(s).expect("built-in check expression")),
+        comment: None,
+    })
+}
+
+fn rx(p: &str) -> Regex {
+    Regex::new(p, false).expect("built-in check regex")
+}
+
+/// The rule sets HAProxy 2.6.12 builds for `option redis-check`,
+/// `option smtpchk [EHLO|HELO <domain>]` and `option pgsql-check user <u>`
+/// (`o`: the option name and its arguments).
+pub fn protocol_rules(o: &[String]) -> Result<Rules, String> {
+    let arg = |i: usize| o.get(i).map(|s| s.as_str()).unwrap_or("");
+    let steps = match arg(0) {
+        "redis-check" => vec![
+            Step::Send(b"*1\r\n$4\r\nPING\r\n".to_vec()),
+            proto_expect(
+                Match::Str(b"+PONG\r\n".to_vec()),
+                "string",
+                -1,
+                Status::L7Sts,
+                Some("%[res.payload(0,0),cut_crlf]"),
+                Some("Redis server is ok"),
+                None,
+            ),
+        ],
+        "smtpchk" => {
+            let cmd = if matches!(arg(1), "EHLO" | "HELO") && !arg(2).is_empty() {
+                format!("{} {}", arg(1), arg(2))
+            } else {
+                "HELO localhost".to_string()
+            };
+            let tail = "%[res.payload(4,0),ltrim(' '),cut_crlf]";
+            let code = Some("res.payload(0,3)");
+            vec![
+                Step::Connect { port: None, linger: true },
+                proto_expect(
+                    Match::RStr(rx("^[0-9]{3}[ \r]")),
+                    "regex",
+                    4,
+                    Status::L7Rsp,
+                    Some("%[res.payload(0,0),cut_crlf]"),
+                    None,
+                    None,
+                ),
+                proto_expect(Match::RStr(rx("^2[0-9]{2}[ \r]")), "regex", 4, Status::L7Sts, Some(tail), None, code),
+                Step::Send(format!("{cmd}\r\n").into_bytes()),
+                proto_expect(
+                    Match::RStr(rx("^(2[0-9]{2}-[^\r]*\r\n)*2[0-9]{2}[ \r]")),
+                    "regex",
+                    -1,
+                    Status::L7Sts,
+                    Some(tail),
+                    Some(tail),
+                    code,
+                ),
+                Step::Send(b"QUIT\r\n".to_vec()),
+                proto_expect(Match::RStr(rx("^2[0-9]{2}[- \r]")), "regex", 4, Status::L7Sts, Some(tail), Some(tail), code),
+            ]
+        }
+        "pgsql-check" => {
+            if arg(1) != "user" || arg(2).is_empty() {
+                return Err("'option pgsql-check' expects 'user <username>' as argument".into());
+            }
+            let user = arg(2).as_bytes();
+            let mut req = ((15 + user.len()) as u32).to_be_bytes().to_vec();
+            req.extend_from_slice(&[0, 3, 0, 0]);
+            req.extend_from_slice(b"user\0");
+            req.extend_from_slice(user);
+            req.extend_from_slice(&[0, 0]);
+            vec![
+                Step::Connect { port: None, linger: true },
+                Step::Send(req),
+                Step::Expect(Expect {
+                    inverse: true,
+                    ..match proto_expect(Match::RStr(rx("^E")), "regex", 5, Status::L7Rsp, Some("%[res.payload(6,0)]"), None, None) {
+                        Step::Expect(e) => e,
+                        _ => unreachable!(),
+                    }
+                }),
+                proto_expect(
+                    Match::RBin(rx("^52000000(08|0A|0C)000000(00|02|03|04|05|06)")),
+                    "binary regex",
+                    9,
+                    Status::L7Sts,
+                    Some("PostgreSQL unknown error"),
+                    Some("PostgreSQL server is ok"),
+                    None,
+                ),
+            ]
+        }
+        other => return Err(format!("'option {other}' is not supported yet (rhaproxy)")),
+    };
+    Ok(Rules::Tcp { steps, proto: true })
 }
 
 /// Server keywords around checks that rhaproxy does not run: refused.
@@ -778,6 +1165,9 @@ struct Running {
     /// Connect step in progress (tcp-check), for error messages.
     cur: Option<usize>,
     eof: bool,
+    /// The current connection closes gracefully (`tcp-check connect
+    /// linger`).
+    linger: bool,
 }
 
 /// One thread's checks.
@@ -855,6 +1245,7 @@ impl Runner {
                 step: 0,
                 cur: None,
                 eof: false,
+                linger: false,
             });
         }
     }
@@ -946,11 +1337,13 @@ impl Runner {
         c.cur = None;
         sv.chk.in_progress.store(true, Relaxed);
         let rules = self.rules[be].clone().expect("rules of a checked backend");
+        self.checks[i].linger = false;
         let port = match &*rules {
-            Rules::Tcp { steps } => match steps.first() {
-                Some(Step::Connect { port }) => {
+            Rules::Tcp { steps, .. } => match steps.first() {
+                Some(Step::Connect { port, linger }) => {
                     self.checks[i].step = 1;
                     self.checks[i].cur = Some(0);
+                    self.checks[i].linger = *linger;
                     *port
                 }
                 _ => None,
@@ -1005,7 +1398,9 @@ impl Runner {
                 Ok(done) => Ok((fd, done)),
                 Err(e) => {
                     crate::sock::close_raw(fd);
-                    Err(e)
+                    // connect() refusing at once: HAProxy's
+                    // CO_ER_SOCK_ERR text with the errno.
+                    Err(std::io::Error::other(format!("General socket error ({})", strerror(&e))))
                 }
             }
         });
@@ -1082,22 +1477,31 @@ impl Runner {
                     self.finish(cx, rt, i, st, code, desc);
                 }
             }
-            Rules::Tcp { steps } => loop {
+            Rules::Tcp { steps, proto } => loop {
                 let c = &mut self.checks[i];
                 let Some(step) = steps.get(c.step) else {
-                    let desc = if steps.is_empty() || matches!(steps.last(), Some(Step::Connect { .. })) {
-                        // Only connects: a layer-4 result.
-                        let st = Status::L4Ok;
-                        let d = if steps.is_empty() { "" } else { "(tcp-check)" };
-                        return self.finish(cx, rt, i, st, 0, d.into());
-                    } else {
-                        "(tcp-check)".to_string()
+                    // All rules passed: the result follows the last one
+                    // (HAProxy's end of `tcpcheck_main()`).
+                    return match c.cur.and_then(|k| steps.get(k)) {
+                        Some(Step::Expect(e)) => {
+                            let data = std::mem::take(&mut c.inb);
+                            let desc = match &e.on_success {
+                                Some(f) => f.eval(&data),
+                                None if *proto => String::new(),
+                                None => "(tcp-check)".into(),
+                            };
+                            let code = e.status_code.as_ref().map_or(0, |x| code_of(x, &data));
+                            self.finish(cx, rt, i, e.ok_status.unwrap_or(Status::L7Ok), code, desc)
+                        }
+                        Some(Step::Connect { .. }) => self.finish(cx, rt, i, Status::L4Ok, 0, "(tcp-check)".into()),
+                        // Only the implicit connect.
+                        None if steps.is_empty() => self.finish(cx, rt, i, Status::L4Ok, 0, String::new()),
+                        _ => self.finish(cx, rt, i, Status::L7Ok, 0, "(tcp-check)".into()),
                     };
-                    return self.finish(cx, rt, i, Status::L7Ok, 0, desc);
                 };
                 c.cur = Some(c.step);
                 match step {
-                    Step::Connect { port } => {
+                    Step::Connect { port, linger } => {
                         // A new connection for the following steps.
                         if c.fd >= 0 {
                             cx.fd_delete(c.fd);
@@ -1107,9 +1511,12 @@ impl Runner {
                         c.inb.clear();
                         c.eof = false;
                         c.connected = false;
+                        c.linger = *linger;
                         return self.connect(cx, rt, i, *port);
                     }
                     Step::Send(d) => {
+                        // A send starts a new response.
+                        c.inb.clear();
                         c.out.extend_from_slice(d);
                         c.step += 1;
                         self.flush(cx, rt, i);
@@ -1118,13 +1525,31 @@ impl Runner {
                         }
                     }
                     Step::Expect(e) => {
-                        let data = &c.inb;
+                        let stepno = c.step + 1;
+                        let (data, last) = (&c.inb, c.eof || c.inb.len() >= CHK_BUF);
+                        if data.is_empty() && last {
+                            let mut d = format!("TCPCHK got an empty response at step {stepno}");
+                            if let Some(m) = &e.comment {
+                                d.push_str(&format!(" comment: '{m}'"));
+                            }
+                            return self.finish(cx, rt, i, e.err_status.unwrap_or(Status::L7Rsp), 0, d);
+                        }
+                        if !last {
+                            let short = match &e.what {
+                                Match::Str(p) => data.len() < p.len(),
+                                _ => false,
+                            };
+                            if data.is_empty() || short || (e.min_recv > 0 && (data.len() as i64) < e.min_recv) {
+                                return;
+                            }
+                        }
                         let found = match &e.what {
-                            Match::Str(s) => memmem(data, s),
+                            Match::Str(p) => memmem(data, p),
                             Match::RStr(r) => r.is_match(data),
+                            Match::RBin(r) => r.is_match(hex_upper(data).as_bytes()),
                             _ => false,
                         };
-                        if !found && !c.eof {
+                        if !found && !last && e.min_recv == -1 {
                             // Absence is only known at the end.
                             return;
                         }
@@ -1132,21 +1557,28 @@ impl Runner {
                             c.step += 1;
                             continue;
                         }
-                        let stepno = c.step + 1;
-                        let desc = format!(
-                            "TCPCHK {} {} at step {stepno}",
-                            if found {
-                                "matched unwanted content"
-                            } else {
-                                "did not match content"
-                            },
-                            match e.kind {
-                                "string" => format!("'{}'", e.text),
-                                "binary" => "(binary)".to_string(),
-                                _ => "(regex)".to_string(),
-                            }
-                        );
-                        return self.finish(cx, rt, i, Status::L7Rsp, 0, desc);
+                        let mut desc = match &e.on_error {
+                            Some(f) => f.eval(data),
+                            None if *proto => String::new(),
+                            None => format!(
+                                "TCPCHK {} {} at step {stepno}",
+                                if found {
+                                    "matched unwanted content"
+                                } else {
+                                    "did not match content"
+                                },
+                                match e.kind {
+                                    "string" => format!("'{}'", e.text),
+                                    k => format!("({k})"),
+                                }
+                            ),
+                        };
+                        if let Some(m) = &e.comment {
+                            desc.push_str(" comment: ");
+                            desc.push_str(m);
+                        }
+                        let code = e.status_code.as_ref().map_or(0, |x| code_of(x, data));
+                        return self.finish(cx, rt, i, e.err_status.unwrap_or(Status::L7Rsp), code, desc);
                     }
                 }
             },
@@ -1159,20 +1591,32 @@ impl Runner {
         let connected = self.checks[i].connected;
         let mut desc = err.map(|e| strerror(&e)).unwrap_or_default();
         let rules = self.rules[be].clone().expect("rules");
-        if let Rules::Tcp { steps } = &*rules {
-            match self.checks[i].cur {
+        let mut tout = Status::L7Tout;
+        if let Rules::Tcp { steps, proto } = &*rules {
+            let cur = self.checks[i].cur.and_then(|k| Some((k, steps.get(k)?)));
+            if let Some((_, Step::Expect(e))) = cur {
+                tout = e.tout_status.unwrap_or(tout);
+            }
+            match cur {
+                _ if *proto => {}
                 None => desc.push_str(" at initial connection step of tcp-check"),
-                Some(k) => {
+                Some((k, step)) => {
                     desc.push_str(&format!(" at step {} of tcp-check", k + 1));
-                    match &steps[k] {
-                        Step::Connect { port: Some(p) } => desc.push_str(&format!(" (connect port {p})")),
-                        Step::Connect { port: None } => desc.push_str(" (connect)"),
+                    match step {
+                        Step::Connect { port: Some(p), .. } => desc.push_str(&format!(" (connect port {p})")),
+                        Step::Connect { port: None, .. } => desc.push_str(" (connect)"),
                         Step::Send(_) => desc.push_str(" (send)"),
-                        Step::Expect(e) => match e.kind {
-                            "string" => desc.push_str(&format!(" (expect string '{}')", e.text)),
-                            "binary" => desc.push_str(&format!(" (expect binary '{}')", e.text)),
-                            _ => desc.push_str(" (expect regex)"),
-                        },
+                        Step::Expect(e) => {
+                            match e.kind {
+                                "string" => desc.push_str(&format!(" (expect string '{}')", e.text)),
+                                "binary" => desc.push_str(&format!(" (expect binary '{}')", e.text)),
+                                "binary regex" => desc.push_str(" (expect binary regex)"),
+                                _ => desc.push_str(" (expect regex)"),
+                            }
+                            if let Some(m) = &e.comment {
+                                desc.push_str(&format!(" comment: '{m}'"));
+                            }
+                        }
                     }
                 }
             }
@@ -1180,7 +1624,7 @@ impl Runner {
         let st = match (connected, expired) {
             (false, true) => Status::L4Tout,
             (false, false) => Status::L4Con,
-            (true, true) => Status::L7Tout,
+            (true, true) => tout,
             (true, false) => Status::SockErr,
         };
         self.finish(cx, rt, i, st, 0, desc);
@@ -1191,7 +1635,9 @@ impl Runner {
     fn finish(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, i: usize, st: Status, code: u32, desc: String) {
         let c = &mut self.checks[i];
         if c.fd >= 0 {
-            crate::sock::set_nolinger(c.fd);
+            if !c.linger {
+                crate::sock::set_nolinger(c.fd);
+            }
             cx.fd_delete(c.fd);
             c.fd = -1;
         }
@@ -1269,6 +1715,19 @@ fn health_log_line(sv: &ServerRt, be: &str, rep: &Report) -> String {
     msg
 }
 
+/// A `status-code` expression's value as an integer (0 when it is not
+/// one, as a failed cast leaves HAProxy's code untouched at 0).
+fn code_of(e: &ChkExpr, data: &[u8]) -> u32 {
+    e.eval(data)
+        .and_then(|v| std::str::from_utf8(&v).ok()?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// HAProxy's `dump_binary()` as `rbinary` sees the data.
+fn hex_upper(d: &[u8]) -> String {
+    d.iter().map(|b| format!("{b:02X}")).collect()
+}
+
 fn memmem(h: &[u8], n: &[u8]) -> bool {
     n.is_empty() || h.windows(n.len()).any(|w| w == n)
 }
@@ -1326,6 +1785,8 @@ fn eval_http(data: &[u8], eof: bool, expects: &[Expect]) -> Option<(Status, u32,
                 reason.clone(),
             ),
             Match::RStatus(re) => (re.is_match(code.to_string().as_bytes()), Status::L7Sts, reason.clone()),
+            // Not an http-check pattern (refused when parsing).
+            Match::RBin(_) => (false, Status::L7Rsp, String::new()),
             Match::Str(s) => (
                 memmem(body, s),
                 Status::L7Rsp,
@@ -1443,6 +1904,74 @@ mod tests {
             http_request(&p).unwrap(),
             b"GET /y HTTP/1.1\r\nhost: www.x\r\nconnection: close\r\n\r\n"
         );
+    }
+
+    #[test]
+    fn check_log_formats() {
+        let lf = ChkLf::parse("%[res.payload(4,0),ltrim(' '),cut_crlf]").unwrap();
+        assert_eq!(lf.eval(b"250  smtp ok\r\n250 more\r\n"), "smtp ok");
+        let lf = ChkLf::parse("got %[res.payload(0,3)] 100%%").unwrap();
+        assert_eq!(lf.eval(b"421 later"), "got 421 100%");
+        // A payload beyond the data is no sample: "-".
+        assert_eq!(ChkLf::parse("%[res.payload(6,0)]").unwrap().eval(b"E"), "-");
+        assert_eq!(code_of(&ChkExpr::parse("res.payload(0,3)").unwrap(), b"512 DNS"), 512);
+        assert_eq!(code_of(&ChkExpr::parse("res.payload(0,3)").unwrap(), b"abc"), 0);
+        assert!(ChkLf::parse("%[req.hdr(host)]").unwrap_err().contains("req.hdr(host)"));
+        assert!(ChkLf::parse("%[res.payload(0,0),base64]").is_err());
+        assert!(ChkLf::parse("%ci").is_err());
+    }
+
+    #[test]
+    fn tcp_expect_options_anywhere() {
+        let l = RawLine {
+            words: vec![],
+            loc: Default::default(),
+        };
+        let w: Vec<String> = ["min-recv", "5", "!rstring", "^error", "comment", "negative check"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let e = parse_expect(&l, &w, false, "p").unwrap();
+        assert!(e.inverse);
+        assert_eq!(e.min_recv, 5);
+        assert_eq!(e.comment.as_deref(), Some("negative check"));
+        let w: Vec<String> = ["rbinary", "^52", "error-status", "L7STS", "on-error", "x%[res.payload(0,1)]"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let e = parse_expect(&l, &w, false, "p").unwrap();
+        assert_eq!(e.err_status, Some(Status::L7Sts));
+        assert!(matches!(e.what, Match::RBin(_)));
+        let bad: Vec<String> = ["string", "x", "error-status", "NOPE"].iter().map(|s| s.to_string()).collect();
+        assert!(parse_expect(&l, &bad, false, "p").err().unwrap().contains("NOPE"));
+        // Options http-check does not run yet are refused there.
+        let w: Vec<String> = ["status", "200", "min-recv", "3"].iter().map(|s| s.to_string()).collect();
+        assert!(parse_expect(&l, &w, true, "p").err().unwrap().contains("not supported yet"));
+        assert_eq!(hex_upper(b"R\0\x0a"), "52000A");
+    }
+
+    #[test]
+    fn protocol_rule_sets() {
+        let o = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let Rules::Tcp { steps, proto } = protocol_rules(&o(&["pgsql-check", "user", "bob"])).unwrap() else {
+            panic!()
+        };
+        assert!(proto);
+        let Step::Send(req) = &steps[1] else { panic!() };
+        assert_eq!(req, b"\0\0\0\x12\0\x03\0\0user\0bob\0\0");
+        let Rules::Tcp { steps, .. } = protocol_rules(&o(&["smtpchk", "EHLO", "d.tld"])).unwrap() else {
+            panic!()
+        };
+        let sends: Vec<&[u8]> = steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Send(d) => Some(d.as_slice()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(sends, [b"EHLO d.tld\r\n".as_slice(), b"QUIT\r\n"]);
+        assert!(matches!(steps[0], Step::Connect { port: None, linger: true }));
+        assert!(protocol_rules(&o(&["mysql-check"])).is_err());
     }
 
     #[test]
