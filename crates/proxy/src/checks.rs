@@ -260,7 +260,11 @@ impl ChkExpr {
                 ("rtrim", Some(a)) => Conv::Rtrim(a.into_bytes()),
                 ("lower", None) => Conv::Lower,
                 ("upper", None) => Conv::Upper,
-                _ => return Err(format!("converter '{c}' is not supported in health checks yet (rhaproxy)")),
+                _ => {
+                    return Err(format!(
+                        "converter '{c}' is not supported in health checks yet (rhaproxy)"
+                    ))
+                }
             });
         }
         Ok(e)
@@ -319,7 +323,10 @@ impl ChkLf {
                 continue;
             }
             let Some(inner) = after.strip_prefix('[') else {
-                return Err(format!("log-format variable '%{}' is not supported in health checks yet (rhaproxy)", after.chars().next().unwrap_or(' ')));
+                return Err(format!(
+                    "log-format variable '%{}' is not supported in health checks yet (rhaproxy)",
+                    after.chars().next().unwrap_or(' ')
+                ));
             };
             let end = inner.find(']').ok_or_else(|| format!("missing ']' in '{s}'"))?;
             if p > 0 {
@@ -368,7 +375,10 @@ pub struct Expect {
 
 pub enum Step {
     /// `linger`: close gracefully instead of with a reset.
-    Connect { port: Option<u16>, linger: bool },
+    Connect {
+        port: Option<u16>,
+        linger: bool,
+    },
     Send(Vec<u8>),
     Expect(Expect),
 }
@@ -477,23 +487,29 @@ fn parse_expect(l: &RawLine, w: &[String], http: bool, px: &str) -> Result<Expec
             ("tout-status", false) => e.tout_status = Some(status_of(tok)?),
             ("on-success", false) => e.on_success = Some(ChkLf::parse(need("a log-format string")?).map_err(err)?),
             ("on-error", false) => e.on_error = Some(ChkLf::parse(need("a log-format string")?).map_err(err)?),
-            ("status-code", false) => {
-                e.status_code = Some(ChkExpr::parse(need("an expression")?).map_err(err)?)
-            }
-            (m @ ("status" | "rstatus"), true) | (m @ ("string" | "rstring"), _) | (m @ ("binary" | "rbinary"), false) => {
+            ("status-code", false) => e.status_code = Some(ChkExpr::parse(need("an expression")?).map_err(err)?),
+            (m @ ("status" | "rstatus"), true)
+            | (m @ ("string" | "rstring"), _)
+            | (m @ ("binary" | "rbinary"), false) => {
                 if have {
                     return Err(err(format!("only on pattern expected (got '{m}')")));
                 }
                 let pat = need("a pattern")?;
                 e.what = match m {
                     "status" => Match::Status(parse_status_list(pat).ok_or_else(|| {
-                        format!("parsing [{}] : 'http-check expect status' : invalid status code '{pat}'.", l.loc)
+                        format!(
+                            "parsing [{}] : 'http-check expect status' : invalid status code '{pat}'.",
+                            l.loc
+                        )
                     })?),
                     "rstatus" => Match::RStatus(re(pat)?),
                     "string" => Match::Str(pat.as_bytes().to_vec()),
                     "rstring" => Match::RStr(re(pat)?),
                     "binary" => Match::Str(parse_hex(pat).ok_or_else(|| {
-                        format!("parsing [{}] : 'tcp-check expect binary' : invalid hex string '{pat}'.", l.loc)
+                        format!(
+                            "parsing [{}] : 'tcp-check expect binary' : invalid hex string '{pat}'.",
+                            l.loc
+                        )
                     })?),
                     _ => Match::RBin(re(pat)?),
                 };
@@ -659,15 +675,14 @@ pub fn compile(p: &Proxy) -> Result<Option<Rules>, String> {
                     }
                     steps.push(Step::Connect { port, linger });
                 }
-                Some(kw @ ("send" | "send-binary")) if w.len() == 3 || (w.len() == 5 && w[3] == "comment") => {
-                    steps.push(Step::Send(if kw == "send" {
+                Some(kw @ ("send" | "send-binary")) if w.len() == 3 || (w.len() == 5 && w[3] == "comment") => steps
+                    .push(Step::Send(if kw == "send" {
                         unescape(&w[2])
                     } else {
                         parse_hex(&w[2]).ok_or_else(|| {
                             format!("parsing [{}] : 'tcp-check send-binary' : invalid hex string.", l.loc)
                         })?
-                    }))
-                }
+                    })),
                 Some("expect") => steps.push(Step::Expect(parse_expect(l, &w[2..], false, &p.name)?)),
                 Some("comment") => {}
                 other => {
@@ -748,7 +763,10 @@ pub fn protocol_rules(o: &[String]) -> Result<Rules, String> {
             let tail = "%[res.payload(4,0),ltrim(' '),cut_crlf]";
             let code = Some("res.payload(0,3)");
             vec![
-                Step::Connect { port: None, linger: true },
+                Step::Connect {
+                    port: None,
+                    linger: true,
+                },
                 proto_expect(
                     Match::RStr(rx("^[0-9]{3}[ \r]")),
                     "regex",
@@ -758,7 +776,15 @@ pub fn protocol_rules(o: &[String]) -> Result<Rules, String> {
                     None,
                     None,
                 ),
-                proto_expect(Match::RStr(rx("^2[0-9]{2}[ \r]")), "regex", 4, Status::L7Sts, Some(tail), None, code),
+                proto_expect(
+                    Match::RStr(rx("^2[0-9]{2}[ \r]")),
+                    "regex",
+                    4,
+                    Status::L7Sts,
+                    Some(tail),
+                    None,
+                    code,
+                ),
                 Step::Send(format!("{cmd}\r\n").into_bytes()),
                 proto_expect(
                     Match::RStr(rx("^(2[0-9]{2}-[^\r]*\r\n)*2[0-9]{2}[ \r]")),
@@ -770,7 +796,15 @@ pub fn protocol_rules(o: &[String]) -> Result<Rules, String> {
                     code,
                 ),
                 Step::Send(b"QUIT\r\n".to_vec()),
-                proto_expect(Match::RStr(rx("^2[0-9]{2}[- \r]")), "regex", 4, Status::L7Sts, Some(tail), Some(tail), code),
+                proto_expect(
+                    Match::RStr(rx("^2[0-9]{2}[- \r]")),
+                    "regex",
+                    4,
+                    Status::L7Sts,
+                    Some(tail),
+                    Some(tail),
+                    code,
+                ),
             ]
         }
         "pgsql-check" => {
@@ -784,11 +818,22 @@ pub fn protocol_rules(o: &[String]) -> Result<Rules, String> {
             req.extend_from_slice(user);
             req.extend_from_slice(&[0, 0]);
             vec![
-                Step::Connect { port: None, linger: true },
+                Step::Connect {
+                    port: None,
+                    linger: true,
+                },
                 Step::Send(req),
                 Step::Expect(Expect {
                     inverse: true,
-                    ..match proto_expect(Match::RStr(rx("^E")), "regex", 5, Status::L7Rsp, Some("%[res.payload(6,0)]"), None, None) {
+                    ..match proto_expect(
+                        Match::RStr(rx("^E")),
+                        "regex",
+                        5,
+                        Status::L7Rsp,
+                        Some("%[res.payload(6,0)]"),
+                        None,
+                        None,
+                    ) {
                         Step::Expect(e) => e,
                         _ => unreachable!(),
                     }
@@ -1400,7 +1445,10 @@ impl Runner {
                     crate::sock::close_raw(fd);
                     // connect() refusing at once: HAProxy's
                     // CO_ER_SOCK_ERR text with the errno.
-                    Err(std::io::Error::other(format!("General socket error ({})", strerror(&e))))
+                    Err(std::io::Error::other(format!(
+                        "General socket error ({})",
+                        strerror(&e)
+                    )))
                 }
             }
         });
@@ -1935,18 +1983,34 @@ mod tests {
         assert!(e.inverse);
         assert_eq!(e.min_recv, 5);
         assert_eq!(e.comment.as_deref(), Some("negative check"));
-        let w: Vec<String> = ["rbinary", "^52", "error-status", "L7STS", "on-error", "x%[res.payload(0,1)]"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let w: Vec<String> = [
+            "rbinary",
+            "^52",
+            "error-status",
+            "L7STS",
+            "on-error",
+            "x%[res.payload(0,1)]",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let e = parse_expect(&l, &w, false, "p").unwrap();
         assert_eq!(e.err_status, Some(Status::L7Sts));
         assert!(matches!(e.what, Match::RBin(_)));
-        let bad: Vec<String> = ["string", "x", "error-status", "NOPE"].iter().map(|s| s.to_string()).collect();
+        let bad: Vec<String> = ["string", "x", "error-status", "NOPE"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert!(parse_expect(&l, &bad, false, "p").err().unwrap().contains("NOPE"));
         // Options http-check does not run yet are refused there.
-        let w: Vec<String> = ["status", "200", "min-recv", "3"].iter().map(|s| s.to_string()).collect();
-        assert!(parse_expect(&l, &w, true, "p").err().unwrap().contains("not supported yet"));
+        let w: Vec<String> = ["status", "200", "min-recv", "3"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert!(parse_expect(&l, &w, true, "p")
+            .err()
+            .unwrap()
+            .contains("not supported yet"));
         assert_eq!(hex_upper(b"R\0\x0a"), "52000A");
     }
 
@@ -1970,7 +2034,13 @@ mod tests {
             })
             .collect();
         assert_eq!(sends, [b"EHLO d.tld\r\n".as_slice(), b"QUIT\r\n"]);
-        assert!(matches!(steps[0], Step::Connect { port: None, linger: true }));
+        assert!(matches!(
+            steps[0],
+            Step::Connect {
+                port: None,
+                linger: true
+            }
+        ));
         assert!(protocol_rules(&o(&["mysql-check"])).is_err());
     }
 
