@@ -129,11 +129,20 @@ fn refused_server_closes_client_after_retries() {
 
 /// `maxconn` on a frontend: extra connections wait in the backlog without
 /// the proxy spinning, and are served as soon as a connection ends; the
-/// limit is per live connection, not per total. One thread: with several,
-/// a connection accepted and handed to another thread is not counted yet
-/// when the next is accepted (see the report of the `bind` helper).
+/// limit is per live connection, not per total. With several threads too:
+/// the slot is taken before accept(2), so a connection handed to another
+/// thread counts at once.
 #[test]
 fn frontend_maxconn_queues_in_backlog_without_spinning() {
+    frontend_maxconn_holds(1);
+}
+
+#[test]
+fn frontend_maxconn_holds_with_two_threads() {
+    frontend_maxconn_holds(2);
+}
+
+fn frontend_maxconn_holds(nbthread: u32) {
     let dir = TempDir::new("tcp-maxconn");
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let origin = l.local_addr().unwrap();
@@ -151,7 +160,7 @@ fn frontend_maxconn_queues_in_backlog_without_spinning() {
     });
     let port = free_port();
     let cfg = format!(
-        "global\n    nbthread 1\ndefaults\n    mode tcp\n    timeout client 10s\n    timeout server 10s\n    timeout connect 1s\nlisten p\n    bind 127.0.0.1:{port}\n    maxconn 2\n    server s1 {origin}\n"
+        "global\n    nbthread {nbthread}\ndefaults\n    mode tcp\n    timeout client 10s\n    timeout server 10s\n    timeout connect 1s\nlisten p\n    bind 127.0.0.1:{port}\n    maxconn 2\n    server s1 {origin}\n"
     );
     let proxy = spawn_rhaproxy(&dir, "mc.cfg", &cfg);
     let addr2: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();

@@ -77,7 +77,8 @@ pub fn accept(w: &mut Worker, cx: &mut Cx<'_, Msg>, fd: RawFd, lidx: usize, sock
     let level = Level::from_config(&cfg.level);
     let timeout_ms = rt.cfg.global.stats_timeout_ms.max(1) as u64;
     let now = cx.now();
-    w.listeners[lidx].counters.sess_start(now);
+    // The listener's count was taken at accept (`Worker::reserve`).
+    w.listeners[lidx].counters.sess_start_reserved(now);
     // Like every accepted connection and every stream in HAProxy, a CLI
     // session counts in CumConns and CumReq.
     rt.cum_conns.fetch_add(1, Relaxed);

@@ -182,6 +182,16 @@ impl Counters {
         self.last_sess_ms.store(now_ms, Relaxed);
     }
 
+    /// A session starts whose `cur_sess` was already taken (a listener's
+    /// slot reserved before accept(2)): smax/stot/rate only.
+    pub fn sess_start_reserved(&self, now_ms: u64) {
+        update_max(&self.max_sess, self.cur_sess.load(Relaxed));
+        inc(&self.cum_sess);
+        self.sess_rate.hit(now_ms);
+        update_max(&self.max_sess_rate, self.sess_rate.rate(now_ms));
+        self.last_sess_ms.store(now_ms, Relaxed);
+    }
+
     pub fn sess_end(&self) {
         dec(&self.cur_sess);
     }

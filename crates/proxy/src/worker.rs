@@ -138,7 +138,7 @@ impl Worker {
             // backlog and stop polling the listener here (it is level-
             // triggered: polling a full listener would spin), as HAProxy
             // pauses full listeners until a connection ends.
-            if Self::listener_full(rt, l) {
+            if !Self::reserve(rt, l) {
                 self.pause_listener(cx, lidx, true);
                 break;
             }
@@ -148,6 +148,7 @@ impl Worker {
             let proxy_side = matches!(l.kind, LKind::Proxy(_));
             if proxy_side {
                 if let Some(wait) = rt.accept_rate_wait(cx.now()) {
+                    Self::unreserve(rt, l);
                     self.pause_listener(cx, lidx, false);
                     self.arm_rate_timer(cx, wait);
                     break;
@@ -155,11 +156,14 @@ impl Worker {
             }
             let (fd, src) = match crate::sock::accept(l.fd) {
                 Ok((fd, addr)) => (fd, addr.to_inet()),
-                Err(e) if crate::sock::is_would_block(&e) => break,
-                Err(e) if e.raw_os_error() == Some(libc::EINTR) || e.raw_os_error() == Some(libc::ECONNABORTED) => {
-                    continue
-                }
-                Err(_) => {
+                Err(e) => {
+                    Self::unreserve(rt, l);
+                    if crate::sock::is_would_block(&e) {
+                        break;
+                    }
+                    if e.raw_os_error() == Some(libc::EINTR) || e.raw_os_error() == Some(libc::ECONNABORTED) {
+                        continue;
+                    }
                     // EMFILE/ENFILE/ENOMEM: stop this batch; the listener
                     // stays polled and we retry on the next wake-up.
                     break;
@@ -195,6 +199,54 @@ impl Worker {
             }
         }
         cx.shared().load[cx.tid()].store(self.load(), Relaxed);
+    }
+
+    /// Takes a connection slot on the listener, its frontend and the
+    /// process before accept(2), as HAProxy's listener_accept does: a limit
+    /// checked first and counted later (maybe on another thread, after a
+    /// hand-off) lets concurrent accepts overshoot it. The accepted
+    /// connection owns the slots (`stream::accept`, `cli::accept` count the
+    /// session without taking them again); a failed accept gives them back.
+    fn reserve(rt: &Runtime, l: &Listener) -> bool {
+        let under = |max: u64| move |v: u64| (max == 0 || v < max).then_some(v + 1);
+        if l.counters
+            .cur_sess
+            .fetch_update(Relaxed, Relaxed, under(l.maxconn as u64))
+            .is_err()
+        {
+            return false;
+        }
+        let LKind::Proxy(px) = l.kind else { return true };
+        let fe = &rt.proxies[px];
+        let fe_max = fe.fe_maxconn.load(Relaxed);
+        if fe
+            .feconn
+            .fetch_update(Relaxed, Relaxed, |v| (fe_max == 0 || v < fe_max).then_some(v + 1))
+            .is_err()
+        {
+            crate::counters::dec(&l.counters.cur_sess);
+            return false;
+        }
+        let max = rt.maxconn.load(Relaxed);
+        if rt
+            .curr_conns
+            .fetch_update(Relaxed, Relaxed, |v| (v < max).then_some(v + 1))
+            .is_err()
+        {
+            fe.feconn.fetch_sub(1, Relaxed);
+            crate::counters::dec(&l.counters.cur_sess);
+            return false;
+        }
+        true
+    }
+
+    /// Gives back what `reserve` took, for a connection that will not run.
+    pub fn unreserve(rt: &Runtime, l: &Listener) {
+        crate::counters::dec(&l.counters.cur_sess);
+        if let LKind::Proxy(px) = l.kind {
+            rt.proxies[px].feconn.fetch_sub(1, Relaxed);
+            rt.curr_conns.fetch_sub(1, Relaxed);
+        }
     }
 
     /// The bind's own limit, its frontend's `maxconn` (over all of the

@@ -264,11 +264,14 @@ pub fn accept(
             && (r.sess_at_request || crate::http_act::run_l4(&r.tcp_sess, info));
         if !ok {
             sock::close_raw(fd);
+            Worker::unreserve(rt, l);
+            w.resume_listeners(cx);
             return;
         }
     }
     let _ = sock::setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_NODELAY, 1);
-    rt.curr_conns.fetch_add(1, Relaxed);
+    // curr_conns, feconn and the listener's count were taken at accept
+    // (`Worker::reserve`).
     inc_u64(&rt.cum_conns);
     if fe.mode != config::model::Mode::Http {
         // HAProxy's CumReq counts streams; in HTTP each request is one
@@ -279,12 +282,11 @@ pub fn accept(
     // accepted; it becomes a session now that the L4 rules let it in.
     rt.sess_rate.hit(now);
     crate::counters::update_max(&rt.max_sess_rate, rt.sess_rate.rate(now));
-    fe.feconn.fetch_add(1, Relaxed);
     inc(&fe.fe_counters.cum_conn);
     fe.fe_counters.conn_rate.hit(now);
     crate::counters::update_max(&fe.fe_counters.max_conn_rate, fe.fe_counters.conn_rate.rate(now));
     fe.fe_counters.sess_start(now);
-    l.counters.sess_start(now);
+    l.counters.sess_start_reserved(now);
     let bufsize = rt.cfg.global.tune_bufsize as usize;
     let head_limit = bufsize.saturating_sub(rt.cfg.global.tune_maxrewrite as usize).max(1);
     let mode = fe.mode;
