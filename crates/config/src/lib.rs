@@ -10,6 +10,7 @@
 pub mod addr;
 pub mod check;
 pub mod cond;
+pub mod cookie;
 pub mod diag;
 pub mod features;
 pub mod keywords;

@@ -284,7 +284,19 @@ impl Parser {
                     self.check_rule(p, is_def, &l);
                 }
             }
-            "cookie" => p.cookie = Some(raw()),
+            "cookie" => match crate::cookie::parse(w, &format!("{file}:{line}")) {
+                Ok((_, warns)) => {
+                    for t in warns {
+                        self.diags.warning(t);
+                    }
+                    p.cookie = Some(raw());
+                }
+                Err(alerts) => {
+                    for t in alerts {
+                        self.diags.alert(t);
+                    }
+                }
+            },
             "retries" => {
                 if arg(1).is_empty() {
                     self.diags.alert(format!(

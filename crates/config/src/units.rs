@@ -22,6 +22,29 @@ pub fn parse_time_ms(s: &str) -> Result<u32, TimeError> {
 /// Core time parser; returns a value in microseconds-of-the-unit space and
 /// checks HAProxy's 2^31-1 ms limit.
 fn parse_time(s: &str, default_us: u64) -> Result<u64, TimeError> {
+    let us = parse_time_us(s, default_us)?;
+    if us / 1000 > i32::MAX as u64 {
+        return Err(TimeError::Overflow);
+    }
+    Ok(us)
+}
+
+/// Parses a time whose unit defaults to seconds (HAProxy's `TIME_UNIT_S`,
+/// e.g. cookie `maxidle`): seconds, at most 2^31-1 of them, and a
+/// non-null value below one second is an underflow.
+pub fn parse_time_s(s: &str) -> Result<u32, TimeError> {
+    let us = parse_time_us(s, 1_000_000)?;
+    let secs = us / 1_000_000;
+    if secs > i32::MAX as u64 {
+        return Err(TimeError::Overflow);
+    }
+    if us != 0 && secs == 0 {
+        return Err(TimeError::Underflow);
+    }
+    Ok(secs as u32)
+}
+
+fn parse_time_us(s: &str, default_us: u64) -> Result<u64, TimeError> {
     let b = s.as_bytes();
     if b.is_empty() {
         return Err(TimeError::Empty);
@@ -56,9 +79,6 @@ fn parse_time(s: &str, default_us: u64) -> Result<u64, TimeError> {
     };
     let us = v.saturating_mul(mult_us);
     let ms = us / 1000;
-    if ms > i32::MAX as u64 {
-        return Err(TimeError::Overflow);
-    }
     if v != 0 && ms == 0 && mult_us < 1000 {
         return Err(TimeError::Underflow);
     }

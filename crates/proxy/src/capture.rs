@@ -32,7 +32,14 @@ pub struct Layout {
     /// (rule location, request slot index) for `http-request capture
     /// <sample> len <n>` lines.
     pub rule_slots: Vec<(Loc, usize)>,
+    /// `capture cookie <name> len <n>`: the name prefix and the length
+    /// kept (the logs' `%CC`/`%CS`; the last line wins, as in HAProxy).
+    pub cookie: Option<(Vec<u8>, usize)>,
 }
+
+/// HAProxy's default `tune.http.cookielen` (`CAPTURE_LEN`): a captured
+/// cookie keeps at most one byte less.
+pub const COOKIE_CAPTURE_MAX: usize = 64 - 1;
 
 impl Layout {
     pub fn is_empty(&self) -> bool {
@@ -116,7 +123,24 @@ impl Layout {
                     // capture cookie|request header|response header
                     let too_many = w.len() > 6;
                     match (arg(1), arg(2)) {
-                        ("cookie", _) => continue,
+                        ("cookie", _) => {
+                            if w.len() > 5 {
+                                return Err(format!(
+                                    "{pfx} '{} {}' cannot handle unexpected argument '{}'.",
+                                    arg(0),
+                                    arg(1),
+                                    arg(5)
+                                ));
+                            }
+                            if arg(4).is_empty() {
+                                return Err(format!(
+                                    "{pfx} '{}' expects 'cookie' <cookie_name> 'len' <len>.",
+                                    arg(0)
+                                ));
+                            }
+                            let len = config::units::atol(arg(4)).max(0) as usize;
+                            l.cookie = Some((arg(2).as_bytes().to_vec(), len.min(COOKIE_CAPTURE_MAX)));
+                        }
                         (d @ ("request" | "response"), "header") => {
                             if too_many {
                                 return Err(format!(

@@ -14,6 +14,7 @@ pub mod buffer;
 pub mod capture;
 pub mod checks;
 pub mod cli;
+pub mod cookie;
 pub mod counters;
 pub mod hash;
 pub mod http_act;

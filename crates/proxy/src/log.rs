@@ -1086,6 +1086,12 @@ pub fn log_txn(s: &mut Stream, env: &mut Env) {
         final_bytes: pl.needs.bytes,
         be_http: be.map_or(fe.mode, |b| b.mode) == Mode::Http,
         term: (s.term.who, s.term.when),
+        ck: match (s.http.as_deref(), be.and_then(|b| b.cookie.as_ref())) {
+            (Some(t), Some(o)) if o.any_mode() => (t.ck.ck.log_char(), t.ck.sck.log_char()),
+            _ => (0, 0),
+        },
+        cli_cookie: s.http.as_deref().and_then(|t| t.ck.cli_cookie()),
+        srv_cookie: s.http.as_deref().and_then(|t| t.ck.srv_cookie()),
         actconn: rt.curr_conns.load(Relaxed) as u64,
         feconn: fe.feconn.load(Relaxed) as u64,
         // HAProxy logs once the stream has left its backend and server.

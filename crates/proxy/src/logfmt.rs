@@ -250,6 +250,11 @@ pub struct LogInfo<'a> {
     pub be_http: bool,
     /// Termination flags, 0 for '-'.
     pub term: (u8, u8),
+    /// Persistence cookie flags (`%tsc` third and fourth), 0 for '-'.
+    pub ck: (u8, u8),
+    /// `capture cookie` of the request and of the response (`%CC`/`%CS`).
+    pub cli_cookie: Option<&'a [u8]>,
+    pub srv_cookie: Option<&'a [u8]>,
     pub actconn: u64,
     pub feconn: u64,
     pub beconn: u64,
@@ -1001,12 +1006,14 @@ fn render_var(v: Var, o: u8, li: &LogInfo<'_>, out: &mut Vec<u8>) -> bool {
             num(out, li.bytes_out as i64)
         }
         Var::BytesIn => num(out, li.bytes_in as i64),
-        Var::CookieCli | Var::CookieSrv => text(out, None, o),
+        Var::CookieCli => text(out, li.cli_cookie, o),
+        Var::CookieSrv => text(out, li.srv_cookie, o),
         Var::TermState | Var::TermStateCk => {
             out.push(if li.term.0 == 0 { b'-' } else { li.term.0 });
             out.push(if li.term.1 == 0 { b'-' } else { li.term.1 });
             if v == Var::TermStateCk {
-                out.extend_from_slice(b"--");
+                out.push(if li.ck.0 == 0 { b'-' } else { li.ck.0 });
+                out.push(if li.ck.1 == 0 { b'-' } else { li.ck.1 });
             }
         }
         Var::ActConn => num(out, li.actconn as i64),

@@ -241,6 +241,8 @@ pub struct ProxyRt {
     pub switching: crate::switching::Switching,
     /// `use-server`, `force-persist` and `ignore-persist` rules (backends).
     pub srv_rules: crate::switching::ServerRules,
+    /// The `cookie` persistence line of a backend, if any.
+    pub cookie: Option<config::cookie::CookieOpts>,
     pub dispatch: Option<Target>,
     /// Frontend side counters (FRONTEND row).
     pub fe_counters: Counters,
@@ -427,6 +429,14 @@ impl Runtime {
                     Default::default()
                 } else {
                     crate::switching::ServerRules::build(p)?
+                },
+                cookie: match (&p.cookie, p.mode) {
+                    (Some(l), Mode::Http) if !p.disabled && p.cap.backend => Some(
+                        config::cookie::parse(&l.words, &l.loc.to_string())
+                            .map_err(|e| e.join("\n"))?
+                            .0,
+                    ),
+                    _ => None,
                 },
                 dispatch: p.dispatch.as_ref().and_then(Target::from_addr),
                 fe_counters: Counters::default(),

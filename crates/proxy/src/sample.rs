@@ -1283,7 +1283,7 @@ fn cookies<'b>(cx: &'b Ctx<'_>, dir: Dir, name: &[u8], out: &mut Vec<&'b [u8]>) 
 }
 
 /// End of a cookie value: the first `;` or `,` outside double quotes.
-fn cookie_value_end(h: &[u8], mut i: usize) -> usize {
+pub(crate) fn cookie_value_end(h: &[u8], mut i: usize) -> usize {
     let (mut quoted, mut pair) = (false, false);
     while i < h.len() {
         let c = h[i];

@@ -41,15 +41,7 @@ pub fn check(cfg: &Config) -> Report {
         // acl, http-request, http-response, http-after-response,
         // tcp-request and tcp-response are compiled by `http_act` at
         // start-up, which refuses what it does not implement word by word.
-        // Captures are compiled by `capture`; only `capture cookie`
-        // (for logs) is not implemented.
-        if let Some(c) = p
-            .captures
-            .iter()
-            .find(|c| c.words.get(1).map(|s| s.as_str()) == Some("cookie"))
-        {
-            refuse(&mut r, &c.loc, &first_words(c), &p.name);
-        }
+        // Captures are compiled by `capture`.
         let lists: [(&str, &Vec<RawLine>); 2] = [("stick", &p.sticks), ("compression", &p.compression)];
         for (kw, l) in lists {
             if let Some(first) = l.first() {
@@ -61,14 +53,19 @@ pub fn check(cfg: &Config) -> Report {
                 refuse(&mut r, &first.loc, &what, &p.name);
             }
         }
-        for (kw, l) in [
-            ("cookie", &p.cookie),
-            ("stick-table", &p.stick_table),
-            ("source", &p.source),
-        ] {
+        for (kw, l) in [("stick-table", &p.stick_table), ("source", &p.source)] {
             if let Some(l) = l {
                 refuse(&mut r, &l.loc, kw, &p.name);
             }
+        }
+        // Cookie persistence runs (`cookie`), except dynamic server
+        // cookies (`dynamic` + `dynamic-cookie-key`).
+        if let Some(l) = p
+            .cookie
+            .as_ref()
+            .filter(|l| config::cookie::parse(&l.words, "").is_ok_and(|(o, _)| o.dynamic))
+        {
+            refuse(&mut r, &l.loc, "cookie ... dynamic", &p.name);
         }
         if p.stats.enabled || p.stats.uri.is_some() {
             refuse(&mut r, &p.loc, "stats (web page)", &p.name);
@@ -84,9 +81,6 @@ pub fn check(cfg: &Config) -> Report {
         for s in &p.servers {
             if s.send_proxy || s.send_proxy_v2 {
                 refuse(&mut r, &s.loc, "send-proxy", &p.name);
-            }
-            if s.cookie.is_some() {
-                refuse(&mut r, &s.loc, "cookie", &p.name);
             }
             if s.track.is_some() {
                 refuse(&mut r, &s.loc, "track", &p.name);

@@ -114,6 +114,9 @@ pub struct Txn {
     /// in HTTP_MSG_ERROR): nothing more is read from it, the response is
     /// still awaited and delivered, then the connection closes.
     req_aborted: bool,
+    /// Cookie persistence flags, dates and cookie captures of the
+    /// transaction (see `cookie`).
+    pub ck: crate::cookie::CkTxn,
 }
 
 /// The head whose analysis is paused.
@@ -179,6 +182,7 @@ impl Txn {
             sent_100: false,
             req_aborted: false,
             tarpit: None,
+            ck: Default::default(),
         }
     }
 
@@ -730,8 +734,10 @@ fn server_rules(
 ) {
     let be = &env.rt.proxies[be_i];
     let sr = &be.srv_rules;
+    let mut persist = crate::switching::Persist::None;
     let srv = with_req_cx(s, env, data, head, body, |cx| {
-        let force = sr.persist(cx) == crate::switching::Persist::Force;
+        persist = sr.persist(cx);
+        let force = persist == crate::switching::Persist::Force;
         sr.select(
             cx,
             force || be.cfg.options.persist,
@@ -744,6 +750,170 @@ fn server_rules(
         )
     });
     s.forced_srv = srv;
+    let ck = &mut s.http.as_mut().unwrap().ck;
+    ck.ignore = persist == crate::switching::Persist::Ignore;
+    ck.force = persist == crate::switching::Persist::Force;
+}
+
+/// Cookie persistence and `capture cookie` over the request's `Cookie`
+/// headers (HAProxy's `http_manage_client_side_cookies()`, after the
+/// `use-server` rules): edits the headers in place (they only shrink),
+/// drops emptied ones, and pins the request to the server the cookie
+/// names (`SF_DIRECT`).
+fn cookie_request(s: &mut Stream, env: &Env, buf: &mut crate::buffer::Buf, be_i: usize) {
+    let be = &env.rt.proxies[be_i];
+    let fe = &env.rt.proxies[s.fe];
+    let rq = crate::cookie::ReqSide {
+        opts: be.cookie.as_ref(),
+        capture: fe.caps.cookie.as_ref().map(|(n, l)| (&n[..], *l)),
+        skip: s.forced_srv.is_some() || s.http.as_ref().is_some_and(|t| t.ck.ignore),
+        now: wall_secs(),
+    };
+    let find = |v: &[u8], from: usize| {
+        (from..be.servers.len()).find_map(|i| {
+            let sv = &be.servers[i];
+            (!sv.is_deleted() && sv.cfg.cookie.as_deref().is_some_and(|c| c.as_bytes() == v))
+                .then(|| (i, !sv.up.load(Relaxed) || sv.in_maint()))
+        })
+    };
+    let t = s.http.as_mut().unwrap();
+    if be.cfg.options.persist {
+        t.ck.force = true;
+    }
+    let mut chosen = None;
+    let data = buf.data_mut();
+    let mut i = 0;
+    while i < t.hdrs.len() {
+        let h = t.hdrs[i];
+        if !http::eq_ignore_case(h.name.get(data), b"cookie") {
+            i += 1;
+            continue;
+        }
+        let (off, len) = (h.value.off as usize, h.value.len as usize);
+        let (n, srv) = crate::cookie::request_header(&mut data[off..off + len], &rq, &mut t.ck, &find);
+        chosen = chosen.or(srv);
+        if n == 0 && len > 0 {
+            t.hdrs.remove(i);
+            continue;
+        }
+        t.hdrs[i].value.len = n as u32;
+        i += 1;
+    }
+    if let Some(rs) = t.rs.as_mut() {
+        let mut j = 0;
+        while j < rs.edit.added.len() {
+            let (name, v) = &mut rs.edit.added[j];
+            if !http::eq_ignore_case(name, b"cookie") {
+                j += 1;
+                continue;
+            }
+            let len = v.len();
+            let (n, srv) = crate::cookie::request_header(v, &rq, &mut t.ck, &find);
+            chosen = chosen.or(srv);
+            if n == 0 && len > 0 {
+                rs.edit.added.remove(j);
+                continue;
+            }
+            v.truncate(n);
+            j += 1;
+        }
+    }
+    if chosen.is_some() {
+        s.forced_srv = chosen;
+    }
+}
+
+/// Wall clock in seconds, as HAProxy's `date.tv_sec` for cookie dates.
+fn wall_secs() -> u32 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32)
+}
+
+/// Server-side cookies (HAProxy's `http_manage_server_side_cookies()` and
+/// the Set-Cookie insertion of `http_process_res_common()`), between the
+/// http-response and http-after-response rules: the server's own
+/// persistence cookie is deleted or rewritten, `capture cookie` takes the
+/// first match, and a Set-Cookie (plus `Cache-control: private` with
+/// `nocache`) is added when the client must learn its server.
+struct CookieRes<'a> {
+    opts: Option<&'a config::cookie::CookieOpts>,
+    capture: Option<(&'a [u8], usize)>,
+    srv: Option<Option<&'a [u8]>>,
+    direct: bool,
+    status: u16,
+}
+
+fn cookie_response(cr: &CookieRes<'_>, cx: &mut Ctx<'_>, st: &mut crate::cookie::CkTxn) {
+    use crate::cookie::SetCookie;
+    if cr.status < 200 && cr.status != 101 {
+        return;
+    }
+    let rs = crate::cookie::ResSide {
+        opts: cr.opts,
+        capture: cr.capture,
+        srv: cr.srv,
+        direct: cr.direct,
+    };
+    let buf = cx.buf;
+    let mut i = 0;
+    let mut moved: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+    while i < cx.hdrs.len() {
+        let h = cx.hdrs[i];
+        if !http::eq_ignore_case(h.name.get(buf), b"set-cookie") {
+            i += 1;
+            continue;
+        }
+        match crate::cookie::response_header(h.value.get(buf), &rs, st) {
+            SetCookie::Keep => i += 1,
+            SetCookie::Remove => {
+                cx.hdrs.remove(i);
+            }
+            SetCookie::Replace(v) => {
+                // A longer value cannot stay in the input buffer: it moves
+                // after the other headers (the codec re-serialises them).
+                moved.push((h.name.get(buf).to_ascii_lowercase(), v));
+                cx.hdrs.remove(i);
+            }
+        }
+    }
+    let mut j = 0;
+    while j < cx.edit.added.len() {
+        let (name, v) = &mut cx.edit.added[j];
+        if !http::eq_ignore_case(name, b"set-cookie") {
+            j += 1;
+            continue;
+        }
+        match crate::cookie::response_header(v, &rs, st) {
+            SetCookie::Keep => j += 1,
+            SetCookie::Remove => {
+                cx.edit.added.remove(j);
+            }
+            SetCookie::Replace(nv) => {
+                *v = nv;
+                j += 1;
+            }
+        }
+    }
+    cx.edit.added.extend(moved);
+    let (Some(o), Some(srv_ck)) = (cr.opts, cr.srv) else {
+        return;
+    };
+    let mut v = Vec::new();
+    if !crate::cookie::insert(o, st, srv_ck, cr.direct, wall_secs(), &mut v) {
+        return;
+    }
+    cx.edit.added.push((b"set-cookie".to_vec(), v));
+    if o.nocache {
+        let pragma = cx.header_values(b"pragma", true).first().copied();
+        let cc = cx.header_values(b"cache-control", false);
+        let expires = !cx.header_values(b"expires", true).is_empty();
+        let validator =
+            !cx.header_values(b"etag", true).is_empty() || !cx.header_values(b"last-modified", true).is_empty();
+        if crate::cookie::cacheable(st.meth_cacheable, cr.status, pragma, cc.into_iter(), expires, validator) {
+            cx.edit.added.push((b"cache-control".to_vec(), b"private".to_vec()));
+        }
+    }
 }
 
 /// Runs rule list number `step`: skipped when the analysis resumes at a
@@ -817,6 +987,14 @@ fn response_rules(
     if let Some(l) = s.logs.as_deref().filter(|l| l.has_uid) {
         inf.unique_id = &l.uid;
     }
+    let be = &rt.proxies[be_i];
+    let cr = CookieRes {
+        opts: be.cookie.as_ref(),
+        capture: rt.proxies[fe_i].caps.cookie.as_ref().map(|(n, l)| (&n[..], *l)),
+        srv: s.srv.map(|i| be.servers[i].cfg.cookie.as_deref().map(str::as_bytes)),
+        direct: s.forced_srv.is_some(),
+        status: head.status,
+    };
     let t: &mut Txn = s.http.as_mut().unwrap();
     let rs = t.rs.get_or_insert_with(Default::default);
     if resume.is_none() {
@@ -857,6 +1035,9 @@ fn response_rules(
             if v != Verdict::Continue {
                 return resolve_reply(rt, &[be_i, fe_i], v, &mut cx);
             }
+        }
+        if cr.opts.is_some() || cr.capture.is_some() {
+            cookie_response(&cr, &mut cx, &mut t.ck);
         }
     }
     for &p in order {
@@ -1881,10 +2062,14 @@ fn request_process(
     if resume.is_none() {
         // A new transaction: the previous one's edits and txn variables
         // are forgotten.
-        if let Some(rs) = s.http.as_mut().unwrap().rs.as_mut() {
+        let t = s.http.as_mut().unwrap();
+        if let Some(rs) = t.rs.as_mut() {
             rs.vars.new_txn();
             rs.edit.clear();
         }
+        t.ck.reset();
+        t.ck.meth_cacheable = matches!(head.meth, Method::Get | Method::Head | Method::Options | Method::Trace);
+        t.ck.is_post = head.meth == Method::Post;
     }
     // HAProxy's order: the frontend's tcp-request content, http-request
     // and redirect rules, then the switching rules choose the backend,
@@ -1911,16 +2096,22 @@ fn request_process(
             return Ok(true);
         };
         s.enter_backend(env, be_i);
-        if !env.rt.proxies[be_i].srv_rules.is_empty() {
-            let bv = req_body_view(s, data, &head, buf.len()).unwrap_or_default();
-            server_rules(s, env, data, &head, bv, be_i);
-        }
     }
     let be_i = s.be.unwrap();
     if be_i != fe_i && env.rt.proxies[be_i].rules.has_req() {
         if let Some(r) = req_rules_part(s, env, buf, &head, true, resume, &prev) {
             return r;
         }
+    }
+    // HAProxy's order once the backend's rules are done: `use-server`
+    // and the persistence rules, then the persistence cookie.
+    if !env.rt.proxies[be_i].srv_rules.is_empty() {
+        let data = buf.data();
+        let bv = req_body_view(s, data, &head, buf.len()).unwrap_or_default();
+        server_rules(s, env, data, &head, bv, be_i);
+    }
+    if env.rt.proxies[be_i].cookie.is_some() || env.rt.proxies[fe_i].caps.cookie.is_some() {
+        cookie_request(s, env, buf, be_i);
     }
     let data = buf.data();
     let mode = conn_mode(env, s);
@@ -2220,12 +2411,14 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
     // the stream holds the transaction while they run.
     let be_rules = &env.rt.proxies[be_i].rules;
     let fe_rules = &env.rt.proxies[s.fe].rules;
-    let has_res_rules = !(be_rules.res.is_empty()
-        && be_rules.after.is_empty()
-        && be_rules.tcp_res.is_empty()
-        && fe_rules.res.is_empty()
-        && fe_rules.after.is_empty()
-        && fe_rules.tcp_res.is_empty());
+    let has_res_rules = env.rt.proxies[be_i].cookie.is_some()
+        || env.rt.proxies[s.fe].caps.cookie.is_some()
+        || !(be_rules.res.is_empty()
+            && be_rules.after.is_empty()
+            && be_rules.tcp_res.is_empty()
+            && fe_rules.res.is_empty()
+            && fe_rules.after.is_empty()
+            && fe_rules.tcp_res.is_empty());
     if !interim && has_res_rules {
         s.http = Some(t);
         let bv = match res_body_view(s, data, &head, buf.len()) {
