@@ -174,17 +174,15 @@ pub struct ReqSide<'a> {
     pub now: u32,
 }
 
+/// Looks a server up by cookie value from an index on: (index, down).
+pub type FindSrv<'a> = dyn Fn(&[u8], usize) -> Option<(usize, bool)> + 'a;
+
 /// Walks one `Cookie` header value in place (HAProxy handles each header
 /// line on its own). Returns the new length (0: remove the header) and
 /// the server the persistence cookie designates, if any. `find(value,
 /// from)` returns the first server at index `from` or later whose
 /// cookie is `value`, and whether it is down.
-pub fn request_header(
-    v: &mut [u8],
-    rq: &ReqSide<'_>,
-    st: &mut CkTxn,
-    find: &dyn Fn(&[u8], usize) -> Option<(usize, bool)>,
-) -> (usize, Option<usize>) {
+pub fn request_header(v: &mut [u8], rq: &ReqSide<'_>, st: &mut CkTxn, find: &FindSrv<'_>) -> (usize, Option<usize>) {
     let mut end = v.len();
     let mut chosen = None;
     let mut prev = 0;
