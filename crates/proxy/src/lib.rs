@@ -25,6 +25,7 @@ pub mod listener;
 pub mod log;
 pub mod logfmt;
 pub mod map;
+pub mod proxy_protocol;
 pub mod queue;
 pub mod regex;
 pub mod runtime;

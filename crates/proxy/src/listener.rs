@@ -48,6 +48,8 @@ pub struct Listener {
     pub spread: reactor::AcceptSpread,
     /// `bind ... interface`, passed along by `_getsocks`.
     pub iface: Option<String>,
+    /// `bind ... accept-proxy`: connections start with a PROXY header.
+    pub accept_proxy: bool,
 }
 
 /// What binding one socket produced: HAProxy reports warnings and goes on,
@@ -413,6 +415,7 @@ pub fn open_all(cfg: &Config, nbthread: usize) -> (Vec<Listener>, Vec<BindMsg>, 
                         paused_on: Default::default(),
                         spread: reactor::AcceptSpread::new(),
                         iface: None,
+                        accept_proxy: false,
                     },
                 ));
             }
@@ -470,6 +473,7 @@ pub fn open_all(cfg: &Config, nbthread: usize) -> (Vec<Listener>, Vec<BindMsg>, 
                             paused_on: Default::default(),
                             spread: reactor::AcceptSpread::new(),
                             iface: b.interface.clone(),
+                            accept_proxy: b.accept_proxy,
                         },
                     ));
                 }

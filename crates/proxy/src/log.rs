@@ -1145,6 +1145,7 @@ fn eval_samples(s: &mut Stream, rt: &crate::runtime::Runtime, fmt: &LogFmt, stat
         dst: s.dst,
         first_req: false,
         unique_id: if lg.has_uid { &lg.uid } else { b"" },
+        pp: s.pp.as_deref(),
     };
     let uri: &[u8] = if lg.has_uri { &lg.uri } else { b"" };
     let mut parts = uri.splitn(3, |&c| c == b' ');

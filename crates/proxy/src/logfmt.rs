@@ -883,6 +883,13 @@ fn date_field(out: &mut Vec<u8>, tm: Tm, ms: Option<u32>) {
     }
 }
 
+/// HAProxy's `date2str_log` form (`dd/Mon/yyyy:HH:MM:SS.mmm`, local time)
+/// of a wall-clock time in microseconds, for lines built outside a format.
+pub fn log_date(out: &mut Vec<u8>, wall_us: i64) {
+    let ms = (wall_us.rem_euclid(1_000_000) / 1000) as u32;
+    date_field(out, localtime(wall_us.div_euclid(1_000_000)), Some(ms));
+}
+
 /// Renders one variable; false when it printed nothing that counts as a
 /// field (captures with none configured).
 fn render_var(v: Var, o: u8, li: &LogInfo<'_>, out: &mut Vec<u8>) -> bool {

@@ -282,6 +282,8 @@ pub struct Info<'a> {
     pub first_req: bool,
     /// The stream's unique id (`unique-id-format`), empty when none.
     pub unique_id: &'a [u8],
+    /// The client connection's PROXY protocol state, if it expected one.
+    pub pp: Option<&'a crate::stream::proxy_hs::Pp>,
 }
 
 /// What is buffered of the body of the message under analysis (its head
@@ -490,6 +492,11 @@ pub enum Fetch {
     BeId,
     SrvId,
     SoName,
+    /// `fc_rcvd_proxy`, `fc_pp_authority`, `fc_pp_unique_id`: what the
+    /// client connection's PROXY header brought.
+    RcvdProxy,
+    PpAuthority,
+    PpUniqueId,
     Uuid,
     UrlParam {
         name: Vec<u8>,
@@ -802,6 +809,9 @@ pub fn parse_expr(s: &str, dir: Dir) -> Result<Expr, String> {
         "be_id" => Fetch::BeId,
         "srv_id" => Fetch::SrvId,
         "so_name" => Fetch::SoName,
+        "fc_rcvd_proxy" => Fetch::RcvdProxy,
+        "fc_pp_authority" => Fetch::PpAuthority,
+        "fc_pp_unique_id" => Fetch::PpUniqueId,
         "uuid" => {
             match args.first().map(|x| x.trim()) {
                 None | Some("") | Some("4") => {}
@@ -1211,6 +1221,16 @@ impl Fetch {
             Fetch::BeId => cx.info.be_id.map(|i| Smp::Int(i as i64)),
             Fetch::SrvId => cx.info.srv_id.map(|i| Smp::Int(i as i64)),
             Fetch::SoName => cx.info.so_name.map(|n| Smp::Str(n.into())),
+            Fetch::RcvdProxy => Some(Smp::Bool(cx.info.pp.is_some_and(|p| p.rcvd))),
+            Fetch::PpAuthority | Fetch::PpUniqueId => {
+                let t = cx.info.pp.and_then(|p| p.tlvs.as_deref())?;
+                let v = if matches!(self, Fetch::PpAuthority) {
+                    &t.authority
+                } else {
+                    &t.unique_id
+                };
+                v.as_deref().map(|v| Smp::Str(v.into()))
+            }
             Fetch::Uuid => Some(Smp::Str(uuid4())),
             Fetch::UrlParam { name } => {
                 let u = cx.uri();
@@ -1925,7 +1945,7 @@ impl Expr {
                     what: CookWhat::Count | CookWhat::Int,
                     ..
                 } => M::Int,
-                Fetch::FirstReq => M::Bool,
+                Fetch::FirstReq | Fetch::RcvdProxy => M::Bool,
                 Fetch::Src | Fetch::Dst => M::Ip,
                 Fetch::Const(Smp::Bool(_)) => M::Bool,
                 Fetch::Const(Smp::Int(_)) => M::Int,

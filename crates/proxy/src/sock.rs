@@ -223,6 +223,12 @@ pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     cvt_size(unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) })
 }
 
+/// Reads into `buf` leaving the bytes in the socket (MSG_PEEK).
+pub fn peek(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for writing buf.len() bytes.
+    cvt_size(unsafe { libc::recv(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len(), libc::MSG_PEEK) })
+}
+
 /// Sends without SIGPIPE; `more` hints that more data follows (MSG_MORE).
 #[inline]
 pub fn send(fd: RawFd, buf: &[u8], more: bool) -> io::Result<usize> {

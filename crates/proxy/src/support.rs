@@ -94,9 +94,6 @@ pub fn check(cfg: &Config) -> Report {
             }
         }
         for b in &p.binds {
-            if b.accept_proxy {
-                refuse(&mut r, &b.loc, "accept-proxy", &p.name);
-            }
             // Tasks have no priorities here: a listener cannot make its
             // connections nicer or greedier than the others.
             if let Some(n) = b.nice.filter(|n| *n != 0) {

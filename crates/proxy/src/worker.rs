@@ -381,7 +381,12 @@ impl Worker {
                 idx,
                 gen,
             };
-            s.wake(&mut env, what)
+            if crate::stream::proxy_hs::waiting(&s) {
+                let lidx = s.lidx;
+                crate::stream::proxy_hs::wake(&mut s, &mut env, what, &self.listeners[lidx])
+            } else {
+                s.wake(&mut env, what)
+            }
         };
         if alive {
             self.streams.restore(idx, s);

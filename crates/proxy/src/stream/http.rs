@@ -395,7 +395,8 @@ fn proxy_reply<'r>(rt: &'r crate::runtime::Runtime, s: &Stream, code: u16) -> Op
 /// A generated reply rendered outside of the rules: fetches see no
 /// message (the request is gone), as after HAProxy's analysers.
 fn render_detached(rt: &crate::runtime::Runtime, s: &mut Stream, rep: &Reply) -> Vec<u8> {
-    let inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    let mut inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    inf.pp = s.pp.as_deref();
     let mut hdrs = Vec::new();
     let mut edit = Edit::default();
     let mut vars = Vars::default();
@@ -573,6 +574,7 @@ fn info<'a>(rt: &'a crate::runtime::Runtime, s: &Stream, first_req: bool) -> Inf
         dst: s.dst,
         first_req,
         unique_id: b"",
+        pp: None,
     }
 }
 
@@ -590,6 +592,7 @@ fn with_req_cx<R>(
     let rt = env.rt;
     s.ensure_dst();
     let mut inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    inf.pp = s.pp.as_deref();
     if let Some(l) = s.logs.as_deref().filter(|l| l.has_uid) {
         inf.unique_id = &l.uid;
     }
@@ -984,6 +987,7 @@ fn response_rules(
     let be_i = s.be.unwrap_or(fe_i);
     s.ensure_dst();
     let mut inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    inf.pp = s.pp.as_deref();
     if let Some(l) = s.logs.as_deref().filter(|l| l.has_uid) {
         inf.unique_id = &l.uid;
     }
@@ -2850,7 +2854,8 @@ fn unique_id(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead) {
         hostname: crate::log::hostname(),
         ..Default::default()
     };
-    let inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    let mut inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    inf.pp = s.pp.as_deref();
     let t: &mut Txn = s.http.as_mut().unwrap();
     let mut no_vars = Vars::default();
     let vars = match t.rs.as_mut() {

@@ -13,6 +13,7 @@
 //! not parse HTTP (the `http` crate does) nor choose servers (`backend`).
 
 pub mod http;
+pub mod proxy_hs;
 
 use crate::backend::{self, Assign};
 use crate::buffer::{Buf, Pool};
@@ -233,6 +234,9 @@ pub struct Stream {
     /// Timers and counts for the log line (see `log`), only for frontends
     /// that log or build unique ids: others pay one pointer.
     pub logs: Option<Box<crate::log::StrmLogs>>,
+    /// PROXY protocol state of the client connection (None: no header
+    /// expected): waiting for it, then what it announced.
+    pub pp: Option<Box<proxy_hs::Pp>>,
 }
 
 /// Accepts a client connection into a new stream on this thread.
@@ -250,7 +254,10 @@ pub fn accept(
     let l = &w.listeners[lidx];
     // tcp-request connection (and variable-free session) rules.
     let r = &fe.rules;
-    if !r.tcp_conn.is_empty() || (!r.tcp_sess.is_empty() && !r.sess_at_request) {
+    // Session rules wait for the PROXY header when one is expected: they
+    // see the announced addresses.
+    let sess_now = !r.tcp_sess.is_empty() && !r.sess_at_request && !l.accept_proxy;
+    if !r.tcp_conn.is_empty() || sess_now {
         let info = crate::sample::Info {
             fe_name: &fe.name,
             fe_id: fe.id,
@@ -260,8 +267,8 @@ pub fn accept(
             first_req: true,
             ..Default::default()
         };
-        let ok = crate::http_act::run_l4(&r.tcp_conn, info)
-            && (r.sess_at_request || crate::http_act::run_l4(&r.tcp_sess, info));
+        let ok =
+            crate::http_act::run_l4(&r.tcp_conn, info) && (!sess_now || crate::http_act::run_l4(&r.tcp_sess, info));
         if !ok {
             sock::close_raw(fd);
             Worker::unreserve(rt, l);
@@ -273,20 +280,17 @@ pub fn accept(
     // curr_conns, feconn and the listener's count were taken at accept
     // (`Worker::reserve`).
     inc_u64(&rt.cum_conns);
-    if fe.mode != config::model::Mode::Http {
-        // HAProxy's CumReq counts streams; in HTTP each request is one
-        // (counted where the request is), in TCP each connection is.
-        inc_u64(&rt.cum_req);
-    }
-    // The connection was counted in the global connection rate when
-    // accepted; it becomes a session now that the L4 rules let it in.
-    rt.sess_rate.hit(now);
-    crate::counters::update_max(&rt.max_sess_rate, rt.sess_rate.rate(now));
     inc(&fe.fe_counters.cum_conn);
     fe.fe_counters.conn_rate.hit(now);
     crate::counters::update_max(&fe.fe_counters.max_conn_rate, fe.fe_counters.conn_rate.rate(now));
-    fe.fe_counters.sess_start(now);
+    // The listener counts connections whether or not a session follows.
     l.counters.sess_start_reserved(now);
+    // A PROXY header to wait for: the session starts once it is read
+    // (see proxy_hs.rs).
+    let wait_pp = l.accept_proxy;
+    if !wait_pp {
+        session_counters(rt, fe, now);
+    }
     let bufsize = rt.cfg.global.tune_bufsize as usize;
     let head_limit = bufsize.saturating_sub(rt.cfg.global.tune_maxrewrite as usize).max(1);
     let mode = fe.mode;
@@ -325,16 +329,37 @@ pub fn accept(
             retry_at: ETERNITY,
             redisp_from: None,
             logs: None,
+            pp: None,
         }
     });
     cx.fd_insert(fd, token(K_CLI_SIDE, idx, gen));
-    if !fe.log.targets.is_empty() || fe.log.uid_fmt.is_some() {
+    if wait_pp {
+        if let Some(s) = w.streams.get_mut(idx, gen) {
+            s.pp = Some(Box::new(proxy_hs::Pp::waiting()));
+        }
+    } else if !fe.log.targets.is_empty() || fe.log.uid_fmt.is_some() {
         let lid = w.listeners[lidx].id;
         if let Some(s) = w.streams.get_mut(idx, gen) {
             crate::log::on_accept(s, fe, lid, now);
         }
     }
     w.run_stream(cx, idx, gen, Wake::Start);
+}
+
+/// What a new session counts (HAProxy's `session_count_new` and the
+/// frontend's stream count), once its connection is usable: at accept, or
+/// after the PROXY header.
+fn session_counters(rt: &Runtime, fe: &crate::runtime::ProxyRt, now: u64) {
+    if fe.mode != config::model::Mode::Http {
+        // HAProxy's CumReq counts streams; in HTTP each request is one
+        // (counted where the request is), in TCP each connection is.
+        inc_u64(&rt.cum_req);
+    }
+    // The connection was counted in the global connection rate when
+    // accepted; it becomes a session now that the L4 rules let it in.
+    rt.sess_rate.hit(now);
+    crate::counters::update_max(&rt.max_sess_rate, rt.sess_rate.rate(now));
+    fe.fe_counters.sess_start(now);
 }
 
 fn inc_u64(c: &std::sync::atomic::AtomicU64) {
@@ -740,7 +765,8 @@ impl Stream {
         let chosen = if fe.switching.trivial {
             fe.switching.first_static()
         } else {
-            let info = self.l4_info(rt, None);
+            let mut info = self.l4_info(rt, None);
+            info.pp = self.pp.as_deref();
             crate::http_act::with_l4_cx(info, |cx| fe.switching.select(&rt.cfg, cx))
         };
         let Some(be) = chosen.or(fe.default_backend) else {
@@ -750,7 +776,8 @@ impl Stream {
         self.enter_backend(env, be);
         let b = &rt.proxies[be];
         if !b.srv_rules.is_empty() {
-            let info = self.l4_info(rt, Some(b));
+            let mut info = self.l4_info(rt, Some(b));
+            info.pp = self.pp.as_deref();
             let sr = &b.srv_rules;
             self.forced_srv = crate::http_act::with_l4_cx(info, |cx| {
                 let force = sr.persist(cx) == crate::switching::Persist::Force;
@@ -1231,7 +1258,9 @@ impl Stream {
             backend::be_leave(&rt.proxies[be]);
         }
         let fe = &rt.proxies[self.fe];
-        fe.fe_counters.sess_end();
+        if self.pp.as_ref().is_none_or(|p| !p.waiting) {
+            fe.fe_counters.sess_end();
+        }
         fe.feconn.fetch_sub(1, Relaxed);
         rt.curr_conns.fetch_sub(1, Relaxed);
     }
