@@ -44,6 +44,10 @@ pub struct OutSide<'a> {
     /// an explicit keep-alive).
     pub req_ver11: bool,
     pub forward_for: Option<ForwardFor<'a>>,
+    /// Headers added by rules: after the parsed ones, before the
+    /// X-Forwarded-For and connection headers, where HAProxy's output has
+    /// them (names lower-cased like every other).
+    pub added: &'a [(Vec<u8>, Vec<u8>)],
 }
 
 struct W<'a> {
@@ -143,9 +147,26 @@ fn write_headers(
     Ok(())
 }
 
-fn write_xff(w: &mut W<'_>, buf: &[u8], headers: &[Header], ff: &Option<ForwardFor<'_>>) -> Result<(), NeedsRoom> {
+fn write_added(w: &mut W<'_>, added: &[(Vec<u8>, Vec<u8>)]) -> Result<(), NeedsRoom> {
+    for (n, v) in added {
+        w.put_lower(n)?;
+        w.put(b": ")?;
+        w.put(v)?;
+        w.put(b"\r\n")?;
+    }
+    Ok(())
+}
+
+fn write_xff(
+    w: &mut W<'_>,
+    buf: &[u8],
+    headers: &[Header],
+    added: &[(Vec<u8>, Vec<u8>)],
+    ff: &Option<ForwardFor<'_>>,
+) -> Result<(), NeedsRoom> {
     if let Some(ff) = ff {
-        let present = headers.iter().any(|h| eq_ignore_case(h.name.get(buf), ff.header));
+        let present = headers.iter().any(|h| eq_ignore_case(h.name.get(buf), ff.header))
+            || added.iter().any(|(n, _)| eq_ignore_case(n, ff.header));
         if !(ff.if_none && present) {
             w.put_lower(ff.header)?;
             w.put(b": ")?;
@@ -184,7 +205,8 @@ pub fn write_request_head(
     }
     w.put(b"\r\n")?;
     write_headers(&mut w, buf, headers, false, true)?;
-    write_xff(&mut w, buf, headers, &side.forward_for)?;
+    write_added(&mut w, side.added)?;
+    write_xff(&mut w, buf, headers, side.added, &side.forward_for)?;
     match side.conn {
         ConnMode::Close if ver11 => w.put(b"connection: close\r\n")?,
         ConnMode::KeepAlive if !ver11 => w.put(b"connection: keep-alive\r\n")?,
@@ -212,7 +234,8 @@ pub fn write_response_head(
     // 1xx and 204 never carry framing headers on output.
     let skip = head.status < 200 || head.status == 204;
     write_headers(&mut w, buf, headers, skip, false)?;
-    write_xff(&mut w, buf, headers, &side.forward_for)?;
+    write_added(&mut w, side.added)?;
+    write_xff(&mut w, buf, headers, side.added, &side.forward_for)?;
     let ver11 = head.flags.has(Flags::VER_11);
     if !head.is_interim() {
         match side.conn {
@@ -253,6 +276,7 @@ mod tests {
     }
 
     const KA: OutSide<'static> = OutSide {
+        added: &[],
         conn: ConnMode::KeepAlive,
         req_ver11: true,
         forward_for: None,
@@ -291,6 +315,7 @@ mod tests {
         let o = fwd_req(b"GET / HTTP/1.0\r\n\r\n", KA);
         assert_eq!(o, b"GET / HTTP/1.0\r\nconnection: keep-alive\r\n\r\n");
         let close = OutSide {
+            added: &[],
             conn: ConnMode::Close,
             ..KA
         };
@@ -320,6 +345,38 @@ mod tests {
     }
 
     #[test]
+    fn added_headers_before_xff_and_connection() {
+        let added = [(b"X-Proto".to_vec(), b"https".to_vec())];
+        let ff = ForwardFor {
+            header: b"x-forwarded-for",
+            value: b"127.0.0.1",
+            if_none: false,
+        };
+        let side = OutSide {
+            added: &added,
+            forward_for: Some(ff),
+            conn: ConnMode::Close,
+            ..KA
+        };
+        // HAProxy 2.6.12's order: parsed, rule-added, X-Forwarded-For,
+        // connection.
+        let o = fwd_req(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", side);
+        assert_eq!(
+            o,
+            b"GET /a HTTP/1.1\r\nhost: h\r\nx-proto: https\r\nx-forwarded-for: 127.0.0.1\r\nconnection: close\r\n\r\n"
+        );
+        // if-none sees a header a rule added.
+        let added = [(b"x-forwarded-for".to_vec(), b"1.1.1.1".to_vec())];
+        let side = OutSide {
+            added: &added,
+            forward_for: Some(ForwardFor { if_none: true, ..ff }),
+            ..KA
+        };
+        let o = fwd_req(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", side);
+        assert_eq!(o, b"GET /a HTTP/1.1\r\nhost: h\r\nx-forwarded-for: 1.1.1.1\r\n\r\n");
+    }
+
+    #[test]
     fn forwardfor() {
         let ff = ForwardFor {
             header: b"x-forwarded-for",
@@ -329,6 +386,7 @@ mod tests {
         let o = fwd_req(
             b"GET / HTTP/1.1\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
             OutSide {
+                added: &[],
                 forward_for: Some(ff),
                 ..KA
             },
@@ -341,6 +399,7 @@ mod tests {
         let o = fwd_req(
             b"GET / HTTP/1.1\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
             OutSide {
+                added: &[],
                 forward_for: Some(ff),
                 ..KA
             },
@@ -390,6 +449,7 @@ mod tests {
             b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n"
         );
         let close = OutSide {
+            added: &[],
             conn: ConnMode::Close,
             ..KA
         };

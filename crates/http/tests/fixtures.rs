@@ -245,6 +245,7 @@ fn forwarded_heads_match_haproxy_keepalive() {
     forwarded(
         "forward.tsv",
         OutSide {
+            added: &[],
             conn: ConnMode::KeepAlive,
             req_ver11: true,
             forward_for: Some(ff),
@@ -262,6 +263,7 @@ fn forwarded_heads_match_haproxy_httpclose() {
     forwarded(
         "forward_httpclose.tsv",
         OutSide {
+            added: &[],
             conn: ConnMode::Close,
             req_ver11: true,
             forward_for: Some(ff),

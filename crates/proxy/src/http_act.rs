@@ -1323,6 +1323,17 @@ pub fn global_set_vars(lines: &[RawLine]) -> Result<(), String> {
 /// start line if one was set, then the added headers before the final
 /// CRLF. `head` is the codec's output (ending in "\r\n\r\n").
 pub fn apply_edit(head: &[u8], edit: &crate::sample::Edit, out: &mut Vec<u8>) {
+    edit_head(head, edit, out, true)
+}
+
+/// Rewrites only the start line of a serialised head (set-method,
+/// set-uri, set-status...): the serializer already placed the added
+/// headers (`OutSide::added`).
+pub fn apply_line(head: &[u8], edit: &crate::sample::Edit, out: &mut Vec<u8>) {
+    edit_head(head, edit, out, false)
+}
+
+fn edit_head(head: &[u8], edit: &crate::sample::Edit, out: &mut Vec<u8>, with_added: bool) {
     let line_end = head.windows(2).position(|w| w == b"\r\n").unwrap_or(head.len());
     let line = &head[..line_end];
     let mut parts = line.splitn(3, |&c| c == b' ');
@@ -1349,11 +1360,13 @@ pub fn apply_edit(head: &[u8], edit: &crate::sample::Edit, out: &mut Vec<u8>) {
     }
     let body_at = head.len().saturating_sub(2);
     out.extend_from_slice(&head[line_end..body_at.max(line_end)]);
-    for (n, v) in &edit.added {
-        out.extend_from_slice(n);
-        out.extend_from_slice(b": ");
-        out.extend_from_slice(v);
-        out.extend_from_slice(b"\r\n");
+    if with_added {
+        for (n, v) in &edit.added {
+            out.extend_from_slice(n);
+            out.extend_from_slice(b": ");
+            out.extend_from_slice(v);
+            out.extend_from_slice(b"\r\n");
+        }
     }
     out.extend_from_slice(b"\r\n");
 }

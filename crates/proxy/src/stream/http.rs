@@ -537,6 +537,7 @@ fn conn_header(bytes: &[u8], keep: bool, req_ver11: bool) -> Option<Vec<u8>> {
         _ => return None,
     };
     let side = OutSide {
+        added: &[],
         conn: if keep { ConnMode::KeepAlive } else { ConnMode::Close },
         req_ver11,
         forward_for: None,
@@ -1178,21 +1179,26 @@ fn rules_reply(
 fn emit_head(
     ob: &mut crate::buffer::Buf,
     rs: &Option<Box<RuleState>>,
-    write: impl FnOnce(&mut [u8]) -> Result<usize, http::NeedsRoom>,
+    write: impl FnOnce(&mut [u8], &[(Vec<u8>, Vec<u8>)]) -> Result<usize, http::NeedsRoom>,
 ) -> bool {
-    match rs.as_ref().filter(|r| !r.edit.is_empty()) {
-        None => match write(ob.room()) {
+    let edit = rs.as_ref().map(|r| &r.edit).filter(|e| !e.is_empty());
+    let added: &[(Vec<u8>, Vec<u8>)] = edit.map_or(&[], |e| &e.added[..]);
+    match edit.filter(|e| e.method.is_some() || e.uri.is_some() || e.status.is_some()) {
+        // Added headers are written in place by the serializer.
+        None => match write(ob.room(), added) {
             Ok(n) => {
                 ob.produce(n);
                 true
             }
             Err(_) => false,
         },
-        Some(rs) => {
+        // A rewritten start line: serialised aside, then its first line
+        // replaced (set-method/set-uri/set-status are rare).
+        Some(e) => {
             let mut tmp = vec![0u8; ob.free()];
-            let Ok(n) = write(&mut tmp) else { return false };
+            let Ok(n) = write(&mut tmp, added) else { return false };
             let mut v = Vec::with_capacity(n + 256);
-            http_act::apply_edit(&tmp[..n], &rs.edit, &mut v);
+            http_act::apply_line(&tmp[..n], e, &mut v);
             ob.put(&v)
         }
     }
@@ -2164,6 +2170,7 @@ fn request_process(
     }
     let hdr_name_lc: String = ff.map(|f| f.header.to_ascii_lowercase()).unwrap_or_default();
     let side = OutSide {
+        added: &[],
         conn: srv_conn,
         req_ver11: f.has(Flags::VER_11),
         forward_for: ff.filter(|_| ip_len > 0).map(|f| http::ForwardFor {
@@ -2176,8 +2183,8 @@ fn request_process(
     t.hash = request_hash(data, head.uri.get(data), &t.hdrs, be);
     let ob = s.req.obuf.get_or_insert_with(|| env.pool.get());
     ob.clear();
-    let written = emit_head(ob, &t.rs, |room| {
-        http::write_request_head(data, &head, &t.hdrs, &side, room)
+    let written = emit_head(ob, &t.rs, |room, added| {
+        http::write_request_head(data, &head, &t.hdrs, &OutSide { added, ..side }, room)
     });
     if let Some(rs) = t.rs.as_mut() {
         // The request's edits are applied; the response starts clean.
@@ -2468,6 +2475,7 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         }
     }
     let side = OutSide {
+        added: &[],
         conn: if t.cli_keepalive || upgrade {
             ConnMode::KeepAlive
         } else {
@@ -2478,8 +2486,8 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
     };
     t.res_mark = s.res.total;
     let ob = s.res.obuf.get_or_insert_with(|| env.pool.get());
-    let written = emit_head(ob, &t.rs, |room| {
-        http::write_response_head(data, &head, &t.hdrs, &side, room)
+    let written = emit_head(ob, &t.rs, |room, added| {
+        http::write_response_head(data, &head, &t.hdrs, &OutSide { added, ..side }, room)
     });
     match written {
         true => {}
