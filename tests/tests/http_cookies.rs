@@ -63,7 +63,7 @@ fn start(cookie: &str) -> Rig {
     let cfg = dir.write(
         "h.cfg",
         &format!(
-            "global\n  log {} local0\n\
+            "global\n  nbthread 1\n  log {} local0\n\
              defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\n\
              frontend fe\n  bind 127.0.0.1:{port}\n  log global\n  capture cookie SID len 6\n\
              \x20 log-format \"%s %tsc %CC %CS\"\n  default_backend be\n\

@@ -16,7 +16,9 @@ const V2_TCP4_AUTH: &[u8] =
 
 fn config(port: u16, log: SocketAddr) -> String {
     format!(
-        "global\n    log {log} local0\n\
+        // One thread: log lines of consecutive connections then arrive in
+        // order (with two, each thread sends its own as its stream ends).
+        "global\n    nbthread 1\n    log {log} local0\n\
 defaults\n    mode http\n    timeout client 300ms\n    timeout server 2s\n    timeout connect 2s\n    log global\n    option httplog\n\
 frontend a\n    bind 127.0.0.1:{port} accept-proxy\n\
     http-after-response set-header x-src %[src]:%[src_port]\n\
