@@ -38,9 +38,11 @@ fn extra_requests() -> Vec<Case> {
         Case::req("silent_conn_408", b"").client(vec![C::Sleep(900)]).cfg("timeout http-request 300ms").quiet(300),
         Case::req("silent_conn_client_timeout", b"").client(vec![C::Sleep(900)]).cfg("timeout client 300ms").quiet(300),
         Case::req("keepalive_idle_close", RESP_GET).client(vec![C::Send(RESP_GET.to_vec()), C::Sleep(900)]).cfg("timeout http-keep-alive 300ms").quiet(300),
+        // Margins wide enough for a loaded 2-core box: the partial head must
+        // come well within http-keep-alive, the 408 well within the sleep.
         Case::req("keepalive_idle_partial_408", RESP_GET)
-            .client(vec![C::Send(RESP_GET.to_vec()), C::Sleep(100), C::Send(h("GET / HT")), C::Sleep(900)])
-            .cfg("timeout http-keep-alive 300ms\ntimeout http-request 500ms")
+            .client(vec![C::Send(RESP_GET.to_vec()), C::Sleep(100), C::Send(h("GET / HT")), C::Sleep(2000)])
+            .cfg("timeout http-keep-alive 1s\ntimeout http-request 1200ms")
             .quiet(300),
         Case::req("head_then_client_fin", b"").client(vec![C::Send(h("GET / HTTP/1.1\r\nHost: a\r\n")), C::ShutWr]),
         // No "head + partial body + FIN" case: whether HAProxy 2.6 still
@@ -67,7 +69,10 @@ fn extra_requests() -> Vec<Case> {
         Case::req("uri_just_over_maxrewrite", &[b"GET /".as_slice(), &[b'a'; 15500], b" HTTP/1.1\r\nHost: a\r\n\r\n"].concat()),
         Case::req("many_small_headers_101", &[b"GET / HTTP/1.1\r\nHost: a\r\n".as_slice(), &(0..100).flat_map(|i| format!("X-{i}: v\r\n").into_bytes()).collect::<Vec<_>>(), b"\r\n"].concat()),
         Case::req("no_server_503", RESP_GET).body(""),
-        Case::req("refused_503_retries", RESP_GET).body("retries 2\ntimeout connect 200ms\nserver s1 127.0.0.1:1"),
+        // The retries take HAProxy up to ~1 s (turn-around): read long enough.
+        Case::req("refused_503_retries", RESP_GET)
+            .body("retries 2\ntimeout connect 200ms\nserver s1 127.0.0.1:1")
+            .quiet(2500),
         Case::req("http10_keepalive_cl", b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n"),
         Case::req("te_identity", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: identity\r\n\r\n"),
         Case::req("te_chunked_uppercase", b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: CHUNKED\r\n\r\n0\r\n\r\n"),
