@@ -379,6 +379,9 @@ def target_binary(a, target):
     base = target.rstrip("0123456789#")
     if base == "haproxy" or target.startswith("haproxy"):
         return a.haproxy
+    if target == "base":
+        # Another rhaproxy build (the parent commit) for before/after runs.
+        return os.path.join(os.environ["BENCH_BASE_BIN"], "rhaproxy")
     return os.path.join(a.bin, "rhaproxy")
 
 
@@ -834,7 +837,8 @@ def parse_args(argv):
     ap.add_argument("--duration", type=int, default=5, help="measured seconds per run")
     ap.add_argument("--warmup", type=int, default=1, help="unmeasured seconds before each run")
     ap.add_argument("--targets", default="haproxy,rhaproxy",
-                    help="comma list; first is the reference. 'haproxy2' = haproxy again (A/A)")
+                    help="comma list; first is the reference. 'haproxy2' = haproxy again (A/A); "
+                         "'base' = the rhaproxy in $BENCH_BASE_BIN (before/after)")
     ap.add_argument("--bin", default=os.environ.get("BENCH_BIN", os.path.join(REPO, "target/release")),
                     help="dir with rhaproxy, httpterm, h1load (default target/release, env BENCH_BIN)")
     ap.add_argument("--haproxy", default="/usr/sbin/haproxy")

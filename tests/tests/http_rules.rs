@@ -156,6 +156,47 @@ fn keep_alive_survives_a_return_and_sess_vars_persist() {
     );
 }
 
+/// Idle keep-alive clients give their transaction (and rule state) back
+/// to the thread's pool and take one again for the next request: nothing
+/// of one client's transaction may show in another's, `sess` variables
+/// stay with their client, and `http_first_req` follows each connection.
+/// Expected bytes are HAProxy 2.6's on the same config and exchanges.
+#[test]
+fn pooled_transactions_keep_variables_to_their_client() {
+    let (_p, addr, _d) = start(
+        "  http-request set-var(txn.t) req.hdr(x-t) if { req.hdr(x-t) -m found }
+  http-request set-var(sess.s) req.hdr(x-s) if { req.hdr(x-s) -m found }
+  http-request return status 200 hdr x-t \"t=%[var(txn.t)]\" hdr x-s \"s=%[var(sess.s)]\" hdr x-first %[http_first_req]",
+    );
+    let conn = || {
+        let c = std::net::TcpStream::connect(addr).unwrap();
+        c.set_read_timeout(Some(T)).unwrap();
+        c
+    };
+    let rq = |c: &mut std::net::TcpStream, extra: &str| {
+        c.write_all(format!("GET / HTTP/1.1\r\nHost: h\r\n{extra}\r\n").as_bytes())
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut tmp = [0u8; 1024];
+        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = c.read(&mut tmp).unwrap();
+            assert!(n > 0, "connection closed after {:?}", String::from_utf8_lossy(&buf));
+            buf.extend_from_slice(&tmp[..n]);
+        }
+        String::from_utf8(buf).unwrap()
+    };
+    let exp = |t: &str, s: &str, first: u8| {
+        format!("HTTP/1.1 200 OK\r\nx-t: t={t}\r\nx-s: s={s}\r\nx-first: {first}\r\ncontent-length: 0\r\n\r\n")
+    };
+    let (mut a, mut b) = (conn(), conn());
+    assert_eq!(rq(&mut a, "X-T: a\r\n"), exp("a", "", 1));
+    // `a` is idle now: `b` may get its pooled transaction.
+    assert_eq!(rq(&mut b, "X-S: b\r\n"), exp("", "b", 1));
+    assert_eq!(rq(&mut a, ""), exp("", "", 0));
+    assert_eq!(rq(&mut b, ""), exp("", "b", 0));
+    assert_eq!(rq(&mut conn(), ""), exp("", "", 1));
+}
+
 #[test]
 fn unsupported_rules_refuse_to_start_naming_the_line() {
     let dir = TempDir::new("rules-refuse");

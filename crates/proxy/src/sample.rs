@@ -219,6 +219,10 @@ impl Vars {
         }
         self.list(v.scope).retain(|(n, _)| *n != v.name);
     }
+    /// Some `sess` variable is set (it must outlive the transaction).
+    pub fn has_sess(&self) -> bool {
+        !self.sess.is_empty()
+    }
     /// A new transaction on the same session.
     pub fn new_txn(&mut self) {
         self.txn.clear();

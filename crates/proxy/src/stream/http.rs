@@ -8,7 +8,8 @@
 //! classifies bytes, which go from the input buffer to the socket without a
 //! copy. The response is handled the same way. When both messages are done
 //! the server connection is parked for reuse or closed, and the client
-//! connection waits for the next request or is closed. A rule list that
+//! connection waits for the next request or is closed; while it waits
+//! idle, its transaction is back in a per-thread pool (`park`). A rule list that
 //! waits for the body (`wait-for-body`, `option http-buffer-request`)
 //! pauses with the head kept unconsumed and resumes at the same rule.
 //!
@@ -61,8 +62,6 @@ pub struct Txn {
     srv_keepalive: bool,
     /// The response was produced by us (error page, monitor).
     local: bool,
-    /// Requests seen on this client connection.
-    req_count: u32,
     /// When the current request head started to arrive.
     head_start: u64,
     /// Lingering close: output sent and shut, draining input until EOF.
@@ -161,7 +160,6 @@ impl Txn {
             cli_keepalive: false,
             srv_keepalive: false,
             local: false,
-            req_count: 0,
             head_start: ETERNITY,
             closing: false,
             hash: None,
@@ -237,8 +235,95 @@ fn hdrs_give(t: &mut Txn) {
     }
 }
 
+thread_local! {
+    /// Transactions not in use by a stream of this thread, in their fresh
+    /// state. A keep-alive client gives its transaction back while it is
+    /// idle between requests (HAProxy frees the stream then and keeps only
+    /// the session and the H1 connection), and takes one again when the
+    /// next request's bytes arrive: idle clients cost no transaction and
+    /// busy ones never allocate one. Boxed: the boxes move between the
+    /// streams and the pool as they are, never reallocated.
+    #[allow(clippy::vec_box)]
+    static TXN_POOL: std::cell::RefCell<Vec<Box<Txn>>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// Rule states (cleared) given back with their transactions.
+    #[allow(clippy::vec_box)]
+    static RS_POOL: std::cell::RefCell<Vec<Box<RuleState>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// At most this many free transactions (and rule states) are kept per
+/// thread; the pool holds what was busy at once, not what is idle.
+const TXN_POOL_MAX: usize = 4096;
+
+fn txn_take() -> Box<Txn> {
+    TXN_POOL
+        .with(|p| p.borrow_mut().pop())
+        .unwrap_or_else(|| Box::new(Txn::new()))
+}
+
+fn rs_take() -> Box<RuleState> {
+    RS_POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default()
+}
+
 fn txn(s: &mut Stream) -> &mut Txn {
-    s.http.get_or_insert_with(|| Box::new(Txn::new()))
+    s.http.get_or_insert_with(txn_take)
+}
+
+/// Gives an idle keep-alive client's transaction back to the thread's
+/// pool when nothing of it spans requests: the stream keeps the request
+/// count and, in `cli.exp`, the keep-alive deadline. A transaction that
+/// holds what must survive (a private `http-reuse never` connection,
+/// `sess` variables, a paused or pending analysis, a pipelined request)
+/// stays.
+fn park(s: &mut Stream, pool: &mut crate::buffer::Pool) {
+    let Some(t) = s.http.as_deref() else { return };
+    let idle = s.req_count > 0
+        && t.req == Msg1::Head
+        && t.res == Msg1::Idle
+        && t.head_start == ETERNITY
+        && !t.closing
+        && !t.pending_connect
+        && t.private.is_none()
+        && t.wait.is_none()
+        && t.tarpit.is_none()
+        && t.rs.as_ref().is_none_or(|r| !r.vars.has_sess())
+        && s.phase == SrvPhase::None
+        && !s.sv.is_open()
+        && s.req.in_len() == 0
+        && s.req.drained()
+        && s.res.in_len() == 0
+        && s.res.drained()
+        && s.logs.as_deref().is_none_or(|l| !l.pending);
+    if !idle {
+        return;
+    }
+    let mut t = s.http.take().unwrap();
+    s.cli.exp = t.exp;
+    hdrs_give(&mut t);
+    if let Some(mut rs) = t.rs.take() {
+        rs.vars.new_txn();
+        rs.edit.clear();
+        rs.req_meth.clear();
+        rs.req_uri.clear();
+        RS_POOL.with(|p| {
+            let mut p = p.borrow_mut();
+            if p.len() < TXN_POOL_MAX {
+                p.push(rs);
+            }
+        });
+    }
+    if let Some(c) = t.caps.take() {
+        Captures::give(c);
+    }
+    if let Some(b) = t.l7_buf.take() {
+        pool.put(b);
+    }
+    *t = Txn::new();
+    TXN_POOL.with(|p| {
+        let mut p = p.borrow_mut();
+        if p.len() < TXN_POOL_MAX {
+            p.push(t);
+        }
+    });
 }
 
 /// The connection mode both proxies agree on (HAProxy: the most
@@ -395,7 +480,7 @@ fn proxy_reply<'r>(rt: &'r crate::runtime::Runtime, s: &Stream, code: u16) -> Op
 /// A generated reply rendered outside of the rules: fetches see no
 /// message (the request is gone), as after HAProxy's analysers.
 fn render_detached(rt: &crate::runtime::Runtime, s: &mut Stream, rep: &Reply) -> Vec<u8> {
-    let mut inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    let mut inf = info(rt, s, s.req_count == 1);
     inf.pp = s.pp.as_deref();
     let mut hdrs = Vec::new();
     let mut edit = Edit::default();
@@ -592,13 +677,13 @@ fn with_req_cx<R>(
 ) -> R {
     let rt = env.rt;
     s.ensure_dst();
-    let mut inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    let mut inf = info(rt, s, s.req_count == 1);
     inf.pp = s.pp.as_deref();
     if let Some(l) = s.logs.as_deref().filter(|l| l.has_uid) {
         inf.unique_id = &l.uid;
     }
     let t: &mut Txn = s.http.as_mut().unwrap();
-    let rs = t.rs.get_or_insert_with(Default::default);
+    let rs = t.rs.get_or_insert_with(rs_take);
     let RuleState {
         vars,
         edit,
@@ -987,7 +1072,7 @@ fn response_rules(
     let fe_i = s.fe;
     let be_i = s.be.unwrap_or(fe_i);
     s.ensure_dst();
-    let mut inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    let mut inf = info(rt, s, s.req_count == 1);
     inf.pp = s.pp.as_deref();
     if let Some(l) = s.logs.as_deref().filter(|l| l.has_uid) {
         inf.unique_id = &l.uid;
@@ -1001,7 +1086,7 @@ fn response_rules(
         status: head.status,
     };
     let t: &mut Txn = s.http.as_mut().unwrap();
-    let rs = t.rs.get_or_insert_with(Default::default);
+    let rs = t.rs.get_or_insert_with(rs_take);
     if resume.is_none() {
         rs.edit.clear();
     }
@@ -1238,7 +1323,7 @@ pub fn try_reuse(s: &mut Stream, env: &mut Env) -> Option<bool> {
             s.sv = super::Side::none();
         }
     }
-    let first = t.req_count <= 1;
+    let first = s.req_count <= 1;
     let accept: fn(&IdleConn) -> bool = match (be.cfg.http_reuse, first) {
         (HttpReuse::Never, _) => return None,
         (HttpReuse::Safe, true) => return None,
@@ -1405,10 +1490,19 @@ fn rechunk_body(
 pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
     let mut progress = false;
     if s.http.is_none() {
-        s.http = Some(Box::new(Txn::new()));
-        let t = s.http.as_mut().unwrap();
-        t.head_start = s.accept_ms;
-        t.exp = head_deadline(env, s.fe, s.accept_ms);
+        if s.req_count > 0 {
+            // An idle keep-alive client (see `park`): it needs a
+            // transaction again only when the next request's bytes come.
+            if s.req.in_len() == 0 {
+                return if s.cli.shut_r || s.cli.err { Err(End) } else { Ok(false) };
+            }
+            s.http = Some(txn_take());
+        } else {
+            let mut t = txn_take();
+            t.head_start = s.accept_ms;
+            t.exp = head_deadline(env, s.fe, s.accept_ms);
+            s.http = Some(t);
+        }
     }
     if s.http.as_ref().unwrap().closing {
         // Lingering close: discard input until the client closes.
@@ -1435,12 +1529,11 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
                         continue;
                     }
                 } else if s.cli.shut_r || s.cli.err {
-                    let t = s.http.as_ref().unwrap();
                     if s.req.in_len() > 0 {
                         // Closed in the middle of a request head.
                         inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
                         s.term = Term { who: b'C', when: b'R' };
-                    } else if t.req_count == 0 && !env.rt.proxies[s.fe].cfg.options.http_ignore_probes {
+                    } else if s.req_count == 0 && !env.rt.proxies[s.fe].cfg.options.http_ignore_probes {
                         // A connection closed before its first request:
                         // HAProxy's H1 layer counts and logs it as a 400
                         // (h1_handle_parsing_error), unless probes are
@@ -1524,8 +1617,7 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
                     if l7_retry(s, env, config::model::RE_DISCONNECTED) {
                         return Ok(true);
                     }
-                    let t = s.http.as_ref().unwrap();
-                    if t.req_count > 1 {
+                    if s.req_count > 1 {
                         // A keep-alive request failed on a network error:
                         // close without a word so the client retries it
                         // (HAProxy's abort_keep_alive).
@@ -1606,6 +1698,7 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
         progress = true;
     }
     arm_side_timers(s, env);
+    park(s, env.pool);
     Ok(progress)
 }
 
@@ -1982,7 +2075,7 @@ fn request_head_new(
     };
     let mut head = head;
     http::normalize_target(buf.data_mut(), &mut head, &mut t.hdrs);
-    t.req_count += 1;
+    s.req_count += 1;
     t.meth = head.meth;
     t.req_ver11 = head.flags.has(Flags::VER_11);
     t.local = false;
@@ -2139,7 +2232,7 @@ fn request_process(
     if let (Some(h), Some(l)) = (&env.rt.proxies[fe_i].log.uid_hdr, s.logs.as_deref()) {
         if l.has_uid {
             let t = s.http.as_mut().unwrap();
-            let rs = t.rs.get_or_insert_with(Default::default);
+            let rs = t.rs.get_or_insert_with(rs_take);
             rs.edit.added.push((h.clone(), l.uid.clone()));
         }
     }
@@ -2725,7 +2818,10 @@ pub fn finished(s: &mut Stream, _env: &mut Env) -> bool {
 
 pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
     let now = env.now();
-    let Some(t) = s.http.as_ref() else { return false };
+    let Some(t) = s.http.as_ref() else {
+        // An idle keep-alive client closes silently at its deadline.
+        return s.req_count > 0 && now < s.cli.exp;
+    };
     if t.closing {
         return now < t.exp;
     }
@@ -2750,7 +2846,7 @@ pub fn on_timer(s: &mut Stream, env: &mut Env) -> bool {
     }
     if t.req == Msg1::Head && s.phase == SrvPhase::None && now >= t.exp {
         let probe = s.req.in_len() == 0 && env.rt.proxies[s.fe].cfg.options.http_ignore_probes;
-        if s.req.in_len() > 0 || (t.req_count == 0 && !probe) {
+        if s.req.in_len() > 0 || (s.req_count == 0 && !probe) {
             // 408, in the H1 layer's form, then close.
             s.term = Term { who: b'c', when: b'R' };
             inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
@@ -2862,7 +2958,7 @@ fn unique_id(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead) {
         hostname: crate::log::hostname(),
         ..Default::default()
     };
-    let mut inf = info(rt, s, s.http.as_ref().is_some_and(|t| t.req_count == 1));
+    let mut inf = info(rt, s, s.req_count == 1);
     inf.pp = s.pp.as_deref();
     let t: &mut Txn = s.http.as_mut().unwrap();
     let mut no_vars = Vars::default();

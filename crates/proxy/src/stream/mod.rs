@@ -220,6 +220,12 @@ pub struct Stream {
     /// ([`Stream::ensure_dst`]): most streams never need it.
     pub dst: Option<SocketAddr>,
     dst_fetched: bool,
+    /// HTTP requests seen on this client connection (spans transactions).
+    pub req_count: u32,
+    /// The HTTP transaction in progress. None before the first request,
+    /// and while a keep-alive client is idle between requests
+    /// (`req_count > 0`): its transaction went back to the thread's pool
+    /// and the keep-alive deadline is `cli.exp` (see `http::park`).
     pub http: Option<Box<http::Txn>>,
     pub queue_exp: u64,
     pub term: Term,
@@ -321,6 +327,7 @@ pub fn accept(
             src,
             dst: None,
             dst_fetched: false,
+            req_count: 0,
             http: None,
             queue_exp: ETERNITY,
             term: Term::default(),
