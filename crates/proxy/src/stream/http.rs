@@ -317,7 +317,11 @@ fn park(s: &mut Stream, pool: &mut crate::buffer::Pool) {
     if let Some(b) = t.l7_buf.take() {
         pool.put(b);
     }
+    // The cookie state's buffers are cleared, not freed, between requests.
+    let mut ck = std::mem::take(&mut t.ck);
+    ck.reset();
     *t = Txn::new();
+    t.ck = ck;
     TXN_POOL.with(|p| {
         let mut p = p.borrow_mut();
         if p.len() < TXN_POOL_MAX {
