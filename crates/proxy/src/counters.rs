@@ -7,7 +7,7 @@
 //! HAProxy's does). Maxima are updated with a compare-exchange loop.
 //! This module owns storage only; streams decide what to count.
 
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 
 /// Adds one.
 #[inline]
@@ -25,6 +25,48 @@ pub fn add(c: &AtomicU64, n: u64) {
 #[inline]
 pub fn dec(c: &AtomicU64) {
     c.fetch_sub(1, Relaxed);
+}
+
+/// Samples the qtime/ctime/rtime/ttime averages run over (HAProxy's
+/// TIME_STATS_SAMPLES).
+pub const TIME_STATS_SAMPLES: u32 = 1024;
+
+/// Adds `v` to a sliding-window sum of the last `n` samples (HAProxy's
+/// `swrate_add_dynamic`): each sample first takes away an `n`th of the
+/// sum. `n` is 0 until the window is full, so the sum is then a plain
+/// total and the average divides by the count so far. The sum wraps
+/// like HAProxy's unsigned int.
+#[inline]
+pub fn swrate_add(sum: &AtomicU32, n: u32, v: u32) {
+    let step = |old: u32| {
+        let decay = old.wrapping_add(n.wrapping_sub(1)).checked_div(n).unwrap_or(0);
+        old.wrapping_sub(decay).wrapping_add(v)
+    };
+    // One compare-exchange in the common case; another thread's update
+    // in between only costs a retry.
+    let old = sum.load(Relaxed);
+    if sum.compare_exchange_weak(old, step(old), Relaxed, Relaxed).is_err() {
+        let _ = sum.fetch_update(Relaxed, Relaxed, |o| Some(step(o)));
+    }
+}
+
+/// The average of a sliding-window sum over `n` samples, rounded up
+/// (HAProxy's `swrate_avg`).
+#[inline]
+pub fn swrate_avg(sum: u32, n: u32) -> u32 {
+    let n = n.max(1);
+    (sum as u64).div_ceil(n as u64) as u32
+}
+
+/// The window a sum covers after `samples` samples: all of them until
+/// the window is full (what `show stat` divides by).
+#[inline]
+pub fn swrate_window(samples: u64) -> u32 {
+    if samples > 0 && samples < TIME_STATS_SAMPLES as u64 {
+        samples as u32
+    } else {
+        TIME_STATS_SAMPLES
+    }
 }
 
 /// Raises `max` to `v` if lower.
@@ -150,7 +192,13 @@ pub struct Counters {
     pub max_sess_rate: AtomicU64,
     pub max_conn_rate: AtomicU64,
     pub max_req_rate: AtomicU64,
-    /// Sums of times for averages (qtime, ctime, rtime, ttime) and maxima.
+    /// Sliding sums of queue, connect, response and total times (ms) over
+    /// the last TIME_STATS_SAMPLES transactions (qtime, ctime, rtime,
+    /// ttime), then their maxima.
+    pub q_time: AtomicU32,
+    pub c_time: AtomicU32,
+    pub d_time: AtomicU32,
+    pub t_time: AtomicU32,
     pub q_time_max: AtomicU64,
     pub c_time_max: AtomicU64,
     pub d_time_max: AtomicU64,
@@ -202,6 +250,28 @@ impl Counters {
         update_max(&self.max_req_rate, self.req_rate.rate(now_ms));
     }
 
+    /// One transaction's queue, connect, response and total times (ms)
+    /// into the sliding sums and maxima; `samples`: transactions counted
+    /// so far (requests in HTTP, LB picks in TCP), which says whether the
+    /// window is full yet. Kept out of line: it runs once per transaction
+    /// and its callers are the hot request path.
+    #[inline(never)]
+    pub fn add_times(&self, samples: u64, [q, c, d, t]: [u32; 4]) {
+        let n = if samples > TIME_STATS_SAMPLES as u64 {
+            TIME_STATS_SAMPLES
+        } else {
+            0
+        };
+        swrate_add(&self.q_time, n, q);
+        swrate_add(&self.c_time, n, c);
+        swrate_add(&self.d_time, n, d);
+        swrate_add(&self.t_time, n, t);
+        update_max(&self.q_time_max, q as u64);
+        update_max(&self.c_time_max, c as u64);
+        update_max(&self.d_time_max, d as u64);
+        update_max(&self.t_time_max, t as u64);
+    }
+
     pub fn response(&self, status: u16) {
         inc(&self.http_rsp[Self::rsp_class(status)]);
     }
@@ -248,6 +318,9 @@ impl Counters {
             for c in &self.http_rsp {
                 c.store(0, Relaxed);
             }
+            for c in [&self.q_time, &self.c_time, &self.d_time, &self.t_time] {
+                c.store(0, Relaxed);
+            }
         }
     }
 }
@@ -255,6 +328,33 @@ impl Counters {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn swrate_sums_then_slides_over_its_window() {
+        let sum = AtomicU32::new(0);
+        // Window not full: a plain total, averaged over the count so far.
+        for v in [10, 20, 40] {
+            swrate_add(&sum, 0, v);
+        }
+        assert_eq!(sum.load(Relaxed), 70);
+        assert_eq!(swrate_avg(sum.load(Relaxed), swrate_window(3)), 24); // 23.3 rounded up
+        assert_eq!(swrate_window(0), TIME_STATS_SAMPLES);
+        assert_eq!(swrate_avg(0, swrate_window(0)), 0);
+        // Full window of 4 samples at 100: each new sample replaces a
+        // quarter of the sum, so a run of 0s decays it geometrically.
+        let sum = AtomicU32::new(400);
+        swrate_add(&sum, 4, 0);
+        assert_eq!(sum.load(Relaxed), 300);
+        swrate_add(&sum, 4, 100);
+        assert_eq!(sum.load(Relaxed), 325);
+        assert_eq!(swrate_avg(sum.load(Relaxed), 4), 82);
+        // A steady value converges to itself over a 1024 window.
+        let sum = AtomicU32::new(0);
+        for i in 0..5000u64 {
+            swrate_add(&sum, if i >= 1024 { TIME_STATS_SAMPLES } else { 0 }, 7);
+        }
+        assert_eq!(swrate_avg(sum.load(Relaxed), swrate_window(5000)), 7);
+    }
 
     #[test]
     fn freq_ctr_prorates_previous_second() {

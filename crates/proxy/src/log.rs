@@ -716,20 +716,56 @@ pub fn send_text(pl: &ProxyLog, level: u8, msg: &[u8]) {
 
 // ---------------- streams ----------------
 
-/// What a stream records for its log line (HAProxy's `strm_logs`). Times
-/// are milliseconds from `start`, -1 while the event has not happened.
+/// The timers of a stream's current transaction (the part of HAProxy's
+/// `strm_logs` its `stream_update_time_stats` reads too): milliseconds
+/// from `start`, -1 while the event has not happened. Every stream keeps
+/// them, logging or not, because `show stat`'s qtime/ctime/rtime/ttime
+/// averages come from them; setting one is a subtraction on the loop's
+/// cached clock.
+#[derive(Clone, Copy, Debug)]
+pub struct TxnTimes {
+    /// Start of the transaction (monotonic ms): the accept, or the end of
+    /// the previous request on a keep-alive connection.
+    pub start: u64,
+    /// The request was fully received (`Tq` + idle).
+    pub t_request: i64,
+    /// Left the queue / a server was chosen.
+    pub t_queue: i64,
+    /// Connected to the server (or reused a connection).
+    pub t_connect: i64,
+    /// The response head arrived (HTTP).
+    pub t_data: i64,
+    /// Already added to the time averages (a transaction counts once).
+    pub counted: bool,
+}
+
+impl TxnTimes {
+    pub fn new(now: u64) -> TxnTimes {
+        TxnTimes {
+            start: now,
+            t_request: -1,
+            t_queue: -1,
+            t_connect: -1,
+            t_data: -1,
+            counted: false,
+        }
+    }
+
+    #[inline]
+    pub fn since(&self, now: u64) -> i64 {
+        now.saturating_sub(self.start) as i64
+    }
+}
+
+/// What a stream records for its log line beyond its [`TxnTimes`]
+/// (HAProxy's `strm_logs`).
 #[derive(Debug)]
 pub struct StrmLogs {
     /// A transaction has started and is not logged yet.
     pub pending: bool,
-    /// Start of the transaction (monotonic ms): the accept, or the end of
-    /// the previous request on a keep-alive connection.
-    pub start: u64,
+    /// Idle time before the request's first byte (ms from the
+    /// transaction's start), -1 until then.
     pub t_idle: i64,
-    pub t_request: i64,
-    pub t_queue: i64,
-    pub t_connect: i64,
-    pub t_data: i64,
     /// Bytes received from the client in this transaction.
     pub bytes_in: u64,
     /// Bytes sent to the client before this transaction started.
@@ -761,9 +797,15 @@ thread_local! {
     static STRM_POOL: RefCell<Vec<Box<StrmLogs>>> = const { RefCell::new(Vec::new()) };
 }
 
+impl Default for StrmLogs {
+    fn default() -> StrmLogs {
+        StrmLogs::new()
+    }
+}
+
 impl StrmLogs {
     /// A log state for a stream starting at `now`, from this thread's pool.
-    pub fn take(now: u64) -> Box<StrmLogs> {
+    pub fn take() -> Box<StrmLogs> {
         match STRM_POOL.with(|p| p.borrow_mut().pop()) {
             Some(mut b) => {
                 let (mut uri, mut uid) = (std::mem::take(&mut b.uri), std::mem::take(&mut b.uid));
@@ -772,11 +814,11 @@ impl StrmLogs {
                 *b = StrmLogs {
                     uri,
                     uid,
-                    ..StrmLogs::new(now)
+                    ..StrmLogs::new()
                 };
                 b
             }
-            None => Box::new(StrmLogs::new(now)),
+            None => Box::new(StrmLogs::new()),
         }
     }
 
@@ -790,15 +832,10 @@ impl StrmLogs {
         });
     }
 
-    pub fn new(now: u64) -> StrmLogs {
+    pub fn new() -> StrmLogs {
         StrmLogs {
             pending: false,
-            start: now,
             t_idle: -1,
-            t_request: -1,
-            t_queue: -1,
-            t_connect: -1,
-            t_data: -1,
             bytes_in: 0,
             out_mark: 0,
             srv_queue: 0,
@@ -816,20 +853,10 @@ impl StrmLogs {
         }
     }
 
-    #[inline]
-    pub fn since(&self, now: u64) -> i64 {
-        now.saturating_sub(self.start) as i64
-    }
-
     /// Starts the next transaction of a keep-alive connection.
-    pub fn next_txn(&mut self, now: u64, out_total: u64) {
+    pub fn next_txn(&mut self, out_total: u64) {
         self.pending = false;
-        self.start = now;
         self.t_idle = -1;
-        self.t_request = -1;
-        self.t_queue = -1;
-        self.t_connect = -1;
-        self.t_data = -1;
         self.bytes_in = 0;
         self.out_mark = out_total;
         self.srv_queue = 0;
@@ -936,10 +963,10 @@ pub fn wall_of(mono: u64, now_mono: u64) -> i64 {
 /// wait for their line; without a format, a TCP frontend sends HAProxy's
 /// "Connect from" line now (HTTP ones with each request, see
 /// [`connect_from`]).
-pub fn on_accept(s: &mut Stream, fe: &ProxyRt, listener_id: u32, now: u64) {
+pub fn on_accept(s: &mut Stream, fe: &ProxyRt, listener_id: u32) {
     let pl = &fe.log;
     if pl.enabled() || pl.uid_fmt.is_some() {
-        let mut l = StrmLogs::take(now);
+        let mut l = StrmLogs::take();
         if s.mode == Mode::Tcp && pl.enabled() {
             l.pending = true;
             if pl.needs.counter {
@@ -1052,12 +1079,13 @@ pub fn log_txn(s: &mut Stream, env: &mut Env) {
     let Some(lg) = s.logs.as_deref() else {
         return;
     };
-    let t_close = if pl.logasap && s.mode == Mode::Http && lg.t_data >= 0 {
-        lg.t_data
-    } else if pl.logasap && s.mode == Mode::Tcp && lg.t_connect >= 0 {
-        lg.t_connect
+    let tm = &s.tm;
+    let t_close = if pl.logasap && s.mode == Mode::Http && tm.t_data >= 0 {
+        tm.t_data
+    } else if pl.logasap && s.mode == Mode::Tcp && tm.t_connect >= 0 {
+        tm.t_connect
     } else {
-        lg.since(now)
+        tm.since(now)
     };
     let err = lg.redispatched
         || !matches!(s.term.who, 0 | b'L')
@@ -1072,13 +1100,13 @@ pub fn log_txn(s: &mut Stream, env: &mut Env) {
         be_src: lg.be_src,
         srv_addr: srv.and(lg.srv_addr),
         listener_id: 0,
-        accept_us: wall_of(lg.start, now),
+        accept_us: wall_of(tm.start, now),
         t_handshake: 0,
         t_idle: lg.t_idle,
-        t_request: lg.t_request,
-        t_queue: lg.t_queue,
-        t_connect: lg.t_connect,
-        t_data: lg.t_data,
+        t_request: tm.t_request,
+        t_queue: tm.t_queue,
+        t_connect: tm.t_connect,
+        t_data: tm.t_data,
         t_close,
         status,
         bytes_in: lg.bytes_in,

@@ -666,9 +666,7 @@ pub fn server_row(px: &ProxyRt, sv: &ServerRt, now: u64) -> Row {
     r.u64("srv_abrt", ld(&c.srv_aborts));
     let last = ld(&c.last_sess_ms);
     r.s32("lastsess", if last == 0 { -1 } else { secs_since(now, last) as i64 });
-    for n in ["qtime", "ctime", "rtime", "ttime"] {
-        r.u32(n, 0);
-    }
+    time_avgs(&mut r, c, px.mode);
     r.s("addr", sv.target.lock().unwrap_or_else(|e| e.into_inner()).display());
     if let Some(ck) = &sv.cfg.cookie {
         r.s("cookie", ck);
@@ -694,6 +692,19 @@ pub fn server_row(px: &ProxyRt, sv: &ServerRt, now: u64) -> Row {
     r.u32("uweight", uw);
     modules(&mut r, false);
     r
+}
+
+/// qtime/ctime/rtime/ttime: the averages of the last TIME_STATS_SAMPLES
+/// transactions' times, over fewer while fewer were counted (requests in
+/// HTTP, LB picks in TCP), as HAProxy divides them.
+fn time_avgs(r: &mut Row, c: &crate::counters::Counters, mode: Mode) {
+    use crate::counters::{swrate_avg, swrate_window};
+    let samples = if mode == Mode::Http { &c.cum_req } else { &c.cum_lbconn };
+    let n = swrate_window(samples.load(Relaxed));
+    r.u32("qtime", swrate_avg(c.q_time.load(Relaxed), n) as u64);
+    r.u32("ctime", swrate_avg(c.c_time.load(Relaxed), n) as u64);
+    r.u32("rtime", swrate_avg(c.d_time.load(Relaxed), n) as u64);
+    r.u32("ttime", swrate_avg(c.t_time.load(Relaxed), n) as u64);
 }
 
 /// The weight the LB uses (sum of usable active servers' weights; without
@@ -789,9 +800,7 @@ pub fn backend_row(rt: &Runtime, px: &ProxyRt, now: u64, counts: bool) -> Row {
     }
     let last = ld(&c.last_sess_ms);
     r.s32("lastsess", if last == 0 { -1 } else { secs_since(now, last) as i64 });
-    for n in ["qtime", "ctime", "rtime", "ttime"] {
-        r.u32(n, 0);
-    }
+    time_avgs(&mut r, c, px.mode);
     r.s("mode", mode_name(px.mode));
     r.s("algo", algo_name(&px.cfg.balance));
     r.u64("wrew", 0);

@@ -1373,12 +1373,12 @@ pub fn try_reuse(s: &mut Stream, env: &mut Env) -> Option<bool> {
 
 pub fn on_connected(s: &mut Stream, env: &mut Env) {
     // A reused connection is "connected" at once for the log timers.
-    if let Some(l) = s.logs.as_deref_mut().filter(|l| l.t_connect < 0) {
-        let t = l.since(env.now());
-        if l.t_queue < 0 {
-            l.t_queue = t;
+    if s.tm.t_connect < 0 {
+        let t = s.tm.since(env.now());
+        if s.tm.t_queue < 0 {
+            s.tm.t_queue = t;
         }
-        l.t_connect = t;
+        s.tm.t_connect = t;
     }
     let t = txn(s);
     if t.res == Msg1::Idle {
@@ -2044,7 +2044,7 @@ fn request_head_new(
     if let Some(l) = s.logs.as_deref_mut() {
         l.pending = true;
         if l.t_idle < 0 {
-            l.t_idle = l.since(env.now());
+            l.t_idle = s.tm.since(env.now());
         }
     }
     hdrs_take(&mut t);
@@ -2096,8 +2096,8 @@ fn request_head_new(
     s.http = Some(t);
     count_request(s, env);
     let fe_log = &env.rt.proxies[fe_i].log;
+    s.tm.t_request = s.tm.since(env.now());
     if let Some(l) = s.logs.as_deref_mut() {
-        l.t_request = l.since(env.now());
         l.head_parsed = true;
         if fe_log.wants_uri() {
             l.capture_uri(head.method.get(data), head.uri.get(data), head.version.get(data));
@@ -2363,9 +2363,7 @@ fn connect_when_ready(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
     }
     t.l7_armed =
         s.be.is_some_and(|b| env.rt.proxies[b].cfg.retry_on & !config::model::RE_CONN_FAILED != 0);
-    if let Some(l) = s.logs.as_deref_mut() {
-        l.t_request = l.since(env.now());
-    }
+    s.tm.t_request = s.tm.since(env.now());
     if s.phase == SrvPhase::None || s.phase == SrvPhase::Done {
         s.phase = SrvPhase::None;
         let t = s.http.as_mut().unwrap();
@@ -2502,9 +2500,7 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         c.headers(lay, true, t.hdrs.iter().map(|h| (h.name.get(data), h.value.get(data))));
     }
     if !interim && paused.is_none() {
-        if let Some(l) = s.logs.as_deref_mut() {
-            l.t_data = l.since(env.now());
-        }
+        s.tm.t_data = s.tm.since(env.now());
         t.status = head.status;
         let srv_ka = t.srv_keepalive
             && !f.has(Flags::CONN_CLOSE)
@@ -2655,6 +2651,7 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
             crate::log::log_txn(s, env);
         }
     }
+    s.update_time_stats(env);
     let t = s.http.as_mut().unwrap();
     let reuse_ok = !t.local
         && t.srv_keepalive
@@ -2741,8 +2738,9 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
     // Next request on this connection: an idle client holds no index.
     hdrs_give(t);
     if let Some(l) = s.logs.as_deref_mut() {
-        l.next_txn(env.now(), s.res.total);
+        l.next_txn(s.res.total);
     }
+    s.tm = crate::log::TxnTimes::new(env.now());
     s.term = Term::default();
     t.req = Msg1::Head;
     t.res = Msg1::Idle;
@@ -2942,13 +2940,13 @@ fn unique_id(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead) {
         srv_name: "<NOSRV>",
         src: s.src,
         dst: s.dst,
-        accept_us: crate::log::wall_of(lg_ref.start, now),
+        accept_us: crate::log::wall_of(s.tm.start, now),
         t_idle: lg_ref.t_idle,
-        t_request: lg_ref.t_request,
+        t_request: s.tm.t_request,
         t_queue: -1,
         t_connect: -1,
         t_data: -1,
-        t_close: lg_ref.since(now),
+        t_close: s.tm.since(now),
         status: -1,
         bytes_in: lg_ref.bytes_in,
         final_bytes: true,

@@ -237,8 +237,10 @@ pub struct Stream {
     pub retry_at: u64,
     /// The server of a failed attempt being redispatched: the LB avoids it.
     pub redisp_from: Option<usize>,
-    /// Timers and counts for the log line (see `log`), only for frontends
-    /// that log or build unique ids: others pay one pointer.
+    /// Timers of the current transaction (log line and time averages).
+    pub tm: crate::log::TxnTimes,
+    /// Counts and captures for the log line (see `log`), only for
+    /// frontends that log or build unique ids: others pay one pointer.
     pub logs: Option<Box<crate::log::StrmLogs>>,
     /// PROXY protocol state of the client connection (None: no header
     /// expected): waiting for it, then what it announced.
@@ -335,6 +337,7 @@ pub fn accept(
             tunnel: false,
             retry_at: ETERNITY,
             redisp_from: None,
+            tm: crate::log::TxnTimes::new(now),
             logs: None,
             pp: None,
         }
@@ -347,7 +350,7 @@ pub fn accept(
     } else if !fe.log.targets.is_empty() || fe.log.uid_fmt.is_some() {
         let lid = w.listeners[lidx].id;
         if let Some(s) = w.streams.get_mut(idx, gen) {
-            crate::log::on_accept(s, fe, lid, now);
+            crate::log::on_accept(s, fe, lid);
         }
     }
     w.run_stream(cx, idx, gen, Wake::Start);
@@ -935,10 +938,10 @@ impl Stream {
         }
         let dst_port = self.dst.map_or(0, |d| d.port());
         let target = target.resolve(dst_port);
+        if self.tm.t_queue < 0 {
+            self.tm.t_queue = self.tm.since(env.now());
+        }
         if let Some(l) = self.logs.as_deref_mut() {
-            if l.t_queue < 0 {
-                l.t_queue = l.since(env.now());
-            }
             if let Target::Inet(a) = &target {
                 l.srv_addr = Some(*a);
             }
@@ -995,9 +998,7 @@ impl Stream {
 
     fn connected(&mut self, env: &mut Env) {
         self.sv.connecting = false;
-        if let Some(l) = self.logs.as_deref_mut() {
-            l.t_connect = l.since(env.now());
-        }
+        self.tm.t_connect = self.tm.since(env.now());
         self.phase = SrvPhase::Connected;
         self.touch_srv(env);
         self.touch_cli(env);
@@ -1218,9 +1219,44 @@ impl Stream {
         }
     }
 
+    /// Adds the transaction's queue, connect, response and total times to
+    /// its backend's and server's averages and maxima (HAProxy's
+    /// `stream_update_time_stats`), once: at the end of an HTTP
+    /// transaction, or of the stream. Transactions that never reached a
+    /// server (or, in HTTP, got no response head) are not counted.
+    pub fn update_time_stats(&mut self, env: &Env) {
+        let tm = self.tm;
+        let Some(be_i) = self.be else { return };
+        if tm.counted || tm.t_connect < 0 {
+            return;
+        }
+        let be = &env.rt.proxies[be_i];
+        let http = be.mode == Mode::Http;
+        let t_data = if http { tm.t_data } else { tm.t_connect };
+        if t_data < 0 {
+            return;
+        }
+        self.tm.counted = true;
+        // Each step is measured from the previous one; clamps keep a
+        // clock step from wrapping the sums.
+        let t_request = tm.t_request.max(0);
+        let times = [
+            (tm.t_queue - t_request).max(0) as u32,
+            (tm.t_connect - tm.t_queue).max(0) as u32,
+            (t_data - tm.t_connect).max(0) as u32,
+            tm.since(env.now()) as u32,
+        ];
+        let samples = |k: &crate::counters::Counters| if http { &k.cum_req } else { &k.cum_lbconn }.load(Relaxed);
+        if let Some(sv) = self.srv.and_then(|i| be.servers.get(i)) {
+            sv.counters.add_times(samples(&sv.counters), times);
+        }
+        be.be_counters.add_times(samples(&be.be_counters), times);
+    }
+
     /// Frees everything the stream holds. Called once, at the end.
     pub fn release(&mut self, env: &mut Env) {
         let rt = env.rt;
+        self.update_time_stats(env);
         if let Some(l) = self.logs.take() {
             if l.pending {
                 self.logs = Some(l);

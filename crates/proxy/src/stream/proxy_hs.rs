@@ -136,8 +136,9 @@ fn start_session(s: &mut Stream, env: &mut Env, l: &Listener) -> bool {
     }
     super::session_counters(rt, fe, now);
     if !fe.log.targets.is_empty() || fe.log.uid_fmt.is_some() {
-        let accept = s.accept_ms;
-        crate::log::on_accept(s, fe, l.id, accept);
+        // The transaction's timers started at the accept (s.tm), before
+        // the PROXY header: HAProxy's log times include the handshake.
+        crate::log::on_accept(s, fe, l.id);
     }
     s.wake(env, Wake::Start)
 }
