@@ -1575,10 +1575,8 @@ impl Parser {
             let mut take = 2;
             match k {
                 "weight" => {
-                    if v.is_empty() {
-                        missing(self);
-                        return;
-                    }
+                    // No check for a missing value: 2.6 reads it with atol
+                    // (0), like maxconn/minconn/maxqueue below.
                     let n = atol(v);
                     if !(0..=256).contains(&n) {
                         self.diags.alert(format!(
@@ -1591,7 +1589,7 @@ impl Parser {
                 }
                 "maxconn" | "minconn" | "maxqueue" | "rise" | "fall" | "pool-max-conn" | "pool-low-conn"
                 | "max-reuse" | "id" | "port" | "error-limit" => {
-                    if v.is_empty() {
+                    if v.is_empty() && !matches!(k, "maxconn" | "minconn" | "maxqueue") {
                         missing(self);
                         return;
                     }
