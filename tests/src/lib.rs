@@ -44,20 +44,49 @@ pub fn real_haproxy() -> Option<PathBuf> {
 /// kernel hands out for `:0` binds and outgoing connections come from that
 /// range, so a port picked there could be given to another test's socket
 /// between this probe and the child's bind (seen as cross-talk between
-/// cases). Each process walks its own stretch of 12000-27999 and checks the
-/// port binds. A child that binds with SO_REUSEPORT could still meet another
-/// test's child on the same port only if both picked it at once, which the
-/// per-process stretches make unlikely.
+/// cases).
+///
+/// Several test processes run at once (test files of parallel `cargo test`
+/// runs, other checkouts on the same machine), and the children bind with
+/// SO_REUSEPORT: two of them given the same port would share it silently,
+/// each getting part of the other's connections. A bind probe alone cannot
+/// prevent that (both probes pass before either child binds), so every port
+/// handed out is also reserved for the life of this process with an
+/// exclusive `flock` on a file named after it in a directory common to all
+/// test processes of this user; the kernel drops the lock when the process
+/// ends, however it ends, so nothing stale is left behind.
 pub fn free_port() -> u16 {
+    use std::os::fd::AsRawFd;
     use std::sync::atomic::{AtomicU32, Ordering::Relaxed};
+    use std::sync::Mutex;
     static NEXT: AtomicU32 = AtomicU32::new(0);
+    // The lock files stay open (and locked) until the process exits.
+    static HELD: Mutex<Vec<std::fs::File>> = Mutex::new(Vec::new());
     const BASE: u32 = 12000;
     const SPAN: u32 = 16000;
+    // SAFETY: getuid(2) has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::env::temp_dir().join(format!("rhaproxy-test-ports-{uid}"));
+    let _ = std::fs::create_dir_all(&dir);
     let seed = std::process::id().wrapping_mul(2654435761) % SPAN;
     for _ in 0..SPAN {
         let n = NEXT.fetch_add(1, Relaxed);
         let port = (BASE + (seed + n) % SPAN) as u16;
+        // Without a usable lock directory, the bind probe alone decides.
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(port.to_string()))
+            .ok();
+        if let Some(f) = &lock {
+            // SAFETY: flock(2) on a descriptor owned by `f`, alive for the call.
+            if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+                continue; // reserved by another running test process
+            }
+        }
         if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            HELD.lock().unwrap_or_else(|e| e.into_inner()).extend(lock);
             return port;
         }
     }

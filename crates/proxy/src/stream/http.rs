@@ -1733,6 +1733,14 @@ fn client_abort(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
             s.queue_exp = ETERNITY;
             s.term = Term { who: b'C', when: b'Q' };
         }
+        // A connect just issued is tried with the request at once, as
+        // HAProxy sends right after connect(): on loopback that send finds
+        // the connection established, and a client whose FIN came with its
+        // request then gets the 400 below (CH), not a silent CC. Only a
+        // connect still pending after that send waits to be aborted.
+        SrvPhase::Connecting if !s.cli.err && s.sv.connecting && s.sv.ready_w && s.req.has_output() => {
+            return Ok(false);
+        }
         SrvPhase::Connecting | SrvPhase::Retry => {
             s.term = Term { who: b'C', when: b'C' };
         }
