@@ -470,6 +470,25 @@ impl Worker {
         }
     }
 
+    /// Soft stop: HTTP clients idle between two requests are closed at
+    /// once, as HAProxy 2.6 does, rather than kept until their keep-alive
+    /// timeout holds the process. Checked against HAProxy 2.6: connections
+    /// busy with a request (their response keeps its keep-alive), or not
+    /// yet past their first request, are left to end by themselves.
+    fn close_idle_clients(&mut self, cx: &mut Cx<'_, Msg>) {
+        let idle: Vec<(u32, u32)> = self
+            .streams
+            .iter()
+            .filter(|(_, _, s)| crate::stream::http::idle_between_requests(s))
+            .map(|(i, g, _)| (i, g))
+            .collect();
+        for (i, g) in idle {
+            if let Some(s) = self.streams.take(i, g) {
+                self.end_stream(cx, i, g, s);
+            }
+        }
+    }
+
     fn stop_listeners(&mut self, cx: &mut Cx<'_, Msg>) {
         for l in self.listeners.iter() {
             if matches!(l.kind, LKind::Proxy(_)) {
@@ -544,6 +563,7 @@ impl Handler for Worker {
             Msg::SoftStop => {
                 self.soft_stopping = true;
                 self.stop_listeners(cx);
+                self.close_idle_clients(cx);
                 self.maybe_exit(cx);
             }
             Msg::HardStop => cx.exit(),

@@ -362,6 +362,26 @@ fn parse_opts(env: &Env, px: &ProxyRt, response: bool) -> ParseOptions {
     }
 }
 
+/// A client connection idle between two requests: a transaction ended,
+/// the next one has not started (not a byte of it), and no server side is
+/// in use. HAProxy's H1 layer (`H1C_F_WAIT_NEXT_REQ`) closes exactly these
+/// at soft stop; a connection still waiting for its first request is not
+/// one of them.
+pub fn idle_between_requests(s: &Stream) -> bool {
+    if !matches!(s.mode, super::Mode::Http)
+        || s.req_count == 0
+        || s.phase != SrvPhase::None
+        || s.sv.is_open()
+        || s.req.in_len() > 0
+    {
+        return false;
+    }
+    // A transaction given back to the pool (see `park`) was idle.
+    s.http
+        .as_deref()
+        .is_none_or(|t| t.req == Msg1::Head && t.res == Msg1::Idle && t.head_start == ETERNITY)
+}
+
 pub fn want_read_cli(s: &Stream) -> bool {
     match &s.http {
         None => true,
