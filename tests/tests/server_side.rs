@@ -492,13 +492,17 @@ fn abortonclose_while_waiting_for_the_response_gives_400() {
 
 #[test]
 fn idle_connection_closed_by_the_server_is_dropped() {
-    // The origin answers one request per connection, keeping it open for
-    // a moment, then closes: the parked connection must leave the idle
-    // list, and the next request must use a fresh one and succeed.
+    // The origin answers one request per connection, keeping it open
+    // until the test says (once the connection is seen parked), then
+    // closes: the parked connection must leave the idle list, and the next
+    // request must use a fresh one and succeed.
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let origin = l.local_addr().unwrap();
+    let (close_tx, close_rx) = std::sync::mpsc::channel::<()>();
+    let close_rx = Arc::new(Mutex::new(close_rx));
     std::thread::spawn(move || {
         for c in l.incoming().flatten() {
+            let close_rx = close_rx.clone();
             std::thread::spawn(move || {
                 let mut c = c;
                 let mut buf = [0u8; 4096];
@@ -506,7 +510,7 @@ fn idle_connection_closed_by_the_server_is_dropped() {
                     return;
                 }
                 let _ = c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
-                std::thread::sleep(Duration::from_millis(700));
+                let _ = close_rx.lock().unwrap().recv_timeout(Duration::from_secs(10));
             });
         }
     });
@@ -528,7 +532,10 @@ fn idle_connection_closed_by_the_server_is_dropped() {
         let row = out.lines().find(|l| l.starts_with("p/s1")).unwrap_or("").to_string();
         (row.split_whitespace().nth(12).unwrap_or("?").to_string(), out)
     };
-    assert_eq!(idle_cur(&sock).0, "1", "parked after the first request");
+    wait_until("the server connection parked", Duration::from_secs(5), || {
+        idle_cur(&sock).0 == "1"
+    });
+    close_tx.send(()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(3);
     loop {
         let (n, out) = idle_cur(&sock);
