@@ -522,7 +522,13 @@ fn use_backend_rules_route_like_haproxy() {
                 be_b,BACKEND,3,3,0,0,0\n\
                 be_default,BACKEND,2,2,0,0,0";
     if let Some(h) = rhaproxy_tests::real_haproxy() {
-        let (h_out, h_stat) = routing_transcript(&h);
+        // The reference run is redone once if HAProxy itself missed the
+        // echo request (seen on a loaded box): that says nothing of us.
+        let (mut h_out, mut h_stat) = routing_transcript(&h);
+        if !h_out[0].starts_with("HTTP/1.1 200 ") {
+            (h_out, h_stat) = routing_transcript(&h);
+        }
+        assert!(h_out[0].starts_with("HTTP/1.1 200 "), "HAProxy: {}", h_out[0]);
         // The echo origin's body carries the client's port; compare
         // the other replies byte for byte.
         assert_eq!(out[1..], h_out[1..]);
