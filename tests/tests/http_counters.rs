@@ -159,37 +159,58 @@ fn start(dir: &TempDir, prog: PathBuf, name: &str, origin: SocketAddr, dead: u16
 /// Plays the traffic, one connection after the other; returns what each
 /// exchange received.
 fn traffic(s: &Side) -> Vec<Vec<u8>> {
-    // Let the readiness probe's connection end first (smax).
-    std::thread::sleep(Duration::from_millis(150));
+    // Each exchange starts once the proxy has ended the previous
+    // connection (smax must count one at a time, as the traffic is meant):
+    // the end of a connection on the client side does not say the proxy
+    // has already released it, on a loaded box least of all.
+    let settle = || {
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < Duration::from_secs(3) {
+            let idle = stat(s)
+                .iter()
+                .filter(|r| r["svname"] == "FRONTEND" && r["pxname"] != "GLOBAL")
+                .all(|r| r["scur"] == "0");
+            if idle {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
     let q = Duration::from_millis(300);
     let get = |p: &str| format!("GET {p} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").into_bytes();
-    let mut out = vec![
-        exchange(s.p1, &get("/ok"), q),
-        exchange(s.p1, &get("/nf"), q),
-        exchange(s.p1, &get("/redir"), q),
-        exchange(
+    let steps: Vec<(SocketAddr, Vec<u8>, Duration)> = vec![
+        (s.p1, get("/ok"), q),
+        (s.p1, get("/nf"), q),
+        (s.p1, get("/redir"), q),
+        (
             s.p1,
-            b"POST /trailers HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Req: 1\r\n\r\n",
+            b"POST /trailers HTTP/1.1\r\nHost: a\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Req: 1\r\n\r\n".to_vec(),
             q,
         ),
-        exchange(
+        (
             s.p1,
-            b"POST /cont HTTP/1.1\r\nHost: a\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nbody",
+            b"POST /cont HTTP/1.1\r\nHost: a\r\nConnection: close\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\nbody".to_vec(),
             q,
         ),
-        exchange(s.p1, &get("/weird"), q),
-        exchange(s.p1, &get("/garbage"), q),
-        exchange(s.p1, b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", q),
+        (s.p1, get("/weird"), q),
+        (s.p1, get("/garbage"), q),
+        (s.p1, b"GET /a b HTTP/1.1\r\nHost: a\r\n\r\n".to_vec(), q),
         // Two requests on one connection.
-        exchange(
+        (
             s.p1,
-            b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\nGET /nf HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            b"GET /ok HTTP/1.1\r\nHost: a\r\n\r\nGET /nf HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n".to_vec(),
             q,
         ),
+        (s.p1, get("/slow"), Duration::from_secs(2)),
+        (s.p2, get("/"), Duration::from_secs(4)),
     ];
-    out.push(exchange(s.p1, &get("/slow"), Duration::from_secs(2)));
-    out.push(exchange(s.p2, &get("/"), Duration::from_secs(4)));
-    out
+    steps
+        .into_iter()
+        .map(|(a, req, wait)| {
+            settle();
+            exchange(a, &req, wait)
+        })
+        .collect()
 }
 
 fn stat(s: &Side) -> Vec<HashMap<String, String>> {
