@@ -963,25 +963,12 @@ pub fn set_stopped(
         0
     };
     let (act, bck) = counts(px);
-    let qlen = px
-        .queue
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .per_srv
-        .get(srv)
-        .map_or(0, |q| q.len());
-    let mut msg = format!(
-        "{}Server {}/{} is DOWN",
-        if sv.cfg.backup { "Backup " } else { "" },
-        px.name,
-        sv.name
-    );
+    let qlen = srv_qlen(px, srv);
+    let mut msg = server_label(px, sv);
+    msg.push_str(" is DOWN");
     append_status(&mut msg, rep, reason);
-    msg.push_str(&format!(
-        ". {act} active and {bck} backup servers left.{} {} sessions active, {xferred} requeued, {qlen} remaining in queue.",
-        if bck > 0 && act == 0 { " Running on backup." } else { "" },
-        sv.served.load(Relaxed),
-    ));
+    msg.push_str(". ");
+    msg.push_str(&servers_left(act, bck, sv.served.load(Relaxed), xferred, qlen));
     report_change(px, "[WARNING]", if was_stopping { 5 } else { 1 }, &msg);
     if a0 + b0 > 0 && act + bck == 0 {
         set_backend_down(px, now);
@@ -1008,6 +995,29 @@ fn set_backend_down(px: &ProxyRt, now: u64) {
     crate::log::send_text(&px.log, 0, msg.as_bytes());
 }
 
+/// "[Backup ]Server b/s", how HAProxy names a server in state reports.
+fn server_label(px: &crate::runtime::ProxyRt, sv: &crate::runtime::ServerRt) -> String {
+    format!(
+        "{}Server {}/{}",
+        if sv.cfg.backup { "Backup " } else { "" },
+        px.name,
+        sv.name
+    )
+}
+
+/// Streams waiting in a server's own queue.
+fn srv_qlen(px: &crate::runtime::ProxyRt, srv: usize) -> usize {
+    px.queue.lock().unwrap_or_else(|e| e.into_inner()).srv_len(srv)
+}
+
+/// The tail of a going-down report: what is left to serve and what moved.
+fn servers_left(act: usize, bck: usize, served: impl std::fmt::Display, xferred: usize, qlen: usize) -> String {
+    format!(
+        "{act} active and {bck} backup servers left.{} {served} sessions active, {xferred} requeued, {qlen} remaining in queue.",
+        if bck > 0 && act == 0 { " Running on backup." } else { "" },
+    )
+}
+
 /// An admin state change from the CLI (`disable server`, `set server
 /// state`...): HAProxy's `srv_update_status()` for the maintenance bit,
 /// with its reports. `old`/`new` are the admin bits around the change.
@@ -1016,12 +1026,7 @@ pub fn admin_changed(cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, srv: usize, 
     let px = &rt.proxies[be];
     let sv = &px.servers[srv];
     let now = reactor::now_ms();
-    let name = format!(
-        "{}Server {}/{}",
-        if sv.cfg.backup { "Backup " } else { "" },
-        px.name,
-        sv.name
-    );
+    let name = server_label(px, sv);
     if old & ADM_MAINT == 0 && new & ADM_MAINT != 0 {
         if !sv.up.load(Relaxed) {
             report_change(
@@ -1040,17 +1045,10 @@ pub fn admin_changed(cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, srv: usize, 
         }
         let xferred = crate::backend::redistribute(rt, be, srv, |p| send_dequeued(cx, p, be));
         let (act, bck) = counts(px);
-        let qlen = px
-            .queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .per_srv
-            .get(srv)
-            .map_or(0, |q| q.len());
+        let qlen = srv_qlen(px, srv);
         let msg = format!(
-            "{name} is going DOWN for maintenance. {act} active and {bck} backup servers left.{} {} sessions active, {xferred} requeued, {qlen} remaining in queue.",
-            if bck > 0 && act == 0 { " Running on backup." } else { "" },
-            sv.served.load(Relaxed),
+            "{name} is going DOWN for maintenance. {}",
+            servers_left(act, bck, sv.served.load(Relaxed), xferred, qlen)
         );
         report_change(px, "[WARNING]", if old & ADM_DRAIN != 0 { 5 } else { 1 }, &msg);
         if before > 0 && act + bck == 0 {
@@ -1122,19 +1120,9 @@ pub fn set_running(
     sv.up.store(true, Relaxed);
     let xferred = crate::backend::grab_from_px(rt, be, srv, |p| send_dequeued(cx, p, be));
     let (act, bck) = counts(px);
-    let qlen = px
-        .queue
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .per_srv
-        .get(srv)
-        .map_or(0, |q| q.len());
-    let mut msg = format!(
-        "{}Server {}/{} is UP",
-        if sv.cfg.backup { "Backup " } else { "" },
-        px.name,
-        sv.name
-    );
+    let qlen = srv_qlen(px, srv);
+    let mut msg = server_label(px, sv);
+    msg.push_str(" is UP");
     append_status(&mut msg, rep, reason);
     msg.push_str(&format!(
         ". {act} active and {bck} backup servers online.{} {xferred} sessions requeued, {qlen} total in queue.",

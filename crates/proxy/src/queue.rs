@@ -71,6 +71,11 @@ impl QueueSet {
         }
     }
 
+    /// Streams waiting in server `srv`'s own queue.
+    pub fn srv_len(&self, srv: usize) -> usize {
+        self.per_srv.get(srv).map_or(0, |q| q.len())
+    }
+
     /// Takes the oldest stream that server `srv` may serve.
     pub fn pop_for(&mut self, srv: usize) -> Option<(Pending, bool)> {
         let a = self.per_srv.get(srv).and_then(|q| q.front()).map(|p| p.seq);
