@@ -172,13 +172,19 @@ impl Drop for Proc {
 /// the foreground, its output discarded. Killed and reaped on drop.
 pub fn spawn_rhaproxy(dir: &TempDir, name: &str, cfg: &str) -> Proc {
     let path = dir.write(name, cfg);
-    let mut c = Command::new(bin("rhaproxy"));
+    spawn_proxy(&bin("rhaproxy"), &path, "rhaproxy")
+}
+
+/// Starts `prog -db -f cfg` (rhaproxy or the reference HAProxy, same
+/// flags), its output discarded. Killed and reaped on drop.
+pub fn spawn_proxy(prog: &Path, cfg: &Path, name: &str) -> Proc {
+    let mut c = Command::new(prog);
     c.arg("-db")
         .arg("-f")
-        .arg(&path)
+        .arg(cfg)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    Proc::spawn(c, "rhaproxy")
+    Proc::spawn(c, name)
 }
 
 /// An origin that accepts every connection and holds it open without a
@@ -258,8 +264,14 @@ pub fn wait_unix(path: &Path, timeout: Duration) -> bool {
 /// Sends raw bytes, half-closes nothing, and reads until the peer closes or
 /// `timeout` passes. Returns what was read.
 pub fn exchange(addr: SocketAddr, req: &[u8], timeout: Duration) -> Vec<u8> {
+    exchange_quiet(addr, req, timeout, timeout)
+}
+
+/// Like [`exchange`], but also stops after `quiet` without data (for
+/// peers that keep the connection open), within `timeout` in all.
+pub fn exchange_quiet(addr: SocketAddr, req: &[u8], quiet: Duration, timeout: Duration) -> Vec<u8> {
     let mut s = TcpStream::connect_timeout(&addr, timeout).expect("connect");
-    s.set_read_timeout(Some(timeout)).unwrap();
+    s.set_read_timeout(Some(quiet)).unwrap();
     s.write_all(req).unwrap();
     let mut out = Vec::new();
     let mut buf = [0u8; 65536];

@@ -5,9 +5,8 @@
 //! only, and the answers to the same `add server` / `del server` /
 //! `show servers state` sequence byte for byte.
 
-use rhaproxy_tests::{bin, cli, free_port, real_haproxy, wait_unix, Proc, TempDir};
+use rhaproxy_tests::{bin, cli, free_port, real_haproxy, spawn_proxy, wait_unix, Proc, TempDir};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(5);
@@ -44,13 +43,7 @@ fn start(dir: &TempDir, prog: PathBuf, name: &str, origin: u16) -> Side {
         &format!("{name}.cfg"),
         &config(&sock.display().to_string(), free_port(), origin),
     );
-    let mut c = Command::new(prog);
-    c.arg("-db")
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let p = Proc::spawn(c, name);
+    let p = spawn_proxy(&prog, &path, name);
     assert!(wait_unix(&sock, T), "{name}: stats socket not ready");
     Side { _p: p, sock }
 }

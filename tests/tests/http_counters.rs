@@ -7,13 +7,12 @@
 //! test runs it too and checks it still gives them. Routing by a literal
 //! `use_backend` (ahead of `default_backend`) shows in the backends' rows.
 
-use rhaproxy_tests::{bin, cli, free_port, real_haproxy, wait_listening, wait_unix, Proc, TempDir};
+use rhaproxy_tests::{bin, cli, free_port, real_haproxy, spawn_proxy, wait_listening, wait_unix, Proc, TempDir};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(5);
 
@@ -97,19 +96,7 @@ fn origin() -> SocketAddr {
 /// Sends `req` on a new connection and reads until the proxy closes or
 /// `quiet` passes without data.
 fn exchange(addr: SocketAddr, req: &[u8], quiet: Duration) -> Vec<u8> {
-    let mut s = TcpStream::connect_timeout(&addr, T).expect("connect");
-    s.set_read_timeout(Some(quiet)).unwrap();
-    s.write_all(req).unwrap();
-    let mut out = Vec::new();
-    let mut b = [0u8; 16384];
-    let deadline = Instant::now() + T;
-    while Instant::now() < deadline {
-        match s.read(&mut b) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&b[..n]),
-        }
-    }
-    out
+    rhaproxy_tests::exchange_quiet(addr, req, quiet, T)
 }
 
 fn config(sock: &str, p1: u16, p2: u16, origin: SocketAddr, dead: u16) -> String {
@@ -137,13 +124,7 @@ fn start(dir: &TempDir, prog: PathBuf, name: &str, origin: SocketAddr, dead: u16
         &format!("{name}.cfg"),
         &config(&sock.display().to_string(), p1, p2, origin, dead),
     );
-    let mut c = Command::new(prog);
-    c.arg("-db")
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let p = Proc::spawn(c, name);
+    let p = spawn_proxy(&prog, &path, name);
     assert!(wait_unix(&sock, T), "{name}: stats socket not ready");
     let a1: SocketAddr = format!("127.0.0.1:{p1}").parse().unwrap();
     let a2: SocketAddr = format!("127.0.0.1:{p2}").parse().unwrap();

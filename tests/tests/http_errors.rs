@@ -6,7 +6,7 @@
 //! (recorded from /usr/sbin/haproxy; when it is installed the test also
 //! runs it and compares live).
 
-use rhaproxy_tests::{bin, exchange, free_port, real_haproxy, wait_listening, Proc, TempDir};
+use rhaproxy_tests::{bin, exchange, free_port, real_haproxy, spawn_proxy, wait_listening, Proc, TempDir};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -67,13 +67,7 @@ backend be
 fn start(prog: &Path, dir: &TempDir) -> (Proc, SocketAddr) {
     let port = free_port();
     let cfg = dir.write("e.cfg", &config(dir, port));
-    let mut c = Command::new(prog);
-    c.arg("-db")
-        .arg("-f")
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let p = Proc::spawn(c, "proxy");
+    let p = spawn_proxy(prog, &cfg, "proxy");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(wait_listening(addr, T), "{} did not start", prog.display());
     (p, addr)

@@ -4,11 +4,10 @@
 //! run against rhaproxy and, when installed, the real HAProxy 2.6 with the
 //! same expectations.
 
-use rhaproxy_tests::{bin, free_port, real_haproxy, wait_listening, Proc, TempDir};
+use rhaproxy_tests::{bin, free_port, real_haproxy, spawn_proxy, wait_listening, Proc, TempDir};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 const V2_TCP4_AUTH: &[u8] =
@@ -31,13 +30,7 @@ frontend a\n    bind 127.0.0.1:{port} accept-proxy\n\
 
 fn spawn(exe: &Path, dir: &TempDir, cfg: &str) -> Proc {
     let path = dir.write("pp.cfg", cfg);
-    let mut c = Command::new(exe);
-    c.arg("-db")
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    Proc::spawn(c, "proxy")
+    spawn_proxy(exe, &path, "proxy")
 }
 
 /// Sends `data`, then reads until the peer closes (or resets: "RESET").

@@ -6,13 +6,12 @@
 //! against HAProxy 2.6 when /usr/sbin/haproxy is installed, so the ranges
 //! are HAProxy's meaning of the fields, not ours.
 
-use rhaproxy_tests::{bin, cli, free_port, real_haproxy, wait_listening, wait_unix, Proc, TempDir};
+use rhaproxy_tests::{bin, cli, free_port, real_haproxy, spawn_proxy, wait_listening, wait_unix, Proc, TempDir};
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const T: Duration = Duration::from_secs(5);
 const HTTP_DELAY: Duration = Duration::from_millis(200);
@@ -48,19 +47,7 @@ fn origin(delay: Duration, answer: &'static [u8], end: &'static [u8]) -> SocketA
 
 /// Sends `req` and reads until the peer closes (bounded).
 fn exchange(addr: SocketAddr, req: &[u8]) -> Vec<u8> {
-    let mut s = TcpStream::connect_timeout(&addr, T).expect("connect");
-    s.set_read_timeout(Some(T)).unwrap();
-    s.write_all(req).unwrap();
-    let mut out = Vec::new();
-    let mut b = [0u8; 4096];
-    let deadline = Instant::now() + T;
-    while Instant::now() < deadline {
-        match s.read(&mut b) {
-            Ok(0) | Err(_) => break,
-            Ok(n) => out.extend_from_slice(&b[..n]),
-        }
-    }
-    out
+    rhaproxy_tests::exchange(addr, req, T)
 }
 
 struct Side {
@@ -82,13 +69,7 @@ fn start(dir: &TempDir, prog: PathBuf, name: &str, http_origin: SocketAddr, tcp_
         sock.display()
     );
     let path = dir.write(&format!("{name}.cfg"), &cfg);
-    let mut c = Command::new(prog);
-    c.arg("-db")
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let p = Proc::spawn(c, name);
+    let p = spawn_proxy(&prog, &path, name);
     assert!(wait_unix(&sock, T), "{name}: stats socket not ready");
     let http: SocketAddr = format!("127.0.0.1:{p1}").parse().unwrap();
     let tcp: SocketAddr = format!("127.0.0.1:{p2}").parse().unwrap();

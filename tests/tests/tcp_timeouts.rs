@@ -3,11 +3,10 @@
 //! carrying data the other way. Each case runs on rhaproxy and, when it is
 //! installed, on HAProxy 2.6 with the same configuration and timings.
 
-use rhaproxy_tests::{free_port, real_haproxy, wait_listening, Proc, TempDir};
+use rhaproxy_tests::{free_port, real_haproxy, spawn_proxy, wait_listening, Proc, TempDir};
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 fn proxies() -> Vec<PathBuf> {
@@ -36,19 +35,13 @@ fn hold(mut c: TcpStream) {
 }
 
 /// Starts `bin` with one `listen` section; returns it and its address.
-fn start(bin: &PathBuf, dir: &TempDir, timeouts: &str, server: SocketAddr) -> (Proc, SocketAddr) {
+fn start(bin: &Path, dir: &TempDir, timeouts: &str, server: SocketAddr) -> (Proc, SocketAddr) {
     let port = free_port();
     let cfg = format!(
         "defaults\n    mode tcp\n    retries 0\n{timeouts}\nlisten p\n    bind 127.0.0.1:{port}\n    server s1 {server}\n"
     );
     let path = dir.write("t.cfg", &cfg);
-    let mut c = Command::new(bin);
-    c.arg("-db")
-        .arg("-f")
-        .arg(&path)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let p = Proc::spawn(c, "proxy");
+    let p = spawn_proxy(bin, &path, "proxy");
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
     assert!(
         wait_listening(addr, Duration::from_secs(5)),
