@@ -96,6 +96,17 @@ impl Parser {
     /// Runs the rule compiler on the line just appended to `p` (see
     /// [`crate::LoadOptions::rule_check`]).
     fn check_rule(&mut self, p: &Proxy, is_def: bool, l: &RawLine) {
+        // HAProxy 2.6 marks these actions experimental (KWF_EXPERIMENTAL):
+        // refused, and reading stops, unless the global section allows them.
+        let act = l.words.get(1).map(|s| s.as_str()).unwrap_or("");
+        if l.words[0] == "http-request" && act == "normalize-uri" && !self.cfg.global.expose_experimental_directives {
+            self.diags.alert(format!(
+                "parsing [{}] : '{act}' action is experimental, must be allowed via a global 'expose-experimental-directives'",
+                l.loc
+            ));
+            self.diags.abort = true;
+            return;
+        }
         let Some(check) = self.opts.rule_check else { return };
         if let Err(e) = check(p, is_def, l) {
             self.diags.alert(e.text);
@@ -2048,5 +2059,29 @@ mod thread_set_tests {
             parse_thread_set("x", 64),
             Err("'x' is not a valid number/range.".into())
         );
+    }
+}
+
+#[cfg(test)]
+mod experimental_tests {
+    #[test]
+    fn normalize_uri_needs_experimental_directives() {
+        let rule =
+            "defaults\n    mode http\nfrontend fe\n    bind :8080\n    http-request normalize-uri fragment-strip\n";
+        let l = crate::load_str("exp.cfg", rule, &Default::default());
+        assert!(l.fatal);
+        assert!(
+            l.diags.iter().any(|d| d.text.ends_with(
+                "exp.cfg:5] : 'normalize-uri' action is experimental, must be allowed via a global 'expose-experimental-directives'"
+            )),
+            "{:?}",
+            l.diags
+        );
+        let l = crate::load_str(
+            "exp2.cfg",
+            &format!("global\n    expose-experimental-directives\n{rule}"),
+            &Default::default(),
+        );
+        assert!(!l.fatal, "{:?}", l.diags);
     }
 }

@@ -245,6 +245,7 @@ enum Action {
         time: u32,
         at_least: u64,
     },
+    NormalizeUri(crate::uri_normalizer::Normalizer),
 }
 
 /// Which final action produced a reply: denials are counted (and a
@@ -897,6 +898,16 @@ fn compile(
             }
             Action::WaitForBody { time, at_least }
         }
+        "normalize-uri" if kind == Kind::Req => {
+            let (n, used) = crate::uri_normalizer::Normalizer::parse(args, cond.is_some()).map_err(err)?;
+            if let Some(w) = args.get(used) {
+                return Err(format!(
+                    "parsing [{}]: '{kw} {act}' expects either 'if' or 'unless' followed by a condition but found '{w}'.",
+                    l.loc
+                ));
+            }
+            Action::NormalizeUri(n)
+        }
         _ => return Err(unsupported()),
     };
     Ok(Rule { act: a, cond })
@@ -985,6 +996,9 @@ pub enum Verdict {
     /// tarpit holds the reply back for the given ms (`run` leaves 0; the
     /// caller knows the proxy's `timeout tarpit`).
     Deny { reply: Box<Verdict>, tarpit: Option<u32> },
+    /// The rule found the request invalid (HAProxy's ACT_RET_INV): 400,
+    /// counted as a request error, the connection closed.
+    BadReq,
     /// `wait-for-body`: rule `rule` of list `step` (the caller's
     /// numbering; `run` leaves 0) waits for more of the body, at most
     /// `time` ms from the first pause. The list resumes at that rule.
@@ -1220,6 +1234,11 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
                     cx.edit.uri = Some(u);
                 }
             }
+            Action::NormalizeUri(n) => match crate::uri_normalizer::normalize(cx.uri(), *n) {
+                Ok(Some(u)) => cx.edit.uri = Some(u),
+                Ok(None) => {}
+                Err(crate::uri_normalizer::Invalid) => return Verdict::BadReq,
+            },
             Action::SetMethod(f) => {
                 let mut v = Vec::new();
                 f.render(cx, &mut v);
@@ -1487,6 +1506,36 @@ mod tests {
         assert_eq!(u.as_deref(), Some(&b"/a?x=2"[..]));
         let (_, _, u) = run_req(&["http-request set-pathq /z?%[query]"]);
         assert_eq!(u.as_deref(), Some(&b"/z?b=1"[..]));
+    }
+
+    #[test]
+    fn normalize_uri_chains_and_fails_strict() {
+        // Each normalizer sees the previous rules' target.
+        let (v, _, u) = run_req(&[
+            "http-request set-uri //x/./y/../%%7a?z=1&b=%%zz",
+            "http-request normalize-uri path-merge-slashes",
+            "http-request normalize-uri path-strip-dot",
+            "http-request normalize-uri path-strip-dotdot full",
+            "http-request normalize-uri percent-decode-unreserved",
+            "http-request normalize-uri query-sort-by-name",
+        ]);
+        assert_eq!(v, Verdict::Continue);
+        assert_eq!(u.as_deref(), Some(&b"/x/z?b=%zz&z=1"[..]));
+        let (v, _, _) = run_req(&[
+            "http-request set-uri /%%zz",
+            "http-request normalize-uri percent-to-uppercase strict",
+        ]);
+        assert_eq!(v, Verdict::BadReq);
+        let e = rules(&["http-request normalize-uri fragment-strip x"]).unwrap_err();
+        assert_eq!(
+            e,
+            "parsing [t.cfg:3]: 'http-request normalize-uri' expects either 'if' or 'unless' followed by a condition but found 'x'."
+        );
+        let e = rules(&["http-request normalize-uri"]).unwrap_err();
+        assert!(
+            e.ends_with("while parsing 'http-request normalize-uri' rule : missing argument <normalizer>."),
+            "{e}"
+        );
     }
 
     #[test]

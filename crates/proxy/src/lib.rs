@@ -37,6 +37,7 @@ pub mod stats;
 pub mod stream;
 pub mod support;
 pub mod switching;
+pub mod uri_normalizer;
 pub mod worker;
 
 use config::model::Config;

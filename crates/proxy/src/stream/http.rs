@@ -824,6 +824,9 @@ fn req_rules_part(
     if v == Verdict::Reject {
         return Some(Err(rules_reject(s, env)));
     }
+    if v == Verdict::BadReq {
+        return Some(Ok(body_error(s, env, 400)));
+    }
     if v == Verdict::Continue {
         return None;
     }
@@ -1075,7 +1078,7 @@ fn send_verdict(s: &mut Stream, env: &mut Env, v: Verdict) {
         Verdict::Error(code) => reply(s, env, code, false),
         Verdict::Builtin(code) => reply_with(s, env, code, false, None),
         Verdict::Deny { reply, .. } => send_verdict(s, env, *reply),
-        Verdict::Continue | Verdict::Reject | Verdict::Wait { .. } => {}
+        Verdict::Continue | Verdict::Reject | Verdict::BadReq | Verdict::Wait { .. } => {}
     }
 }
 
