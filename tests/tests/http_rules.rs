@@ -664,3 +664,62 @@ fn restrict_req_hdr_names_delete_and_reject() {
     assert!(r.starts_with("HTTP/1.1 403 "), "{r}");
     assert!(get(addr, "/", "X-B-2: 2\r\n").starts_with("HTTP/1.1 200 "));
 }
+
+/// set-src/set-dst and their ports change what the rest of the
+/// transaction sees (fetches, X-Forwarded-For, X-Original-To) and end with
+/// it; `tcp-request connection` ones last for the connection. The server
+/// receives what HAProxy 2.6.12 sends for this configuration (compared
+/// with /usr/sbin/haproxy).
+#[test]
+fn set_src_dst_and_originalto() {
+    let origin = echo_origin();
+    let port = free_port();
+    let dir = TempDir::new("setsrc");
+    let cfg = dir.write(
+        "h.cfg",
+        &format!(
+            "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 5s\n\
+             frontend fe\n  bind 127.0.0.1:{port}\n  option originalto except 10.0.0.0/8\n  option forwardfor if-none\n\
+             \x20 tcp-request connection set-src-port int(4242)\n\
+             \x20 http-request set-src req.hdr(x-src) if {{ req.hdr(x-src) -m found }}\n\
+             \x20 http-request set-dst req.hdr(x-dst) if {{ req.hdr(x-dst) -m found }}\n\
+             \x20 http-request set-dst-port int(99)\n\
+             \x20 http-request add-header x-seen %[src]:%[src_port]-%[dst]:%[dst_port]\n\
+             \x20 http-request return status 200 hdr x-seen %[src]:%[src_port]-%[dst]:%[dst_port] if {{ path /local }}\n\
+             \x20 default_backend be\n\
+             backend be\n  option originalto header X-Orig\n  option forwardfor header X-FF if-none\n  server s1 {origin}\n"
+        ),
+    );
+    let mut c = Command::new(bin("rhaproxy"));
+    c.arg("-f").arg(&cfg);
+    let _p = Proc::spawn(c, "rhaproxy");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(wait_listening(addr, T), "rhaproxy did not start");
+    let r = get(addr, "/", "X-FF: a\r\nx-src: 10.1.1.1\r\n").to_ascii_lowercase();
+    assert!(r.contains("\r\nx-seen: 10.1.1.1:4242-127.0.0.1:99\r\n"), "{r}");
+    // if-none in both proxies: the client's X-FF stays alone.
+    assert!(r.contains("\r\nx-ff: a\r\n") && !r.contains("x-ff: 10."), "{r}");
+    // The backend's header name wins.
+    assert!(
+        r.contains("\r\nx-orig: 127.0.0.1\r\n") && !r.contains("x-original-to"),
+        "{r}"
+    );
+    let r = get(addr, "/", "x-src: ::2\r\nx-dst: 10.2.3.4\r\n").to_ascii_lowercase();
+    // The frontend's except network applies to the backend's header too.
+    assert!(r.contains("\r\nx-seen: ::2:4242-10.2.3.4:99\r\n"), "{r}");
+    assert!(r.contains("\r\nx-ff: ::2\r\n") && !r.contains("x-orig"), "{r}");
+    // Two transactions on one connection: the second starts from the
+    // connection's addresses again (the tcp-request connection port stays).
+    let two = "GET /local HTTP/1.1\r\nHost: h\r\nx-src: 10.9.9.9\r\n\r\n\
+               GET /local HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    let r = String::from_utf8_lossy(&rhaproxy_tests::exchange(addr, two.as_bytes(), T)).to_ascii_lowercase();
+    let seen: Vec<&str> = r.lines().filter(|l| l.starts_with("x-seen: ")).collect();
+    assert_eq!(
+        seen,
+        [
+            "x-seen: 10.9.9.9:4242-127.0.0.1:99",
+            "x-seen: 127.0.0.1:4242-127.0.0.1:99"
+        ],
+        "{r}"
+    );
+}

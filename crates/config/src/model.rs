@@ -338,9 +338,90 @@ pub enum HttpConnMode {
 /// `option forwardfor [except <net>] [header <name>] [if-none]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardFor {
-    pub except: Option<String>,
+    pub except: Option<Net>,
     pub header: String,
     pub if_none: bool,
+}
+
+/// `option originalto [except <net>] [header <name>]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginalTo {
+    pub except: Option<Net>,
+    pub header: String,
+}
+
+/// An IPv4 or IPv6 network (`<address>[/mask]`), its address already
+/// masked, as HAProxy keeps an `except` network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Net {
+    pub ip: std::net::IpAddr,
+    pub bits: u8,
+}
+
+impl Net {
+    /// HAProxy's `str2net()` then `str62net()`: an IPv4 address (or a
+    /// host name resolving to one) with an optional `/len` or dotted
+    /// mask, else an IPv6 address with an optional `/len`.
+    pub fn parse(s: &str) -> Option<Net> {
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let (a, m) = match s.split_once('/') {
+            Some((a, m)) => (a, Some(m)),
+            None => (s, None),
+        };
+        let v4 = a.parse::<Ipv4Addr>().ok().or_else(|| match a.contains(':') {
+            true => None,
+            false => match crate::addr::resolve(a, Some(false)) {
+                Some(IpAddr::V4(v)) => Some(v),
+                _ => None,
+            },
+        });
+        if let Some(ip) = v4 {
+            let bits = match m {
+                None => Some(32),
+                Some(m) if m.contains('.') => m.parse::<Ipv4Addr>().ok().and_then(|mask| {
+                    let v = u32::from(mask);
+                    // A contiguous mask only.
+                    (v.leading_ones() + v.trailing_zeros() == 32).then_some(v.leading_ones() as u8)
+                }),
+                Some(m) => m.parse::<u8>().ok().filter(|&b| b <= 32),
+            };
+            if let Some(bits) = bits {
+                return Some(Net::new(IpAddr::V4(ip), bits));
+            }
+        }
+        let ip = a.parse::<Ipv6Addr>().ok()?;
+        let bits = match m {
+            None => 128,
+            Some(m) => m.parse::<u8>().ok().filter(|&b| b <= 128)?,
+        };
+        Some(Net::new(IpAddr::V6(ip), bits))
+    }
+
+    fn new(ip: std::net::IpAddr, bits: u8) -> Net {
+        use std::net::IpAddr;
+        let ip = match ip {
+            IpAddr::V4(v) => {
+                let m = u32::MAX.checked_shl(32 - bits as u32).unwrap_or(0);
+                IpAddr::V4((u32::from(v) & m).into())
+            }
+            IpAddr::V6(v) => {
+                let m = u128::MAX.checked_shl(128 - bits as u32).unwrap_or(0);
+                IpAddr::V6((u128::from(v) & m).into())
+            }
+        };
+        Net { ip, bits }
+    }
+
+    /// Whether `ip` is in the network; an address of the other family
+    /// never is (HAProxy's `ipcmp2net()`).
+    pub fn contains(&self, ip: std::net::IpAddr) -> bool {
+        use std::net::IpAddr;
+        match (ip, self.ip) {
+            (IpAddr::V4(a), IpAddr::V4(_)) => Net::new(IpAddr::V4(a), self.bits).ip == self.ip,
+            (IpAddr::V6(a), IpAddr::V6(_)) => Net::new(IpAddr::V6(a), self.bits).ip == self.ip,
+            _ => false,
+        }
+    }
 }
 
 /// `option http-restrict-req-hdr-names preserve|delete|reject`.
@@ -408,7 +489,7 @@ pub struct Options {
     pub ssl_hello_chk: bool,
     /// Other health-check options kept raw (mysql-check, pgsql-check, ...).
     pub other_check: Option<Vec<String>>,
-    pub originalto: Option<Vec<String>>,
+    pub originalto: Option<OriginalTo>,
 }
 
 /// `http-reuse` policy.
@@ -621,4 +702,28 @@ pub struct HttpErrors {
     pub name: String,
     pub files: Vec<(u16, String, Vec<u8>)>,
     pub loc: Loc,
+}
+
+#[cfg(test)]
+mod net_tests {
+    use super::Net;
+
+    #[test]
+    fn except_networks_as_haproxy_reads_them() {
+        let n = |s: &str| Net::parse(s).unwrap();
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert!(n("127.0.0.0/8").contains(ip("127.1.2.3")));
+        assert!(!n("127.0.0.0/8").contains(ip("10.0.0.1")));
+        assert!(n("10.0.0.1/25").contains(ip("10.0.0.127")));
+        assert!(!n("10.0.0.1/25").contains(ip("10.0.0.128")));
+        assert!(n("10.0.0.0/255.255.0.0").contains(ip("10.0.200.1")));
+        assert!(n("::1").contains(ip("::1")) && !n("::1").contains(ip("::2")));
+        assert!(n("2001:db8:1f89::/48").contains(ip("2001:db8:1f89::1")));
+        assert!(!n("2001:db8:1f89::/48").contains(ip("2001:db8:1f90::1")));
+        // Families never mix (ipcmp2net).
+        assert!(!n("127.0.0.1").contains(ip("::ffff:127.0.0.1")));
+        for bad in ["1.2.3.4/40", "::1/200", "", "10.0.0.0/255.0.255.0", "a.invalid"] {
+            assert_eq!(Net::parse(bad), None, "{bad}");
+        }
+    }
 }

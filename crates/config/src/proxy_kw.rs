@@ -1110,57 +1110,60 @@ impl Parser {
                 o.clitcpka = on;
                 o.srvtcpka = on;
             }
-            "forwardfor" => {
+            "forwardfor" | "originalto" => {
                 if no_neg(self) {
                     return;
                 }
-                let mut ff = ForwardFor {
-                    except: None,
-                    header: "X-Forwarded-For".into(),
-                    if_none: false,
-                };
+                let ff = name == "forwardfor";
+                let mut except = None;
+                let mut header = if ff { "X-Forwarded-For" } else { "X-Original-To" }.to_string();
+                let mut if_none = false;
                 let mut i = 2;
                 while i < w.len() {
                     match w[i].as_str() {
                         "except" => {
-                            let Some(v) = w.get(i + 1) else {
+                            let Some(net) = w.get(i + 1).filter(|v| !v.is_empty()).and_then(|v| Net::parse(v)) else {
                                 self.diags.alert(format!(
-                                    "{pfx} '{name}' : missing netmask after 'except'."
+                                    "{pfx} 'option {name} except' expects <address>[/mask] as argument."
                                 ));
                                 return;
                             };
-                            ff.except = Some(v.clone());
+                            except = Some(net);
                             i += 2;
                         }
                         "header" => {
-                            let Some(v) = w.get(i + 1) else {
+                            let Some(v) = w.get(i + 1).filter(|v| !v.is_empty()) else {
                                 self.diags.alert(format!(
-                                    "{pfx} '{name}' : missing header name after 'header'."
+                                    "{pfx} 'option {name} header' expects <header_name> as argument."
                                 ));
                                 return;
                             };
-                            ff.header = v.clone();
+                            header = v.clone();
                             i += 2;
                         }
-                        "if-none" => {
-                            ff.if_none = true;
+                        "if-none" if ff => {
+                            if_none = true;
                             i += 1;
                         }
-                        x => {
-                            self.diags.alert(format!(
-                                "{pfx} 'option forwardfor' only supports optional values 'except', 'header' and 'if-none' (got '{x}')."
-                            ));
+                        _ => {
+                            self.diags.alert(if ff {
+                                format!("{pfx} 'option forwardfor' only supports optional values: 'except', 'header' and 'if-none'.")
+                            } else {
+                                format!("{pfx} 'option originalto' only supports optional values: 'except' and 'header'.")
+                            });
                             return;
                         }
                     }
                 }
-                o.forwardfor = Some(ff);
-            }
-            "originalto" => {
-                if no_neg(self) {
-                    return;
+                if ff {
+                    o.forwardfor = Some(ForwardFor {
+                        except,
+                        header,
+                        if_none,
+                    });
+                } else {
+                    o.originalto = Some(OriginalTo { except, header });
                 }
-                o.originalto = Some(w[2..].to_vec());
             }
             "httpchk" => {
                 if no_neg(self) {

@@ -44,6 +44,9 @@ pub struct OutSide<'a> {
     /// an explicit keep-alive).
     pub req_ver11: bool,
     pub forward_for: Option<ForwardFor<'a>>,
+    /// `option originalto`: (header name, formatted address), written
+    /// after X-Forwarded-For as HAProxy appends it.
+    pub original_to: Option<(&'a [u8], &'a [u8])>,
     /// Headers added by rules: after the parsed ones, before the
     /// X-Forwarded-For and connection headers, where HAProxy's output has
     /// them (names lower-cased like every other).
@@ -207,6 +210,12 @@ pub fn write_request_head(
     write_headers(&mut w, buf, headers, false, true)?;
     write_added(&mut w, side.added)?;
     write_xff(&mut w, buf, headers, side.added, &side.forward_for)?;
+    if let Some((name, value)) = side.original_to {
+        w.put_lower(name)?;
+        w.put(b": ")?;
+        w.put(value)?;
+        w.put(b"\r\n")?;
+    }
     match side.conn {
         ConnMode::Close if ver11 => w.put(b"connection: close\r\n")?,
         ConnMode::KeepAlive if !ver11 => w.put(b"connection: keep-alive\r\n")?,
@@ -280,6 +289,7 @@ mod tests {
         conn: ConnMode::KeepAlive,
         req_ver11: true,
         forward_for: None,
+        original_to: None,
     };
 
     #[test]
@@ -355,6 +365,7 @@ mod tests {
         let side = OutSide {
             added: &added,
             forward_for: Some(ff),
+            original_to: None,
             conn: ConnMode::Close,
             ..KA
         };
@@ -370,6 +381,7 @@ mod tests {
         let side = OutSide {
             added: &added,
             forward_for: Some(ForwardFor { if_none: true, ..ff }),
+            original_to: None,
             ..KA
         };
         let o = fwd_req(b"GET /a HTTP/1.1\r\nHost: h\r\n\r\n", side);
@@ -388,6 +400,7 @@ mod tests {
             OutSide {
                 added: &[],
                 forward_for: Some(ff),
+                original_to: None,
                 ..KA
             },
         );
@@ -401,6 +414,7 @@ mod tests {
             OutSide {
                 added: &[],
                 forward_for: Some(ff),
+                original_to: None,
                 ..KA
             },
         );

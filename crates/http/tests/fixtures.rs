@@ -249,6 +249,7 @@ fn forwarded_heads_match_haproxy_keepalive() {
             conn: ConnMode::KeepAlive,
             req_ver11: true,
             forward_for: Some(ff),
+            original_to: None,
         },
     );
 }
@@ -267,6 +268,7 @@ fn forwarded_heads_match_haproxy_httpclose() {
             conn: ConnMode::Close,
             req_ver11: true,
             forward_for: Some(ff),
+            original_to: None,
         },
     );
 }

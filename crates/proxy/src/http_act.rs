@@ -246,6 +246,18 @@ enum Action {
         at_least: u64,
     },
     NormalizeUri(crate::uri_normalizer::Normalizer),
+    /// set-src/set-dst/set-src-port/set-dst-port: the stream's view of
+    /// the client connection's addresses (the connection's own, from
+    /// tcp-request connection rules).
+    SetAddr(AddrPart, Expr),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AddrPart {
+    Src,
+    Dst,
+    SrcPort,
+    DstPort,
 }
 
 /// Which final action produced a reply: denials are counted (and a
@@ -616,7 +628,9 @@ fn compile(
     // connection rules no variables: there is no stream yet).
     if kind.tcp() {
         let var = act.starts_with("set-var(") || act.starts_with("set-var-fmt(") || act.starts_with("unset-var(");
-        if !(act == "accept" || act == "reject" || (var && kind != Kind::TcpL4)) {
+        let addr = matches!(act, "set-src" | "set-dst" | "set-src-port" | "set-dst-port")
+            && matches!(kind, Kind::TcpL4 | Kind::TcpReq);
+        if !(act == "accept" || act == "reject" || addr || (var && kind != Kind::TcpL4)) {
             return Err(unsupported());
         }
     }
@@ -908,6 +922,18 @@ fn compile(
             }
             Action::NormalizeUri(n)
         }
+        "set-src" | "set-dst" | "set-src-port" | "set-dst-port"
+            if matches!(kind, Kind::Req | Kind::TcpL4 | Kind::TcpReq) =>
+        {
+            only(1)?;
+            let part = match act {
+                "set-src" => AddrPart::Src,
+                "set-dst" => AddrPart::Dst,
+                "set-src-port" => AddrPart::SrcPort,
+                _ => AddrPart::DstPort,
+            };
+            Action::SetAddr(part, parse_expr(arg(0)?, dir).map_err(err)?)
+        }
         _ => return Err(unsupported()),
     };
     Ok(Rule { act: a, cond })
@@ -1069,6 +1095,36 @@ fn rewrite_uri(uri: &[u8], path: Option<&[u8]>, query: Option<&[u8]>) -> Vec<u8>
         None => o.extend_from_slice(&uri[pend..]),
     }
     o
+}
+
+/// Applies a set-src/-dst/-port value (HAProxy's `tcp_action_req_set_*`):
+/// an address keeps the old port; a port on a connection without an
+/// address gives it 0.0.0.0; a value that does not convert, or a
+/// connection without addresses for set-src/set-dst (a UNIX socket),
+/// changes nothing.
+fn set_addr(info: &mut crate::sample::Info<'_>, part: AddrPart, v: &crate::sample::Smp) {
+    use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+    let slot = match part {
+        AddrPart::Src | AddrPart::SrcPort => &mut info.src,
+        AddrPart::Dst | AddrPart::DstPort => &mut info.dst,
+    };
+    match part {
+        AddrPart::Src | AddrPart::Dst => {
+            if let (Some(a), Some(ip)) = (slot.as_mut(), v.to_ip()) {
+                *a = SocketAddr::new(ip, a.port());
+            }
+        }
+        AddrPart::SrcPort | AddrPart::DstPort => {
+            if let Some(p) = v.to_int() {
+                // htons() of the integer: its low 16 bits.
+                let p = p as u16;
+                match slot.as_mut() {
+                    Some(a) => a.set_port(p),
+                    None => *slot = Some(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), p)),
+                }
+            }
+        }
+    }
 }
 
 /// Runs one proxy's rule list. `allow` ends this list only.
@@ -1239,6 +1295,11 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
                 Ok(None) => {}
                 Err(crate::uri_normalizer::Invalid) => return Verdict::BadReq,
             },
+            Action::SetAddr(part, e) => {
+                if let Some(v) = e.eval(cx) {
+                    set_addr(&mut cx.info, *part, &v);
+                }
+            }
             Action::SetMethod(f) => {
                 let mut v = Vec::new();
                 f.render(cx, &mut v);
@@ -1271,9 +1332,16 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
 }
 
 /// Runs layer-4 rules (tcp-request connection/session) over a connection
-/// that has no stream yet: false when one of them rejects it.
-pub fn run_l4(rules: &[Rule], info: crate::sample::Info<'_>) -> bool {
-    with_l4_cx(info, |cx| run(rules, cx) != Verdict::Reject)
+/// that has no stream yet: false when one of them rejects it. The
+/// addresses in `info` are the connection's, as set-src/set-dst rules
+/// leave them.
+pub fn run_l4(rules: &[Rule], info: &mut crate::sample::Info<'_>) -> bool {
+    with_l4_cx(*info, |cx| {
+        let ok = run(rules, cx) != Verdict::Reject;
+        info.src = cx.info.src;
+        info.dst = cx.info.dst;
+        ok
+    })
 }
 
 /// Runs `f` over a sample context that knows the connection only (no
@@ -1314,7 +1382,7 @@ pub fn set_proc_var(name: &str, fmt: bool, arg: &str) -> Result<(), String> {
     } else {
         Action::SetVar(v, parse_expr(arg, Dir::Req)?)
     };
-    run_l4(&[Rule { act, cond: None }], crate::sample::Info::default());
+    run_l4(&[Rule { act, cond: None }], &mut crate::sample::Info::default());
     Ok(())
 }
 
@@ -1536,6 +1604,28 @@ mod tests {
             e.ends_with("while parsing 'http-request normalize-uri' rule : missing argument <normalizer>."),
             "{e}"
         );
+    }
+
+    #[test]
+    fn set_src_dst_follow_haproxy() {
+        let r = rules(&[
+            // No address (a UNIX socket): set-src alone changes nothing.
+            "http-request set-src str(10.0.0.1)",
+            "http-request set-var(txn.a) src",
+            // A port gives the connection 0.0.0.0, then the address keeps it.
+            "http-request set-src-port int(65537)",
+            "http-request set-src str(::2)",
+            "http-request set-dst-port str(80)",
+            "http-request set-dst str(nope)",
+        ])
+        .unwrap();
+        with_req(REQ, |cx| {
+            assert_eq!(run(&r.req, cx), Verdict::Continue);
+            assert!(cx.vars.get(&VarRef::parse("txn.a").unwrap()).is_none());
+            assert_eq!(cx.info.src, Some("[::2]:1".parse().unwrap()));
+            assert_eq!(cx.info.dst, Some("0.0.0.0:80".parse().unwrap()));
+        });
+        assert!(rules(&["http-response set-src src"]).is_err());
     }
 
     #[test]

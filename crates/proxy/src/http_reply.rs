@@ -344,6 +344,7 @@ pub fn prepare_errorfile(content: &[u8]) -> Result<ErrMsg, String> {
         conn: if closes { ConnMode::Close } else { ConnMode::KeepAlive },
         req_ver11: true,
         forward_for: None,
+        original_to: None,
     };
     let mut out = vec![0u8; content.len() + 64];
     let n = http::write_response_head(content, &head, &hdrs, &side, &mut out)

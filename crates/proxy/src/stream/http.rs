@@ -650,6 +650,7 @@ fn conn_header(bytes: &[u8], keep: bool, req_ver11: bool) -> Option<Vec<u8>> {
         conn: if keep { ConnMode::KeepAlive } else { ConnMode::Close },
         req_ver11,
         forward_for: None,
+        original_to: None,
     };
     let mut out = vec![0u8; head.len + 64];
     let n = http::write_response_head(bytes, &head, &hdrs, &side, &mut out).ok()?;
@@ -737,6 +738,15 @@ fn with_req_cx<R>(
     let (m, u) = (cx.method().to_vec(), cx.uri().to_vec());
     *req_meth = m;
     *req_uri = u;
+    let (src, dst) = (cx.info.src, cx.info.dst);
+    if src != s.src || dst != s.dst {
+        // set-src/set-dst: this transaction's view only.
+        if s.conn_addrs.is_none() {
+            s.conn_addrs = Some(Box::new([s.src, s.dst]));
+        }
+        s.src = src;
+        s.dst = dst;
+    }
     r
 }
 
@@ -2111,6 +2121,10 @@ fn request_head_new(
     let mut head = head;
     http::normalize_target(buf.data_mut(), &mut head, &mut t.hdrs);
     s.req_count += 1;
+    if let Some(a) = s.conn_addrs.take() {
+        // The previous transaction's set-src/set-dst end with it.
+        [s.src, s.dst] = *a;
+    }
     t.meth = head.meth;
     t.req_ver11 = head.flags.has(Flags::VER_11);
     t.local = false;
@@ -2273,39 +2287,64 @@ fn request_process(
     }
     let be = &env.rt.proxies[be_i];
     let fe = &env.rt.proxies[fe_i];
-    // X-Forwarded-For, unless the client is in the `except` network.
+    // X-Forwarded-For and X-Original-To (HAProxy's http_process_request
+    // steps 9 and 10): on when the frontend or the backend asks, under the
+    // backend's header name if it set one, skipped when the address is in
+    // either proxy's `except` network.
+    let (fo, bo) = (&fe.cfg.options, &be.cfg.options);
+    let excepted = |ip: std::net::IpAddr, a: Option<&config::model::Net>, b: Option<&config::model::Net>| {
+        a.is_some_and(|n| n.contains(ip)) || b.is_some_and(|n| n.contains(ip))
+    };
     let mut ip_txt = [0u8; 64];
     let mut ip_len = 0;
-    let ff = be
-        .cfg
-        .options
-        .forwardfor
-        .as_ref()
-        .or(fe.cfg.options.forwardfor.as_ref());
-    let ff = ff.filter(|ff| match (&ff.except, s.src) {
-        (Some(net), Some(a)) => !ip_in_net(&a.ip(), net),
-        _ => true,
-    });
+    let ff = bo.forwardfor.as_ref().or(fo.forwardfor.as_ref());
+    // `if-none` only when no proxy asks for the header unconditionally.
+    let ff_always = [fo, bo]
+        .iter()
+        .any(|o| o.forwardfor.as_ref().is_some_and(|f| !f.if_none));
     if let (Some(_), Some(a)) = (ff, s.src) {
-        use std::io::Write;
-        let mut w = &mut ip_txt[..];
         let ip = match a.ip() {
             std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(a.ip()),
             ip => ip,
         };
-        let _ = write!(w, "{ip}");
-        ip_len = 64 - w.len();
+        let (fx, bx) = (fo.forwardfor.as_ref(), bo.forwardfor.as_ref());
+        if !excepted(
+            ip,
+            fx.and_then(|f| f.except.as_ref()),
+            bx.and_then(|f| f.except.as_ref()),
+        ) {
+            ip_len = fmt_ip(ip, &mut ip_txt);
+        }
     }
     let hdr_name_lc: String = ff.map(|f| f.header.to_ascii_lowercase()).unwrap_or_default();
+    let mut ot_txt = [0u8; 64];
+    let mut ot_len = 0;
+    let ot = bo.originalto.as_ref().or(fo.originalto.as_ref());
+    if ot.is_some() {
+        s.ensure_dst();
+    }
+    if let (Some(_), Some(a)) = (ot, s.dst) {
+        let (fx, bx) = (fo.originalto.as_ref(), bo.originalto.as_ref());
+        if !excepted(
+            a.ip(),
+            fx.and_then(|f| f.except.as_ref()),
+            bx.and_then(|f| f.except.as_ref()),
+        ) {
+            ot_len = fmt_ip(a.ip(), &mut ot_txt);
+        }
+    }
     let side = OutSide {
         added: &[],
         conn: srv_conn,
         req_ver11: f.has(Flags::VER_11),
-        forward_for: ff.filter(|_| ip_len > 0).map(|f| http::ForwardFor {
+        forward_for: ff.filter(|_| ip_len > 0).map(|_| http::ForwardFor {
             header: hdr_name_lc.as_bytes(),
             value: &ip_txt[..ip_len],
-            if_none: f.if_none,
+            if_none: !ff_always,
         }),
+        original_to: ot
+            .filter(|_| ot_len > 0)
+            .map(|o| (o.header.as_bytes(), &ot_txt[..ot_len])),
     };
     let t = s.http.as_mut().unwrap();
     t.hash = request_hash(data, head.uri.get(data), &t.hdrs, be);
@@ -2607,6 +2646,7 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         },
         req_ver11: t.req_ver11,
         forward_for: None,
+        original_to: None,
     };
     t.res_mark = s.res.total;
     let ob = s.res.obuf.get_or_insert_with(|| env.pool.get());
@@ -3153,30 +3193,16 @@ pub fn idle_event(w: &mut Worker, cx: &mut Cx<'_, Msg>, fd: RawFd, tok: u64) {
 }
 
 /// Whether `ip` belongs to `net` ("a.b.c.d/len" or an address).
-fn ip_in_net(ip: &std::net::IpAddr, net: &str) -> bool {
-    let (addr, len) = match net.split_once('/') {
-        Some((a, l)) => (a, l.parse::<u32>().ok()),
-        None => (net, None),
-    };
-    match (ip, addr.parse::<std::net::IpAddr>()) {
-        (std::net::IpAddr::V4(a), Ok(std::net::IpAddr::V4(n))) => {
-            let len = len.unwrap_or(32).min(32);
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
-            u32::from(*a) & mask == u32::from(n) & mask
-        }
-        (std::net::IpAddr::V6(a), Ok(std::net::IpAddr::V6(n))) => {
-            let len = len.unwrap_or(128).min(128);
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
-            u128::from(*a) & mask == u128::from(n) & mask
-        }
-        _ => false,
-    }
+/// Formats an address into `buf` (no allocation); returns the length.
+fn fmt_ip(ip: std::net::IpAddr, buf: &mut [u8; 64]) -> usize {
+    use std::io::Write;
+    let mut w = &mut buf[..];
+    let _ = write!(w, "{ip}");
+    64 - w.len()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ip_in_net;
-
     #[test]
     fn paths_of_targets() {
         use super::uri_path;
@@ -3203,13 +3229,5 @@ mod tests {
         assert_eq!(scan_body(b"zz\r\n", F::Chunked, false, false), Err(400));
         assert_eq!(scan_body(b"abc", F::UntilClose, true, true), Ok((3, 3, true)));
         assert_eq!(scan_body(b"", F::None, false, false), Ok((0, 0, true)));
-    }
-
-    #[test]
-    fn except_networks() {
-        assert!(ip_in_net(&"127.0.0.1".parse().unwrap(), "127.0.0.0/8"));
-        assert!(!ip_in_net(&"10.0.0.1".parse().unwrap(), "127.0.0.0/8"));
-        assert!(ip_in_net(&"10.1.2.3".parse().unwrap(), "10.1.2.3"));
-        assert!(ip_in_net(&"::1".parse().unwrap(), "::1/128"));
     }
 }

@@ -245,6 +245,11 @@ pub struct Stream {
     /// PROXY protocol state of the client connection (None: no header
     /// expected): waiting for it, then what it announced.
     pub pp: Option<Box<proxy_hs::Pp>>,
+    /// The client connection's addresses while http-request or
+    /// tcp-request content rules changed this transaction's (`set-src`,
+    /// `set-dst`...): the next transaction starts from them again, as
+    /// HAProxy's per-stream addresses do.
+    pub conn_addrs: Option<Box<[Option<SocketAddr>; 2]>>,
 }
 
 /// Accepts a client connection into a new stream on this thread.
@@ -265,18 +270,26 @@ pub fn accept(
     // Session rules wait for the PROXY header when one is expected: they
     // see the announced addresses.
     let sess_now = !r.tcp_sess.is_empty() && !r.sess_at_request && !l.accept_proxy;
+    let mut src = src;
+    // Set when a tcp-request connection rule changed the local address.
+    let mut dst_set = None;
     if !r.tcp_conn.is_empty() || sess_now {
-        let info = crate::sample::Info {
+        let dst = sock::local_addr(fd).ok().and_then(|a| a.to_inet());
+        let mut info = crate::sample::Info {
             fe_name: &fe.name,
             fe_id: fe.id,
             so_name: rt.so_names.get(lidx).and_then(|n| n.as_deref()),
             src,
-            dst: sock::local_addr(fd).ok().and_then(|a| a.to_inet()),
+            dst,
             first_req: true,
             ..Default::default()
         };
-        let ok =
-            crate::http_act::run_l4(&r.tcp_conn, info) && (!sess_now || crate::http_act::run_l4(&r.tcp_sess, info));
+        let ok = crate::http_act::run_l4(&r.tcp_conn, &mut info)
+            && (!sess_now || crate::http_act::run_l4(&r.tcp_sess, &mut info));
+        src = info.src;
+        if info.dst != dst {
+            dst_set = Some(info.dst);
+        }
         if !ok {
             sock::close_raw(fd);
             Worker::unreserve(rt, l);
@@ -327,8 +340,9 @@ pub fn accept(
             retries_left: retries,
             accept_ms: now,
             src,
-            dst: None,
-            dst_fetched: false,
+            dst: dst_set.flatten(),
+            dst_fetched: dst_set.is_some(),
+            conn_addrs: None,
             req_count: 0,
             http: None,
             queue_exp: ETERNITY,

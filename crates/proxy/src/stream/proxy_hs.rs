@@ -118,7 +118,7 @@ fn start_session(s: &mut Stream, env: &mut Env, l: &Listener) -> bool {
     let now = env.now();
     let r = &fe.rules;
     if !r.tcp_sess.is_empty() && !r.sess_at_request {
-        let info = crate::sample::Info {
+        let mut info = crate::sample::Info {
             fe_name: &fe.name,
             fe_id: fe.id,
             so_name: rt.so_names.get(s.lidx).and_then(|n| n.as_deref()),
@@ -128,7 +128,8 @@ fn start_session(s: &mut Stream, env: &mut Env, l: &Listener) -> bool {
             pp: s.pp.as_deref(),
             ..Default::default()
         };
-        if !crate::http_act::run_l4(&r.tcp_sess, info) {
+        // Session rules do not change addresses (set-src is refused there).
+        if !crate::http_act::run_l4(&r.tcp_sess, &mut info) {
             // Refused by a rule: counted as a session that ends now.
             super::session_counters(rt, fe, now);
             return false;
