@@ -17,8 +17,22 @@ fn kind(p: &Proxy) -> &'static str {
 
 /// Runs the checks, recording diagnostics in `parser.diags`.
 pub(crate) fn post_parse(parser: &mut Parser) {
+    if !userlist_postinit(&mut parser.cfg.userlists, &mut parser.diags) {
+        return;
+    }
     let cfg = &mut parser.cfg;
     let d = &mut parser.diags;
+    for p in &cfg.proxies {
+        let errs = userlist_args(p, &cfg.userlists);
+        match errs.len() {
+            0 => group_patterns(p, &cfg.userlists, d),
+            1 => d.alert(errs[0].clone()),
+            _ => d.alert(format!(
+                "multiple argument resolution errors:\n        {}",
+                errs.join("\n        ")
+            )),
+        }
+    }
     // track-scN without "table" uses the proxy's own table; a defaults
     // section has none unless it declares one
     for def in parser
@@ -213,6 +227,165 @@ pub(crate) fn post_parse(parser: &mut Parser) {
                     kind(p),
                     p.name
                 ));
+            }
+        }
+    }
+}
+
+/// Resolves group membership both ways (a user's `groups`, a group's
+/// `users`), stopping at the first unknown name as HAProxy's
+/// `userlist_postinit()` does. HAProxy keeps its lists newest first, so
+/// it meets userlists, users and groups in reverse declaration order.
+fn userlist_postinit(lists: &mut [Userlist], d: &mut crate::diag::Diags) -> bool {
+    for ul in lists.iter_mut().rev() {
+        for ui in (0..ul.users.len()).rev() {
+            let Some(names) = ul.users[ui].group_names.clone() else {
+                continue;
+            };
+            for g in names.split(',').filter(|g| !g.is_empty()) {
+                let Some(gi) = ul.groups.iter().position(|x| x == g) else {
+                    d.alert(format!(
+                        "userlist '{}': no such group '{g}' specified in user '{}'",
+                        ul.name, ul.users[ui].name
+                    ));
+                    return false;
+                };
+                ul.users[ui].groups.push(gi);
+            }
+        }
+        for gi in (0..ul.groups.len()).rev() {
+            let Some(members) = ul.group_members[gi].clone() else {
+                continue;
+            };
+            for m in members.split(',').filter(|m| !m.is_empty()) {
+                let Some(u) = ul.users.iter_mut().rev().find(|u| u.name == m) else {
+                    d.alert(format!(
+                        "userlist '{}': no such user '{m}' specified in group '{}'",
+                        ul.name, ul.groups[gi]
+                    ));
+                    return false;
+                };
+                u.groups.push(gi);
+            }
+        }
+    }
+    true
+}
+
+/// The fetches taking a userlist argument.
+const USERLIST_FETCHES: [&str; 2] = ["http_auth", "http_auth_group"];
+
+/// Splits a sample expression word into the fetch name and its first
+/// argument (None without parentheses).
+fn fetch_and_arg(w: &str) -> (&str, Option<&str>) {
+    let end = w.find(['(', ',']).unwrap_or(w.len());
+    let name = &w[..end];
+    let arg = w[end..]
+        .strip_prefix('(')
+        .map(|a| a[..a.find([',', ')']).unwrap_or(a.len())].trim());
+    (name, arg)
+}
+
+/// HAProxy's `smp_resolve_args()` for userlist arguments: every ACL and
+/// rule expression of `p` naming one must name an existing userlist.
+fn userlist_args(p: &Proxy, lists: &[Userlist]) -> Vec<String> {
+    let mut errs = Vec::new();
+    let mut check = |w: &str, loc: &Loc, ctx: &str| {
+        let (name, arg) = fetch_and_arg(w);
+        if !USERLIST_FETCHES.contains(&name) {
+            return;
+        }
+        let pname = &p.name;
+        let (ctx, where_) = ctx.split_once('|').unwrap_or(("ACL keyword", "in"));
+        match arg.unwrap_or("") {
+            "" => errs.push(format!(
+                "parsing [{loc}]: missing userlist name in arg 1 of {ctx} '{name}' {where_} proxy '{pname}'."
+            )),
+            ul if !lists.iter().any(|l| l.name == ul) => errs.push(format!(
+                "parsing [{loc}]: unable to find userlist '{ul}' referenced in arg 1 of {ctx} '{name}' {where_} proxy '{pname}'."
+            )),
+            _ => {}
+        }
+    };
+    for l in &p.acls {
+        if let Some(w) = l.words.get(2) {
+            check(w, &l.loc, "");
+        }
+    }
+    let lines = p
+        .http_request
+        .iter()
+        .chain(&p.http_response)
+        .chain(&p.http_after_response)
+        .chain(&p.tcp_request)
+        .chain(&p.tcp_response)
+        .chain(&p.redirects);
+    for l in lines {
+        let where_ = match (l.words[0].as_str(), l.words.get(1).map(|s| s.as_str())) {
+            ("http-request", _) => "in http-request expression in",
+            ("http-response" | "http-after-response", _) => "in http-response response in",
+            ("tcp-request", Some("connection")) => "in tcp-request connection expression in",
+            ("tcp-request", Some("session")) => "in tcp-request session expression in",
+            ("tcp-request", _) => "in tcp-request content expression in",
+            ("tcp-response", _) => "in tcp-response content expression in",
+            _ => "in redirect format string in",
+        };
+        let mut after_brace = false;
+        for w in &l.words[1..] {
+            if after_brace {
+                check(w, &l.loc, "");
+            } else if l.words[0] != "redirect" {
+                check(w, &l.loc, &format!("sample fetch keyword|{where_}"));
+            }
+            after_brace = w == "{" || w == "!{";
+        }
+    }
+    for ub in &p.use_backends {
+        let mut after_brace = false;
+        for w in &ub.cond {
+            if after_brace {
+                check(w, &ub.loc, "");
+            }
+            after_brace = w == "{" || w == "!{";
+        }
+    }
+    errs
+}
+
+/// HAProxy's `acl_find_targets()`: an `http_auth_group` ACL needs group
+/// names, each one declared in its userlist.
+fn group_patterns(p: &Proxy, lists: &[Userlist], d: &mut crate::diag::Diags) {
+    for l in &p.acls {
+        let (Some(name), Some(w)) = (l.words.get(1), l.words.get(2)) else {
+            continue;
+        };
+        let (kw, Some(ul)) = fetch_and_arg(w) else { continue };
+        if kw != "http_auth_group" {
+            continue;
+        }
+        let Some(ul) = lists.iter().find(|x| x.name == ul) else {
+            continue;
+        };
+        // Flags come before the patterns; `--` ends them.
+        let mut i = 3;
+        while let Some(f) = l.words.get(i) {
+            match f.as_str() {
+                "-m" | "-f" => i += 2,
+                "--" => {
+                    i += 1;
+                    break;
+                }
+                f if f.starts_with('-') => i += 1,
+                _ => break,
+            }
+        }
+        let pats = &l.words[i.min(l.words.len())..];
+        if pats.is_empty() {
+            d.alert(format!("proxy {}: acl {name} {kw}(): no groups specified.", p.name));
+        }
+        for g in pats {
+            if !ul.groups.contains(g) {
+                d.alert(format!("proxy {}: acl {name} {kw}(): invalid group '{g}'.", p.name));
             }
         }
     }

@@ -27,9 +27,15 @@ pub struct Config {
     pub proxies: Vec<Proxy>,
     /// `http-errors` sections.
     pub http_errors: Vec<HttpErrors>,
+    /// `userlist` sections, in declaration order.
+    pub userlists: Vec<Userlist>,
 }
 
 impl Config {
+    pub fn userlist(&self, name: &str) -> Option<&Userlist> {
+        self.userlists.iter().find(|u| u.name == name)
+    }
+
     pub fn proxy(&self, name: &str) -> Option<&Proxy> {
         self.proxies.iter().find(|p| p.name == name)
     }
@@ -701,6 +707,33 @@ pub struct Proxy {
 pub struct HttpErrors {
     pub name: String,
     pub files: Vec<(u16, String, Vec<u8>)>,
+    pub loc: Loc,
+}
+
+/// A `userlist` section: its users and groups, membership resolved both
+/// ways after parsing (a user's `groups` and a group's `users`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Userlist {
+    pub name: String,
+    pub users: Vec<User>,
+    /// Group names in declaration order.
+    pub groups: Vec<String>,
+    /// Each group's `users` argument as written (comma-separated).
+    pub group_members: Vec<Option<String>>,
+    pub loc: Loc,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    /// `password` (a crypt(3) hash) or `insecure-password` (clear text);
+    /// None when the line gave neither (the user never authenticates).
+    pub pass: Option<String>,
+    pub insecure: bool,
+    /// Indices into [`Userlist::groups`] once resolved (post-parse).
+    pub groups: Vec<usize>,
+    /// As written: the comma-separated `groups` argument.
+    pub group_names: Option<String>,
     pub loc: Loc,
 }
 

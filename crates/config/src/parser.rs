@@ -71,6 +71,9 @@ enum Section {
     Defaults(usize),
     Proxy(usize),
     HttpErrors(usize),
+    /// `userlist`: lines go to the most recently created userlist (as
+    /// HAProxy's head-of-list, even after a duplicate name was ignored).
+    Userlist,
     /// A section kind rhaproxy does not parse yet; its lines are skipped.
     Unsupported,
     /// A proxy header HAProxy refused (extra words): no proxy was created
@@ -513,8 +516,13 @@ impl Parser {
                 self.section = Section::HttpErrors(self.cfg.http_errors.len() - 1);
                 return true;
             }
-            "userlist" | "peers" | "resolvers" | "cache" | "program" | "ring" | "mailers" | "fcgi-app"
-            | "log-forward" => {
+            "userlist" => {
+                self.section_name = words.get(1).cloned().unwrap_or_else(|| w0.clone());
+                self.section = Section::Userlist;
+                self.parse_userlist(&words, loc);
+                return true;
+            }
+            "peers" | "resolvers" | "cache" | "program" | "ring" | "mailers" | "fcgi-app" | "log-forward" => {
                 self.section_name = words.get(1).cloned().unwrap_or_else(|| w0.clone());
                 self.diags.alert(format!(
                     "parsing [{file}:{line}] : '{w0}' sections are not supported yet."
@@ -543,6 +551,10 @@ impl Parser {
             }
             Section::HttpErrors(i) => {
                 self.parse_http_errors(i, &words, loc);
+                true
+            }
+            Section::Userlist => {
+                self.parse_userlist(&words, loc);
                 true
             }
             Section::Defaults(i) => {
@@ -576,6 +588,117 @@ impl Parser {
                 self.cfg.proxies[i] = p;
                 true
             }
+        }
+    }
+
+    /// A line of a `userlist` section (HAProxy's `cfg_parse_users`).
+    fn parse_userlist(&mut self, w: &[String], loc: Loc) {
+        let (file, line) = (loc.file.clone(), loc.line);
+        let arg = |i: usize| w.get(i).map_or("", |s| s.as_str());
+        let kw = arg(0);
+        if !matches!(kw, "userlist" | "group" | "user") {
+            self.diags.alert(format!(
+                "parsing [{file}:{line}]: unknown keyword '{kw}' in 'users' section"
+            ));
+            return;
+        }
+        if arg(1).is_empty() {
+            self.diags
+                .alert(format!("parsing [{file}:{line}]: '{kw}' expects <name> as arguments."));
+            return;
+        }
+        if kw == "userlist" && w.len() > 2 {
+            self.diags.alert(format!(
+                "parsing [{file}:{line}] : '{kw}' cannot handle unexpected argument '{}'.",
+                w[2]
+            ));
+            return;
+        }
+        if kw != "user" {
+            if let Some(c) = invalid_char(arg(1)) {
+                self.diags.alert(format!(
+                    "parsing [{file}:{line}]: character '{c}' is not permitted in '{kw}' name '{}'.",
+                    arg(1)
+                ));
+                return;
+            }
+        }
+        if kw == "userlist" {
+            if self.cfg.userlists.iter().any(|u| u.name == w[1]) {
+                self.diags.warning(format!(
+                    "parsing [{file}:{line}]: ignoring duplicated userlist '{}'.",
+                    w[1]
+                ));
+                return;
+            }
+            self.cfg.userlists.push(Userlist {
+                name: w[1].clone(),
+                loc,
+                ..Default::default()
+            });
+            return;
+        }
+        let Some(ul) = self.cfg.userlists.last_mut() else {
+            return;
+        };
+        if kw == "group" {
+            if ul.groups.iter().any(|g| *g == w[1]) {
+                self.diags.warning(format!(
+                    "parsing [{file}:{line}]: ignoring duplicated group '{}' in userlist '{}'.",
+                    w[1], ul.name
+                ));
+                return;
+            }
+            let mut members = None;
+            let mut i = 2;
+            while i < w.len() && !w[i].is_empty() {
+                if w[i] != "users" {
+                    self.diags.alert(format!(
+                        "parsing [{file}:{line}]: 'group' only supports 'users' option."
+                    ));
+                    return;
+                }
+                members = Some(arg(i + 1).to_string());
+                i += 2;
+            }
+            ul.groups.push(w[1].clone());
+            ul.group_members.push(members);
+            return;
+        }
+        if ul.users.iter().any(|u| u.name == w[1]) {
+            self.diags.warning(format!(
+                "parsing [{file}:{line}]: ignoring duplicated user '{}' in userlist '{}'.",
+                w[1], ul.name
+            ));
+            return;
+        }
+        // The user exists from here on, even when an option below fails.
+        ul.users.push(User {
+            name: w[1].clone(),
+            loc,
+            ..Default::default()
+        });
+        let u = ul.users.last_mut().expect("just pushed");
+        let mut i = 2;
+        while i < w.len() && !w[i].is_empty() {
+            match w[i].as_str() {
+                // Debian's libcrypt answers every setting (a failure token
+                // for unknown ones), so HAProxy's "not supported by
+                // crypt(3)" alert never fires there: any hash is taken and
+                // one libcrypt cannot compute simply never matches.
+                "password" | "insecure-password" => {
+                    u.pass = Some(arg(i + 1).to_string());
+                    u.insecure = w[i] == "insecure-password";
+                }
+                "groups" => u.group_names = Some(arg(i + 1).to_string()),
+                _ => {
+                    self.diags.alert(format!(
+                        "parsing [{file}:{line}]: 'user' only supports 'password', 'insecure-password' and 'groups' options."
+                    ));
+                    return;
+                }
+            }
+            i += 2;
         }
     }
 

@@ -24,6 +24,9 @@ pub enum MatchKind {
     Len,
     Ip,
     Reg,
+    /// `http_auth_group`'s own method: the user's groups against the
+    /// pattern group names (not selectable with `-m`).
+    Auth,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -238,6 +241,24 @@ impl Acl {
                 })),
             }
         }
+        if let (MatchKind::Auth, crate::sample::Fetch::HttpAuthGroup(crate::sample::UlRef(Some(ul)))) =
+            (kind, &expr.fetch)
+        {
+            // HAProxy's acl_find_targets(): groups are required and known.
+            if pats.is_empty() {
+                return Err("http_auth_group(): no groups specified".into());
+            }
+            for p in &pats {
+                if let Pat::Bytes(g) = p {
+                    if !ul.has_group(g) {
+                        return Err(format!(
+                            "http_auth_group(): invalid group '{}'",
+                            String::from_utf8_lossy(g)
+                        ));
+                    }
+                }
+            }
+        }
         let mut files = Vec::new();
         for f in file_names {
             if matches!(kind, MatchKind::Found | MatchKind::Bool) {
@@ -261,6 +282,17 @@ impl Acl {
         match self.kind {
             MatchKind::Found => !vals.is_empty(),
             MatchKind::Bool if self.pats.is_empty() => vals.iter().any(|v| v.to_bool()),
+            MatchKind::Auth => {
+                let crate::sample::Fetch::HttpAuthGroup(crate::sample::UlRef(Some(ul))) = &self.expr.fetch else {
+                    return false;
+                };
+                vals.iter().any(|v| {
+                    let user = bytes_of(v);
+                    self.pats
+                        .iter()
+                        .any(|p| matches!(p, Pat::Bytes(g) if ul.in_group(&user, g)))
+                })
+            }
             _ => vals
                 .iter()
                 .any(|v| self.pats.iter().any(|p| self.match_one(v, p)) || self.files.iter().any(|f| f.matches(v))),

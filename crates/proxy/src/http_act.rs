@@ -250,6 +250,9 @@ enum Action {
     /// the client connection's addresses (the connection's own, from
     /// tcp-request connection rules).
     SetAddr(AddrPart, Expr),
+    /// `auth [realm <r>]`: the 401 asking for credentials; holds the
+    /// `WWW-Authenticate` value (the realm defaults to the proxy's name).
+    Auth(Box<[u8]>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -847,6 +850,25 @@ fn compile(
             };
             Action::Reply(Box::new(parsed.reply), fin)
         }
+        "auth" if kind == Kind::Req => {
+            let mut i = 0;
+            let mut realm = p.name.as_str();
+            if args.first().is_some_and(|a| a == "realm") {
+                realm = match args.get(1) {
+                    Some(r) if !r.is_empty() => r,
+                    _ => return Err(err("missing realm value.\n".into())),
+                };
+                i = 2;
+            }
+            if let Some(w) = args.get(i) {
+                return Err(format!(
+                    "parsing [{}]: '{kw} {act}' expects either 'if' or 'unless' followed by a condition but found '{w}'.",
+                    l.loc
+                ));
+            }
+            // Written as is between the quotes, as HAProxy does.
+            Action::Auth(format!("Basic realm=\"{realm}\"").into_bytes().into())
+        }
         "redirect" if kind == Kind::Req => Action::Redirect(Box::new(parse_redirect(args, true).map_err(err)?)),
         "set-path" | "set-pathq" | "set-query" | "set-uri" | "set-method" if kind == Kind::Req => {
             only(1)?;
@@ -939,6 +961,30 @@ fn compile(
     Ok(Rule { act: a, cond })
 }
 
+/// The `auth` action's reply: `msg` (the proxies' 401 as it goes on the
+/// wire) without its `WWW-Authenticate` headers and with `value` in a new
+/// one after the others, as HAProxy edits the message it generated.
+pub fn with_www_authenticate(msg: &[u8], value: &[u8]) -> Vec<u8> {
+    let Some(end) = msg.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return msg.to_vec();
+    };
+    let mut out = Vec::with_capacity(msg.len() + value.len() + 24);
+    let mut first = true;
+    for line in msg[..end + 2].split_inclusive(|&c| c == b'\n') {
+        let name = line.split(|&c| c == b':').next().unwrap_or(b"");
+        if !first && name.eq_ignore_ascii_case(b"www-authenticate") {
+            continue;
+        }
+        first = false;
+        out.extend_from_slice(line);
+    }
+    out.extend_from_slice(b"www-authenticate: ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(&msg[end + 2..]);
+    out
+}
+
 fn parse_status(s: &str) -> Result<u16, String> {
     match s.parse::<u16>() {
         Ok(c) if (100..=999).contains(&c) => Ok(c),
@@ -1018,6 +1064,9 @@ pub enum Verdict {
     Msg(u16, std::sync::Arc<crate::http_reply::ErrMsg>),
     /// tcp `reject`: close the connection, no response.
     Reject,
+    /// `auth`: the proxies' 401 message with this `WWW-Authenticate`
+    /// value in place of any the message had.
+    Auth(Box<[u8]>),
     /// `deny`/`tarpit`: a denial (counted) answered with `reply`; a
     /// tarpit holds the reply back for the given ms (`run` leaves 0; the
     /// caller knows the proxy's `timeout tarpit`).
@@ -1243,6 +1292,7 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
                     },
                 };
             }
+            Action::Auth(v) => return Verdict::Auth(v.clone()),
             Action::Redirect(rd) => {
                 if let Some(o) = rd.render(cx) {
                     return Verdict::Reply(rd.code, o);

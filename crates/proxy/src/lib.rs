@@ -9,6 +9,7 @@
 //! (the `http` crate does).
 
 pub mod acl;
+pub mod auth;
 pub mod backend;
 pub mod buffer;
 pub mod capture;

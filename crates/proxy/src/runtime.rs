@@ -377,6 +377,8 @@ impl Runtime {
 
     /// Builds the run-time view; errors are HAProxy-style alert texts.
     pub fn build(cfg: Config, nbthread: usize) -> Result<Runtime, String> {
+        // Rules naming a userlist resolve it while they compile below.
+        crate::auth::install(&cfg.userlists);
         let mut proxies = Vec::with_capacity(cfg.proxies.len());
         for (idx, p) in cfg.proxies.iter().enumerate() {
             let mut servers = Vec::with_capacity(p.servers.len());

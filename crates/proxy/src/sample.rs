@@ -506,6 +506,31 @@ pub enum Fetch {
         name: Vec<u8>,
     },
     UniqueId,
+    /// `http_auth(<userlist>)`: Basic credentials valid in the userlist.
+    HttpAuth(UlRef),
+    /// `http_auth_group(<userlist>)`: the user name when the credentials
+    /// are valid; its ACLs match the user's groups.
+    HttpAuthGroup(UlRef),
+    HttpAuthType,
+    HttpAuthUser,
+    HttpAuthPass,
+    /// `http_auth_bearer([<header>])`.
+    HttpAuthBearer(Option<Vec<u8>>),
+}
+
+/// A userlist argument; None only while `-c` compiles a line before the
+/// userlists are known (start-up always resolves it).
+#[derive(Clone, Debug)]
+pub struct UlRef(pub Option<std::sync::Arc<crate::auth::Userlist>>);
+
+impl PartialEq for UlRef {
+    fn eq(&self, o: &UlRef) -> bool {
+        match (&self.0, &o.0) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            (None, None) => true,
+            _ => false,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -828,6 +853,18 @@ pub fn parse_expr(s: &str, dir: Dir) -> Result<Expr, String> {
         )),
         "urlp" | "url_param" => Fetch::UrlParam { name: a0.into_bytes() },
         "unique-id" => Fetch::UniqueId,
+        "http_auth" | "http_auth_group" => {
+            let ul = UlRef(crate::auth::find(&a0).map_err(|e| format!("fetch method '{name}' : {e}"))?);
+            if name == "http_auth" {
+                Fetch::HttpAuth(ul)
+            } else {
+                Fetch::HttpAuthGroup(ul)
+            }
+        }
+        "http_auth_type" => Fetch::HttpAuthType,
+        "http_auth_user" => Fetch::HttpAuthUser,
+        "http_auth_pass" => Fetch::HttpAuthPass,
+        "http_auth_bearer" => Fetch::HttpAuthBearer((!a0.is_empty()).then(|| a0.into_bytes())),
         _ if is_haproxy_fetch(name) => return Err(format!("fetch method '{name}' is not supported yet by rhaproxy")),
         _ => return Err(format!("unknown fetch method '{name}'")),
     };
@@ -1236,6 +1273,52 @@ impl Fetch {
                 v.as_deref().map(|v| Smp::Str(v.into()))
             }
             Fetch::Uuid => Some(Smp::Str(uuid4())),
+            Fetch::HttpAuthBearer(Some(h)) => {
+                // A named header: its first value, "Bearer" (exact case
+                // insensitive scheme) then a non-empty token; otherwise an
+                // empty string, as HAProxy returns.
+                if cx.dir != Dir::Req {
+                    return None;
+                }
+                let v = cx.header_values(&h.to_ascii_lowercase(), false).first().copied();
+                let tok = v.and_then(|v| {
+                    let sp = v.iter().position(|&c| c == b' ').unwrap_or(v.len());
+                    let mut t = &v[sp..];
+                    while let [b' ', r @ ..] = t {
+                        t = r;
+                    }
+                    (v[..sp].eq_ignore_ascii_case(b"Bearer") && !t.is_empty()).then_some(t)
+                });
+                s(tok.unwrap_or(b""))
+            }
+            Fetch::HttpAuth(_)
+            | Fetch::HttpAuthGroup(_)
+            | Fetch::HttpAuthType
+            | Fetch::HttpAuthUser
+            | Fetch::HttpAuthPass
+            | Fetch::HttpAuthBearer(None) => {
+                use crate::auth::Credentials as C;
+                if cx.dir != Dir::Req {
+                    return None;
+                }
+                let v = cx.header_values(b"authorization", false).first().copied()?;
+                let cred = crate::auth::parse_authorization(v)?;
+                match (self, cred) {
+                    (Fetch::HttpAuthType, C::Basic { .. }) => s(b"Basic"),
+                    (Fetch::HttpAuthType, C::Bearer(_)) => s(b"Bearer"),
+                    (Fetch::HttpAuthBearer(None), C::Bearer(t)) => Some(Smp::Str(t)),
+                    (Fetch::HttpAuthUser, C::Basic { user, .. }) => Some(Smp::Str(user)),
+                    (Fetch::HttpAuthPass, C::Basic { pass, .. }) => Some(Smp::Str(pass)),
+                    (Fetch::HttpAuth(ul), C::Basic { user, pass }) => {
+                        Some(Smp::Bool(ul.0.as_ref().is_some_and(|u| u.check(&user, &pass))))
+                    }
+                    (Fetch::HttpAuthGroup(ul), C::Basic { user, pass }) => {
+                        ul.0.as_ref().filter(|u| u.check(&user, &pass))?;
+                        Some(Smp::Str(user))
+                    }
+                    _ => None,
+                }
+            }
             Fetch::UrlParam { name } => {
                 let u = cx.uri();
                 let q = u.iter().position(|&c| c == b'?')?;
@@ -1949,7 +2032,8 @@ impl Expr {
                     what: CookWhat::Count | CookWhat::Int,
                     ..
                 } => M::Int,
-                Fetch::FirstReq | Fetch::RcvdProxy => M::Bool,
+                Fetch::FirstReq | Fetch::RcvdProxy | Fetch::HttpAuth(_) => M::Bool,
+                Fetch::HttpAuthGroup(_) => M::Auth,
                 Fetch::Src | Fetch::Dst => M::Ip,
                 Fetch::Const(Smp::Bool(_)) => M::Bool,
                 Fetch::Const(Smp::Int(_)) => M::Int,

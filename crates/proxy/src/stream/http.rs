@@ -1068,6 +1068,23 @@ fn resolve_reply(rt: &crate::runtime::Runtime, pxs: &[usize], v: Verdict, cx: &m
             tarpit,
         };
     }
+    if let Verdict::Auth(value) = &v {
+        let code = 401;
+        let mut tmp = [0u8; 4096];
+        let msg: Vec<u8> = match pxs.iter().find_map(|&p| rt.proxies[p].replies.get(code)) {
+            Some(rep @ Reply::Gen { .. }) => {
+                let mut bytes = Vec::with_capacity(128);
+                rep.render(cx, &mut bytes);
+                bytes
+            }
+            Some(Reply::Msg(_, m)) => m.bytes.clone(),
+            _ => {
+                let n = http::builtin_error_htx(code, &mut tmp).unwrap_or(0);
+                tmp[..n].to_vec()
+            }
+        };
+        return Verdict::Reply(code, http_act::with_www_authenticate(&msg, value));
+    }
     let Verdict::Error(code) = v else { return v };
     match pxs.iter().find_map(|&p| rt.proxies[p].replies.get(code)) {
         Some(rep @ Reply::Gen { .. }) => {
@@ -1088,7 +1105,7 @@ fn send_verdict(s: &mut Stream, env: &mut Env, v: Verdict) {
         Verdict::Error(code) => reply(s, env, code, false),
         Verdict::Builtin(code) => reply_with(s, env, code, false, None),
         Verdict::Deny { reply, .. } => send_verdict(s, env, *reply),
-        Verdict::Continue | Verdict::Reject | Verdict::BadReq | Verdict::Wait { .. } => {}
+        Verdict::Continue | Verdict::Reject | Verdict::BadReq | Verdict::Wait { .. } | Verdict::Auth(_) => {}
     }
 }
 
