@@ -22,6 +22,9 @@ pub(crate) fn post_parse(parser: &mut Parser) {
     }
     let cfg = &mut parser.cfg;
     let d = &mut parser.diags;
+    for p in cfg.proxies.iter_mut().filter(|p| !p.disabled) {
+        external_check(p, &cfg.global, d);
+    }
     for p in &cfg.proxies {
         let errs = userlist_args(p, &cfg.userlists);
         match errs.len() {
@@ -229,6 +232,63 @@ pub(crate) fn post_parse(parser: &mut Parser) {
                 ));
             }
         }
+    }
+}
+
+/// `option external-check` and its `external-check command|path`, as
+/// HAProxy's check_config_validity() sees them; the settings without the
+/// option are dropped with a warning.
+fn external_check(p: &mut Proxy, g: &Global, d: &mut crate::diag::Diags) {
+    let ext = p
+        .options
+        .other_check
+        .as_ref()
+        .is_some_and(|o| o.first().is_some_and(|w| w == "external-check"));
+    if ext {
+        if !g.external_check {
+            d.alert(format!(
+                "Proxy '{}' : 'option external-check' unable to find required 'global.external-check'.",
+                p.name
+            ));
+        }
+        if p.external_check_command.is_none() {
+            d.alert(format!(
+                "Proxy '{}' : 'option external-check' unable to find required 'external-check command'.",
+                p.name
+            ));
+        }
+        if !g.insecure_fork_wanted {
+            d.warning(format!(
+                "Proxy '{}' : 'insecure-fork-wanted' not enabled in the global section, 'option external-check' will likely fail.",
+                p.name
+            ));
+        }
+    }
+    if let Some(cmd) = &p.external_check_command {
+        if !ext {
+            d.warning(format!(
+                "'external-check command' will be ignored for {} '{}' (requires 'option external-check').",
+                kind(p),
+                p.name
+            ));
+        }
+        if !cmd.starts_with('/') && p.external_check_path.is_none() {
+            d.alert(format!(
+                "Proxy '{}': 'external-check command' does not have a leading '/' and 'external-check path' is not set.",
+                p.name
+            ));
+        }
+        if !ext {
+            p.external_check_command = None;
+        }
+    }
+    if p.external_check_path.is_some() && !ext {
+        d.warning(format!(
+            "'external-check path' will be ignored for {} '{}' (requires 'option external-check').",
+            kind(p),
+            p.name
+        ));
+        p.external_check_path = None;
     }
 }
 

@@ -709,6 +709,7 @@ pub const GLOBAL_CARRIED: &[&str] = &[
     "strict-limits",
     "expose-experimental-directives",
     "insecure-fork-wanted",
+    "external-check",
     "set-dumpable",
     "setenv",
     "presetenv",
@@ -781,6 +782,7 @@ pub const PROXY_CARRIED: &[&str] = &[
     "tcp-request",
     "tcp-response",
     "compression",
+    "external-check",
 ];
 
 /// Whether rhaproxy carries a keyword of a section kind ("global" or proxy).

@@ -136,6 +136,8 @@ pub struct Global {
     pub zero_warning: bool,
     pub expose_experimental_directives: bool,
     pub insecure_fork_wanted: bool,
+    /// `external-check`: external programs may run as health checks.
+    pub external_check: bool,
     pub set_dumpable: bool,
     /// `setenv`/`presetenv`/`unsetenv`/`resetenv` were applied at parse
     /// time (they affect later `${VAR}`); kept for reference.
@@ -191,6 +193,7 @@ impl Default for Global {
             zero_warning: false,
             expose_experimental_directives: false,
             insecure_fork_wanted: false,
+            external_check: false,
             set_dumpable: false,
             env_ops: Vec::new(),
             set_vars: Vec::new(),
@@ -698,6 +701,9 @@ pub struct Proxy {
     pub sticks: Vec<RawLine>,
     pub compression: Vec<RawLine>,
     pub http_send_name_header: Option<String>,
+    /// `external-check command <cmd>` / `external-check path <path>`.
+    pub external_check_command: Option<String>,
+    pub external_check_path: Option<String>,
     pub source: Option<RawLine>,
     pub loc: Loc,
 }

@@ -993,6 +993,16 @@ impl Parser {
             "set-dumpable" => self.cfg.global.set_dumpable = kwm != Kwm::No,
             "strict-limits" => self.cfg.global.strict_limits = kwm != Kwm::No,
             "insecure-fork-wanted" => self.cfg.global.insecure_fork_wanted = kwm != Kwm::No,
+            "external-check" => {
+                if let Some(x) = w.get(1) {
+                    self.diags.alert(format!(
+                        "parsing [{}:{}] : 'external-check' cannot handle unexpected argument '{x}'.",
+                        loc.file, loc.line
+                    ));
+                } else {
+                    self.cfg.global.external_check = true;
+                }
+            }
             "noepoll" => self.cfg.global.noepoll = flag(self, w),
             "nosplice" => self.cfg.global.nosplice = flag(self, w),
             "noreuseport" => self.cfg.global.noreuseport = flag(self, w),

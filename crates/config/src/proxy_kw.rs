@@ -363,6 +363,32 @@ impl Parser {
                     self.check_rule(p, is_def, &l);
                 }
             }
+            "external-check" => {
+                let sub = arg(1);
+                if sub.is_empty() {
+                    self.diags
+                        .alert(format!("{pfx} missing argument after 'external-check'.\n"));
+                    return;
+                }
+                if sub != "command" && sub != "path" {
+                    self.diags.alert(format!(
+                        "{pfx} 'external-check' only supports 'command' and 'path'. but got '{sub}'."
+                    ));
+                    return;
+                }
+                if self.too_many_p(w, 2, &loc) {
+                    return;
+                }
+                if arg(2).is_empty() {
+                    self.diags.alert(format!("{pfx} missing argument after '{sub}'."));
+                    return;
+                }
+                if sub == "command" {
+                    p.external_check_command = Some(arg(2).to_string());
+                } else {
+                    p.external_check_path = Some(arg(2).to_string());
+                }
+            }
             "http-send-name-header" => {
                 p.http_send_name_header = Some(if arg(1).is_empty() {
                     "X-Backend-Server".into()
@@ -1212,7 +1238,21 @@ impl Parser {
                 o.tcp_check = false;
                 o.other_check = Some(w[1..].to_vec());
             }
-            "ssl-hello-chk" | "mysql-check" | "ldap-check" | "spop-check" | "external-check" => {
+            "external-check" => {
+                if no_neg(self) {
+                    return;
+                }
+                if let Some(x) = w.get(2) {
+                    self.diags.alert(format!(
+                        "{pfx} 'option {name}' cannot handle unexpected argument '{x}'."
+                    ));
+                    return;
+                }
+                o.httpchk = None;
+                o.tcp_check = false;
+                o.other_check = Some(vec![name.to_string()]);
+            }
+            "ssl-hello-chk" | "mysql-check" | "ldap-check" | "spop-check" => {
                 if no_neg(self) {
                     return;
                 }

@@ -42,6 +42,9 @@ pub enum Status {
     L7Rsp = 13,
     L7Ok = 15,
     L7Sts = 17,
+    ProcErr = 18,
+    ProcTout = 19,
+    ProcOk = 20,
 }
 
 impl Status {
@@ -61,6 +64,9 @@ impl Status {
             Status::L7Rsp => "L7RSP",
             Status::L7Ok => "L7OK",
             Status::L7Sts => "L7STS",
+            Status::ProcErr => "PROCERR",
+            Status::ProcTout => "PROCTOUT",
+            Status::ProcOk => "PROCOK",
         }
     }
     /// Long description (`check_desc`, the "reason" of state changes).
@@ -79,10 +85,13 @@ impl Status {
             Status::L7Rsp => "Layer7 invalid response",
             Status::L7Ok => "Layer7 check passed",
             Status::L7Sts => "Layer7 wrong status",
+            Status::ProcErr => "External check error",
+            Status::ProcTout => "External check timeout",
+            Status::ProcOk => "External check passed",
         }
     }
     fn passed(self) -> bool {
-        matches!(self, Status::L4Ok | Status::L6Ok | Status::L7Ok)
+        matches!(self, Status::L4Ok | Status::L6Ok | Status::L7Ok | Status::ProcOk)
     }
     /// A status name of `ok-status`/`error-status`/`tout-status`.
     fn by_name(n: &str) -> Option<Status> {
@@ -399,6 +408,85 @@ pub enum Rules {
         /// "TCPCHK ..." / "(tcp-check)" info texts.
         proto: bool,
     },
+    /// `option external-check`: a program whose exit status is the result.
+    External(ExtCmd),
+}
+
+/// What an external check runs, and the proxy's part of its arguments
+/// and environment (HAProxy's `prepare_external_check()`).
+pub struct ExtCmd {
+    cmd: String,
+    path: String,
+    px_name: String,
+    px_id: u32,
+    /// The first IPv4/IPv6/unix `bind` of the proxy (address, port), else
+    /// "NOT_USED" twice; the environment gets "" for "NOT_USED".
+    px_addr: String,
+    px_port: String,
+    /// HAPROXY_SERVER_PROTO: "tcp", or the server's `proto` ("h1" when
+    /// none) in HTTP mode.
+    http: bool,
+}
+
+impl ExtCmd {
+    fn new(p: &Proxy) -> ExtCmd {
+        use config::addr::{Addr, Ports};
+        let first = p.binds.iter().find_map(|b| match &b.addr {
+            Some(Addr::Inet { ip, ports, .. }) => {
+                let port = match ports {
+                    Ports::Range(lo, _) => *lo,
+                    _ => 0,
+                };
+                Some((ip.to_string(), port.to_string()))
+            }
+            Some(Addr::Unix(path)) => Some((path.clone(), "NOT_USED".into())),
+            Some(Addr::Abns(_)) => Some((String::new(), "NOT_USED".into())),
+            _ => None,
+        });
+        let (px_addr, px_port) = first.unwrap_or_else(|| ("NOT_USED".into(), "NOT_USED".into()));
+        ExtCmd {
+            cmd: p.external_check_command.clone().unwrap_or_default(),
+            path: p.external_check_path.clone().unwrap_or_default(),
+            px_name: p.name.clone(),
+            px_id: p.id,
+            px_addr,
+            px_port,
+            http: p.mode == config::model::Mode::Http,
+        }
+    }
+}
+
+/// Running external checks: (pid, thread, backend, server). Spawning and
+/// reaping hold the lock, so a child that ends before it is listed is
+/// still found by the reaper (HAProxy blocks SIGCHLD around fork for the
+/// same reason).
+static EXT_PIDS: Mutex<Vec<(i32, usize, u32, u32)>> = Mutex::new(Vec::new());
+
+/// SIGCHLD on the main thread's signalfd: reaps every ended child and
+/// hands each external check's wait status to the thread running it.
+/// Children no longer listed (killed after a timeout) are just reaped.
+pub fn reap_children(send: impl Fn(usize, Msg)) {
+    let mut g = EXT_PIDS.lock().unwrap_or_else(|e| e.into_inner());
+    loop {
+        let mut st: libc::c_int = 0;
+        // SAFETY: waitpid only writes the status into the live local.
+        let pid = unsafe { libc::waitpid(-1, &mut st, libc::WNOHANG) };
+        if pid <= 0 {
+            break;
+        }
+        if let Some(k) = g.iter().position(|e| e.0 == pid) {
+            let (_, tid, be, srv) = g.swap_remove(k);
+            send(
+                tid,
+                Msg::ExtCheckDone {
+                    be,
+                    srv,
+                    pid,
+                    status: st,
+                },
+            );
+        }
+    }
 }
 
 fn refuse(l: &RawLine, what: &str, px: &str) -> String {
@@ -647,6 +735,9 @@ pub fn compile(p: &Proxy) -> Result<Option<Rules>, String> {
         return Ok(Some(Rules::Http { req, expects }));
     }
     if let Some(o) = &p.options.other_check {
+        if o.first().is_some_and(|w| w == "external-check") {
+            return Ok(Some(Rules::External(ExtCmd::new(p))));
+        }
         return protocol_rules(o).map(Some);
     }
     if p.options.tcp_check {
@@ -910,7 +1001,8 @@ fn append_status(msg: &mut String, rep: Option<&Report>, reason: Option<&str>) {
         msg.push_str(", reason: ");
         msg.push_str(r.status.desc());
         if r.status.has_code() {
-            msg.push_str(&format!(", code: {}", r.code));
+            // An external check killed by a signal reports -1.
+            msg.push_str(&format!(", code: {}", r.code as i32));
         }
         if !r.desc.is_empty() {
             msg.push_str(", info: \"");
@@ -1201,6 +1293,8 @@ struct Running {
     /// The current connection closes gracefully (`tcp-check connect
     /// linger`).
     linger: bool,
+    /// The running external check's process (0: none).
+    pid: i32,
 }
 
 /// One thread's checks.
@@ -1279,6 +1373,7 @@ impl Runner {
                 cur: None,
                 eof: false,
                 linger: false,
+                pid: 0,
             });
         }
     }
@@ -1291,8 +1386,124 @@ impl Runner {
         let Some(i) = self.find(be, srv) else { return };
         if self.checks[i].fd >= 0 {
             self.fail_conn(cx, rt, i, None, true);
+        } else if self.checks[i].pid > 0 {
+            // Not done in time: HAProxy says so on stderr, terminates the
+            // program (reaped by the SIGCHLD handler) and fails the check.
+            let pid = self.checks[i].pid;
+            {
+                let mut g = EXT_PIDS.lock().unwrap_or_else(|e| e.into_inner());
+                g.retain(|e| e.0 != pid);
+            }
+            eprintln!("{:<11}({}) : kill {pid}", "[WARNING]", std::process::id());
+            // SAFETY: kill has no pointer arguments; the pid is our child,
+            // not reaped yet (reaping removes it from EXT_PIDS first, and
+            // we held that lock while checking it was still listed... it
+            // may have ended meanwhile, in which case it is a zombie until
+            // reaped, and the signal is harmless).
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            self.checks[i].pid = 0;
+            self.finish(cx, rt, i, Status::ProcTout, 0, String::new());
         } else {
             self.begin(cx, rt, i);
+        }
+    }
+
+    /// An external check's program ended (wait status `status`).
+    pub fn on_ext_done(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, be: u32, srv: u32, pid: i32, status: i32) {
+        let Some(i) = self.find(be, srv) else { return };
+        if self.checks[i].pid != pid {
+            return;
+        }
+        self.checks[i].pid = 0;
+        let (st, code) = if libc::WIFEXITED(status) {
+            let c = libc::WEXITSTATUS(status) as u32;
+            (if c == 0 { Status::ProcOk } else { Status::ProcErr }, c)
+        } else {
+            (Status::ProcErr, u32::MAX)
+        };
+        self.finish(cx, rt, i, st, code, String::new());
+    }
+
+    /// Starts an external check's program: HAProxy's argv (command, proxy
+    /// address and port, server address and port) and its environment
+    /// only (PATH from `external-check path`, the HAPROXY_* variables).
+    fn ext_start(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, i: usize, x: &ExtCmd) {
+        use std::os::unix::process::CommandExt;
+        let (be, srv) = (self.checks[i].be, self.checks[i].srv);
+        let px = &rt.proxies[be as usize];
+        let sv = &px.servers[srv as usize];
+        let target = sv.target.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let (saddr, sport) = match target {
+            Target::Inet(a) | Target::InetPortOffset(a, _) => (a.ip().to_string(), a.port().to_string()),
+            Target::Unix(p) | Target::Abns(p) => (p, "NOT_USED".to_string()),
+        };
+        let env_val = |v: &str| if v == "NOT_USED" { String::new() } else { v.to_string() };
+        let proto = if x.http {
+            sv.cfg.proto.clone().unwrap_or_else(|| "h1".into())
+        } else {
+            "tcp".into()
+        };
+        let mut c = std::process::Command::new(&x.cmd);
+        c.args([&x.px_addr, &x.px_port, &saddr, &sport])
+            .env_clear()
+            .env("PATH", &x.path)
+            .env("HAPROXY_PROXY_NAME", &x.px_name)
+            .env("HAPROXY_PROXY_ID", x.px_id.to_string())
+            .env("HAPROXY_PROXY_ADDR", env_val(&x.px_addr))
+            .env("HAPROXY_PROXY_PORT", env_val(&x.px_port))
+            .env("HAPROXY_SERVER_NAME", &sv.name)
+            .env("HAPROXY_SERVER_ID", sv.id.to_string())
+            .env("HAPROXY_SERVER_ADDR", &saddr)
+            .env("HAPROXY_SERVER_PORT", env_val(&sport))
+            .env("HAPROXY_SERVER_MAXCONN", sv.cfg.maxconn.to_string())
+            .env("HAPROXY_SERVER_CURCONN", sv.served.load(Relaxed).to_string())
+            .env("HAPROXY_SERVER_SSL", "0")
+            .env("HAPROXY_SERVER_PROTO", proto);
+        // SAFETY: the closure runs in the forked child before exec and
+        // only makes async-signal-safe system calls on its own stack data:
+        // sigprocmask(2) with an empty set unblocks the signals every
+        // thread here keeps blocked for the signalfd (the program must
+        // die of the SIGTERM a timeout sends; HAProxy unblocks them too;
+        // SIGPIPE stays ignored as in HAProxy's child), and close_range(2)
+        // makes every descriptor from 3 up close at exec (HAProxy closes
+        // them all) while the one std uses to report exec errors, already
+        // close-on-exec, keeps working. Kernels without close_range fail
+        // it harmlessly (our descriptors are close-on-exec already).
+        unsafe {
+            c.pre_exec(|| {
+                let mut set: libc::sigset_t = std::mem::zeroed();
+                libc::sigemptyset(&mut set);
+                libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
+                Ok(())
+            });
+        }
+        let now = cx.now();
+        let t = &px.cfg.timeouts;
+        let mut exp = now + sv.cfg.inter_ms as u64;
+        if let (Some(_), Some(tc)) = (t.check, t.connect) {
+            exp = exp.min(now + tc as u64);
+        }
+        let timer = self.checks[i].timer;
+        cx.timer_arm(timer, exp);
+        let mut g = EXT_PIDS.lock().unwrap_or_else(|e| e.into_inner());
+        match c.spawn() {
+            Ok(child) => {
+                let pid = child.id() as i32;
+                g.push((pid, cx.tid(), be, srv));
+                self.checks[i].pid = pid;
+            }
+            Err(e) => {
+                drop(g);
+                // HAProxy's child reports this and exits with -1.
+                eprintln!(
+                    "{:<11}({}) : Failed to exec process for external health check: {}. Aborting.",
+                    "[ALERT]",
+                    std::process::id(),
+                    strerror(&e)
+                );
+                self.finish(cx, rt, i, Status::ProcErr, 255, String::new());
+            }
         }
     }
 
@@ -1370,6 +1581,9 @@ impl Runner {
         c.cur = None;
         sv.chk.in_progress.store(true, Relaxed);
         let rules = self.rules[be].clone().expect("rules of a checked backend");
+        if let Rules::External(x) = &*rules {
+            return self.ext_start(cx, rt, i, x);
+        }
         self.checks[i].linger = false;
         let port = match &*rules {
             Rules::Tcp { steps, .. } => match steps.first() {
@@ -1481,6 +1695,8 @@ impl Runner {
                 self.flush(cx, rt, i);
             }
             Rules::Tcp { .. } => self.advance(cx, rt, i),
+            // No connection: the program does the checking.
+            Rules::External(_) => {}
         }
     }
 
@@ -1507,7 +1723,7 @@ impl Runner {
         let be = self.checks[i].be as usize;
         let rules = self.rules[be].clone().expect("rules");
         match &*rules {
-            Rules::L4 => {}
+            Rules::L4 | Rules::External(_) => {}
             Rules::Http { expects, .. } => {
                 if let Some((st, code, desc)) = eval_http(&self.checks[i].inb, self.checks[i].eof, expects) {
                     self.finish(cx, rt, i, st, code, desc);
@@ -1715,13 +1931,16 @@ impl Runner {
             let msg = health_log_line(sv, &px.name, &rep);
             report_change(px, "[WARNING]", 5, &msg);
         }
+        // With `option log-health-checks` the result line already said
+        // why: the state change goes without it, as in HAProxy.
+        let why = (!px.cfg.options.log_health_checks).then_some(&rep);
         if st.passed() {
             if sv.chk.health.load(Relaxed) >= rise {
-                set_running(cx, rt, be, srv, Some(&rep), None);
+                set_running(cx, rt, be, srv, why, None);
             }
         } else {
             if sv.chk.health.load(Relaxed) == 0 {
-                set_stopped(cx, rt, be, srv, Some(&rep), None);
+                set_stopped(cx, rt, be, srv, why, None);
             }
         }
         let timer = self.checks[i].timer;

@@ -55,7 +55,9 @@ pub struct RunOptions {
 }
 
 /// The signals the main thread handles.
-const SIGNALS: [libc::c_int; 3] = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1];
+/// SIGCHLD: external checks' programs ended (children get an empty mask
+/// from std's spawn).
+const SIGNALS: [libc::c_int; 4] = [libc::SIGTERM, libc::SIGINT, libc::SIGUSR1, libc::SIGCHLD];
 
 /// Blocks the handled signals (every thread started afterwards inherits
 /// the mask) and returns a signalfd reporting them, so the main thread
@@ -233,6 +235,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
                         remote.send(t, worker::Msg::HardStop);
                     }
                 }
+                libc::SIGCHLD => checks::reap_children(|t, m| remote.send(t, m)),
                 libc::SIGUSR1 if !soft => {
                     soft = true;
                     rt.stopping.store(true, Relaxed);

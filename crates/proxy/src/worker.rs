@@ -73,6 +73,9 @@ pub enum Msg {
     /// A purge round asks this thread to close `n` of its idle
     /// connections to server `srv` of backend `be`.
     PurgeIdle { be: usize, srv: usize, n: usize },
+    /// An external check's program ended (from the main thread's SIGCHLD
+    /// handling): its wait status.
+    ExtCheckDone { be: u32, srv: u32, pid: i32, status: i32 },
 }
 
 /// The per-thread handler.
@@ -574,6 +577,10 @@ impl Handler for Worker {
             }
             Msg::KillStream { idx, gen } => self.kill_stream(cx, idx, gen),
             Msg::KillServerStreams { be, srv } => self.kill_server_streams(cx, be, srv),
+            Msg::ExtCheckDone { be, srv, pid, status } => {
+                let rt = self.rt.clone();
+                self.checks.on_ext_done(cx, &rt, be, srv, pid, status);
+            }
             Msg::PurgeIdle { be, srv, n } => {
                 if let Some(sv) = self.rt.proxies.get(be).and_then(|p| p.servers.get(srv)) {
                     crate::idle::close_some(cx, sv, n);
