@@ -284,6 +284,8 @@ pub struct Server {
     pub track: Option<String>,
     pub send_proxy: bool,
     pub send_proxy_v2: bool,
+    /// `proxy-v2-options` (and what `send-proxy-v2-ssl[-cn]` add).
+    pub pp2: Pp2Opts,
     pub check_send_proxy: bool,
     pub cookie: Option<String>,
     pub redir: Option<String>,
@@ -303,7 +305,60 @@ pub struct Server {
     pub loc: Loc,
 }
 
+/// The TLVs `proxy-v2-options` asks for (HAProxy's SRV_PP_V2_* bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Pp2Opts {
+    pub ssl: bool,
+    pub cert_cn: bool,
+    pub cert_key: bool,
+    pub cert_sig: bool,
+    pub ssl_cipher: bool,
+    pub authority: bool,
+    pub crc32c: bool,
+    pub unique_id: bool,
+}
+
+impl Pp2Opts {
+    /// Parses a `proxy-v2-options` list; the error names the word
+    /// HAProxy 2.6 refuses.
+    pub fn parse(list: &str) -> Result<Pp2Opts, String> {
+        let mut o = Pp2Opts::default();
+        for w in list.split(',') {
+            match w {
+                "ssl" => o.ssl = true,
+                "cert-cn" => (o.ssl, o.cert_cn) = (true, true),
+                "cert-key" => (o.ssl, o.cert_key) = (true, true),
+                "cert-sig" => (o.ssl, o.cert_sig) = (true, true),
+                "ssl-cipher" => (o.ssl, o.ssl_cipher) = (true, true),
+                "authority" => o.authority = true,
+                "crc32c" => o.crc32c = true,
+                "unique-id" => o.unique_id = true,
+                _ => return Err(format!("'{w}' : proxy v2 option not implemented")),
+            }
+        }
+        Ok(o)
+    }
+
+    pub fn any(&self) -> bool {
+        *self != Pp2Opts::default()
+    }
+}
+
 impl Server {
+    /// Whether connections to this server start with a PROXY header,
+    /// and which version: HAProxy sends one whenever any PROXY option is
+    /// set (its `pp_opts` is non-zero), in v2 only with `send-proxy-v2`
+    /// (so `proxy-v2-options` alone sends a v1 line, as 2.6 does).
+    pub fn pp_version(&self) -> Option<u8> {
+        if self.send_proxy_v2 {
+            Some(2)
+        } else if self.send_proxy || self.pp2.any() {
+            Some(1)
+        } else {
+            None
+        }
+    }
+
     /// HAProxy's `default-server` initial values.
     pub fn defaults() -> Server {
         Server {
@@ -764,5 +819,48 @@ mod net_tests {
         for bad in ["1.2.3.4/40", "::1/200", "", "10.0.0.0/255.0.255.0", "a.invalid"] {
             assert_eq!(Net::parse(bad), None, "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod pp_tests {
+    #[test]
+    fn proxy_options_as_haproxy_reads_them() {
+        let srv = |opts: &str| {
+            let l = crate::load_str(
+                "pp.cfg",
+                &format!("defaults\n    mode http\nbackend be\n    server s 127.0.0.1:80 {opts}\n"),
+                &Default::default(),
+            );
+            (
+                l.config.proxies.first().and_then(|p| p.servers.first().cloned()),
+                l.diags,
+            )
+        };
+        let (s, _) = srv("send-proxy-v2 proxy-v2-options cert-cn,crc32c proxy-v2-options unique-id");
+        let s = s.unwrap();
+        assert_eq!(s.pp_version(), Some(2));
+        assert!(s.pp2.ssl && s.pp2.cert_cn && s.pp2.crc32c && s.pp2.unique_id && !s.pp2.authority);
+        // Options alone send a v1 line (HAProxy 2.6's pp_opts).
+        assert_eq!(srv("proxy-v2-options crc32c").0.unwrap().pp_version(), Some(1));
+        // no-send-proxy-v2-ssl leaves cert-cn set: still a v1 line in 2.6.
+        assert_eq!(
+            srv("send-proxy-v2-ssl-cn no-send-proxy-v2-ssl").0.unwrap().pp_version(),
+            Some(1)
+        );
+        assert_eq!(
+            srv("send-proxy-v2-ssl-cn no-send-proxy-v2-ssl-cn")
+                .0
+                .unwrap()
+                .pp_version(),
+            None
+        );
+        let (_, d) = srv("send-proxy-v2 proxy-v2-options ssl,foo");
+        assert!(
+            d.iter().any(|d| d
+                .text
+                .ends_with("pp.cfg:4] : 'server be/s' : 'foo' : proxy v2 option not implemented.")),
+            "{d:?}"
+        );
     }
 }

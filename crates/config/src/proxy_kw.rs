@@ -78,6 +78,11 @@ pub(crate) const SERVER_CARRIED: &[&str] = &[
     "no-check",
     "send-proxy",
     "no-send-proxy",
+    "proxy-v2-options",
+    "send-proxy-v2-ssl",
+    "send-proxy-v2-ssl-cn",
+    "no-send-proxy-v2-ssl",
+    "no-send-proxy-v2-ssl-cn",
     "send-proxy-v2",
     "no-send-proxy-v2",
     "check-send-proxy",
@@ -1752,6 +1757,33 @@ impl Parser {
                         return;
                     }
                     s.source = Some(v.to_string());
+                }
+                "proxy-v2-options" => match Pp2Opts::parse(v) {
+                    // Options add up over repeated keywords.
+                    Ok(o) => {
+                        let p = &mut s.pp2;
+                        p.ssl |= o.ssl;
+                        p.cert_cn |= o.cert_cn;
+                        p.cert_key |= o.cert_key;
+                        p.cert_sig |= o.cert_sig;
+                        p.ssl_cipher |= o.ssl_cipher;
+                        p.authority |= o.authority;
+                        p.crc32c |= o.crc32c;
+                        p.unique_id |= o.unique_id;
+                    }
+                    Err(e) => {
+                        self.diags.alert(format!("[{file}:{line}] : {who} : {e}."));
+                        return;
+                    }
+                },
+                "send-proxy-v2-ssl" | "send-proxy-v2-ssl-cn" | "no-send-proxy-v2-ssl" | "no-send-proxy-v2-ssl-cn" => {
+                    take = 1;
+                    let on = !k.starts_with("no-");
+                    s.send_proxy_v2 = on;
+                    s.pp2.ssl = on;
+                    if k.ends_with("-cn") {
+                        s.pp2.cert_cn = on;
+                    }
                 }
                 "backup"
                 | "no-backup"

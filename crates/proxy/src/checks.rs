@@ -946,10 +946,31 @@ pub fn protocol_rules(o: &[String]) -> Result<Rules, String> {
 }
 
 /// Server keywords around checks that rhaproxy does not run: refused.
+/// Whether a server's health checks start with a PROXY header (HAProxy's
+/// `check.send_proxy`): `check-send-proxy`, or the server's own PROXY
+/// options when checks go to its address and port.
+fn check_sends_proxy(s: &config::model::Server) -> bool {
+    s.check_send_proxy || (s.check_port.is_none() && s.check_addr.is_none() && s.pp_version().is_some())
+}
+
+/// The PROXY header of a check connection (HAProxy's `make_proxy_line()`
+/// without a stream): v1 announces the check connection's own addresses,
+/// v2 is a LOCAL header (the connection is ours) with the TLVs that do
+/// not need a stream.
+fn check_pp_line(s: &config::model::Server, fd: RawFd, out: &mut Vec<u8>) {
+    use crate::proxy_protocol::SendProxy;
+    match SendProxy::of_server(s).unwrap_or(SendProxy::V1) {
+        SendProxy::V1 => {
+            let src = crate::sock::local_addr(fd).ok().and_then(|a| a.to_inet());
+            let dst = crate::sock::peer_addr(fd).ok().and_then(|a| a.to_inet());
+            SendProxy::V1.encode(out, src, dst, None, None);
+        }
+        v2 => v2.encode(out, None, None, None, None),
+    }
+}
+
 pub fn unsupported_server_kw(s: &config::model::Server) -> Option<&'static str> {
-    if s.check_send_proxy {
-        Some("check-send-proxy")
-    } else if s.agent_check {
+    if s.agent_check {
         Some("agent-check")
     } else if s.observe.is_some() {
         Some("observe")
@@ -1295,6 +1316,10 @@ struct Running {
     linger: bool,
     /// The running external check's process (0: none).
     pid: i32,
+    /// The current connection starts with a PROXY header (the default
+    /// connect of a server with `check-send-proxy`, or with `send-proxy*`
+    /// and no check port or address of its own).
+    pp: bool,
 }
 
 /// One thread's checks.
@@ -1374,6 +1399,7 @@ impl Runner {
                 eof: false,
                 linger: false,
                 pid: 0,
+                pp: false,
             });
         }
     }
@@ -1585,18 +1611,23 @@ impl Runner {
             return self.ext_start(cx, rt, i, x);
         }
         self.checks[i].linger = false;
+        // HAProxy's implicit first connect (TCPCHK_OPT_DEFAULT_CONNECT)
+        // is the one that sends the server's PROXY header.
+        let mut default_connect = true;
         let port = match &*rules {
             Rules::Tcp { steps, .. } => match steps.first() {
                 Some(Step::Connect { port, linger }) => {
                     self.checks[i].step = 1;
                     self.checks[i].cur = Some(0);
                     self.checks[i].linger = *linger;
+                    default_connect = false;
                     *port
                 }
                 _ => None,
             },
             _ => None,
         };
+        self.checks[i].pp = default_connect && check_sends_proxy(&sv.cfg);
         self.connect(cx, rt, i, port);
     }
 
@@ -1686,12 +1717,23 @@ impl Runner {
             let timer = self.checks[i].timer;
             cx.timer_arm(timer, cx.now() + tc as u64);
         }
-        let _ = srv;
         let rules = self.rules[be].clone().expect("rules");
+        if self.checks[i].pp {
+            // The PROXY header goes out before anything of the check.
+            let sv = &rt.proxies[be].servers[srv];
+            let mut line = Vec::with_capacity(64);
+            check_pp_line(&sv.cfg, fd, &mut line);
+            self.checks[i].out = line;
+            self.flush(cx, rt, i);
+            if !self.checks[i].connected || self.checks[i].fd != fd {
+                // The send failed and the check is over.
+                return;
+            }
+        }
         match &*rules {
             Rules::L4 => self.finish(cx, rt, i, Status::L4Ok, 0, String::new()),
             Rules::Http { req, .. } => {
-                self.checks[i].out = req.clone();
+                self.checks[i].out.extend_from_slice(req);
                 self.flush(cx, rt, i);
             }
             Rules::Tcp { .. } => self.advance(cx, rt, i),

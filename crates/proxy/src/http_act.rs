@@ -253,6 +253,9 @@ enum Action {
     /// `auth [realm <r>]`: the 401 asking for credentials; holds the
     /// `WWW-Authenticate` value (the realm defaults to the proxy's name).
     Auth(Box<[u8]>),
+    /// `tcp-request connection expect-proxy layer4`: the connection must
+    /// start with a PROXY header, as with `accept-proxy` on its bind.
+    ExpectProxy,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -633,7 +636,15 @@ fn compile(
         let var = act.starts_with("set-var(") || act.starts_with("set-var-fmt(") || act.starts_with("unset-var(");
         let addr = matches!(act, "set-src" | "set-dst" | "set-src-port" | "set-dst-port")
             && matches!(kind, Kind::TcpL4 | Kind::TcpReq);
-        if !(act == "accept" || act == "reject" || addr || (var && kind != Kind::TcpL4)) {
+        let expect = act == "expect-proxy" && kind == Kind::TcpL4;
+        if act == "expect-proxy" && !expect {
+            return Err(format!(
+                "parsing [{}] : 'expect-proxy layer4' is not allowed in '{kw}' rules in {}",
+                l.loc,
+                px_desc(p, is_def)
+            ));
+        }
+        if !(act == "accept" || act == "reject" || addr || expect || (var && kind != Kind::TcpL4)) {
             return Err(unsupported());
         }
     }
@@ -943,6 +954,14 @@ fn compile(
                 ));
             }
             Action::NormalizeUri(n)
+        }
+        "expect-proxy" if kind == Kind::TcpL4 => {
+            let w = args.first().map_or("", |s| s.as_str());
+            if w != "layer4" {
+                return Err(err(format!("'{kw} {act}' only supports 'layer4' in {px} (got '{w}')")));
+            }
+            only(1)?;
+            Action::ExpectProxy
         }
         "set-src" | "set-dst" | "set-src-port" | "set-dst-port"
             if matches!(kind, Kind::Req | Kind::TcpL4 | Kind::TcpReq) =>
@@ -1345,6 +1364,7 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
                 Ok(None) => {}
                 Err(crate::uri_normalizer::Invalid) => return Verdict::BadReq,
             },
+            Action::ExpectProxy => cx.edit.expect_proxy = true,
             Action::SetAddr(part, e) => {
                 if let Some(v) = e.eval(cx) {
                     set_addr(&mut cx.info, *part, &v);
@@ -1382,15 +1402,15 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
 }
 
 /// Runs layer-4 rules (tcp-request connection/session) over a connection
-/// that has no stream yet: false when one of them rejects it. The
-/// addresses in `info` are the connection's, as set-src/set-dst rules
-/// leave them.
-pub fn run_l4(rules: &[Rule], info: &mut crate::sample::Info<'_>) -> bool {
+/// that has no stream yet: None when one of them rejects it, else whether
+/// an `expect-proxy layer4` rule ran. The addresses in `info` are the
+/// connection's, as set-src/set-dst rules leave them.
+pub fn run_l4(rules: &[Rule], info: &mut crate::sample::Info<'_>) -> Option<bool> {
     with_l4_cx(*info, |cx| {
         let ok = run(rules, cx) != Verdict::Reject;
         info.src = cx.info.src;
         info.dst = cx.info.dst;
-        ok
+        ok.then_some(cx.edit.expect_proxy)
     })
 }
 

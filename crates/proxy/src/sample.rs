@@ -243,6 +243,8 @@ pub struct Edit {
     /// A `wait-for-body` rule took over an `Expect: 100-continue`: the
     /// stream answers `100 Continue` itself (not an edit of the message).
     pub continue_100: bool,
+    /// A `tcp-request connection expect-proxy layer4` rule ran.
+    pub expect_proxy: bool,
 }
 
 impl Edit {

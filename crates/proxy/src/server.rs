@@ -184,11 +184,7 @@ pub fn add(rt: &Runtime, spec: &str, rest: &[String]) -> String {
         }
     }
     // What the proxy refuses at start-up it refuses here too.
-    for (set, kw) in [
-        (cfg.send_proxy || cfg.send_proxy_v2, "send-proxy"),
-        (cfg.track.is_some(), "track"),
-        (cfg.check || cfg.agent_check, "check"),
-    ] {
+    for (set, kw) in [(cfg.track.is_some(), "track"), (cfg.check || cfg.agent_check, "check")] {
         if set {
             return format!("'{kw}' is not supported yet for dynamic servers (rhaproxy).\n");
         }

@@ -79,9 +79,6 @@ pub fn check(cfg: &Config) -> Report {
             r.alerts.push(e);
         }
         for s in &p.servers {
-            if s.send_proxy || s.send_proxy_v2 {
-                refuse(&mut r, &s.loc, "send-proxy", &p.name);
-            }
             if s.track.is_some() {
                 refuse(&mut r, &s.loc, "track", &p.name);
             }

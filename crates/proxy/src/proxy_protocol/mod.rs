@@ -22,6 +22,7 @@ pub const UNIQUE_ID_MAX: usize = 128;
 const TLV_AUTHORITY: u8 = 0x02;
 const TLV_CRC32C: u8 = 0x03;
 const TLV_UNIQUE_ID: u8 = 0x05;
+const TLV_SSL: u8 = 0x20;
 
 /// Why a header was refused (HAProxy's CO_ER_PRX_* codes). The first
 /// three are decided by the caller (I/O and timer), the others by [`parse`].
@@ -296,6 +297,63 @@ pub struct V2Opts {
     pub crc32c: bool,
     pub authority: bool,
     pub unique_id: bool,
+    /// The SSL TLV. Over a plain client connection it says so: no flags,
+    /// verify 0, no sub-TLVs (`cert-cn` and friends only describe a TLS
+    /// client), as HAProxy built with OpenSSL sends it.
+    pub ssl: bool,
+}
+
+impl V2Opts {
+    pub fn from_cfg(o: &config::model::Pp2Opts) -> V2Opts {
+        V2Opts {
+            crc32c: o.crc32c,
+            authority: o.authority,
+            unique_id: o.unique_id,
+            ssl: o.ssl,
+        }
+    }
+}
+
+/// What a server connection starts with (HAProxy's `make_proxy_line()`):
+/// v1 text, or v2 with its TLVs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SendProxy {
+    V1,
+    V2(V2Opts),
+}
+
+impl SendProxy {
+    /// From a server's settings; None when it takes no PROXY header.
+    pub fn of_server(s: &config::model::Server) -> Option<SendProxy> {
+        match s.pp_version()? {
+            2 => Some(SendProxy::V2(V2Opts::from_cfg(&s.pp2))),
+            _ => Some(SendProxy::V1),
+        }
+    }
+
+    /// Writes the header for a stream whose client is `src` talking to
+    /// `dst` (None: not an internet address). `authority` is what the
+    /// client's own PROXY header announced; `unique_id` the stream's
+    /// (None for a connection without a stream: no TLV).
+    pub fn encode(
+        self,
+        out: &mut Vec<u8>,
+        src: Option<SocketAddr>,
+        dst: Option<SocketAddr>,
+        authority: Option<&[u8]>,
+        unique_id: Option<&[u8]>,
+    ) {
+        match self {
+            SendProxy::V1 => encode_v1(out, src, dst),
+            SendProxy::V2(o) => {
+                let o = V2Opts {
+                    unique_id: o.unique_id && unique_id.is_some(),
+                    ..o
+                };
+                encode_v2(out, src, dst, o, authority, unique_id.unwrap_or_default())
+            }
+        }
+    }
 }
 
 /// Writes a v2 header. `src`/`dst` None (not internet addresses, or a
@@ -345,6 +403,10 @@ pub fn encode_v2(
     }
     if opts.unique_id {
         tlv(out, TLV_UNIQUE_ID, unique_id);
+    }
+    if opts.ssl {
+        // client flags (1 byte) and verify result (4 bytes), all zero.
+        tlv(out, TLV_SSL, &[0; 5]);
     }
     let len = (out.len() - start - V2_HDR) as u16;
     out[start + 14..start + 16].copy_from_slice(&len.to_be_bytes());

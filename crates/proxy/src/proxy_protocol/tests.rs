@@ -6,6 +6,14 @@ fn sa(s: &str) -> SocketAddr {
     s.parse().unwrap()
 }
 
+/// Hex digits in pairs, spaces ignored.
+fn hex_packed(s: &str) -> Vec<u8> {
+    let d: Vec<u8> = s.bytes().filter(|c| !c.is_ascii_whitespace()).collect();
+    d.chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect()
+}
+
 fn hex(s: &str) -> Vec<u8> {
     s.split_whitespace()
         .map(|b| u8::from_str_radix(b, 16).unwrap())
@@ -157,6 +165,7 @@ fn crc32c_is_castagnoli_and_checked() {
         crc32c: true,
         authority: true,
         unique_id: true,
+        ssl: false,
     };
     let mut out = Vec::new();
     encode_v2(
@@ -231,4 +240,34 @@ fn encode_v2_forms() {
     };
     encode_v2(&mut o, Some(sa("1.1.1.1:1")), Some(sa("2.2.2.2:2")), opts, None, b"");
     assert_eq!(o.len(), 28);
+}
+
+/// The bytes /usr/sbin/haproxy (2.6.12, OpenSSL build) sent for
+/// `send-proxy-v2 proxy-v2-options ssl,cert-cn,crc32c,authority,unique-id`
+/// over a plain client connection, unique id "ID-foo": TLVs in its order
+/// (crc32c, unique id, an empty SSL TLV; no authority without one).
+#[test]
+fn send_side_matches_haproxy() {
+    let cfg =
+        config::model::Pp2Opts::parse("ssl,cert-cn,crc32c,authority,unique-id,cert-key,cert-sig,ssl-cipher").unwrap();
+    let sp = SendProxy::V2(V2Opts::from_cfg(&cfg));
+    let mut o = Vec::new();
+    sp.encode(
+        &mut o,
+        Some(sa("127.0.0.1:39554")),
+        Some(sa("127.0.0.1:18431")),
+        None,
+        Some(b"ID-foo"),
+    );
+    assert_eq!(
+        o,
+        hex_packed("0d0a0d0a000d0a515549540a 21 11 0024 7f000001 7f000001 9a82 47ff 03 0004 c707be31 05 0006 49442d666f6f 20 0005 0000000000")
+    );
+    // Without a stream (a health check) there is no unique-id TLV.
+    o.clear();
+    sp.encode(&mut o, None, None, None, None);
+    assert_eq!(o[12..16], [0x20, 0x00, 0, 15]);
+    o.clear();
+    SendProxy::V1.encode(&mut o, Some(sa("127.0.0.1:1")), Some(sa("127.0.0.1:2")), None, None);
+    assert_eq!(o, b"PROXY TCP4 127.0.0.1 127.0.0.1 1 2\r\n");
 }

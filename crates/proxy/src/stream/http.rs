@@ -1356,15 +1356,24 @@ pub fn forget_conn(s: &mut Stream) {
     }
 }
 
-pub fn try_reuse(s: &mut Stream, env: &mut Env) -> Option<bool> {
+/// Finds a server connection to reuse for this request. `pp`: the PROXY
+/// header a new connection would start with; a connection that carried
+/// one is private to its client, and serves again only a request that
+/// would send the same header (HAProxy hashes the line into the
+/// connection's reuse key).
+pub fn try_reuse(s: &mut Stream, env: &mut Env, pp: Option<&[u8]>) -> Option<bool> {
     let (be_i, srv_i) = (s.be?, s.srv?);
     let be = &env.rt.proxies[be_i];
     let srv = &be.servers[srv_i];
+    let same_pp = s.pp_out.as_ref().map(|p| &p.bytes[..]) == pp;
     let t = s.http.as_mut()?;
     // A private connection of this client (http-reuse never, or one kept
     // from the previous request) to the same server comes first.
     if let Some(p) = t.private.take() {
-        if p == (be_i, srv_i) && s.sv.is_open() && !s.sv.shut_r && !s.sv.err {
+        if p == (be_i, srv_i) && !same_pp {
+            s.pp_noreuse = true;
+        }
+        if p == (be_i, srv_i) && same_pp && !s.pp_noreuse && s.sv.is_open() && !s.sv.shut_r && !s.sv.err {
             t.conn_reused += 1;
             inc(&srv.counters.reuse);
             inc(&be.be_counters.reuse);
@@ -1377,6 +1386,11 @@ pub fn try_reuse(s: &mut Stream, env: &mut Env) -> Option<bool> {
             s.sv = super::Side::none();
         }
     }
+    if pp.is_some() {
+        return None;
+    }
+    // An idle connection carried no PROXY header.
+    s.pp_out = None;
     let first = s.req_count <= 1;
     let accept: fn(&IdleConn) -> bool = match (be.cfg.http_reuse, first) {
         (HttpReuse::Never, _) => return None,
@@ -2757,7 +2771,8 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
         let max_reuse = sv.cfg.max_reuse;
         let reused = t.conn_reused;
         let keep = reuse_ok && (max_reuse < 0 || reused < max_reuse as u32 + 1);
-        if keep && b.cfg.http_reuse == HttpReuse::Never {
+        let keep = keep && !(s.pp_noreuse && s.pp_out.is_some());
+        if keep && (b.cfg.http_reuse == HttpReuse::Never || s.pp_out.is_some()) {
             if cli_ka {
                 // Private: stays with this client for its next request.
                 t.private = Some((be_i, srv_i));

@@ -250,6 +250,27 @@ pub struct Stream {
     /// `set-dst`...): the next transaction starts from them again, as
     /// HAProxy's per-stream addresses do.
     pub conn_addrs: Option<Box<[Option<SocketAddr>; 2]>>,
+    /// The PROXY header the current server connection starts with
+    /// (`send-proxy*`), kept while the connection lives: a private
+    /// connection is reused only for a request that would send the same.
+    pub pp_out: Option<Box<PpOut>>,
+    /// A request of this client needed a PROXY header other than its
+    /// server connection's: HAProxy 2.6 reuses none of this client's
+    /// server connections from then on (2.6.12 opens one per request for
+    /// ids foo, bar, bar, bar), and neither does rhaproxy.
+    pub pp_noreuse: bool,
+}
+
+/// A PROXY header for a server connection, and how much of it left.
+pub struct PpOut {
+    pub bytes: Vec<u8>,
+    pub sent: usize,
+}
+
+impl PpOut {
+    fn pending(&self) -> bool {
+        self.sent < self.bytes.len()
+    }
 }
 
 /// Accepts a client connection into a new stream on this thread.
@@ -267,10 +288,12 @@ pub fn accept(
     let l = &w.listeners[lidx];
     // tcp-request connection (and variable-free session) rules.
     let r = &fe.rules;
+    let mut src = src;
+    // `accept-proxy`, or an `expect-proxy layer4` rule below.
+    let mut wait_pp = l.accept_proxy;
     // Session rules wait for the PROXY header when one is expected: they
     // see the announced addresses.
-    let sess_now = !r.tcp_sess.is_empty() && !r.sess_at_request && !l.accept_proxy;
-    let mut src = src;
+    let sess_now = !r.tcp_sess.is_empty() && !r.sess_at_request;
     // Set when a tcp-request connection rule changed the local address.
     let mut dst_set = None;
     if !r.tcp_conn.is_empty() || sess_now {
@@ -284,8 +307,16 @@ pub fn accept(
             first_req: true,
             ..Default::default()
         };
-        let ok = crate::http_act::run_l4(&r.tcp_conn, &mut info)
-            && (!sess_now || crate::http_act::run_l4(&r.tcp_sess, &mut info));
+        let mut ok = match crate::http_act::run_l4(&r.tcp_conn, &mut info) {
+            Some(expect) => {
+                wait_pp |= expect;
+                true
+            }
+            None => false,
+        };
+        if ok && sess_now && !wait_pp {
+            ok = crate::http_act::run_l4(&r.tcp_sess, &mut info).is_some();
+        }
         src = info.src;
         if info.dst != dst {
             dst_set = Some(info.dst);
@@ -308,7 +339,6 @@ pub fn accept(
     l.counters.sess_start_reserved(now);
     // A PROXY header to wait for: the session starts once it is read
     // (see proxy_hs.rs).
-    let wait_pp = l.accept_proxy;
     if !wait_pp {
         session_counters(rt, fe, now);
     }
@@ -343,6 +373,8 @@ pub fn accept(
             dst: dst_set.flatten(),
             dst_fetched: dst_set.is_some(),
             conn_addrs: None,
+            pp_out: None,
+            pp_noreuse: false,
             req_count: 0,
             http: None,
             queue_exp: ETERNITY,
@@ -706,8 +738,34 @@ impl Stream {
         if !self.sv.is_open() || self.sv.shut_w || self.sv.err || (self.sv.connecting && !self.sv.ready_w) {
             return Io::Nothing;
         }
-        if !self.req.has_output() || !self.sv.ready_w {
+        if !(self.req.has_output() || self.pp_pending()) || !self.sv.ready_w {
             return Io::Nothing;
+        }
+        if self.pp_pending() {
+            // The PROXY header goes first; its bytes are not the stream's
+            // (not counted in bytes_out).
+            let was_connecting = self.sv.connecting;
+            let sent_before = self.pp_out.as_ref().map_or(0, |p| p.sent);
+            match self.flush_pp() {
+                Ok(done) => {
+                    let progress = self.pp_out.as_ref().map_or(0, |p| p.sent) > sent_before;
+                    if progress && was_connecting {
+                        self.connected(env);
+                    }
+                    if !done || !self.req.has_output() {
+                        return if progress { Io::Progress } else { Io::Nothing };
+                    }
+                }
+                Err(()) => {
+                    if was_connecting {
+                        self.sv.err = false;
+                        if !self.connect_failed(env, false) {
+                            self.cli.err = true;
+                        }
+                    }
+                    return Io::Progress;
+                }
+            }
         }
         if self.mode == Mode::Http {
             http::before_send_srv(self, env);
@@ -937,13 +995,71 @@ impl Stream {
     fn start_connect(&mut self, env: &mut Env) -> bool {
         let (be, srv) = (self.be.unwrap(), self.srv.unwrap());
         let s = &env.rt.proxies[be].servers[srv];
+        let line = self.pp_line(env, be, srv);
         if self.mode == Mode::Http {
-            if let Some(r) = http::try_reuse(self, env) {
+            if let Some(r) = http::try_reuse(self, env, line.as_deref()) {
                 return r;
             }
         }
+        self.pp_out = line.map(|bytes| Box::new(PpOut { bytes, sent: 0 }));
         let target = s.target.lock().unwrap_or_else(|e| e.into_inner()).clone();
         self.connect_to(env, target)
+    }
+
+    /// The PROXY header server `srv` of `be` takes from this stream
+    /// (HAProxy's `make_proxy_line()` with the stream's addresses), if it
+    /// takes one.
+    fn pp_line(&mut self, env: &Env, be: usize, srv: usize) -> Option<Vec<u8>> {
+        let sp = crate::proxy_protocol::SendProxy::of_server(&env.rt.proxies[be].servers[srv].cfg)?;
+        self.ensure_dst();
+        let authority = self
+            .pp
+            .as_deref()
+            .and_then(|p| p.tlvs.as_deref())
+            .and_then(|t| t.authority.as_deref());
+        // The stream's unique id (empty without one, as HAProxy's
+        // generated id from an empty format).
+        let uid: &[u8] = match self.logs.as_deref() {
+            Some(l) if l.has_uid => &l.uid,
+            _ => b"",
+        };
+        let mut out = Vec::with_capacity(64);
+        sp.encode(&mut out, self.src, self.dst, authority, Some(uid));
+        Some(out)
+    }
+
+    /// Sends what is left of the PROXY header, before anything else on
+    /// the server connection. Ok(true): nothing left; Ok(false): the
+    /// socket takes no more now; Err: the connection failed.
+    fn flush_pp(&mut self) -> Result<bool, ()> {
+        let more = self.req.has_output();
+        let Some(p) = self.pp_out.as_mut().filter(|p| p.pending()) else {
+            return Ok(true);
+        };
+        loop {
+            match sock::send(self.sv.fd, &p.bytes[p.sent..], more) {
+                Ok(n) => {
+                    p.sent += n;
+                    if !p.pending() {
+                        return Ok(true);
+                    }
+                }
+                Err(e) if sock::is_would_block(&e) || e.raw_os_error() == Some(libc::ENOTCONN) => {
+                    self.sv.ready_w = false;
+                    return Ok(false);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => {
+                    self.sv.err = true;
+                    self.sv.ready_w = false;
+                    return Err(());
+                }
+            }
+        }
+    }
+
+    fn pp_pending(&self) -> bool {
+        self.pp_out.as_ref().is_some_and(|p| p.pending())
     }
 
     fn connect_to(&mut self, env: &mut Env, target: Target) -> bool {
@@ -1012,6 +1128,8 @@ impl Stream {
 
     fn connected(&mut self, env: &mut Env) {
         self.sv.connecting = false;
+        // A failure here shows on the next send or read.
+        let _ = self.flush_pp();
         self.tm.t_connect = self.tm.since(env.now());
         self.phase = SrvPhase::Connected;
         self.touch_srv(env);
@@ -1202,7 +1320,8 @@ impl Stream {
             } else {
                 cx.stop_recv(self.sv.fd)
             }
-            let want_w = self.sv.connecting || (self.req.has_output() && !self.sv.ready_w && !self.sv.shut_w);
+            let want_w = self.sv.connecting
+                || ((self.req.has_output() || self.pp_pending()) && !self.sv.ready_w && !self.sv.shut_w);
             if want_w {
                 cx.want_send(self.sv.fd)
             } else {

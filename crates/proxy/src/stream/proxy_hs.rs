@@ -129,7 +129,7 @@ fn start_session(s: &mut Stream, env: &mut Env, l: &Listener) -> bool {
             ..Default::default()
         };
         // Session rules do not change addresses (set-src is refused there).
-        if !crate::http_act::run_l4(&r.tcp_sess, &mut info) {
+        if crate::http_act::run_l4(&r.tcp_sess, &mut info).is_none() {
             // Refused by a rule: counted as a session that ends now.
             super::session_counters(rt, fe, now);
             return false;
