@@ -1211,11 +1211,15 @@ impl Parser {
                 o.tcp_check = true;
                 o.other_check = None;
             }
-            "smtpchk" | "pgsql-check" | "redis-check" => {
+            "smtpchk" | "pgsql-check" | "redis-check" | "mysql-check" | "ldap-check" => {
                 if no_neg(self) {
                     return;
                 }
-                let max = if name == "redis-check" { 0 } else { 2 };
+                let max = match name {
+                    "redis-check" | "ldap-check" => 0,
+                    "mysql-check" => 3,
+                    _ => 2,
+                };
                 if let Some(x) = w.get(2 + max) {
                     self.diags.alert(format!(
                         "{pfx} 'option {name}' cannot handle unexpected argument '{x}'."
@@ -1239,6 +1243,22 @@ impl Parser {
                         }
                     }
                 }
+                if name == "mysql-check" && w.len() > 2 {
+                    let err = if w[2] != "user" {
+                        format!("{pfx} 'option mysql-check' only supports optional values: 'user' (got '{}').", w[2])
+                    } else if w.get(3).is_none_or(|u| u.is_empty()) {
+                        format!("{pfx} 'option mysql-check user' expects <username> as argument.")
+                    } else {
+                        match w.get(4).map(|s| s.as_str()) {
+                            None | Some("post-41") | Some("pre-41") => String::new(),
+                            Some(x) => format!("{pfx} keyword 'user' only supports 'post-41' and 'pre-41' (got '{x}')."),
+                        }
+                    };
+                    if !err.is_empty() {
+                        self.diags.alert(err);
+                        return;
+                    }
+                }
                 o.httpchk = None;
                 o.tcp_check = false;
                 o.other_check = Some(w[1..].to_vec());
@@ -1257,7 +1277,7 @@ impl Parser {
                 o.tcp_check = false;
                 o.other_check = Some(vec![name.to_string()]);
             }
-            "ssl-hello-chk" | "mysql-check" | "ldap-check" | "spop-check" => {
+            "ssl-hello-chk" | "spop-check" => {
                 if no_neg(self) {
                     return;
                 }

@@ -390,6 +390,122 @@ pub enum Step {
     },
     Send(Vec<u8>),
     Expect(Expect),
+    /// A protocol's own response parser (HAProxy's `expect custom`),
+    /// evaluated once `min_recv` bytes are there (or the peer closed).
+    Custom {
+        kind: Custom,
+        min_recv: usize,
+    },
+}
+
+/// The custom expect functions of HAProxy's protocol checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Custom {
+    /// `tcpcheck_mysql_expect_iniths`: the server's handshake packet.
+    MysqlInit,
+    /// `tcpcheck_mysql_expect_ok`: the packet after the handshake.
+    MysqlOk,
+    /// `tcpcheck_ldap_expect_bindrsp`.
+    LdapBind,
+}
+
+/// What a custom expect decided.
+#[derive(Debug, PartialEq, Eq)]
+enum CustomRes {
+    Wait,
+    Continue,
+    Done(Status, u32, String),
+}
+
+/// Text up to the first NUL (HAProxy hands these bytes on as C strings).
+fn c_str(b: &[u8]) -> String {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    String::from_utf8_lossy(&b[..end]).into_owned()
+}
+
+/// Runs a custom expect over the response so far (`last`: nothing more
+/// will come; `is_last`: no rule follows).
+fn eval_custom(kind: Custom, b: &[u8], last: bool, is_last: bool) -> CustomRes {
+    let short = || {
+        if last {
+            CustomRes::Done(Status::L7Rsp, 0, String::new())
+        } else {
+            CustomRes::Wait
+        }
+    };
+    let le = |o: usize, n: usize| -> usize {
+        (0..n)
+            .map(|k| (b.get(o + k).copied().unwrap_or(0) as usize) << (8 * k))
+            .sum()
+    };
+    match kind {
+        Custom::MysqlInit | Custom::MysqlOk => {
+            // A packet: 3 bytes of length (little endian), 1 of sequence.
+            let off = if kind == Custom::MysqlOk { 4 + le(0, 3) } else { 0 };
+            if b.len() < off + 4 {
+                return short();
+            }
+            let plen = le(off, 3);
+            if b.len() < off + plen + 4 {
+                return short();
+            }
+            if b.get(off + 4) == Some(&0xff) {
+                // An error packet: its code, then its message.
+                let desc = b.get(off + 7..).map(c_str).unwrap_or_default();
+                return CustomRes::Done(Status::L7Sts, le(off + 5, 2) as u32, desc);
+            }
+            if !is_last {
+                return CustomRes::Continue;
+            }
+            // The server version of the handshake, for information.
+            CustomRes::Done(Status::L7Ok, 0, b.get(5..).map(c_str).unwrap_or_default())
+        }
+        Custom::LdapBind => {
+            let bad = || CustomRes::Done(Status::L7Rsp, 0, "Not LDAPv3 protocol".into());
+            let Some(&l0) = b.get(1) else { return short() };
+            let (nbytes, msglen) = if l0 & 0x80 != 0 {
+                let n = (l0 & 0x7f) as usize;
+                if b.len() < 1 + n {
+                    return short();
+                }
+                let be = |k: usize| (0..k).fold(0usize, |a, j| (a << 8) | b.get(2 + j).copied().unwrap_or(0) as usize);
+                match n {
+                    4 => (4, be(4)),
+                    2 => (2, be(2)),
+                    _ => return bad(),
+                }
+            } else {
+                (0, l0 as usize)
+            };
+            if b.len() < 2 + nbytes + msglen {
+                return short();
+            }
+            let mut p = 2 + nbytes;
+            // messageID 1, then a bindResponse
+            if b.get(p..p + 4) != Some(&[0x02, 0x01, 0x01, 0x61][..]) {
+                return bad();
+            }
+            p += 4;
+            let skip = match b.get(p) {
+                Some(&x) if x & 0x80 != 0 => (x & 0x7f) as usize,
+                _ => 0,
+            };
+            p += 1 + skip;
+            // ldapResult: an ENUMERATION
+            if b.get(p..p + 2) != Some(&[0x0a, 0x01][..]) {
+                return bad();
+            }
+            match b.get(p + 2) {
+                Some(0) => CustomRes::Done(Status::L7Ok, 0, "Success".into()),
+                Some(&c) => CustomRes::Done(
+                    Status::L7Sts,
+                    c as u32,
+                    "See RFC: http://tools.ietf.org/html/rfc4511#section-4.1.9".into(),
+                ),
+                None => bad(),
+            }
+        }
+    }
 }
 
 /// What a backend's checks do.
@@ -940,6 +1056,63 @@ pub fn protocol_rules(o: &[String]) -> Result<Rules, String> {
                 ),
             ]
         }
+        "mysql-check" => {
+            let connect = Step::Connect {
+                port: None,
+                linger: true,
+            };
+            let init = Step::Custom {
+                kind: Custom::MysqlInit,
+                min_recv: 0,
+            };
+            if arg(1) != "user" {
+                // No user: the server's handshake is enough.
+                vec![connect, init]
+            } else {
+                // A client authentication packet then COM_QUIT, sent at
+                // once; >= 4.1 ("post-41", the default) or 4.0 form.
+                let user = arg(2).as_bytes();
+                let post41 = arg(3) != "pre-41";
+                let len = user.len() + if post41 { 7 + 27 } else { 7 };
+                let mut req = vec![len as u8, (len >> 8) as u8, (len >> 16) as u8, 1];
+                if post41 {
+                    req.extend_from_slice(&[0x00, 0x82, 0x00, 0x00, 0x00, 0x80, 0x00, 0x01, 0x21]);
+                    req.extend_from_slice(&[0; 23]);
+                } else {
+                    req.extend_from_slice(&[0x00, 0x80, 0x00, 0x00, 0x01]);
+                }
+                req.extend_from_slice(user);
+                req.extend_from_slice(&[0, 0, 0x01, 0x00, 0x00, 0x00, 0x01]);
+                vec![
+                    connect,
+                    Step::Send(req),
+                    init,
+                    Step::Custom {
+                        kind: Custom::MysqlOk,
+                        min_recv: 0,
+                    },
+                ]
+            }
+        }
+        "ldap-check" => vec![
+            // A simple bind request, anonymous, LDAPv3.
+            Step::Send(vec![
+                0x30, 0x0c, 0x02, 0x01, 0x01, 0x60, 0x07, 0x02, 0x01, 0x03, 0x04, 0x00, 0x80, 0x00,
+            ]),
+            proto_expect(
+                Match::RBin(rx("^30")),
+                "binary regex",
+                14,
+                Status::L7Rsp,
+                Some("Not LDAPv3 protocol"),
+                None,
+                None,
+            ),
+            Step::Custom {
+                kind: Custom::LdapBind,
+                min_recv: 0,
+            },
+        ],
         other => return Err(format!("'option {other}' is not supported yet (rhaproxy)")),
     };
     Ok(Rules::Tcp { steps, proto: true })
@@ -1818,6 +1991,25 @@ impl Runner {
                             return;
                         }
                     }
+                    Step::Custom { kind, min_recv } => {
+                        let stepno = c.step + 1;
+                        let last = c.eof || c.inb.len() >= CHK_BUF;
+                        if c.inb.is_empty() && last {
+                            let d = format!("TCPCHK got an empty response at step {stepno}");
+                            return self.finish(cx, rt, i, Status::L7Rsp, 0, d);
+                        }
+                        if !last && (c.inb.is_empty() || c.inb.len() < *min_recv) {
+                            return;
+                        }
+                        match eval_custom(*kind, &c.inb, last, c.step + 1 == steps.len()) {
+                            CustomRes::Wait => return,
+                            CustomRes::Continue => {
+                                c.step += 1;
+                                continue;
+                            }
+                            CustomRes::Done(st, code, desc) => return self.finish(cx, rt, i, st, code, desc),
+                        }
+                    }
                     Step::Expect(e) => {
                         let stepno = c.step + 1;
                         let (data, last) = (&c.inb, c.eof || c.inb.len() >= CHK_BUF);
@@ -1900,6 +2092,8 @@ impl Runner {
                         Step::Connect { port: Some(p), .. } => desc.push_str(&format!(" (connect port {p})")),
                         Step::Connect { port: None, .. } => desc.push_str(" (connect)"),
                         Step::Send(_) => desc.push_str(" (send)"),
+                        // Only protocol checks have them (no text above).
+                        Step::Custom { .. } => desc.push_str(" (expect custom function)"),
                         Step::Expect(e) => {
                             match e.kind {
                                 "string" => desc.push_str(&format!(" (expect string '{}')", e.text)),
@@ -2264,6 +2458,40 @@ mod tests {
     }
 
     #[test]
+    fn custom_expects() {
+        use CustomRes::*;
+        let hs = b"\x0d\x00\x00\x00\x0a5.7.1\x00abcdef";
+        assert_eq!(eval_custom(Custom::MysqlInit, &hs[..8], false, true), Wait);
+        assert_eq!(
+            eval_custom(Custom::MysqlInit, &hs[..8], true, true),
+            Done(Status::L7Rsp, 0, String::new())
+        );
+        assert_eq!(eval_custom(Custom::MysqlInit, hs, false, false), Continue);
+        assert_eq!(
+            eval_custom(Custom::MysqlInit, hs, false, true),
+            Done(Status::L7Ok, 0, "5.7.1".into())
+        );
+        let mut b = hs.to_vec();
+        b.extend_from_slice(b"\x07\x00\x00\x02\xff\x15\x04#2800");
+        assert_eq!(
+            eval_custom(Custom::MysqlOk, &b, false, true),
+            Done(Status::L7Sts, 1045, "#2800".into())
+        );
+        let ok = [0x30, 0x0c, 2, 1, 1, 0x61, 7, 0x0a, 1, 0, 4, 0, 4, 0];
+        assert_eq!(
+            eval_custom(Custom::LdapBind, &ok, false, true),
+            Done(Status::L7Ok, 0, "Success".into())
+        );
+        assert_eq!(eval_custom(Custom::LdapBind, &ok[..10], false, true), Wait);
+        // a length on 3 bytes is refused
+        let long = [0x30, 0x83, 0, 0, 12];
+        assert_eq!(
+            eval_custom(Custom::LdapBind, &long, true, true),
+            Done(Status::L7Rsp, 0, "Not LDAPv3 protocol".into())
+        );
+    }
+
+    #[test]
     fn protocol_rule_sets() {
         let o = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         let Rules::Tcp { steps, proto } = protocol_rules(&o(&["pgsql-check", "user", "bob"])).unwrap() else {
@@ -2290,7 +2518,11 @@ mod tests {
                 linger: true
             }
         ));
-        assert!(protocol_rules(&o(&["mysql-check"])).is_err());
+        assert!(protocol_rules(&o(&["spop-check"])).is_err());
+        let Ok(Rules::Tcp { steps, .. }) = protocol_rules(&o(&["mysql-check"])) else {
+            panic!()
+        };
+        assert_eq!(steps.len(), 2);
     }
 
     #[test]
