@@ -116,6 +116,24 @@ pub(crate) fn post_parse(parser: &mut Parser) {
             }
         }
     }
+    for p in cfg.proxies.iter_mut().filter(|p| !p.disabled && p.stats.enabled) {
+        if p.mode != Mode::Http {
+            d.warning(format!(
+                "'stats' statement ignored for {} '{}' as it requires HTTP mode.",
+                kind(p),
+                p.name
+            ));
+            p.stats = StatsPage::default();
+        } else if !p.stats.inherited
+            && !p.stats.http_request.is_empty()
+            && (!p.stats.auth.is_empty() || p.stats.realm.is_some())
+        {
+            d.alert(format!(
+                "proxy '{}': stats 'auth'/'realm' and 'http-request' can't be used at the same time.",
+                p.name
+            ));
+        }
+    }
     for p in cfg.proxies.iter().filter(|p| !p.disabled) {
         // `bind ... proto`: the multiplexer must speak the proxy's mode
         // (fcgi only exists toward servers).

@@ -647,10 +647,15 @@ pub enum ErrorMsg {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct StatsPage {
     pub enabled: bool,
+    /// Copied from the defaults section: the proxy's first own `stats`
+    /// line starts over from nothing (HAProxy detaches from the defaults'
+    /// settings rather than adding to them).
+    pub inherited: bool,
     pub uri: Option<String>,
     pub realm: Option<String>,
     pub auth: Vec<String>,
-    pub refresh_ms: Option<u32>,
+    /// `stats refresh`, in seconds (a unitless value is seconds).
+    pub refresh_s: Option<u32>,
     pub admin: Vec<RawLine>,
     pub hide_version: bool,
     pub show_legends: bool,

@@ -902,6 +902,9 @@ impl Parser {
         p.id_explicit = false;
         p.description = None;
         p.disabled = false;
+        // A proxy uses the defaults' stats page until it has a `stats`
+        // line of its own.
+        p.stats.inherited = !is_def && p.stats.enabled;
         if is_def {
             // rules are not inherited between defaults sections
             p.http_request.clear();

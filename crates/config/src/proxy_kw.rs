@@ -454,7 +454,7 @@ impl Parser {
                 }
                 p.default_backend = Some(arg(1).into());
             }
-            "stats" => self.parse_proxy_stats(p, w, &loc),
+            "stats" => self.parse_proxy_stats(p, is_def, w, &loc),
             "option" => self.parse_option(p, w, kwm, &loc),
             "http-reuse" => {
                 p.http_reuse = match arg(1) {
@@ -923,9 +923,14 @@ impl Parser {
         };
     }
 
-    fn parse_proxy_stats(&mut self, p: &mut Proxy, w: &[String], loc: &Loc) {
+    fn parse_proxy_stats(&mut self, p: &mut Proxy, is_def: bool, w: &[String], loc: &Loc) {
         let pfx = format!("parsing [{}:{}]", loc.file, loc.line);
         let a = |i: usize| w.get(i).map(|s| s.as_str()).unwrap_or("");
+        if !is_def && p.stats.inherited {
+            // The proxy's own settings replace the defaults' entirely.
+            p.stats = StatsPage::default();
+        }
+        let desc = self.cfg.global.description.is_some();
         let s = &mut p.stats;
         match a(1) {
             "enable" => s.enabled = true,
@@ -942,25 +947,52 @@ impl Parser {
                     self.diags.alert(format!("{pfx} : 'realm' needs an realm name."));
                     return;
                 }
-                s.realm = Some(w[2..].join(" "));
+                s.realm = Some(a(2).into());
                 s.enabled = true;
             }
             "auth" => {
-                if !a(2).contains(':') {
+                if a(2).is_empty() {
                     self.diags.alert(format!("{pfx} : 'auth' needs a user:password account."));
                     return;
                 }
+                // HAProxy ignores an account without ':' (it can never
+                // match); keep it so the list is not empty.
                 s.auth.push(a(2).into());
                 s.enabled = true;
             }
-            "refresh" => match parse_time_ms(a(2)) {
-                Ok(v) if !a(2).is_empty() => {
-                    s.refresh_ms = Some(v);
+            "refresh" => match crate::units::parse_time_s(a(2)) {
+                Ok(v) => {
+                    s.refresh_s = Some(v);
                     s.enabled = true;
                 }
-                _ => self.diags.alert(format!("{pfx} : 'refresh' needs a positive interval in seconds.")),
+                Err(crate::units::TimeError::Overflow) => self.diags.alert(format!(
+                    "{pfx}: timer overflow in argument <{}> to stats refresh interval, maximum value is 2147483647 s (~68 years).",
+                    a(2)
+                )),
+                Err(crate::units::TimeError::Underflow) => {
+                    // HAProxy rounds a sub-second refresh down to none.
+                    s.refresh_s = Some(0);
+                    s.enabled = true;
+                }
+                Err(crate::units::TimeError::BadChar(c)) => self.diags.alert(format!(
+                    "{pfx}: unexpected character '{c}' in argument to stats refresh interval."
+                )),
+                Err(crate::units::TimeError::Empty) => {
+                    s.refresh_s = Some(0);
+                    s.enabled = true;
+                }
             },
             "admin" => {
+                if is_def {
+                    self.diags.alert(format!("{pfx}: 'stats admin' not allowed in 'defaults' section."));
+                    return;
+                }
+                if a(2) != "if" && a(2) != "unless" {
+                    self.diags.alert(format!(
+                        "{pfx} : 'stats admin' requires either 'if' or 'unless' followed by a condition."
+                    ));
+                    return;
+                }
                 s.admin.push(RawLine { words: w.to_vec(), loc: loc.clone() });
                 s.enabled = true;
             }
@@ -973,18 +1005,39 @@ impl Parser {
                 s.enabled = true
             }
             "show-node" => {
-                s.show_node = Some(a(2).into());
+                let n = a(2);
+                if !n.is_empty() && !n.bytes().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.')) {
+                    self.diags.alert(format!(
+                        "{pfx}: 'stats show-node' invalid node name - should be a stringwith digits(0-9), letters(A-Z, a-z), hyphen(-) or underscode(_)."
+                    ));
+                    return;
+                }
+                s.show_node = Some(n.into());
                 s.enabled = true
             }
             "show-desc" => {
+                if a(2).is_empty() && !desc {
+                    self.diags.warning(format!(
+                        "{pfx}: 'show-desc' requires a parameter or 'desc' to be set in the global section."
+                    ));
+                    return;
+                }
                 s.show_desc = Some(w[2..].join(" "));
                 s.enabled = true
             }
             "scope" => {
+                if a(2).is_empty() {
+                    self.diags.alert(format!("{pfx} : 'scope' needs a proxy name."));
+                    return;
+                }
                 s.scope.push(a(2).into());
                 s.enabled = true
             }
             "http-request" => {
+                if is_def {
+                    self.diags.alert(format!("{pfx}: 'stats' not allowed in 'defaults' section."));
+                    return;
+                }
                 s.http_request.push(RawLine { words: w.to_vec(), loc: loc.clone() });
                 s.enabled = true
             }
@@ -994,6 +1047,9 @@ impl Parser {
             "socket" | "timeout" | "maxconn" => {
                 self.diags.alert(format!("{pfx}: '{} {}' is only supported in 'global' section.", w[0], a(1)));
             }
+            "" => self.diags.alert(format!(
+                "{pfx}: missing keyword in 'stats', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'."
+            )),
             o => self.diags.alert(format!(
                 "{pfx}: unknown stats parameter '{o}', expects 'admin', 'uri', 'realm', 'auth', 'scope', 'enable', 'hide-version', 'show-node', 'show-desc' or 'show-legends'."
             )),

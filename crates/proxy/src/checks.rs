@@ -1431,14 +1431,14 @@ fn send_dequeued(cx: &mut Cx<'_, Msg>, p: (Pending, usize), be: usize) {
 
 /// `set server <b>/<s> health up|stopping|down` on a checked server:
 /// the health counter jumps to its limit and the state follows.
-pub fn cli_set_health(cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, srv: usize, up: bool) {
+pub fn set_health(cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, srv: usize, up: bool, why: &str) {
     let sv = &rt.proxies[be].servers[srv];
     if up {
         sv.chk.health.store(sv.cfg.rise + sv.cfg.fall - 1, Relaxed);
-        set_running(cx, rt, be, srv, None, Some("changed from CLI"));
+        set_running(cx, rt, be, srv, None, Some(why));
     } else {
         sv.chk.health.store(0, Relaxed);
-        set_stopped(cx, rt, be, srv, None, Some("changed from CLI"));
+        set_stopped(cx, rt, be, srv, None, Some(why));
     }
 }
 

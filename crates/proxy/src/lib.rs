@@ -35,6 +35,7 @@ pub mod server;
 pub mod slab;
 pub mod sock;
 pub mod stats;
+pub mod stats_page;
 pub mod stream;
 pub mod support;
 pub mod switching;

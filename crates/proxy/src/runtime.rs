@@ -271,6 +271,8 @@ pub struct ProxyRt {
     pub replies: crate::http_reply::ProxyReplies,
     /// Log targets, format and options (empty when the proxy logs nothing).
     pub log: crate::log::ProxyLog,
+    /// The statistics page this proxy serves (`stats enable`, `stats uri`).
+    pub stats_page: Option<Box<crate::stats_page::StatsPage>>,
 }
 
 /// Process-wide state.
@@ -462,6 +464,7 @@ impl Runtime {
                 } else {
                     crate::log::ProxyLog::build(&cfg, p)?
                 },
+                stats_page: crate::stats_page::StatsPage::build(p)?.map(Box::new),
             });
         }
         // Resolve backend names now that every proxy has an index.

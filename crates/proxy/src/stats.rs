@@ -360,6 +360,30 @@ impl Row {
         self.cells[pos(name)] = Some(Val::S32(v));
     }
 
+    /// A filled cell by field name.
+    pub fn field(&self, name: &str) -> Option<&Val> {
+        self.cells[pos(name)].as_ref()
+    }
+    /// Empties a cell.
+    pub fn clear(&mut self, name: &str) {
+        self.cells[pos(name)] = None;
+    }
+    /// A numeric cell (0 when empty; a negative s32 stays negative).
+    pub fn num(&self, name: &str) -> i64 {
+        match self.field(name) {
+            Some(Val::U32(v) | Val::U64(v)) => *v as i64,
+            Some(Val::S32(v)) => *v,
+            _ => 0,
+        }
+    }
+    /// A text cell ("" when empty).
+    pub fn text_of(&self, name: &str) -> &str {
+        match self.field(name) {
+            Some(Val::Str(s)) => s,
+            _ => "",
+        }
+    }
+
     /// The CSV line, with the `-` column and the trailing comma.
     pub fn csv(&self, out: &mut String) {
         for (i, c) in self.cells.iter().enumerate() {
@@ -802,6 +826,9 @@ pub fn backend_row(rt: &Runtime, px: &ProxyRt, now: u64, counts: bool) -> Row {
     r.s32("lastsess", if last == 0 { -1 } else { secs_since(now, last) as i64 });
     time_avgs(&mut r, c, px.mode);
     r.s("mode", mode_name(px.mode));
+    if let Some(ck) = &px.cookie {
+        r.s("cookie", &ck.name);
+    }
     r.s("algo", algo_name(&px.cfg.balance));
     r.u64("wrew", 0);
     r.u64("connect", ld(&c.connect));
@@ -817,6 +844,13 @@ pub fn backend_row(rt: &Runtime, px: &ProxyRt, now: u64, counts: bool) -> Row {
     }
     modules(&mut r, true);
     r
+}
+
+/// `up` hides servers in maintenance and those down for good: unchecked,
+/// or with no health left (one on its way up stays visible; draining
+/// servers are up).
+fn hidden_when_up_only(sv: &ServerRt) -> bool {
+    sv.in_maint() || (!sv.up.load(Relaxed) && (!sv.chk.enabled || sv.chk.health.load(Relaxed) == 0))
 }
 
 /// What `show stat` selects.
@@ -849,10 +883,21 @@ impl Default for StatFilter {
 /// Rows in HAProxy's order: per proxy in configuration order, FRONTEND,
 /// listeners (with `option socket-stats`), servers, BACKEND.
 pub fn rows(rt: &Runtime, listeners: &[Listener], f: &StatFilter, now: u64) -> Vec<Row> {
+    rows_where(rt, listeners, f, now, |_| true)
+}
+
+/// [`rows`] of the proxies `keep` accepts (the stats page's scopes).
+pub fn rows_where(
+    rt: &Runtime,
+    listeners: &[Listener],
+    f: &StatFilter,
+    now: u64,
+    keep: impl Fn(&ProxyRt) -> bool,
+) -> Vec<Row> {
     let mut out = Vec::new();
     let want = |bit: i64| f.types == -1 || f.types & bit != 0;
     for px in &rt.proxies {
-        if px.cfg.disabled || (f.iid != -1 && px.id as i64 != f.iid) {
+        if px.cfg.disabled || (f.iid != -1 && px.id as i64 != f.iid) || !keep(px) {
             continue;
         }
         if px.is_frontend && want(1) && f.sid <= 0 {
@@ -870,7 +915,7 @@ pub fn rows(rt: &Runtime, listeners: &[Listener], f: &StatFilter, now: u64) -> V
                 if f.sid != -1 && f.sid != sv.id as i64 {
                     continue;
                 }
-                if (f.up_only && !sv.usable()) || (f.no_maint && sv.in_maint()) {
+                if (f.up_only && hidden_when_up_only(sv)) || (f.no_maint && sv.in_maint()) {
                     continue;
                 }
                 out.push(server_row(px, sv, now));
@@ -885,12 +930,17 @@ pub fn rows(rt: &Runtime, listeners: &[Listener], f: &StatFilter, now: u64) -> V
 
 /// The whole `show stat` answer.
 pub fn show_stat(rt: &Runtime, listeners: &[Listener], f: &StatFilter, now: u64) -> String {
+    render(&rows(rt, listeners, f, now), f.format)
+}
+
+/// Rows in a `show stat` format (also the stats page's CSV, typed and
+/// JSON exports).
+pub fn render(rows: &[Row], format: Format) -> String {
     let mut s = String::new();
-    let rows = rows(rt, listeners, f, now);
-    match f.format {
+    match format {
         // Typed rows follow each other without a separator line.
         Format::Typed => {
-            for r in &rows {
+            for r in rows {
                 r.typed(&mut s);
             }
         }
@@ -908,7 +958,7 @@ pub fn show_stat(rt: &Runtime, listeners: &[Listener], f: &StatFilter, now: u64)
         }
         Format::Plain => {
             s.push_str(&csv_header());
-            for r in &rows {
+            for r in rows {
                 r.csv(&mut s);
             }
         }

@@ -4,7 +4,7 @@
 //! must never silently drop them:
 //!
 //! - anything that changes what goes on the wire (rules, ACLs, redirects,
-//!   stickiness, compression, the stats page, ...) refuses to start, with
+//!   stickiness, compression, ...) refuses to start, with
 //!   an alert naming file:line and the keyword;
 //! - what only guards servers (health checks) starts with a warning
 //!   saying it is not performed yet.
@@ -66,9 +66,6 @@ pub fn check(cfg: &Config) -> Report {
             .filter(|l| config::cookie::parse(&l.words, "").is_ok_and(|(o, _)| o.dynamic))
         {
             refuse(&mut r, &l.loc, "cookie ... dynamic", &p.name);
-        }
-        if p.stats.enabled || p.stats.uri.is_some() {
-            refuse(&mut r, &p.loc, "stats (web page)", &p.name);
         }
         if p.http_send_name_header.is_some() {
             refuse(&mut r, &p.loc, "http-send-name-header", &p.name);

@@ -381,6 +381,7 @@ impl Worker {
                 cx,
                 rt: &rt,
                 pool: &mut self.pool,
+                listeners: &self.listeners,
                 idx,
                 gen,
             };
@@ -406,6 +407,7 @@ impl Worker {
             cx,
             rt: &rt,
             pool: &mut self.pool,
+            listeners: &self.listeners,
             idx,
             gen,
         };

@@ -1399,12 +1399,66 @@ fn touch(sv: &ServerRt) {
 /// HAProxy does (checks.rs).
 fn set_admin_report(c: &mut Ctx, at: (usize, usize), set: u32, clear: u32) {
     let rt = c.w.rt.clone();
-    let sv = &rt.proxies[at.0].servers[at.1];
+    admin_change(c.cx, &rt, at.0, at.1, set, clear);
+}
+
+/// Sets and clears admin bits of server `srv` of backend `be`, with the
+/// state-change report: the path of `set server ... state`, `enable
+/// server` and `disable server`, also taken by the stats page's form.
+pub(crate) fn admin_change(
+    cx: &mut Cx<'_, Msg>,
+    rt: &crate::runtime::Runtime,
+    be: usize,
+    srv: usize,
+    set: u32,
+    clear: u32,
+) {
+    let sv = &rt.proxies[be].servers[srv];
     let old = sv.admin.load(Relaxed);
     set_admin(sv, set, clear);
     let new = sv.admin.load(Relaxed);
     if (old ^ new) & ADM_MAINT != 0 {
-        crate::checks::admin_changed(c.cx, &rt, at.0, at.1, old, new);
+        crate::checks::admin_changed(cx, rt, be, srv, old, new);
+    }
+}
+
+/// `set server ... health up|stopping|down` (the stats form's "Health:
+/// force ..." too); `why` ends the state-change report. False for a
+/// tracking server, whose health is its tracked server's.
+pub(crate) fn force_health(
+    cx: &mut Cx<'_, Msg>,
+    rt: &crate::runtime::Runtime,
+    be: usize,
+    srv: usize,
+    up: bool,
+    why: &str,
+) -> bool {
+    let sv = &rt.proxies[be].servers[srv];
+    if sv.cfg.track.is_some() {
+        return false;
+    }
+    if sv.chk.enabled {
+        crate::checks::set_health(cx, rt, be, srv, up, why);
+        return true;
+    }
+    let (set, clear) = if up {
+        (crate::server::ADM_HEALTH_FULL, crate::server::ADM_HEALTH_ZERO)
+    } else {
+        (crate::server::ADM_HEALTH_ZERO, crate::server::ADM_HEALTH_FULL)
+    };
+    sv.admin.fetch_or(set, Relaxed);
+    sv.admin.fetch_and(!clear, Relaxed);
+    if sv.up.swap(up, Relaxed) != up {
+        touch(sv);
+    }
+    true
+}
+
+/// `shutdown sessions server`: every thread kills the streams using the
+/// server.
+pub(crate) fn kill_server_streams(cx: &mut Cx<'_, Msg>, be: usize, srv: usize) {
+    for t in 0..cx.nbthread() {
+        cx.send(t, crate::worker::Msg::KillServerStreams { be, srv });
     }
 }
 
@@ -1608,22 +1662,8 @@ fn cmd_set_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
             }
             String::new()
         }
-        "health" if sv.chk.enabled => {
-            if !matches!(v, "up" | "stopping" | "down") {
-                return "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n".into();
-            }
-            // A checked server: its health counter and state change as
-            // HAProxy's, with the state-change report (checks.rs).
-            let be_i = px.idx;
-            let Some(srv_i) = px.servers.iter().position(|x| std::ptr::eq(x, sv)) else {
-                return String::new();
-            };
-            let rt = c.w.rt.clone();
-            crate::checks::cli_set_health(c.cx, &rt, be_i, srv_i, v != "down");
-            String::new()
-        }
         "health" => {
-            if sv.cfg.track.is_some() {
+            if sv.cfg.track.is_some() && !sv.chk.enabled {
                 return "cannot change health on a tracking server.\n".into();
             }
             let up = match v {
@@ -1631,16 +1671,9 @@ fn cmd_set_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
                 "down" => false,
                 _ => return "'set server <srv> health' expects 'up', 'stopping', or 'down'.\n".into(),
             };
-            let (set, clear) = if up {
-                (crate::server::ADM_HEALTH_FULL, crate::server::ADM_HEALTH_ZERO)
-            } else {
-                (crate::server::ADM_HEALTH_ZERO, crate::server::ADM_HEALTH_FULL)
-            };
-            sv.admin.fetch_or(set, Relaxed);
-            sv.admin.fetch_and(!clear, Relaxed);
-            if sv.up.swap(up, Relaxed) != up {
-                touch(sv);
-            }
+            let (be_i, srv_i) = srv_at(px, sv);
+            let rt = c.w.rt.clone();
+            force_health(c.cx, &rt, be_i, srv_i, up, "changed from CLI");
             String::new()
         }
         "agent" => {

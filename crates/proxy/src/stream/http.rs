@@ -116,6 +116,15 @@ pub struct Txn {
     /// Cookie persistence flags, dates and cookie captures of the
     /// transaction (see `cookie`).
     pub ck: crate::cookie::CkTxn,
+    /// A local response body larger than a buffer (the stats page), fed
+    /// to the output buffer as it drains.
+    pending_out: Option<Box<PendingOut>>,
+}
+
+/// Bytes of a local response still to be sent, and how many already went.
+struct PendingOut {
+    data: Vec<u8>,
+    off: usize,
 }
 
 /// The head whose analysis is paused.
@@ -181,6 +190,7 @@ impl Txn {
             req_aborted: false,
             tarpit: None,
             ck: Default::default(),
+            pending_out: None,
         }
     }
 
@@ -1759,9 +1769,14 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
         break;
     }
 
+    // A local body larger than a buffer goes out as the buffer drains.
+    if s.http.as_ref().unwrap().pending_out.is_some() {
+        progress |= pump_pending(s, env);
+    }
+
     // ---------------- end of transaction ----------------
     let t = s.http.as_ref().unwrap();
-    if t.res == Msg1::Done && s.res.drained() && (t.req == Msg1::Done || t.local) {
+    if t.res == Msg1::Done && s.res.drained() && (t.req == Msg1::Done || t.local) && t.pending_out.is_none() {
         end_txn(s, env)?;
         progress = true;
     }
@@ -2258,9 +2273,20 @@ fn request_process(
     // and redirect rules, then the switching rules choose the backend,
     // then the backend's own rules (once for a listen). A pause resumes
     // in the part it stopped in: the backend is already known then.
+    if let Some((STATS_STEP, _)) = resume {
+        // A stats page POST waited for its body.
+        let px = s.be.unwrap_or(fe_i);
+        return stats_request(s, env, buf, &head, px, &prev).unwrap_or(Ok(true));
+    }
     if s.be.is_none() {
         if fe.rules.has_req() {
             if let Some(r) = req_rules_part(s, env, buf, &head, false, resume, &prev) {
+                return r;
+            }
+        }
+        // The stats page takes its requests before any backend is chosen.
+        if env.rt.proxies[fe_i].stats_page.is_some() {
+            if let Some(r) = stats_request(s, env, buf, &head, fe_i, &prev) {
                 return r;
             }
         }
@@ -2283,6 +2309,11 @@ fn request_process(
     let be_i = s.be.unwrap();
     if be_i != fe_i && env.rt.proxies[be_i].rules.has_req() {
         if let Some(r) = req_rules_part(s, env, buf, &head, true, resume, &prev) {
+            return r;
+        }
+    }
+    if be_i != fe_i && env.rt.proxies[be_i].stats_page.is_some() {
+        if let Some(r) = stats_request(s, env, buf, &head, be_i, &prev) {
             return r;
         }
     }
@@ -2479,7 +2510,7 @@ fn connect_when_ready(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
 /// The path (with query) of a request target: everything from the first
 /// '/' after the authority for absolute-form targets, the target itself
 /// otherwise.
-fn uri_path(uri: &[u8]) -> &[u8] {
+pub fn uri_path(uri: &[u8]) -> &[u8] {
     if uri.first() == Some(&b'/') {
         return uri;
     }
@@ -2492,6 +2523,265 @@ fn uri_path(uri: &[u8]) -> &[u8] {
         }
         None => uri,
     }
+}
+
+/// The resume step of a stats page POST waiting for its body (beyond
+/// the rules' steps).
+const STATS_STEP: u8 = 100;
+
+/// Moves what fits of a pending local body into the output buffer. True
+/// on progress.
+fn pump_pending(s: &mut Stream, env: &mut Env) -> bool {
+    let t = s.http.as_mut().unwrap();
+    let Some(p) = t.pending_out.as_mut() else { return false };
+    if s.cli.shut_w || s.cli.err {
+        // Nobody to send it to any more.
+        t.pending_out = None;
+        return true;
+    }
+    let ob = s.res.obuf(env.pool);
+    let n = ob.free().min(p.data.len() - p.off);
+    if n == 0 {
+        return false;
+    }
+    ob.put(&p.data[p.off..p.off + n]);
+    p.off += n;
+    if p.off == p.data.len() {
+        t.pending_out = None;
+    }
+    true
+}
+
+/// The stats page (HAProxy's `http_stats_check_uri` + `http_handle_stats`
+/// and the applet's answer) for a request reaching proxy `px_i`: None when
+/// the request is not for the page, else the request is answered here.
+fn stats_request(
+    s: &mut Stream,
+    env: &mut Env,
+    buf: &mut crate::buffer::Buf,
+    head: &http::RequestHead,
+    px_i: usize,
+    prev: &Option<Wait>,
+) -> Option<Result<bool, End>> {
+    use crate::stats_page::{self as sp_mod, Access, Opts, St};
+    let rt = env.rt;
+    let sp = rt.proxies[px_i].stats_page.as_deref()?;
+    let data = buf.data();
+    let uri = head.uri.get(data);
+    if !sp.matches(head.meth, uri) {
+        return None;
+    }
+    let opts = Opts::parse(&sp.target(uri)[sp.uri.len()..], sp.refresh > 0);
+    let resumed = prev.is_some_and(|w| w.step == STATS_STEP);
+    let t = s.http.as_ref().unwrap();
+    let authz: Option<Vec<u8>> = t
+        .hdrs
+        .iter()
+        .find(|h| http::eq_ignore_case(h.name.get(data), b"authorization"))
+        .map(|h| h.value.get(data).to_vec());
+    let bv = req_body_view(s, data, head, buf.len()).unwrap_or_default();
+    let (access, admin) = with_req_cx(s, env, data, head, bv, |cx| {
+        (sp.access(cx, authz.as_deref()), sp.is_admin(cx))
+    });
+    let fe = &rt.proxies[s.fe];
+    // HAProxy counts the interception when the frontend itself serves it.
+    if !resumed && s.be.is_none() && !matches!(access, Access::Deny(_)) {
+        inc(&fe.fe_counters.intercepted);
+    }
+    let f = head.flags;
+    let cli_ka = client_keepalive(env, s, f) && !f.has(Flags::CL_TE_BOTH);
+    match access {
+        Access::Deny(code) => {
+            inc(&fe.fe_counters.denied_req);
+            if s.be.is_some() {
+                inc(&rt.proxies[px_i].be_counters.denied_req);
+            }
+            let v = Verdict::Deny {
+                reply: Box::new(Verdict::Error(code)),
+                tarpit: None,
+            };
+            rules_reply(s, env, buf, head, cli_ka, v);
+            return Some(Ok(true));
+        }
+        Access::Auth(realm) => {
+            let bytes = unauthorized(rt, s, &realm);
+            rules_reply(s, env, buf, head, cli_ka, Verdict::Reply(401, bytes));
+            stats_bytes(s, env, px_i, head.len as u64, s.res.out_len() as u64);
+            return Some(Ok(true));
+        }
+        Access::Allow => {}
+    }
+    let loc_of = |st: St| sp_mod::redirect_location(sp, &opts, st);
+    if head.meth == Method::Post {
+        let st = if !admin {
+            St::Deny
+        } else {
+            let after = &buf.data()[head.len..];
+            match scan_body(after, head.body, false, s.cli.shut_r) {
+                Err(_) => St::Ival,
+                Ok((_, _, true)) => {
+                    let body = req_body_bytes(after, head.body);
+                    match sp_mod::parse_form(rt, &body) {
+                        Ok(form) => sp_mod::apply(env.cx, rt, &form),
+                        Err(st) => st,
+                    }
+                }
+                Ok(_) if buf.free() == 0 || buf.len() >= env.pool.size() - rt.cfg.global.tune_maxrewrite as usize => {
+                    St::Excd
+                }
+                Ok(_) => {
+                    // Wait for the rest of the form (HAProxy waits for the
+                    // whole message before the applet reads it).
+                    let data = buf.data();
+                    let expects = req_body_view(s, data, head, buf.len()).is_ok_and(|b| b.expect_100);
+                    let sent = expect_100(s, env, head, data, expects);
+                    let time = rt.proxies[s.fe].cfg.timeouts.http_request.unwrap_or(0);
+                    return Some(pause_req(s, env, *head, *prev, (STATS_STEP, 0), time).map(|p| p || sent));
+                }
+            }
+        };
+        let loc = loc_of(st);
+        let bytes = format!(
+            "HTTP/1.1 303 See Other\r\ncache-control: no-cache\r\ncontent-type: text/plain\r\ncontent-length: 0\r\nlocation: {loc}\r\n\r\n"
+        );
+        // A form left unread (denied, too large) closes the connection.
+        rules_reply(s, env, buf, head, cli_ka, Verdict::Reply(303, bytes.into_bytes()));
+        stats_bytes(s, env, px_i, head.len as u64, s.res.out_len() as u64);
+        return Some(Ok(true));
+    }
+    let pc = sp_mod::PageCx {
+        rt,
+        listeners: env.listeners,
+        px: px_i,
+        nbthread: env.cx.nbthread(),
+        now: env.now(),
+        admin,
+    };
+    let Some(body) = sp_mod::body(sp, &opts, &pc) else {
+        // The JSON schema is not produced by rhaproxy.
+        rules_reply(s, env, buf, head, cli_ka, Verdict::Builtin(501));
+        return Some(Ok(true));
+    };
+    let is_head = head.meth == Method::Head;
+    let mut h = String::with_capacity(160);
+    h.push_str("HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: ");
+    h.push_str(sp_mod::content_type(opts.fmt));
+    h.push_str("\r\n");
+    if sp.refresh > 0 && !opts.norefresh {
+        use std::fmt::Write as _;
+        let _ = write!(h, "refresh: {}\r\n", sp.refresh);
+    }
+    let ver11 = f.has(Flags::VER_11);
+    if !is_head && ver11 {
+        h.push_str("transfer-encoding: chunked\r\n");
+    }
+    h.push_str("\r\n");
+    rules_reply(s, env, buf, head, cli_ka, Verdict::Reply(200, h.into_bytes()));
+    if !is_head && !ver11 {
+        // An HTTP/1.0 client gets the chunked framing too, announced
+        // after the connection header as HAProxy's H1 layer does.
+        if let Some(ob) = s.res.obuf.as_mut() {
+            let mut v = ob.data().to_vec();
+            if v.ends_with(b"\r\n\r\n") {
+                v.truncate(v.len() - 2);
+                v.extend_from_slice(b"transfer-encoding: chunked\r\n\r\n");
+                ob.clear();
+                ob.put(&v);
+            }
+        }
+    }
+    stats_bytes(s, env, px_i, head.len as u64, s.res.out_len() as u64);
+    if !is_head && s.http.as_ref().is_some_and(|t| t.status == 200) {
+        let mut data = Vec::with_capacity(body.len() + 16);
+        if !body.is_empty() {
+            data.extend_from_slice(format!("{:X}\r\n", body.len()).as_bytes());
+            data.extend_from_slice(body.as_bytes());
+            data.extend_from_slice(b"\r\n");
+        }
+        data.extend_from_slice(b"0\r\n\r\n");
+        stats_bytes(s, env, px_i, 0, data.len() as u64);
+        s.http.as_mut().unwrap().pending_out = Some(Box::new(PendingOut { data, off: 0 }));
+    }
+    Some(Ok(true))
+}
+
+/// Counts a stats page exchange's bytes as HAProxy does: the frontend
+/// counted the request as it came; the response goes to the frontend, and
+/// both to the backend side of the proxy serving the page (HAProxy's
+/// stream keeps that proxy as its backend).
+fn stats_bytes(s: &Stream, env: &Env, px_i: usize, bytes_in: u64, bytes_out: u64) {
+    use crate::counters::add;
+    let rt = env.rt;
+    add(&rt.proxies[s.fe].fe_counters.bytes_out, bytes_out);
+    if s.be.is_none() {
+        let be = &rt.proxies[px_i].be_counters;
+        add(&be.bytes_in, bytes_in);
+        add(&be.bytes_out, bytes_out);
+        if bytes_in > 0 {
+            // Its last session is this one, as HAProxy reports it.
+            be.last_sess_ms.store(env.now(), Relaxed);
+        }
+    } else {
+        add(&rt.proxies[px_i].be_counters.bytes_out, bytes_out);
+    }
+}
+
+/// The payload of a complete buffered request body (chunked framing
+/// removed).
+fn req_body_bytes(after: &[u8], fr: BodyFraming) -> Vec<u8> {
+    match fr {
+        BodyFraming::Length(n) => after[..(n as usize).min(after.len())].to_vec(),
+        BodyFraming::Chunked => {
+            let mut out = Vec::new();
+            let mut dec = BodyDecoder::new(BodyFraming::Chunked, false);
+            let mut at = 0;
+            loop {
+                let used = match dec.decode(&after[at..]) {
+                    Ok(BodyEvent::Data(n)) => {
+                        out.extend_from_slice(&after[at..at + n]);
+                        n
+                    }
+                    Ok(BodyEvent::ChunkSize { len, .. }) => len,
+                    Ok(BodyEvent::ChunkEnd(n) | BodyEvent::Trailers(n)) => n,
+                    _ => break,
+                };
+                at += used;
+            }
+            out
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The 401 of an `auth` rule: the proxies' 401 message (or the built-in
+/// one) with its `WWW-Authenticate` headers replaced by the realm's.
+fn unauthorized(rt: &crate::runtime::Runtime, s: &mut Stream, realm: &str) -> Vec<u8> {
+    let base: Vec<u8> = match proxy_reply(rt, s, 401) {
+        Some(Reply::Msg(_, m)) => m.bytes.to_vec(),
+        Some(rep @ Reply::Gen { .. }) => render_detached(rt, s, rep),
+        _ => {
+            let mut tmp = [0u8; 1024];
+            let n = http::builtin_error_htx(401, &mut tmp).unwrap_or(0);
+            tmp[..n].to_vec()
+        }
+    };
+    let Some(end) = base.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return base;
+    };
+    let mut out = Vec::with_capacity(base.len() + 64);
+    let mut lines = base[..end + 2].split_inclusive(|&c| c == b'\n');
+    if let Some(first) = lines.next() {
+        out.extend_from_slice(first);
+    }
+    for l in lines {
+        let name = l.split(|&c| c == b':').next().unwrap_or(b"");
+        if !http::eq_ignore_case(name, b"www-authenticate") {
+            out.extend_from_slice(l);
+        }
+    }
+    out.extend_from_slice(format!("www-authenticate: Basic realm=\"{realm}\"\r\n\r\n").as_bytes());
+    out.extend_from_slice(&base[end + 4..]);
+    out
 }
 
 fn count_request(s: &Stream, env: &Env) {

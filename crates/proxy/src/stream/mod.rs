@@ -49,6 +49,8 @@ pub struct Env<'a, 'b> {
     pub cx: &'a mut Cx<'b, Msg>,
     pub rt: &'a Runtime,
     pub pool: &'a mut Pool,
+    /// The thread's listeners (for the stats page's listener rows).
+    pub listeners: &'a [crate::listener::Listener],
     pub idx: u32,
     pub gen: u32,
 }
