@@ -205,7 +205,10 @@ impl StatsPage {
             if r.cond.as_ref().is_some_and(|c| !c.eval(cx)) {
                 continue;
             }
-            if r.unless_user.as_ref().is_some_and(|u| valid_credentials(u, authorization)) {
+            if r.unless_user
+                .as_ref()
+                .is_some_and(|u| valid_credentials(u, authorization))
+            {
                 continue;
             }
             return match &r.act {

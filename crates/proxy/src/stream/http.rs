@@ -2753,8 +2753,9 @@ fn req_body_bytes(after: &[u8], fr: BodyFraming) -> Vec<u8> {
     }
 }
 
-/// The 401 of an `auth` rule: the proxies' 401 message (or the built-in
-/// one) with its `WWW-Authenticate` headers replaced by the realm's.
+/// The 401 of a stats page `auth` rule: the proxies' 401 message (or the
+/// built-in one) with the realm's `WWW-Authenticate`, as the `auth`
+/// action builds it.
 fn unauthorized(rt: &crate::runtime::Runtime, s: &mut Stream, realm: &str) -> Vec<u8> {
     let base: Vec<u8> = match proxy_reply(rt, s, 401) {
         Some(Reply::Msg(_, m)) => m.bytes.to_vec(),
@@ -2765,23 +2766,7 @@ fn unauthorized(rt: &crate::runtime::Runtime, s: &mut Stream, realm: &str) -> Ve
             tmp[..n].to_vec()
         }
     };
-    let Some(end) = base.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return base;
-    };
-    let mut out = Vec::with_capacity(base.len() + 64);
-    let mut lines = base[..end + 2].split_inclusive(|&c| c == b'\n');
-    if let Some(first) = lines.next() {
-        out.extend_from_slice(first);
-    }
-    for l in lines {
-        let name = l.split(|&c| c == b':').next().unwrap_or(b"");
-        if !http::eq_ignore_case(name, b"www-authenticate") {
-            out.extend_from_slice(l);
-        }
-    }
-    out.extend_from_slice(format!("www-authenticate: Basic realm=\"{realm}\"\r\n\r\n").as_bytes());
-    out.extend_from_slice(&base[end + 4..]);
-    out
+    http_act::with_www_authenticate(&base, format!("Basic realm=\"{realm}\"").as_bytes())
 }
 
 fn count_request(s: &Stream, env: &Env) {
