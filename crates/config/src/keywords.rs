@@ -726,6 +726,7 @@ pub const GLOBAL_CARRIED: &[&str] = &[
 pub const PROXY_CARRIED: &[&str] = &[
     "bind",
     "server",
+    "server-template",
     "default-server",
     "mode",
     "id",

@@ -17,6 +17,7 @@ pub mod keywords;
 pub mod model;
 pub mod parser;
 mod proxy_kw;
+pub mod resolvers;
 pub use proxy_kw::parse_dynamic_server;
 pub mod tokenizer;
 pub mod units;
@@ -126,12 +127,19 @@ pub fn load(files: &[PathBuf], opts: &LoadOptions) -> Loaded {
         p.finish();
     }
     let fatal = p.diags.fatal;
-    let unresolved = !fatal && !p.pending_unresolved.is_empty();
-    if unresolved {
-        for m in std::mem::take(&mut p.pending_unresolved) {
-            p.diags.alert_nonfatal(m);
+    let mut unresolved = false;
+    if !fatal {
+        for (alert, m) in resolvers::init_addrs(&mut p.cfg, opts.ignore_unresolved) {
+            if alert {
+                unresolved = true;
+                p.diags.alert_nonfatal(m);
+            } else {
+                p.diags.warning(m);
+            }
         }
-        p.diags.alert_nonfatal("Failed to initialize server(s) addr.");
+        if unresolved {
+            p.diags.alert_nonfatal("Failed to initialize server(s) addr.");
+        }
     }
     let warnings = p.diags.warned;
     let aborted = p.diags.abort;

@@ -4,6 +4,7 @@
 //! messages. Owns no parsing and no behaviour; must not depend on sockets.
 
 use crate::addr::Addr;
+use std::net::IpAddr;
 
 /// Where an item was declared.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -29,6 +30,9 @@ pub struct Config {
     pub http_errors: Vec<HttpErrors>,
     /// `userlist` sections, in declaration order.
     pub userlists: Vec<Userlist>,
+    /// `resolvers` sections in declaration order, then HAProxy's implicit
+    /// `default` one (from /etc/resolv.conf) unless one is declared.
+    pub resolvers: Vec<Resolvers>,
 }
 
 impl Config {
@@ -297,6 +301,19 @@ pub struct Server {
     pub init_addr: Option<String>,
     pub resolvers: Option<String>,
     pub resolve_prefer: Option<String>,
+    /// `resolve-net`: preferred networks (address, prefix length).
+    pub resolve_net: Vec<(IpAddr, u8)>,
+    /// `resolve-opts allow-dup-ip` / `ignore-weight`.
+    pub allow_dup_ip: bool,
+    pub ignore_weight: bool,
+    /// `init-addr` methods in order (empty: HAProxy's default).
+    pub init_methods: Vec<InitAddr>,
+    /// The server waits for DNS in resolution maintenance at start
+    /// (decided after parsing from `init-addr`, as HAProxy's RMAINT).
+    pub init_rmaint: bool,
+    /// The `_service._proto.name` SRV record this server takes its
+    /// address, port and weight from (`server-template`).
+    pub srv_record: Option<String>,
     pub source: Option<String>,
     pub tfo: bool,
     pub proto: Option<String>,
@@ -867,5 +884,63 @@ mod pp_tests {
                 .ends_with("pp.cfg:4] : 'server be/s' : 'foo' : proxy v2 option not implemented.")),
             "{d:?}"
         );
+    }
+}
+
+/// One `init-addr` method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InitAddr {
+    Last,
+    Libc,
+    None,
+    Ip(IpAddr),
+}
+
+/// A `nameserver` of a `resolvers` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nameserver {
+    pub name: String,
+    pub addr: std::net::SocketAddr,
+    /// `tcp@` (DNS over TCP) instead of UDP.
+    pub tcp: bool,
+    pub loc: Loc,
+}
+
+/// A `resolvers` section (times in milliseconds).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolvers {
+    pub name: String,
+    pub nameservers: Vec<Nameserver>,
+    pub accepted_payload_size: u32,
+    pub resolve_retries: u32,
+    pub hold_nx: u32,
+    pub hold_other: u32,
+    pub hold_refused: u32,
+    pub hold_timeout: u32,
+    pub hold_valid: u32,
+    pub hold_obsolete: u32,
+    pub timeout_resolve: u32,
+    pub timeout_retry: u32,
+    pub loc: Loc,
+}
+
+impl Resolvers {
+    /// A section with HAProxy 2.6's defaults.
+    pub fn new(name: &str, loc: Loc) -> Resolvers {
+        Resolvers {
+            name: name.to_string(),
+            nameservers: Vec::new(),
+            accepted_payload_size: 512,
+            resolve_retries: 3,
+            hold_nx: 30000,
+            hold_other: 30000,
+            hold_refused: 30000,
+            hold_timeout: 30000,
+            hold_valid: 10000,
+            hold_obsolete: 0,
+            timeout_resolve: 1000,
+            timeout_retry: 1000,
+            loc,
+        }
     }
 }

@@ -74,6 +74,8 @@ enum Section {
     /// `userlist`: lines go to the most recently created userlist (as
     /// HAProxy's head-of-list, even after a duplicate name was ignored).
     Userlist,
+    /// Index into `cfg.resolvers`.
+    Resolvers(usize),
     /// A section kind rhaproxy does not parse yet; its lines are skipped.
     Unsupported,
     /// A proxy header HAProxy refused (extra words): no proxy was created
@@ -118,9 +120,6 @@ pub struct Parser {
     section_name: String,
     /// Overlay of `setenv`/`unsetenv` on the process environment.
     env: HashMap<String, Option<String>>,
-    /// Server names that did not resolve, reported after parsing like
-    /// HAProxy does (unless `-dr`).
-    pub(crate) pending_unresolved: Vec<String>,
 }
 
 /// Looks a user or group name up in the system databases, as HAProxy does
@@ -192,7 +191,6 @@ impl Parser {
             section: Section::None,
             section_name: String::new(),
             env: HashMap::new(),
-            pending_unresolved: Vec::new(),
         }
     }
 
@@ -522,7 +520,16 @@ impl Parser {
                 self.parse_userlist(&words, loc);
                 return true;
             }
-            "peers" | "resolvers" | "cache" | "program" | "ring" | "mailers" | "fcgi-app" | "log-forward" => {
+            "resolvers" => {
+                self.section_name = words.get(1).cloned().unwrap_or_else(|| w0.clone());
+                self.section = Section::Unsupported;
+                if !self.resolvers_header(&words, loc) {
+                    return false;
+                }
+                self.section = Section::Resolvers(self.cfg.resolvers.len() - 1);
+                return true;
+            }
+            "peers" | "cache" | "program" | "ring" | "mailers" | "fcgi-app" | "log-forward" => {
                 self.section_name = words.get(1).cloned().unwrap_or_else(|| w0.clone());
                 self.diags.alert(format!(
                     "parsing [{file}:{line}] : '{w0}' sections are not supported yet."
@@ -551,6 +558,10 @@ impl Parser {
             }
             Section::HttpErrors(i) => {
                 self.parse_http_errors(i, &words, loc);
+                true
+            }
+            Section::Resolvers(i) => {
+                self.parse_resolvers(i, &words, loc);
                 true
             }
             Section::Userlist => {
@@ -1468,5 +1479,6 @@ impl Parser {
     /// all files parsed without fatal error.
     pub fn finish(&mut self) {
         crate::check::post_parse(self);
+        crate::resolvers::check_servers(self);
     }
 }

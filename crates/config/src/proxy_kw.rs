@@ -67,6 +67,8 @@ pub(crate) const SERVER_CARRIED: &[&str] = &[
     "init-addr",
     "resolvers",
     "resolve-prefer",
+    "resolve-net",
+    "resolve-opts",
     "proto",
     "addr",
     "source",
@@ -226,7 +228,7 @@ impl Parser {
                 p.name
             ));
         }
-        if !is_def && !p.cap.backend && (kw == "server" || kw == "default-server") {
+        if !is_def && !p.cap.backend && (kw == "server" || kw == "default-server" || kw == "server-template") {
             self.diags.alert(format!(
                 "[{file}:{line}] : {pfx} '{kw}' not allowed because frontend '{}' has no backend capability.",
                 p.name
@@ -239,7 +241,8 @@ impl Parser {
         };
         match kw {
             "bind" => self.parse_bind(p, w, &loc, sect),
-            "server" | "default-server" => self.parse_server(p, w, &loc, kw == "default-server"),
+            "server" | "default-server" => self.parse_server(p, w, &loc, kw == "default-server", false),
+            "server-template" => self.parse_server_template(p, w, &loc),
             "mode" => {
                 if self.too_many_p(w, 1, &loc) {
                     return;
@@ -1642,7 +1645,53 @@ impl Parser {
         }
     }
 
-    fn parse_server(&mut self, p: &mut Proxy, w: &[String], loc: &Loc, is_default: bool) {
+    /// `server-template <prefix> <num | range> <fqdn>[:<port>] [params*]`:
+    /// servers `<prefix>N` for each number of the range, all alike (an
+    /// SRV fqdn `_service._proto.name` fills them from its records at run
+    /// time).
+    fn parse_server_template(&mut self, p: &mut Proxy, w: &[String], loc: &Loc) {
+        let (file, line) = (&loc.file, loc.line);
+        if w.len() < 4 || w[3].is_empty() {
+            self.diags.alert(format!(
+                "[{file}:{line}] : 'server-template' expects <prefix> <nb | range> <addr>[:<port>] as arguments."
+            ));
+            return;
+        }
+        if let Some(c) = invalid_char(&w[1]) {
+            self.diags.alert(format!(
+                "[{file}:{line}] : character '{c}' is not permitted in server-template prefix '{}'.",
+                w[1]
+            ));
+            return;
+        }
+        // HAProxy's range reading: "N" is 1..N, "A-B" is A..B (atoi each).
+        let (lo, hi) = match w[2].split_once('-') {
+            Some((a, b)) => (atol(a), atol(b)),
+            None => (1, atol(&w[2])),
+        };
+        if lo < 0 || hi < lo {
+            self.diags.alert(format!(
+                "[{file}:{line}] : Wrong server-template number or range arg '{}'.",
+                w[2]
+            ));
+            return;
+        }
+        let mut words = vec!["server".to_string(), format!("{}{lo}", w[1])];
+        words.extend(w[3..].iter().cloned());
+        let before = p.servers.len();
+        self.parse_server(p, &words, loc, false, true);
+        if p.servers.len() == before {
+            return;
+        }
+        let first = p.servers[before].clone();
+        for n in lo + 1..=hi {
+            let mut s = first.clone();
+            s.name = format!("{}{n}", w[1]);
+            p.servers.push(s);
+        }
+    }
+
+    fn parse_server(&mut self, p: &mut Proxy, w: &[String], loc: &Loc, is_default: bool, tmpl: bool) {
         let (file, line) = (&loc.file, loc.line);
         let mut s = p.default_server.clone();
         s.loc = loc.clone();
@@ -1656,7 +1705,12 @@ impl Parser {
                 return;
             }
             s.name = w[1].clone();
-            who = format!("'server {}/{}'", p.name, s.name);
+            // A template's server has no name yet while its line is read.
+            who = if tmpl {
+                format!("'server {}/(null)'", p.name)
+            } else {
+                format!("'server {}/{}'", p.name, s.name)
+            };
             if let Some(c) = invalid_char(&s.name) {
                 self.diags.alert(format!(
                     "[{file}:{line}] : {who} : character '{c}' is not permitted in server name '{}'.",
@@ -1675,28 +1729,49 @@ impl Parser {
                 return;
             }
             s.raw_addr = w[2].clone();
-            match self.addr(&w[2], AddrUse::Server, true) {
-                Ok(a) => {
-                    if let Addr::Inet {
-                        unresolved: true,
-                        host: Some(h),
-                        ..
-                    } = &a
-                    {
-                        if !self.opts.ignore_unresolved {
-                            // HAProxy reports this after parsing, per server
-                            self.pending_unresolved
-                                .push(format!("[{file}:{line}] : {who} : could not resolve address '{h}'."));
+            if tmpl && w[2].starts_with('_') {
+                // An SRV record: never resolved by libc, its records give
+                // address, port and weight at run time.
+                let (name, port) = match w[2].rsplit_once(':') {
+                    Some((n, p)) => (n, p.parse::<u16>().ok()),
+                    None => (w[2].as_str(), None),
+                };
+                s.srv_record = Some(name.to_string());
+                s.addr = Some(Addr::Inet {
+                    ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+                    ports: match port {
+                        Some(p) => crate::addr::Ports::Range(p, p),
+                        None => crate::addr::Ports::None,
+                    },
+                    host: None,
+                    unresolved: true,
+                });
+                i = 3;
+            } else {
+                match self.addr(&w[2], AddrUse::Server, true) {
+                    Ok(a) => {
+                        // An unresolved name is reported after parsing by
+                        // `resolvers::init_addrs`, per server and init-addr;
+                        // a name DNS cannot carry is refused now, as HAProxy
+                        // does when preparing its resolution.
+                        if let Addr::Inet { host: Some(h), .. } = &a {
+                            if !crate::resolvers::valid_dns_name(h) {
+                                let id = if tmpl { "(null)" } else { s.name.as_str() };
+                                self.diags.alert(format!(
+                                    "[{file}:{line}] : {who} : Can't create DNS resolution for server '{id}'"
+                                ));
+                                return;
+                            }
                         }
+                        s.addr = Some(a);
                     }
-                    s.addr = Some(a);
+                    Err(e) => {
+                        self.diags.alert(format!("[{file}:{line}] : {who} : {e}"));
+                        return;
+                    }
                 }
-                Err(e) => {
-                    self.diags.alert(format!("[{file}:{line}] : {who} : {e}"));
-                    return;
-                }
+                i = 3;
             }
-            i = 3;
         } else {
             who = format!("'default-server {}'", p.name);
         }
@@ -1806,7 +1881,7 @@ impl Parser {
                     }
                 }
                 "track" | "cookie" | "redir" | "observe" | "on-error" | "on-marked-down" | "on-marked-up"
-                | "init-addr" | "resolvers" | "resolve-prefer" | "proto" | "addr" => {
+                | "resolvers" | "proto" | "addr" => {
                     if v.is_empty() {
                         missing(self);
                         return;
@@ -1820,9 +1895,7 @@ impl Parser {
                         "on-error" => s.on_error = x,
                         "on-marked-down" => s.on_marked_down = x,
                         "on-marked-up" => s.on_marked_up = x,
-                        "init-addr" => s.init_addr = x,
                         "resolvers" => s.resolvers = x,
-                        "resolve-prefer" => s.resolve_prefer = x,
                         "proto" => s.proto = x,
                         _ => s.check_addr = x,
                     }
@@ -1859,6 +1932,44 @@ impl Parser {
                     s.pp2.ssl = on;
                     if k.ends_with("-cn") {
                         s.pp2.cert_cn = on;
+                    }
+                }
+                "init-addr" | "resolve-prefer" | "resolve-net" | "resolve-opts" => {
+                    let r = match k {
+                        "init-addr" => crate::resolvers::parse_init_addr(v)
+                            .map(|m| {
+                                s.init_methods = m;
+                                s.init_addr = Some(v.to_string());
+                            })
+                            .map_err(|e| format!("'{k}' : {e}")),
+                        "resolve-prefer" => match v {
+                            "ipv4" | "ipv6" => {
+                                s.resolve_prefer = Some(v.to_string());
+                                Ok(())
+                            }
+                            _ => Err(format!("'{k}' expects either ipv4 or ipv6 as argument.")),
+                        },
+                        "resolve-net" if v.is_empty() => Err(format!("'{k}' expects a list of networks.")),
+                        "resolve-net" => crate::resolvers::parse_resolve_net(v).map(|n| s.resolve_net.extend(n)),
+                        _ => {
+                            let mut r = Ok(());
+                            for o in v.split(',').filter(|o| !o.is_empty()) {
+                                match o {
+                                    "allow-dup-ip" => s.allow_dup_ip = true,
+                                    "prevent-dup-ip" => s.allow_dup_ip = false,
+                                    "ignore-weight" => s.ignore_weight = true,
+                                    _ => {
+                                        r = Err(format!("'{k}' : unknown resolve-opts option '{o}', supported methods are 'allow-dup-ip', 'ignore-weight', and 'prevent-dup-ip'."));
+                                        break;
+                                    }
+                                }
+                            }
+                            r
+                        }
+                    };
+                    if let Err(e) = r {
+                        self.diags.alert(format!("[{file}:{line}] : {who} : {e}."));
+                        return;
                     }
                 }
                 "backup"
@@ -2104,7 +2215,7 @@ pub fn parse_dynamic_server(px: &Proxy, words: &[String]) -> Result<Server, Stri
         file: String::new(),
         line: 0,
     };
-    parser.parse_server(&mut p, words, &loc, false);
+    parser.parse_server(&mut p, words, &loc, false, false);
     if let Some(d) = parser.diags.list.iter().find(|d| d.level == crate::Level::Alert) {
         let mut t = d.text.as_str();
         t = t.strip_prefix("parsing ").unwrap_or(t);

@@ -1308,18 +1308,36 @@ fn servers_left(act: usize, bck: usize, served: impl std::fmt::Display, xferred:
 /// state`...): HAProxy's `srv_update_status()` for the maintenance bit,
 /// with its reports. `old`/`new` are the admin bits around the change.
 pub fn admin_changed(cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, srv: usize, old: u32, new: u32) {
-    use crate::runtime::{ADM_DRAIN, ADM_MAINT};
+    admin_changed_cause(cx, rt, be, srv, old, new, None, None)
+}
+
+/// [`admin_changed`] with the cause of entering maintenance (resolution
+/// maintenance gives one: "DNS NX status"...) and, when resolution
+/// maintenance ends, the host name that resolves again.
+#[allow(clippy::too_many_arguments)]
+pub fn admin_changed_cause(
+    cx: &mut Cx<'_, Msg>,
+    rt: &Runtime,
+    be: usize,
+    srv: usize,
+    old: u32,
+    new: u32,
+    cause: Option<&str>,
+    resolved: Option<&str>,
+) {
+    use crate::runtime::{ADM_ANY_MAINT as ADM_MAINT, ADM_DRAIN};
     let px = &rt.proxies[be];
     let sv = &px.servers[srv];
     let now = reactor::now_ms();
     let name = server_label(px, sv);
+    let because = cause.map(|c| format!(" ({c})")).unwrap_or_default();
     if old & ADM_MAINT == 0 && new & ADM_MAINT != 0 {
         if !sv.up.load(Relaxed) {
             report_change(
                 px,
                 "[WARNING]",
                 5,
-                &format!("{name} was DOWN and now enters maintenance."),
+                &format!("{name} was DOWN and now enters maintenance{because}."),
             );
             return;
         }
@@ -1333,7 +1351,7 @@ pub fn admin_changed(cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, srv: usize, 
         let (act, bck) = counts(px);
         let qlen = srv_qlen(px, srv);
         let msg = format!(
-            "{name} is going DOWN for maintenance. {}",
+            "{name} is going DOWN for maintenance{because}. {}",
             servers_left(act, bck, sv.served.load(Relaxed), xferred, qlen)
         );
         report_change(px, "[WARNING]", if old & ADM_DRAIN != 0 { 5 } else { 1 }, &msg);
@@ -1348,11 +1366,15 @@ pub fn admin_changed(cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, srv: usize, 
             sv.chk.health.store(sv.cfg.rise, Relaxed);
             sv.up.store(true, Relaxed);
         }
-        let msg = format!(
-            "{name} is {}/{} (leaving forced maintenance).",
+        let state = format!(
+            "{}/{}",
             if sv.up.load(Relaxed) { "UP" } else { "DOWN" },
             if new & ADM_DRAIN != 0 { "DRAIN" } else { "READY" }
         );
+        let msg = match resolved {
+            Some(h) => format!("{name} ('{h}') is {state} (resolves again)."),
+            None => format!("{name} is {state} (leaving forced maintenance)."),
+        };
         report_change(px, "[WARNING]", 5, &msg);
         let (act, bck) = counts(px);
         if a0 + b0 > 0 && act + bck == 0 {
@@ -1447,6 +1469,9 @@ pub fn status_text(sv: &ServerRt) -> String {
     let adm = sv.admin.load(Relaxed);
     let (rise, fall) = (sv.cfg.rise, sv.cfg.fall);
     let h = sv.chk.health.load(Relaxed);
+    if adm & crate::runtime::ADM_RMAINT != 0 {
+        return "MAINT (resolution)".into();
+    }
     if adm & crate::runtime::ADM_MAINT != 0 {
         return "MAINT".into();
     }

@@ -70,6 +70,16 @@ pub const ADM_MAINT: u32 = 1;
 pub const ADM_DRAIN: u32 = 2;
 /// Removed by `del server` (see `server.rs`): kept in maintenance, hidden.
 pub const ADM_DELETED: u32 = 4;
+/// Resolution maintenance (HAProxy's RMAINT): the server's name does not
+/// resolve (`init-addr none`, DNS errors past their `hold`, no free
+/// answer, an emptied `server-template` slot). Not cleared by `enable
+/// server`: only a valid DNS answer clears it (`resolvers.rs`).
+pub const ADM_RMAINT: u32 = 64;
+/// Any maintenance.
+pub const ADM_ANY_MAINT: u32 = ADM_MAINT | ADM_RMAINT;
+/// The server's name was set at run time from an SRV record (HAProxy's
+/// HMAINT flag): shown in `show servers state`, no effect on traffic.
+pub const ADM_HMAINT: u32 = 128;
 
 /// A server at run time.
 pub struct ServerRt {
@@ -77,6 +87,9 @@ pub struct ServerRt {
     pub name: String,
     pub id: u32,
     pub target: Mutex<Target>,
+    /// The host name the address comes from (configured, or the target
+    /// of the SRV record filling a `server-template` slot).
+    pub fqdn: Mutex<Option<String>>,
     pub counters: Counters,
     /// Connections currently in use by streams (served).
     pub served: AtomicU32,
@@ -112,6 +125,7 @@ impl ServerRt {
             name: cfg.name.clone(),
             id,
             target: Mutex::new(target),
+            fqdn: Mutex::new(config::resolvers::server_hostname(&cfg).map(str::to_string)),
             counters: Counters::default(),
             served: AtomicU32::new(0),
             // A minconn above maxconn turns into the maxconn.
@@ -119,7 +133,14 @@ impl ServerRt {
             maxqueue: AtomicU32::new(cfg.maxqueue),
             uweight: AtomicU32::new(cfg.weight),
             iweight: cfg.weight,
-            admin: AtomicU32::new(if cfg.disabled { ADM_MAINT } else { 0 }),
+            admin: AtomicU32::new(
+                if cfg.disabled { ADM_MAINT } else { 0 }
+                    | if cfg.init_rmaint {
+                        ADM_RMAINT | crate::server::ADM_HEALTH_ZERO
+                    } else {
+                        0
+                    },
+            ),
             up: AtomicBool::new(true),
             last_change_ms: AtomicU64::new(0),
             idle: crate::idle::IdleLists::new(nbthread),
@@ -129,6 +150,14 @@ impl ServerRt {
             chk: crate::checks::CheckState::new(&cfg),
             cfg,
         }
+    }
+
+    /// The address is not known (a name not resolved yet): HAProxy shows
+    /// no address for such a server.
+    pub fn addr_unset(&self) -> bool {
+        let t = self.target.lock().unwrap_or_else(|e| e.into_inner());
+        matches!(&*t, Target::Inet(a) | Target::InetPortOffset(a, _) if a.ip().is_unspecified())
+            && (self.cfg.srv_record.is_some() || config::resolvers::server_hostname(&self.cfg).is_some())
     }
 
     /// Removed by `del server`: no lookup or dump shows it any more.
@@ -143,6 +172,7 @@ impl ServerRt {
             name: cfg.name.clone(),
             id,
             target: Mutex::new(Target::Inet("127.0.0.1:1".parse().unwrap())),
+            fqdn: Mutex::new(None),
             counters: Counters::default(),
             served: AtomicU32::new(0),
             maxconn: AtomicU32::new(cfg.maxconn),
@@ -163,10 +193,10 @@ impl ServerRt {
 
     /// Usable for new traffic: up and not in maintenance or drain.
     pub fn usable(&self) -> bool {
-        self.up.load(Relaxed) && self.admin.load(Relaxed) & (ADM_MAINT | ADM_DRAIN) == 0
+        self.up.load(Relaxed) && self.admin.load(Relaxed) & (ADM_ANY_MAINT | ADM_DRAIN) == 0
     }
     pub fn in_maint(&self) -> bool {
-        self.admin.load(Relaxed) & ADM_MAINT != 0
+        self.admin.load(Relaxed) & ADM_ANY_MAINT != 0
     }
     /// Records that one more connection is in use (HAProxy's
     /// `srv_use_conn()`): the peak and the need estimate follow it up at
@@ -307,6 +337,8 @@ pub struct Runtime {
     pub listeners: AtomicU32,
     /// Explicit `bind ... name` of each listener (by index), for `so_name`.
     pub so_names: Vec<Option<String>>,
+    /// `resolvers` sections (counters for `show resolvers`).
+    pub resolvers: Vec<crate::resolvers::ResolversRt>,
 }
 
 /// HAProxy 2.6's global maxconn when none is configured: the FDs the
@@ -525,6 +557,7 @@ impl Runtime {
             jobs: AtomicU32::new(0),
             listeners: AtomicU32::new(0),
             so_names: Vec::new(),
+            resolvers: cfg.resolvers.iter().map(crate::resolvers::ResolversRt::new).collect(),
             cfg,
         };
         for be in rt.proxies.iter().filter(|p| p.is_backend) {

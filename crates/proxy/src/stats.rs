@@ -691,7 +691,9 @@ pub fn server_row(px: &ProxyRt, sv: &ServerRt, now: u64) -> Row {
     let last = ld(&c.last_sess_ms);
     r.s32("lastsess", if last == 0 { -1 } else { secs_since(now, last) as i64 });
     time_avgs(&mut r, c, px.mode);
-    r.s("addr", sv.target.lock().unwrap_or_else(|e| e.into_inner()).display());
+    if !sv.addr_unset() {
+        r.s("addr", sv.target.lock().unwrap_or_else(|e| e.into_inner()).display());
+    }
     if let Some(ck) = &sv.cfg.cookie {
         r.s("cookie", ck);
     }

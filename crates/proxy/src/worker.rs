@@ -32,6 +32,9 @@ pub const K_PURGE: u64 = 9;
 pub const K_RATE: u64 = 10;
 /// A health check of a server (its timer and its connection).
 pub const K_CHECK: u64 = 11;
+/// A `resolvers` section: its name servers' sockets (index = section,
+/// generation = name server) and its timer (generation = u32::MAX).
+pub const K_DNS: u64 = 12;
 
 #[inline]
 pub fn token(kind: u64, idx: u32, gen: u32) -> u64 {
@@ -96,6 +99,8 @@ pub struct Worker {
     purge: crate::idle::PurgeTimers,
     /// Health checks this thread runs.
     checks: crate::checks::Runner,
+    /// DNS resolutions (thread 0 only).
+    resolv: crate::resolvers::Runner,
 }
 
 impl Worker {
@@ -113,6 +118,7 @@ impl Worker {
             rate_timer: None,
             purge: Default::default(),
             checks: Default::default(),
+            resolv: Default::default(),
         }
     }
 
@@ -516,6 +522,7 @@ impl Handler for Worker {
             K_APPLET => crate::cli::on_io(self, cx, idx, gen, ev),
             K_IDLE => crate::stream::idle_event(self, cx, fd, tok),
             K_CHECK => self.checks.on_io(cx, &self.rt, idx, gen, ev),
+            K_DNS => self.resolv.on_io(cx, &self.rt, idx, gen, ev),
             _ => {
                 reactor::bug_on!(true, "event for an unknown token kind");
             }
@@ -530,6 +537,7 @@ impl Handler for Worker {
             K_PURGE => self.purge.fire(cx, &self.rt, idx, gen),
             K_RATE => self.resume_listeners(cx),
             K_CHECK => self.checks.on_timer(cx, &self.rt, idx, gen),
+            K_DNS => self.resolv.on_timer(cx, &self.rt, idx),
             _ => {}
         }
     }
@@ -549,6 +557,9 @@ impl Handler for Worker {
                 self.poll_listeners(cx);
                 let rt = self.rt.clone();
                 self.checks.start(cx, &rt);
+                if cx.tid() == 0 {
+                    self.resolv.start(cx, &rt);
+                }
             }
             Msg::Resume { .. } => self.resume_listeners(cx),
             Msg::Accepted { fd, src, listener } => {

@@ -197,6 +197,12 @@ static KEYWORDS: &[Kw] = &[
         cmd_show_errors
     ),
     kw!(
+        &["show", "resolvers"],
+        Some("show resolvers [id]                     : dumps counters from all resolvers section and associated name servers"),
+        0,
+        cmd_show_resolvers
+    ),
+    kw!(
         &["show", "servers", "conn"],
         Some("show servers conn [<backend>]           : dump server connections status (all or for a single backend)"),
         0,
@@ -1053,6 +1059,10 @@ fn cmd_show_threads(c: &mut Ctx, _: &[String], _: Option<&[u8]>) -> String {
     s
 }
 
+fn cmd_show_resolvers(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
+    crate::resolvers::show(&c.w.rt, arg(args, 2))
+}
+
 fn cmd_show_pools(c: &mut Ctx, _: &[String], _: Option<&[u8]>) -> String {
     // The only pooled objects are I/O buffers (one pool per thread); this
     // session's thread reports its own free list, the others are not
@@ -1773,6 +1783,12 @@ fn srv_admin_state(sv: &ServerRt) -> u32 {
         // configuration's `disabled`.
         v |= if sv.cfg.disabled { 0x05 } else { 0x01 };
     }
+    if a & crate::runtime::ADM_RMAINT != 0 {
+        v |= 0x20;
+    }
+    if a & crate::runtime::ADM_HMAINT != 0 {
+        v |= 0x40;
+    }
     if a & ADM_DRAIN != 0 {
         v |= 0x08;
     }
@@ -1803,11 +1819,15 @@ fn cmd_show_servers_state(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> Str
         }
         for sv in px.servers.iter().filter(|s| !s.is_deleted()) {
             let t = sv.target.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            let (addr, port) = match &t {
+            let (mut addr, port) = match &t {
                 crate::runtime::Target::Inet(a) => (a.ip().to_string(), a.port()),
                 crate::runtime::Target::InetPortOffset(a, _) => (a.ip().to_string(), 0),
                 other => (other.display(), 0),
             };
+            if sv.addr_unset() {
+                addr = "-".into();
+            }
+            let fqdn = sv.fqdn.lock().unwrap_or_else(|e| e.into_inner()).clone();
             // Without health checks HAProxy 2.6 prints check status 1
             // (none), result 0, health = rise while up (0 when down) and
             // check state 0.
@@ -1825,7 +1845,7 @@ fn cmd_show_servers_state(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> Str
             };
             let _ = writeln!(
                 s,
-                "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} - {} - 0 {} - - 0",
+                "{} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} {} 0 {} - - 0",
                 px.id,
                 px.name,
                 sv.id,
@@ -1843,7 +1863,9 @@ fn cmd_show_servers_state(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> Str
                 0,
                 u8::from(px.cfg.id_explicit),
                 u8::from(sv.cfg.id.is_some()),
+                fqdn.as_deref().unwrap_or("-"),
                 port,
+                sv.cfg.srv_record.as_deref().unwrap_or("-"),
                 sv.cfg.check_port.unwrap_or(0),
             );
         }
