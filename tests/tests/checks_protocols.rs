@@ -1,5 +1,5 @@
-//! `option mysql-check [user <u> [post-41|pre-41]]` and `option
-//! ldap-check` end to end: the bytes the check sends and the result lines
+//! `option mysql-check [user <u> [post-41|pre-41]]`, `option
+//! ldap-check` and `option ssl-hello-chk` end to end: the bytes the check sends and the result lines
 //! (status, code, info) for well-behaved and failing servers, against
 //! fake servers on loopback. The expectations are what HAProxy 2.6.12
 //! sends and prints for the same configuration; when /usr/sbin/haproxy is
@@ -81,6 +81,8 @@ fn mysql_and_ldap_checks_like_haproxy() {
         vec![0x30, 0x0c, 2, 1, 1, 0x61, 7, 0x0a, 1, 0x31, 4, 0, 4, 0],
     );
     let (ld_bad, _) = fake(Vec::new(), b"HTTP/1.0 400 Bad\r\n\r\n".to_vec());
+    // a TLS alert record is enough for ssl-hello-chk
+    let (ssl_ok, ssl_got) = fake(Vec::new(), vec![0x15, 3, 0, 0, 2, 2, 0x28]);
     let backends = [
         ("hs", "option mysql-check", my_ok),
         ("u41", "option mysql-check user hap", my_ok),
@@ -89,11 +91,13 @@ fn mysql_and_ldap_checks_like_haproxy() {
         ("lok", "option ldap-check", ld_ok),
         ("lerr", "option ldap-check", ld_err),
         ("lbad", "option ldap-check", ld_bad),
+        ("ssl", "option ssl-hello-chk", ssl_ok),
+        ("sslbad", "option ssl-hello-chk", ld_bad),
     ];
     let mut progs = vec![bin("rhaproxy")];
     progs.extend(real_haproxy());
     for prog in progs {
-        for g in [&ok_got, &err_got, &ld_got] {
+        for g in [&ok_got, &err_got, &ld_got, &ssl_got] {
             g.lock().unwrap().clear();
         }
         let dir = TempDir::new("chk-proto");
@@ -136,6 +140,25 @@ fn mysql_and_ldap_checks_like_haproxy() {
         assert_eq!(
             line(&err, "server lbad/"),
             "Health check for server lbad/s failed, reason: Layer7 invalid response, info: \"Not LDAPv3 protocol\", check duration: Nms, status: 0/2 DOWN.",
+            "{who}"
+        );
+        assert_eq!(
+            line(&err, "server ssl/"),
+            "Health check for server ssl/s succeeded, reason: Layer6 check passed, check duration: Nms, status: 3/3 UP.",
+            "{who}"
+        );
+        assert_eq!(
+            line(&err, "server sslbad/"),
+            "Health check for server sslbad/s failed, reason: Layer6 invalid response, check duration: Nms, status: 0/2 DOWN.",
+            "{who}"
+        );
+        // The SSLv3 ClientHello, its time field (bytes 11..15) aside.
+        let hello = ssl_got.lock().unwrap()[0].clone();
+        let hex: String = hello.iter().map(|x| format!("{x:02x}")).collect();
+        assert_eq!(&hex[..22], "1603000079010000750300", "{who}");
+        assert_eq!(
+            &hex[30..],
+            "484150524f585953534c43484b0a484150524f585953534c43484b0a00004e000100020003000400050006000700080009000a000b000c000d000e000f0010001100120013001400150016001700180019001a001b002f0030003100320033003400350036003700380039003a0100",
             "{who}"
         );
         // What the servers received: nothing without a user, else the

@@ -1270,12 +1270,12 @@ impl Parser {
                 o.tcp_check = true;
                 o.other_check = None;
             }
-            "smtpchk" | "pgsql-check" | "redis-check" | "mysql-check" | "ldap-check" => {
+            "smtpchk" | "pgsql-check" | "redis-check" | "mysql-check" | "ldap-check" | "ssl-hello-chk" => {
                 if no_neg(self) {
                     return;
                 }
                 let max = match name {
-                    "redis-check" | "ldap-check" => 0,
+                    "redis-check" | "ldap-check" | "ssl-hello-chk" => 0,
                     "mysql-check" => 3,
                     _ => 2,
                 };
@@ -1336,7 +1336,7 @@ impl Parser {
                 o.tcp_check = false;
                 o.other_check = Some(vec![name.to_string()]);
             }
-            "ssl-hello-chk" | "spop-check" => {
+            "spop-check" => {
                 if no_neg(self) {
                     return;
                 }

@@ -389,6 +389,9 @@ pub enum Step {
         linger: bool,
     },
     Send(Vec<u8>),
+    /// `option ssl-hello-chk`'s SSLv3 ClientHello, which carries the time
+    /// it is sent.
+    SendSslHello,
     Expect(Expect),
     /// A protocol's own response parser (HAProxy's `expect custom`),
     /// evaluated once `min_recv` bytes are there (or the peer closed).
@@ -415,6 +418,24 @@ enum CustomRes {
     Wait,
     Continue,
     Done(Status, u32, String),
+}
+
+/// HAProxy's SSLv3 CLIENT HELLO for `option ssl-hello-chk`: a handshake
+/// record with the Unix time, a fixed 28-byte random, no session, 39
+/// common cipher suites and NULL compression.
+fn ssl_hello(now: std::time::SystemTime) -> Vec<u8> {
+    let t = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as u32);
+    let mut h = vec![0x16, 0x03, 0x00, 0x00, 0x79, 0x01, 0x00, 0x00, 0x75, 0x03, 0x00];
+    h.extend_from_slice(&t.to_be_bytes());
+    h.extend_from_slice(b"HAPROXYSSLCHK\nHAPROXYSSLCHK\n");
+    h.extend_from_slice(&[0x00, 0x00, 0x4e]);
+    for c in (0x01u16..=0x1b).chain(0x2f..=0x3a) {
+        h.extend_from_slice(&c.to_be_bytes());
+    }
+    h.extend_from_slice(&[0x01, 0x00]);
+    h
 }
 
 /// Text up to the first NUL (HAProxy hands these bytes on as C strings).
@@ -1094,6 +1115,25 @@ pub fn protocol_rules(o: &[String]) -> Result<Rules, String> {
                 ]
             }
         }
+        "ssl-hello-chk" => vec![
+            Step::SendSslHello,
+            Step::Expect(Expect {
+                ok_status: Some(Status::L6Ok),
+                tout_status: Some(Status::L6Tout),
+                ..match proto_expect(
+                    Match::RBin(rx("^1[56]")),
+                    "binary regex",
+                    5,
+                    Status::L6Rsp,
+                    None,
+                    None,
+                    None,
+                ) {
+                    Step::Expect(e) => e,
+                    _ => unreachable!(),
+                }
+            }),
+        ],
         "ldap-check" => vec![
             // A simple bind request, anonymous, LDAPv3.
             Step::Send(vec![
@@ -2016,6 +2056,15 @@ impl Runner {
                             return;
                         }
                     }
+                    Step::SendSslHello => {
+                        c.inb.clear();
+                        c.out.extend_from_slice(&ssl_hello(std::time::SystemTime::now()));
+                        c.step += 1;
+                        self.flush(cx, rt, i);
+                        if self.checks[i].fd < 0 {
+                            return;
+                        }
+                    }
                     Step::Custom { kind, min_recv } => {
                         let stepno = c.step + 1;
                         let last = c.eof || c.inb.len() >= CHK_BUF;
@@ -2116,7 +2165,7 @@ impl Runner {
                     match step {
                         Step::Connect { port: Some(p), .. } => desc.push_str(&format!(" (connect port {p})")),
                         Step::Connect { port: None, .. } => desc.push_str(" (connect)"),
-                        Step::Send(_) => desc.push_str(" (send)"),
+                        Step::Send(_) | Step::SendSslHello => desc.push_str(" (send)"),
                         // Only protocol checks have them (no text above).
                         Step::Custom { .. } => desc.push_str(" (expect custom function)"),
                         Step::Expect(e) => {
@@ -2485,6 +2534,10 @@ mod tests {
     #[test]
     fn custom_expects() {
         use CustomRes::*;
+        // record header + the 0x79 bytes it announces, time at offset 11
+        let h = ssl_hello(std::time::UNIX_EPOCH + std::time::Duration::from_secs(0x01020304));
+        assert_eq!(h.len(), 5 + 0x79);
+        assert_eq!(&h[11..15], &[1, 2, 3, 4]);
         let hs = b"\x0d\x00\x00\x00\x0a5.7.1\x00abcdef";
         assert_eq!(eval_custom(Custom::MysqlInit, &hs[..8], false, true), Wait);
         assert_eq!(
