@@ -205,6 +205,8 @@ pub struct Counters {
     pub t_time_max: AtomicU64,
     /// Internal errors (eint).
     pub internal_errors: AtomicU64,
+    /// Rewrites that failed (wrew).
+    pub failed_rewrites: AtomicU64,
 }
 
 impl Counters {
@@ -312,6 +314,7 @@ impl Counters {
                 &self.connect,
                 &self.reuse,
                 &self.internal_errors,
+                &self.failed_rewrites,
             ] {
                 c.store(0, Relaxed);
             }

@@ -256,6 +256,9 @@ enum Action {
     /// `tcp-request connection expect-proxy layer4`: the connection must
     /// start with a PROXY header, as with `accept-proxy` on its bind.
     ExpectProxy,
+    /// `strict-mode on|off` (true: on): whether a rewrite that does not
+    /// fit fails the message.
+    StrictMode(bool),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -945,6 +948,26 @@ fn compile(
             }
             Action::WaitForBody { time, at_least }
         }
+        "strict-mode" if !kind.tcp() => {
+            let on = match args.first().map(|s| s.to_ascii_lowercase()) {
+                None => return Err(err("expects exactly 1 arguments".into())),
+                Some(w) if w == "on" => true,
+                Some(w) if w == "off" => false,
+                Some(_) => {
+                    return Err(err(format!(
+                        "Unexpected value '{}'. Only 'on' and 'off' are supported",
+                        args[0]
+                    )))
+                }
+            };
+            if let Some(w) = args.get(1) {
+                return Err(format!(
+                    "parsing [{}]: '{kw} {act}' expects either 'if' or 'unless' followed by a condition but found '{w}'.",
+                    l.loc
+                ));
+            }
+            Action::StrictMode(on)
+        }
         "normalize-uri" if kind == Kind::Req => {
             let (n, used) = crate::uri_normalizer::Normalizer::parse(args, cond.is_some()).map_err(err)?;
             if let Some(w) = args.get(used) {
@@ -1093,6 +1116,9 @@ pub enum Verdict {
     /// The rule found the request invalid (HAProxy's ACT_RET_INV): 400,
     /// counted as a request error, the connection closed.
     BadReq,
+    /// A rewrite did not fit in the buffer under `strict-mode on`
+    /// (HAProxy's ACT_RET_ERR): 500, counted as an internal error.
+    RwFail,
     /// `wait-for-body`: rule `rule` of list `step` (the caller's
     /// numbering; `run` leaves 0) waits for more of the body, at most
     /// `time` ms from the first pause. The list resumes at that rule.
@@ -1195,6 +1221,45 @@ fn set_addr(info: &mut crate::sample::Info<'_>, part: AddrPart, v: &crate::sampl
     }
 }
 
+/// What a header takes in HAProxy's HTX message: its name and value plus
+/// the 8 bytes of its block.
+fn hdr_cost(n: &[u8], v: &[u8]) -> i64 {
+    (n.len() + v.len() + 8) as i64
+}
+
+/// What the headers matching `pred` take (see [`hdr_cost`]).
+fn hdrs_cost(cx: &Ctx<'_>, mut pred: impl FnMut(&[u8]) -> bool) -> i64 {
+    let mut c = 0;
+    cx.each_header(|n, v| {
+        if pred(n) {
+            c += hdr_cost(n, v);
+        }
+    });
+    c
+}
+
+/// Charges a rewrite that grows the message by `cost` bytes against the
+/// room the buffer has left (`Edit::room`, set by the stream: the buffer
+/// size less what the message holds in it, so at least `tune.maxrewrite`
+/// once the receive limit filled it). Ok(true): go on with the rewrite;
+/// Ok(false): it does not fit and `strict-mode off` cancels it alone;
+/// Err: it does not fit and fails the message. Either failure is counted
+/// (`failed_rewrites`). This is HAProxy's rule that a rewrite must fit in
+/// the HTX buffer, measured on rhaproxy's own buffer.
+fn charge(cx: &mut Ctx<'_>, cost: i64) -> Result<bool, Verdict> {
+    let e = &mut *cx.edit;
+    if cost <= 0 || e.grown.saturating_add(cost) <= e.room {
+        e.grown += cost;
+        return Ok(true);
+    }
+    e.rw_failed += 1;
+    if e.soft_rw {
+        Ok(false)
+    } else {
+        Err(Verdict::RwFail)
+    }
+}
+
 /// Runs one proxy's rule list. `allow` ends this list only.
 pub fn run(rules: &[Rule], cx: &mut Ctx<'_>) -> Verdict {
     run_at(rules, None, cx)
@@ -1215,12 +1280,26 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
             Action::SetHeader { name, fmt, add } => {
                 let mut v = Vec::new();
                 fmt.render(cx, &mut v);
+                let mut cost = hdr_cost(name, &v);
+                if !*add {
+                    cost -= hdrs_cost(cx, |n| http::eq_ignore_case(n, name));
+                }
+                match charge(cx, cost) {
+                    Err(v) => return v,
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                }
                 if !*add {
                     cx.del_headers(|n| http::eq_ignore_case(n, name));
                 }
                 cx.edit.added.push((name.to_ascii_lowercase(), v));
             }
-            Action::DelHeader { name, how } => cx.del_headers(|n| header_matches(n, name, how)),
+            Action::DelHeader { name, how } => {
+                let freed = hdrs_cost(cx, |n| header_matches(n, name, how));
+                cx.edit.grown -= freed;
+                cx.del_headers(|n| header_matches(n, name, how))
+            }
+            Action::StrictMode(on) => cx.edit.soft_rw = !*on,
             Action::ReplaceHdr { name, re, fmt, full } => {
                 let mut f = Vec::new();
                 fmt.render(cx, &mut f);
@@ -1239,6 +1318,13 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
                     vals.push((n.to_vec(), nv.unwrap_or_else(|| v.to_vec())));
                 });
                 if changed {
+                    let cost = vals.iter().map(|(n, v)| hdr_cost(n, v)).sum::<i64>()
+                        - hdrs_cost(cx, |n| http::eq_ignore_case(n, name));
+                    match charge(cx, cost) {
+                        Err(v) => return v,
+                        Ok(false) => continue,
+                        Ok(true) => {}
+                    }
                     // Rewritten occurrences move after the other headers,
                     // in their order (the codec re-serialises the head).
                     cx.del_headers(|n| http::eq_ignore_case(n, name));
@@ -1333,6 +1419,11 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
                     }
                     _ => v,
                 };
+                match charge(cx, new.len() as i64 - uri.len() as i64) {
+                    Err(v) => return v,
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                }
                 cx.edit.uri = Some(new);
             }
             Action::Replace(part, re, f) => {
@@ -1356,11 +1447,20 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
                         }
                         UriPart::Uri => new,
                     };
+                    match charge(cx, u.len() as i64 - uri.len() as i64) {
+                        Err(v) => return v,
+                        Ok(false) => continue,
+                        Ok(true) => {}
+                    }
                     cx.edit.uri = Some(u);
                 }
             }
             Action::NormalizeUri(n) => match crate::uri_normalizer::normalize(cx.uri(), *n) {
-                Ok(Some(u)) => cx.edit.uri = Some(u),
+                Ok(Some(u)) => match charge(cx, u.len() as i64 - cx.uri().len() as i64) {
+                    Err(v) => return v,
+                    Ok(false) => continue,
+                    Ok(true) => cx.edit.uri = Some(u),
+                },
                 Ok(None) => {}
                 Err(crate::uri_normalizer::Invalid) => return Verdict::BadReq,
             },
@@ -1373,6 +1473,11 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
             Action::SetMethod(f) => {
                 let mut v = Vec::new();
                 f.render(cx, &mut v);
+                match charge(cx, v.len() as i64 - cx.method().len() as i64) {
+                    Err(v) => return v,
+                    Ok(false) => continue,
+                    Ok(true) => {}
+                }
                 cx.edit.method = Some(v);
             }
             Action::SetStatus { code, reason: rsn } => {
@@ -1674,6 +1779,42 @@ mod tests {
             e.ends_with("while parsing 'http-request normalize-uri' rule : missing argument <normalizer>."),
             "{e}"
         );
+    }
+
+    #[test]
+    fn rewrites_must_fit_unless_strict_mode_is_off() {
+        let v60 = "x".repeat(60);
+        let set = |h: &str| format!("http-request set-header {h} {v60}");
+        // Each header takes 2 + 60 + 8 bytes: two fit in 150, not three.
+        let r = rules(&[&set("h1"), &set("h2"), &set("h3")]).unwrap();
+        with_req(REQ, |cx| {
+            cx.edit.room = 150;
+            assert_eq!(run(&r.req, cx), Verdict::RwFail);
+            assert_eq!((cx.edit.added.len(), cx.edit.rw_failed), (2, 1));
+        });
+        // strict-mode off: the failing rewrite alone is cancelled.
+        let off = rules(&["http-request strict-mode off", &set("h1"), &set("h2"), &set("h3")]).unwrap();
+        with_req(REQ, |cx| {
+            cx.edit.room = 150;
+            assert_eq!(run(&off.req, cx), Verdict::Continue);
+            assert_eq!((cx.edit.added.len(), cx.edit.rw_failed), (2, 1));
+        });
+        // Deleting frees room; replacing a header costs only the change.
+        let del = rules(&[
+            &set("h1"),
+            &set("h2"),
+            "http-request del-header h1",
+            &set("h3"),
+            &set("h3"),
+        ])
+        .unwrap();
+        with_req(REQ, |cx| {
+            cx.edit.room = 150;
+            assert_eq!(run(&del.req, cx), Verdict::Continue);
+        });
+        assert!(rules(&["http-request strict-mode maybe"])
+            .unwrap_err()
+            .ends_with("Unexpected value 'maybe'. Only 'on' and 'off' are supported."));
     }
 
     #[test]

@@ -232,7 +232,7 @@ impl Vars {
 }
 
 /// What rules changed in a message, applied when it is serialised.
-#[derive(Default, Debug)]
+#[derive(Debug)]
 pub struct Edit {
     /// Headers added by rules (after the parsed ones), names as given.
     pub added: Vec<(Vec<u8>, Vec<u8>)>,
@@ -245,6 +245,32 @@ pub struct Edit {
     pub continue_100: bool,
     /// A `tcp-request connection expect-proxy layer4` rule ran.
     pub expect_proxy: bool,
+    /// Bytes the message may still grow by in its buffer (set by the
+    /// stream before the rules run; unlimited by default), what rewrites
+    /// took of it so far, `strict-mode off`, and the rewrites that did
+    /// not fit since the stream last counted them.
+    pub room: i64,
+    pub grown: i64,
+    pub soft_rw: bool,
+    pub rw_failed: u32,
+}
+
+impl Default for Edit {
+    fn default() -> Edit {
+        Edit {
+            added: Vec::new(),
+            method: None,
+            uri: None,
+            status: None,
+            reason: None,
+            continue_100: false,
+            expect_proxy: false,
+            room: i64::MAX,
+            grown: 0,
+            soft_rw: false,
+            rw_failed: 0,
+        }
+    }
 }
 
 impl Edit {
@@ -262,6 +288,10 @@ impl Edit {
         self.status = None;
         self.continue_100 = false;
         self.reason = None;
+        // The next message starts strict, with its own room.
+        self.room = i64::MAX;
+        self.grown = 0;
+        self.soft_rw = false;
     }
 }
 

@@ -569,7 +569,7 @@ pub fn frontend_row(rt: &Runtime, px: &ProxyRt, now: u64) -> Row {
     r.u64("conn_tot", ld(&c.cum_conn));
     r.u64("dcon", 0);
     r.u64("dses", 0);
-    r.u64("wrew", 0);
+    r.u64("wrew", ld(&c.failed_rewrites));
     r.u64("eint", ld(&c.internal_errors));
     modules(&mut r, true);
     r
@@ -594,7 +594,7 @@ pub fn listener_row(px: &ProxyRt, l: &Listener) -> Row {
     r.s("mode", mode_name(px.mode));
     r.u64("dcon", 0);
     r.u64("dses", 0);
-    r.u64("wrew", 0);
+    r.u64("wrew", ld(&c.failed_rewrites));
     r.u64("eint", ld(&c.internal_errors));
     modules(&mut r, true);
     r
@@ -698,7 +698,7 @@ pub fn server_row(px: &ProxyRt, sv: &ServerRt, now: u64) -> Row {
         r.s("cookie", ck);
     }
     r.s("mode", mode_name(px.mode));
-    r.u64("wrew", 0);
+    r.u64("wrew", ld(&c.failed_rewrites));
     r.u64("connect", ld(&c.connect));
     r.u64("reuse", ld(&c.reuse));
     r.u32("srv_icur", sv.idle.total() as u64);
@@ -832,7 +832,7 @@ pub fn backend_row(rt: &Runtime, px: &ProxyRt, now: u64, counts: bool) -> Row {
         r.s("cookie", &ck.name);
     }
     r.s("algo", algo_name(&px.cfg.balance));
-    r.u64("wrew", 0);
+    r.u64("wrew", ld(&c.failed_rewrites));
     r.u64("connect", ld(&c.connect));
     r.u64("reuse", ld(&c.reuse));
     r.u32("qtime_max", ld(&c.q_time_max));

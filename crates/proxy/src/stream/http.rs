@@ -742,7 +742,14 @@ fn with_req_cx<R>(
         caps: t.caps.as_mut(),
         body,
     };
+    // What the request may still grow by in its buffer (see
+    // `http_act::charge`).
+    cx.edit.room = rt.cfg.global.tune_bufsize as i64 - data.len() as i64;
     let r = f(&mut cx);
+    if cx.edit.rw_failed > 0 {
+        let n = std::mem::take(&mut cx.edit.rw_failed) as u64;
+        count_rw_failed(rt, s.fe, s.be, s.srv, n);
+    }
     // Response-side fetches (capture.req.uri, method) see the request as
     // forwarded.
     let (m, u) = (cx.method().to_vec(), cx.uri().to_vec());
@@ -845,7 +852,20 @@ fn req_rules_part(
         return Some(Err(rules_reject(s, env)));
     }
     if v == Verdict::BadReq {
-        return Some(Ok(body_error(s, env, 400)));
+        // HAProxy's return_bad_req: the proxies' 400 page, a request error.
+        inc(&env.rt.proxies[s.fe].fe_counters.failed_req);
+        s.term = Term { who: b'P', when: b'R' };
+        reply(s, env, 400, false);
+        return Some(Ok(true));
+    }
+    if v == Verdict::RwFail {
+        // HAProxy's return_int_err after a failed rewrite (the action set
+        // SF_ERR_PRXCOND): 500, an internal error.
+        let be = s.be.filter(|_| back);
+        count_internal(s, env, be, None);
+        s.term = Term { who: b'P', when: b'R' };
+        reply(s, env, 500, false);
+        return Some(Ok(true));
     }
     if v == Verdict::Continue {
         return None;
@@ -1107,6 +1127,33 @@ fn resolve_reply(rt: &crate::runtime::Runtime, pxs: &[usize], v: Verdict, cx: &m
     }
 }
 
+/// Rewrites that did not fit (HAProxy's `failed_rewrites`, "wrew"): the
+/// frontend, the backend once assigned, the server once chosen.
+fn count_rw_failed(rt: &crate::runtime::Runtime, fe: usize, be: Option<usize>, srv: Option<usize>, n: u64) {
+    use std::sync::atomic::Ordering::Relaxed;
+    rt.proxies[fe].fe_counters.failed_rewrites.fetch_add(n, Relaxed);
+    if let Some(b) = be {
+        let b = &rt.proxies[b];
+        b.be_counters.failed_rewrites.fetch_add(n, Relaxed);
+        if let Some(sv) = srv.and_then(|i| b.servers.get(i)) {
+            sv.counters.failed_rewrites.fetch_add(n, Relaxed);
+        }
+    }
+}
+
+/// HAProxy's `internal_errors` ("eint") of a failed message: the frontend,
+/// the backend when given, its server when given.
+fn count_internal(s: &Stream, env: &Env, be: Option<usize>, srv: Option<usize>) {
+    inc(&env.rt.proxies[s.fe].fe_counters.internal_errors);
+    if let Some(b) = be {
+        let b = &env.rt.proxies[b];
+        inc(&b.be_counters.internal_errors);
+        if let Some(sv) = srv.and_then(|i| b.servers.get(i)) {
+            inc(&sv.counters.internal_errors);
+        }
+    }
+}
+
 /// Sends the local reply rules decided.
 fn send_verdict(s: &mut Stream, env: &mut Env, v: Verdict) {
     match v {
@@ -1115,7 +1162,12 @@ fn send_verdict(s: &mut Stream, env: &mut Env, v: Verdict) {
         Verdict::Error(code) => reply(s, env, code, false),
         Verdict::Builtin(code) => reply_with(s, env, code, false, None),
         Verdict::Deny { reply, .. } => send_verdict(s, env, *reply),
-        Verdict::Continue | Verdict::Reject | Verdict::BadReq | Verdict::Wait { .. } | Verdict::Auth(_) => {}
+        Verdict::Continue
+        | Verdict::Reject
+        | Verdict::BadReq
+        | Verdict::RwFail
+        | Verdict::Wait { .. }
+        | Verdict::Auth(_) => {}
     }
 }
 
@@ -1135,6 +1187,7 @@ fn response_rules(
     let rt = env.rt;
     let fe_i = s.fe;
     let be_i = s.be.unwrap_or(fe_i);
+    let srv_i = s.srv;
     s.ensure_dst();
     let mut inf = info(rt, s, s.req_count == 1);
     inf.pp = s.pp.as_deref();
@@ -1179,6 +1232,9 @@ fn response_rules(
     };
     let order = if be_i != fe_i { &[be_i, fe_i][..] } else { &[fe_i][..] };
     if !after_only {
+        // What the response may still grow by in its buffer (see
+        // `http_act::charge`).
+        cx.edit.room = rt.cfg.global.tune_bufsize as i64 - data.len() as i64;
         for (n, &p) in order.iter().enumerate() {
             let r = &rt.proxies[p].rules;
             let step = 2 * n as u8;
@@ -1186,10 +1242,15 @@ fn response_rules(
             if v == Verdict::Continue {
                 v = run_step(&r.res, step + 1, resume, &mut cx);
             }
+            if cx.edit.rw_failed > 0 {
+                let n = std::mem::take(&mut cx.edit.rw_failed) as u64;
+                count_rw_failed(rt, fe_i, Some(be_i), srv_i, n);
+            }
             if v != Verdict::Continue {
                 return resolve_reply(rt, &[be_i, fe_i], v, &mut cx);
             }
         }
+        cx.edit.room = i64::MAX;
         if cr.opts.is_some() || cr.capture.is_some() {
             cookie_response(&cr, &mut cx, &mut t.ck);
         }
@@ -2914,6 +2975,13 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         let v = response_rules(s, env, data, &head, false, resume, bv);
         if let Verdict::Wait { step, rule, time } = v {
             return pause(s, env, Paused::Res(head), paused.map(|(w, _)| w), (step, rule), time);
+        }
+        if v == Verdict::RwFail {
+            // HAProxy's return_int_err after a failed rewrite.
+            count_internal(s, env, Some(be_i), s.srv);
+            s.term = Term { who: b'P', when: b'H' };
+            reply(s, env, 500, false);
+            return Ok(true);
         }
         if v == Verdict::Reject {
             // tcp-response content reject: both sides closed, no reply.
