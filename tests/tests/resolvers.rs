@@ -367,6 +367,48 @@ fn init_addr_none_waits_in_maintenance_until_resolved() {
     assert_eq!(px.stat("s1", "status"), "no check");
 }
 
+#[test]
+fn set_server_fqdn_moves_to_the_new_name() {
+    let db: Db = Default::default();
+    let port = twin_origins();
+    set(&db, "web.test", a([127, 0, 0, 1]));
+    set(&db, "other.test", a([127, 0, 0, 2]));
+    let ns = name_server(db.clone());
+    let dir = TempDir::new("resolv-fqdn");
+    let px = Px::start(
+        &bin("rhaproxy"),
+        &dir,
+        "rh",
+        ns,
+        FAST,
+        &format!("    server s1 web.test:{port} resolvers dns resolve-prefer ipv4\n    server s2 127.0.0.1:{port} resolvers dns\n"),
+    );
+    px.wait_stat("s1", "addr", &format!("127.0.0.1:{port}"));
+    let t = Duration::from_secs(5);
+    assert_eq!(
+        cli(&px.sock, "set server b/s1 fqdn other.test", t),
+        "b/s1 changed its FQDN from web.test to other.test by 'stats socket command'\n\n"
+    );
+    assert_eq!(
+        cli(&px.sock, "set server b/s1 fqdn other.test", t),
+        "no need to change the FDQN by 'stats socket command'\n\n"
+    );
+    assert_eq!(
+        cli(&px.sock, "set server b/s1 fqdn bad!name", t),
+        "invalid fqdn 'bad!name' by 'stats socket command'\n\n"
+    );
+    // A server configured with an address starts resolving the name.
+    assert_eq!(
+        cli(&px.sock, "set server b/s2 fqdn other.test", t),
+        "b/s2 changed its FQDN from (null) to other.test by 'stats socket command'\n\n"
+    );
+    px.wait_stat("s1", "addr", &format!("127.0.0.2:{port}"));
+    px.wait_stat("s2", "addr", &format!("127.0.0.2:{port}"));
+    px.wait_line("b/s1 changed its IP from 127.0.0.1 to 127.0.0.2 by dns/ns1.");
+    let state = cli(&px.sock, "show servers state b", t);
+    assert!(state.lines().nth(2).unwrap().contains(" other.test "), "{state}");
+}
+
 fn srv_zone(db: &Db, p1: u16, p2: u16) {
     set(
         db,

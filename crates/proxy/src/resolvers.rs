@@ -161,6 +161,8 @@ struct SrvDns {
     from_ar: bool,
     /// (target, port) of the SRV record this slot holds.
     srv_key: Option<(String, u16)>,
+    /// The server's section, for a later `set server fqdn`.
+    sect: Option<usize>,
 }
 
 /// The resolvers of the process, run by thread 0.
@@ -256,6 +258,7 @@ impl Runner {
                 else {
                     continue;
                 };
+                v[i].sect = Some(sect);
                 if let Some(rec) = sv.cfg.srv_record.as_deref() {
                     let r = self.resolution(sect, rec, true, dns::T_SRV);
                     self.res[r].reqs.push((bi, i));
@@ -303,6 +306,35 @@ impl Runner {
             items: Vec::new(),
         });
         self.res.len() - 1
+    }
+
+    /// `set server fqdn`: the server leaves its resolution for one of the
+    /// new name (answered from the cache when that one is valid, else
+    /// asked at once); its address stays until an answer comes.
+    pub fn set_fqdn(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, be: usize, si: usize, fqdn: &str) {
+        let Some(st) = self.srv.get(be).and_then(|v| v.get(si)) else {
+            return;
+        };
+        let Some(sect) = st.sect else { return };
+        let prefer = family_type(rt.proxies[be].servers[si].cfg.resolve_prefer.as_deref());
+        if let Some(old) = st.res {
+            self.res[old].reqs.retain(|x| *x != (be, si));
+        }
+        let r = self.resolution(sect, fqdn, false, prefer);
+        self.res[r].reqs.push((be, si));
+        let st = &mut self.srv[be][si];
+        st.res = Some(r);
+        st.hostname = Some(fqdn.to_string());
+        st.ip_rec = None;
+        let now = cx.now();
+        if self.res[r].status == Status::Valid && !self.res[r].items.is_empty() {
+            self.apply_ip(cx, rt, r, None, now);
+        } else {
+            if !self.res[r].running {
+                self.res[r].last_resolution = None;
+            }
+            self.process(cx, rt, sect, now);
+        }
     }
 
     pub fn on_timer(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, sect: u32) {

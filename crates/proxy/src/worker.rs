@@ -73,6 +73,9 @@ pub enum Msg {
     KillServerStreams { be: usize, srv: usize },
     /// A listener this thread paused at a connection limit has room again.
     Resume { listener: usize },
+    /// `set server <be>/<srv> fqdn`: thread 0 moves the server to a
+    /// resolution of the new name.
+    SetFqdn { be: usize, srv: usize, fqdn: String },
     /// A purge round asks this thread to close `n` of its idle
     /// connections to server `srv` of backend `be`.
     PurgeIdle { be: usize, srv: usize, n: usize },
@@ -593,6 +596,10 @@ impl Handler for Worker {
             Msg::ExtCheckDone { be, srv, pid, status } => {
                 let rt = self.rt.clone();
                 self.checks.on_ext_done(cx, &rt, be, srv, pid, status);
+            }
+            Msg::SetFqdn { be, srv, fqdn } => {
+                let rt = self.rt.clone();
+                self.resolv.set_fqdn(cx, &rt, be, srv, &fqdn);
             }
             Msg::PurgeIdle { be, srv, n } => {
                 if let Some(sv) = self.rt.proxies.get(be).and_then(|p| p.servers.get(srv)) {

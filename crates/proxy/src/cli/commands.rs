@@ -1754,7 +1754,41 @@ fn cmd_set_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
             if sv.cfg.resolvers.is_none() {
                 return "set server <b>/<s> fqdn failed because no resolution is configured.\n".into();
             }
-            "'set server <srv> fqdn' is not supported yet by rhaproxy.\n".into()
+            if sv.cfg.srv_record.is_some() {
+                return "set server <b>/<s> fqdn failed because SRV resolution is configured.\n".into();
+            }
+            // HAProxy's srv_update_fqdn() texts, with the updater's name.
+            let by = " by 'stats socket command'\n";
+            let cur = sv.fqdn.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            if cur.as_deref() == Some(v) {
+                return format!("no need to change the FDQN{by}");
+            }
+            if v.len() > 255 || v.chars().any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))) {
+                return format!("invalid fqdn '{v}'{by}");
+            }
+            // A server configured with an IP starts resolving the name.
+            if !config::resolvers::valid_dns_name(v) {
+                return format!("could not update {}/{} FQDN{by}", px.name, sv.name);
+            }
+            // HAProxy flags the server HMAINT here but only shows it after
+            // a later state change: `show servers state` keeps 0.
+            *sv.fqdn.lock().unwrap_or_else(|e| e.into_inner()) = Some(v.to_string());
+            let (be, srv) = srv_at(px, sv);
+            // Resolutions run on thread 0.
+            c.cx.send(
+                0,
+                crate::worker::Msg::SetFqdn {
+                    be,
+                    srv,
+                    fqdn: v.to_string(),
+                },
+            );
+            format!(
+                "{}/{} changed its FQDN from {} to {v}{by}",
+                px.name,
+                sv.name,
+                cur.as_deref().unwrap_or("(null)")
+            )
         }
         "agent-addr" | "agent-port" | "agent-send" | "check-addr" | "check-port" => {
             format!("'set server <srv> {}' is not supported yet by rhaproxy.\n", arg(args, 3))
