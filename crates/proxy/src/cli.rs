@@ -13,7 +13,7 @@
 //! requests are not parsed until it drains.
 
 pub(crate) mod commands;
-mod getsocks;
+pub mod getsocks;
 
 use crate::listener::Listener;
 use crate::worker::{token, Msg, Worker, K_APPLET, K_APPLET_TIMER};

@@ -55,6 +55,18 @@ pub struct RunOptions {
     /// Thread count override (else `nbthread`, which the configuration check
     /// sets to the CPUs available when the file has none).
     pub nbthread: Option<usize>,
+    /// The old process's listening sockets (`-x`), used instead of binding
+    /// anew where addresses match; the others are closed.
+    pub old_socks: Vec<cli::getsocks::OldSock>,
+}
+
+/// A configuration whose listeners are bound and whose runtime is built,
+/// not running yet: no thread exists, so the process may still fork (daemon
+/// mode) and tell old processes to leave before [`Bound::run`].
+pub struct Bound {
+    rt: runtime::Runtime,
+    listeners: Vec<listener::Listener>,
+    nbthread: usize,
 }
 
 /// The signals the main thread handles.
@@ -137,6 +149,13 @@ pub fn startup_msg(level: &str, text: &str) {
 /// Starts the proxy and blocks until it stops (SIGTERM/SIGINT: at once;
 /// SIGUSR1: after current streams finish). Errors are alert texts.
 pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
+    bind(cfg, opts)?.run()
+}
+
+/// Checks what rhaproxy supports, binds every listener (taking the old
+/// process's sockets given in `opts`) and builds the runtime. Errors are
+/// alert texts; nothing stays bound then.
+pub fn bind(cfg: Config, mut opts: RunOptions) -> Result<Bound, String> {
     let report = support::check(&cfg);
     for w in &report.warnings {
         startup_msg("[WARNING]", &format!("config : {w}"));
@@ -149,23 +168,12 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
         .or(cfg.global.nbthread.map(|n| n as usize))
         .unwrap_or(1)
         .clamp(1, 64);
-    let sfd = install_signals()?;
-    // SAFETY: eventfd has no pointer arguments.
-    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-    if efd < 0 {
-        return Err(format!("cannot create eventfd: {}", std::io::Error::last_os_error()));
-    }
-    // SAFETY: a new descriptor that nothing else owns; it outlives the
-    // threads (joined below before it is dropped).
-    let efd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(efd) };
-    let loop_opts = reactor::LoopOptions {
-        max_poll_events: cfg.global.tune_maxpollevents.max(1) as usize,
-        runqueue_depth: cfg.global.tune_runqueue_depth.max(1) as usize,
-        cpu_map: Vec::new(),
-        exit_notify: Some(efd.as_raw_fd()),
-    };
     http_act::global_set_vars(&cfg.global.set_vars)?;
-    let (listeners, msgs, failed) = listener::open_all(&cfg, nbthread);
+    let (listeners, msgs, failed) = listener::open_all(&cfg, nbthread, &mut opts.old_socks);
+    // Sockets of the old process that no bind line wants any more.
+    for o in opts.old_socks.drain(..) {
+        sock::close_raw(o.fd);
+    }
     for m in &msgs {
         match m {
             listener::BindMsg::Warning(t) => startup_msg("[WARNING]", t),
@@ -178,8 +186,55 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
             "[{prog}.main()] Some protocols failed to start their listeners! Exiting."
         ));
     }
-    let mut rt = runtime::Runtime::build(cfg, nbthread)?;
+    let mut rt = match runtime::Runtime::build(cfg, nbthread) {
+        Ok(rt) => rt,
+        Err(e) => {
+            for l in &listeners {
+                if !l.inherited {
+                    sock::close_raw(l.fd);
+                }
+            }
+            return Err(e);
+        }
+    };
     rt.so_names = listeners.iter().map(|l| l.named.then(|| l.name.clone())).collect();
+    Ok(Bound {
+        rt,
+        listeners,
+        nbthread,
+    })
+}
+
+impl Bound {
+    /// Starts the threads and blocks until the proxy stops.
+    pub fn run(self) -> Result<(), String> {
+        run_bound(self)
+    }
+}
+
+fn run_bound(b: Bound) -> Result<(), String> {
+    let Bound {
+        mut rt,
+        listeners,
+        nbthread,
+    } = b;
+    // The process may have forked (daemon mode) since the runtime was built.
+    rt.pid = std::process::id();
+    let sfd = install_signals()?;
+    // SAFETY: eventfd has no pointer arguments.
+    let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+    if efd < 0 {
+        return Err(format!("cannot create eventfd: {}", std::io::Error::last_os_error()));
+    }
+    // SAFETY: a new descriptor that nothing else owns; it outlives the
+    // threads (joined below before it is dropped).
+    let efd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(efd) };
+    let loop_opts = reactor::LoopOptions {
+        max_poll_events: rt.cfg.global.tune_maxpollevents.max(1) as usize,
+        runqueue_depth: rt.cfg.global.tune_runqueue_depth.max(1) as usize,
+        cpu_map: Vec::new(),
+        exit_notify: Some(efd.as_raw_fd()),
+    };
     let rt = Arc::new(rt);
     rt.listeners.store(listeners.len() as u32, Relaxed);
     let reactor: reactor::Reactor<worker::Msg> =
@@ -254,7 +309,7 @@ pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
         let _ = h.join();
     }
     for l in listeners.iter() {
-        if reactor::fd::is_owned(l.fd) {
+        if !l.closed.load(Acquire) && reactor::fd::is_owned(l.fd) {
             reactor::fd::delete(l.fd, &[]);
         }
     }

@@ -8,6 +8,7 @@
 //! connections over threads (see `worker.rs`). This module opens and
 //! describes sockets; it must not accept or run streams.
 
+use crate::cli::getsocks::{self, OldSock};
 use crate::counters::Counters;
 use crate::sock::{self, RawAddr};
 use config::addr::{Addr, Ports};
@@ -50,6 +51,8 @@ pub struct Listener {
     pub iface: Option<String>,
     /// `bind ... accept-proxy`: connections start with a PROXY header.
     pub accept_proxy: bool,
+    /// Closed by the soft stop (the FD number may be reused since).
+    pub closed: std::sync::atomic::AtomicBool,
 }
 
 /// What binding one socket produced: HAProxy reports warnings and goes on,
@@ -79,10 +82,34 @@ fn make_foreign(fd: RawFd, v4: bool) -> bool {
 /// Opens one inet socket for `bind`, setting its options in HAProxy's
 /// order (`sock_inet_bind_receiver` then `tcp_bind_listener`). `None` when
 /// an alert was recorded.
-fn open_inet(ip: std::net::IpAddr, port: u16, b: Option<&Bind>, backlog: i32, m: &mut Msgs) -> Option<RawFd> {
+fn open_inet(
+    ip: std::net::IpAddr,
+    port: u16,
+    b: Option<&Bind>,
+    backlog: i32,
+    m: &mut Msgs,
+    pool: &mut Vec<OldSock>,
+) -> Option<RawFd> {
     let sa = std::net::SocketAddr::new(ip, port);
     let v4 = sa.is_ipv4();
     let at = format!("for [{ip}:{port}]");
+    let mut opts = 0;
+    if b.is_some_and(|b| b.transparent) {
+        opts |= getsocks::OPT_FOREIGN;
+    }
+    if !v4 && (b.is_some_and(|b| b.v6only) || (v6only_default() && !b.is_some_and(|b| b.v4v6))) {
+        opts |= getsocks::OPT_V6ONLY;
+    }
+    let iface = b.and_then(|b| b.interface.as_deref()).unwrap_or("");
+    if let Some(fd) = take_old(pool, opts, iface, |a| a.to_inet() == Some(sa)) {
+        // The old process's socket: only the backlog may change.
+        if sock::listen(fd, backlog).is_err() {
+            m.alert = Some(format!("cannot listen to socket {at}"));
+            sock::close_raw(fd);
+            return None;
+        }
+        return Some(fd);
+    }
     let fd = match sock::socket(if v4 { libc::AF_INET } else { libc::AF_INET6 }, libc::SOCK_STREAM) {
         Ok(fd) => fd,
         Err(e) => {
@@ -192,7 +219,18 @@ fn strerror(e: &io::Error) -> String {
     t[..t.find(" (os error").unwrap_or(t.len())].to_string()
 }
 
-fn open_unix(path: &str, abstract_ns: bool, backlog: i32, mode: Option<u32>, owner: Owner) -> io::Result<RawFd> {
+fn open_unix(
+    path: &str,
+    abstract_ns: bool,
+    backlog: i32,
+    mode: Option<u32>,
+    owner: Owner,
+    pool: &mut Vec<OldSock>,
+) -> io::Result<RawFd> {
+    if let Some(fd) = take_old(pool, 0, "", |a| unix_same(a, path, abstract_ns)) {
+        sock::listen(fd, backlog).map_err(unix_step_err("cannot listen to UNIX socket"))?;
+        return Ok(fd);
+    }
     let fd = sock::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
     // Like HAProxy, a path socket is bound under a temporary name, given its
     // owner and mode, made listening, and only then renamed over the final
@@ -241,6 +279,58 @@ fn open_unix(path: &str, abstract_ns: bool, backlog: i32, mode: Option<u32>, own
     }
 }
 
+/// Takes from the old process's sockets (`-x`) the one with the same
+/// address, transfer options and interface, as HAProxy's
+/// `sock_find_compatible_fd`; made non-blocking for our poller.
+fn take_old(pool: &mut Vec<OldSock>, opts: u32, iface: &str, same: impl Fn(&RawAddr) -> bool) -> Option<RawFd> {
+    let i = pool
+        .iter()
+        .position(|o| o.options == opts && o.iface == iface && same(&o.addr))?;
+    let o = pool.swap_remove(i);
+    adopt_fd(o.fd).ok()
+}
+
+/// The path of a UNIX socket address, and whether it is abstract.
+fn unix_path(a: &RawAddr) -> Option<(Vec<u8>, bool)> {
+    if a.family() != libc::AF_UNIX {
+        return None;
+    }
+    // SAFETY: the family says the storage holds a sockaddr_un.
+    let sun = unsafe { &*(&a.storage as *const _ as *const libc::sockaddr_un) };
+    let base = std::mem::size_of::<libc::sa_family_t>();
+    let n = (a.len as usize).saturating_sub(base).min(sun.sun_path.len());
+    let raw: Vec<u8> = sun.sun_path[..n].iter().map(|c| *c as u8).collect();
+    if raw.first() == Some(&0) && n > 0 {
+        return Some((raw[1..].to_vec(), true));
+    }
+    let end = raw.iter().position(|c| *c == 0).unwrap_or(raw.len());
+    Some((raw[..end].to_vec(), false))
+}
+
+/// Whether an old process's UNIX socket is the one for `path`: abstract
+/// names compare as they are; a path socket was bound as
+/// `<path>.<pid>.tmp` and renamed, so that suffix is ignored (HAProxy's
+/// `sock_unix_addrcmp`).
+fn unix_same(a: &RawAddr, path: &str, abstract_ns: bool) -> bool {
+    let Some((got, abs)) = unix_path(a) else {
+        return false;
+    };
+    if abs != abstract_ns {
+        return false;
+    }
+    let want = path.as_bytes();
+    if abs || got == want {
+        return got == want;
+    }
+    let Some(rest) = got.strip_prefix(want).and_then(|r| r.strip_prefix(b".")) else {
+        return false;
+    };
+    let Some(digits) = rest.strip_suffix(b".tmp") else {
+        return false;
+    };
+    !digits.is_empty() && digits.iter().all(u8::is_ascii_digit)
+}
+
 /// Adopts an inherited listening socket.
 fn adopt_fd(n: i32) -> io::Result<RawFd> {
     // SAFETY: fcntl on a number we were told is ours; failure is reported.
@@ -264,6 +354,7 @@ fn open_addr(
     mode: Option<u32>,
     owner: Owner,
     m: &mut Msgs,
+    pool: &mut Vec<OldSock>,
 ) -> Option<Vec<(RawFd, bool)>> {
     let unix_err = |m: &mut Msgs, e: io::Error| {
         // open_unix's errors already carry HAProxy's step text.
@@ -279,7 +370,7 @@ fn open_addr(
         } => {
             let mut v = Vec::new();
             for p in *lo..=*hi {
-                match open_inet(*ip, p, b, backlog, m) {
+                match open_inet(*ip, p, b, backlog, m, pool) {
                     Some(fd) => v.push((fd, false)),
                     None => {
                         for (fd, _) in v {
@@ -295,11 +386,11 @@ fn open_addr(
             m.alert = Some("missing port".to_string());
             None
         }
-        Addr::Unix(p) => match open_unix(p, false, backlog, mode, owner) {
+        Addr::Unix(p) => match open_unix(p, false, backlog, mode, owner, pool) {
             Ok(fd) => Some(vec![(fd, false)]),
             Err(e) => unix_err(m, e),
         },
-        Addr::Abns(p) => match open_unix(p, true, backlog, mode, owner) {
+        Addr::Abns(p) => match open_unix(p, true, backlog, mode, owner, pool) {
             Ok(fd) => Some(vec![(fd, false)]),
             Err(e) => unix_err(m, e),
         },
@@ -342,8 +433,10 @@ pub enum BindMsg {
 
 /// Opens every listener of the configuration. On failure, every listener
 /// was still tried and the messages say what failed (HAProxy's
-/// `protocol_bind_all`); the caller prints them and stops.
-pub fn open_all(cfg: &Config, nbthread: usize) -> (Vec<Listener>, Vec<BindMsg>, bool) {
+/// `protocol_bind_all`); the caller prints them and stops. Sockets of
+/// `pool` (the old process's, `-x`) are used instead of binding where they
+/// match; the rest stays in `pool`.
+pub fn open_all(cfg: &Config, nbthread: usize, pool: &mut Vec<OldSock>) -> (Vec<Listener>, Vec<BindMsg>, bool) {
     // Before any socket is opened: sizing the FD table takes a moment, and
     // nothing should listen partially meanwhile.
     let _ = reactor::fd::table();
@@ -386,7 +479,7 @@ pub fn open_all(cfg: &Config, nbthread: usize) -> (Vec<Listener>, Vec<BindMsg>, 
             }
             let mut m = Msgs::default();
             let owner = Owner { uid: s.uid, gid: s.gid };
-            let fds = open_addr(&s.addr, None, 10, s.mode, owner, &mut m);
+            let fds = open_addr(&s.addr, None, 10, s.mode, owner, &mut m, pool);
             failed |= fds.is_none();
             let label = addr_text(&s.addr);
             report(
@@ -416,6 +509,7 @@ pub fn open_all(cfg: &Config, nbthread: usize) -> (Vec<Listener>, Vec<BindMsg>, 
                         spread: reactor::AcceptSpread::new(),
                         iface: None,
                         accept_proxy: false,
+                        closed: Default::default(),
                     },
                 ));
             }
@@ -443,7 +537,7 @@ pub fn open_all(cfg: &Config, nbthread: usize) -> (Vec<Listener>, Vec<BindMsg>, 
                     continue;
                 }
                 let mut m = Msgs::default();
-                let fds = open_addr(addr, Some(b), backlog, b.mode, Owner::default(), &mut m);
+                let fds = open_addr(addr, Some(b), backlog, b.mode, Owner::default(), &mut m, pool);
                 failed |= fds.is_none();
                 let kind = if p.cap.backend { "proxy" } else { "frontend" };
                 report(
@@ -474,6 +568,7 @@ pub fn open_all(cfg: &Config, nbthread: usize) -> (Vec<Listener>, Vec<BindMsg>, 
                             spread: reactor::AcceptSpread::new(),
                             iface: b.interface.clone(),
                             accept_proxy: b.accept_proxy,
+                            closed: Default::default(),
                         },
                     ));
                 }
@@ -512,5 +607,23 @@ fn addr_text(a: &Addr) -> String {
         Addr::Unix(p) => p.clone(),
         Addr::Abns(p) => format!("abns@{p}"),
         Addr::Fd(n) => format!("fd@{n}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn old_unix_sockets_match_without_their_pid_suffix() {
+        let a = |p: &str| RawAddr::from_unix(p, false).unwrap();
+        assert!(unix_same(&a("/run/s"), "/run/s", false));
+        assert!(unix_same(&a("/run/s.1234.tmp"), "/run/s", false));
+        assert!(!unix_same(&a("/run/s.12x4.tmp"), "/run/s", false));
+        assert!(!unix_same(&a("/run/s2"), "/run/s", false));
+        assert!(!unix_same(&a("/run/s"), "/run/s", true));
+        let abs = RawAddr::from_unix("name", true).unwrap();
+        assert!(unix_same(&abs, "name", true));
+        assert!(!unix_same(&abs, "nam", true));
     }
 }

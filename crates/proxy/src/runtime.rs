@@ -321,6 +321,8 @@ pub struct Runtime {
     pub cum_conns: AtomicU64,
     pub cum_req: AtomicU64,
     pub stopping: AtomicBool,
+    /// The soft stop closed the frontends' listeners (done once).
+    pub unbound: AtomicBool,
     pub conn_rate: crate::counters::FreqCtr,
     pub sess_rate: crate::counters::FreqCtr,
     pub max_conn_rate: AtomicU64,
@@ -547,6 +549,7 @@ impl Runtime {
             cum_conns: AtomicU64::new(0),
             cum_req: AtomicU64::new(0),
             stopping: AtomicBool::new(false),
+            unbound: AtomicBool::new(false),
             conn_rate: Default::default(),
             sess_rate: Default::default(),
             max_conn_rate: AtomicU64::new(0),

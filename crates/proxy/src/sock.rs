@@ -28,6 +28,7 @@ fn cvt_size(r: libc::ssize_t) -> io::Result<usize> {
 }
 
 /// A socket address in the kernel's layout.
+#[derive(Clone, Copy)]
 pub struct RawAddr {
     pub storage: libc::sockaddr_storage,
     pub len: libc::socklen_t,

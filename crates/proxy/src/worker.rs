@@ -15,7 +15,7 @@ use crate::slab::Slab;
 use crate::stream::{Env, Stream};
 use reactor::{Cx, Events, Handler};
 use std::os::fd::RawFd;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 use std::sync::Arc;
 
 pub const K_LISTENER: u64 = 1;
@@ -503,6 +503,38 @@ impl Worker {
         }
     }
 
+    /// Soft stop, once per process: the frontends' sockets are closed so
+    /// that the kernel sends new connections to the process that replaces
+    /// us (its own SO_REUSEPORT socket, or this very socket it took over
+    /// with `-x`). Connections the kernel already queued on a socket only
+    /// we hold would be reset by the close: they are accepted and served
+    /// first.
+    fn unbind_listeners(&mut self, cx: &mut Cx<'_, Msg>) {
+        let listeners = self.listeners.clone();
+        for (i, l) in listeners.iter().enumerate() {
+            if !matches!(l.kind, LKind::Proxy(_)) || l.closed.load(Acquire) {
+                continue;
+            }
+            while Self::reserve(&self.rt, l) {
+                match crate::sock::accept(l.fd) {
+                    Ok((fd, addr)) => self.start_conn(cx, fd, addr.to_inet(), i),
+                    Err(e) => {
+                        Self::unreserve(&self.rt, l);
+                        if !matches!(e.raw_os_error(), Some(libc::EINTR) | Some(libc::ECONNABORTED)) {
+                            break;
+                        }
+                    }
+                }
+            }
+            l.closed.store(true, Release);
+            if l.inherited {
+                // Not ours to close (fd@): only stop polling it.
+                continue;
+            }
+            cx.fd_delete_shared(l.fd);
+        }
+    }
+
     fn stop_listeners(&mut self, cx: &mut Cx<'_, Msg>) {
         for l in self.listeners.iter() {
             if matches!(l.kind, LKind::Proxy(_)) {
@@ -582,6 +614,9 @@ impl Handler for Worker {
             Msg::SoftStop => {
                 self.soft_stopping = true;
                 self.stop_listeners(cx);
+                if !self.rt.unbound.swap(true, AcqRel) {
+                    self.unbind_listeners(cx);
+                }
                 self.close_idle_clients(cx);
                 self.maybe_exit(cx);
             }

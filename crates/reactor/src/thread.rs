@@ -271,6 +271,15 @@ impl<'a, M: Send + 'static> Cx<'a, M> {
     pub fn fd_delete(&mut self, fdn: RawFd) {
         fd::delete(fdn, &self.sh.epoll_fds);
     }
+    /// Closes a shared listener whose socket may live on elsewhere (handed
+    /// to a new process): closing would not remove it from our epoll sets
+    /// then, and they would keep taking its exclusive wake-ups.
+    pub fn fd_delete_shared(&mut self, fdn: RawFd) {
+        for &ep in self.sh.epoll_fds.iter() {
+            fd::epoll_del(ep, fdn);
+        }
+        fd::delete(fdn, &self.sh.epoll_fds);
+    }
     /// Moves `fd` (owned by another thread, removed from its shared list by
     /// the caller) to this thread with a new token.
     pub fn fd_takeover(&mut self, fdn: RawFd, token: u64) {

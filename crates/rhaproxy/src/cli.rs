@@ -59,6 +59,12 @@ pub struct Options {
     pub debug_mem: Option<String>,
     /// `-dK<classes>`: dump keywords.
     pub dump_keywords: Option<String>,
+    /// `-sf`/`-st <pid>*`: processes to tell to leave once we listen.
+    pub old_pids: Vec<i32>,
+    /// `-st` (terminate them) rather than `-sf` (let them finish).
+    pub old_terminate: bool,
+    /// `-x <socket>`: take the listening sockets of the old process.
+    pub old_socket: Option<String>,
     /// Program name (argv[0]).
     pub argv0: String,
 }
@@ -73,6 +79,8 @@ pub enum Action {
     Usage(Option<String>),
     /// Flag recognised but refused for now.
     NotSupported(String),
+    /// A bad argument: alert text, exit 1 (no usage).
+    Fatal(String),
 }
 
 /// Parses argv (without argv[0]).
@@ -116,8 +124,41 @@ pub fn parse(argv0: &str, args: &[String]) -> Action {
             "-dD" => o.diag = true,
             "-dL" => o.dump_libs = true,
             "-W" | "-Ws" => return Action::NotSupported(format!("master-worker mode ('{a}')")),
-            "-sf" | "-st" => return Action::NotSupported(format!("soft-stop of old processes ('{a}')")),
-            "-x" => return Action::NotSupported("listening sockets transfer ('-x')".into()),
+            "-sf" | "-st" => {
+                o.old_terminate = a == "-st";
+                // Every following word up to the next option is a pid.
+                while let Some(w) = args.get(i + 1).filter(|w| !w.starts_with('-')) {
+                    let digits = w.trim_start();
+                    let end = digits
+                        .char_indices()
+                        .find(|&(k, c)| !(c.is_ascii_digit() || (k == 0 && c == '+')))
+                        .map_or(digits.len(), |(k, _)| k);
+                    if !digits[end..].trim().is_empty() {
+                        return Action::Fatal(format!(
+                            "{a} option: some bytes unconsumed in PID list {{{}}}",
+                            &digits[end..]
+                        ));
+                    }
+                    match digits[..end].parse::<i64>() {
+                        Ok(p) if p > 0 && p <= i64::from(i32::MAX) => o.old_pids.push(p as i32),
+                        Ok(p) if p > 0 => {
+                            return Action::Fatal(format!(
+                                "{a} option: failed to parse {{{w}}}: Numerical result out of range"
+                            ))
+                        }
+                        _ => return Action::Usage(None),
+                    }
+                    i += 1;
+                }
+            }
+            "-x" => {
+                let Some(v) = next(i) else {
+                    return Action::Usage(Some(alert_line("Unix socket path expected with the -x flag\n")));
+                };
+                o.old_socket = Some(v);
+                i += 2;
+                continue;
+            }
             "-S" => return Action::NotSupported("the master CLI ('-S')".into()),
             "-cc" | "-f" | "-C" | "-p" | "-n" | "-N" | "-m" | "-L" => {
                 let Some(v) = next(i) else {
@@ -152,6 +193,11 @@ pub fn parse(argv0: &str, args: &[String]) -> Action {
         return Action::Usage(None);
     }
     Action::Run(Box::new(o))
+}
+
+/// An `[ALERT]` line as HAProxy prints it before the usage text.
+fn alert_line(text: &str) -> String {
+    format!("{:<11}({}) : {text}", "[ALERT]", std::process::id())
 }
 
 /// The version banner (first lines of `-v` and `-vv`).
@@ -279,7 +325,23 @@ mod tests {
         assert!(matches!(p(&["-vv"]), Action::BuildInfo));
         assert!(matches!(p(&["-Z"]), Action::Usage(_)));
         assert!(matches!(p(&["-f"]), Action::Usage(_)));
-        assert!(matches!(p(&["-f", "x", "-sf", "1"]), Action::NotSupported(_)));
+        match p(&["-f", "x", "-sf", "12", "34", "-x", "/s"]) {
+            Action::Run(o) => {
+                assert_eq!(o.old_pids, vec![12, 34]);
+                assert!(!o.old_terminate);
+                assert_eq!(o.old_socket.as_deref(), Some("/s"));
+                assert_eq!(o.cfg_files, vec![PathBuf::from("x")]);
+            }
+            a => panic!("{a:?}"),
+        }
+        match p(&["-st", "-f", "x"]) {
+            Action::Run(o) => assert!(o.old_pids.is_empty() && o.old_terminate),
+            a => panic!("{a:?}"),
+        }
+        assert!(matches!(p(&["-f", "x", "-sf", "0"]), Action::Usage(_)));
+        assert!(matches!(p(&["-f", "x", "-sf", "12ab"]), Action::Fatal(_)));
+        assert!(matches!(p(&["-f", "x", "-x"]), Action::Usage(Some(_))));
+        assert!(matches!(p(&["-f", "x", "-W"]), Action::NotSupported(_)));
         match p(&["-cc", "1"]) {
             Action::Run(o) => assert_eq!(o.check_condition.as_deref(), Some("1")),
             a => panic!("{a:?}"),

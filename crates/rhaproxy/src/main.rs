@@ -37,42 +37,117 @@ impl Printer {
     }
 }
 
-/// Starts proxying with a loaded configuration: goes to the background
-/// when asked (`-D` / `daemon`, unless `-d`/`-db`), writes the pid file,
-/// then runs until stopped.
+/// Sends `sig` to each old pid (`-sf`/`-st`), as HAProxy's
+/// `tell_old_pids`: a pid that is gone is skipped silently.
+fn tell_old_pids(pids: &[i32], sig: i32) -> usize {
+    pids.iter()
+        // SAFETY: kill(2) has no pointer arguments; the pids were given
+        // by the user for exactly this.
+        .filter(|&&p| unsafe { libc::kill(p, sig) } == 0)
+        .count()
+}
+
+/// Points stdin, stdout and stderr at /dev/null (a daemon has no tty).
+fn stdio_quiet() {
+    // SAFETY: open/dup2/close on descriptors this process owns; 0-2 are
+    // replaced atomically by dup2.
+    unsafe {
+        let fd = libc::open(c"/dev/null".as_ptr(), libc::O_RDWR);
+        if fd >= 0 {
+            for t in 0..3 {
+                libc::dup2(fd, t);
+            }
+            if fd > 2 {
+                libc::close(fd);
+            }
+        }
+    }
+}
+
+/// Starts proxying with a loaded configuration, in HAProxy's order: take
+/// the old process's sockets (`-x`), bind every listener, create the pid
+/// file, tell the old processes to leave (`-sf`/`-st`), go to the
+/// background when asked (`-D` / `daemon`, unless `-d`/`-db`; the parent
+/// writes the child's pid and exits), then run until stopped.
 fn start(mut cfg: config::Config, opts: &Options, out: &mut Printer) -> ! {
     if let Some(n) = opts.maxconn {
         cfg.global.maxconn = Some(n);
     }
     let daemon = (opts.daemon || cfg.global.daemon) && !opts.debug && !opts.foreground;
+    let mut old_socks = Vec::new();
+    if let Some(x) = opts.old_socket.as_deref().filter(|x| *x != "/dev/null") {
+        match proxy::cli::getsocks::fetch(x) {
+            Ok(v) => old_socks = v,
+            Err(w) => {
+                if !out.quiet {
+                    proxy::startup_msg("[WARNING]", &w);
+                }
+                out.alert_plain("Failed to get the sockets from the old process!");
+                exit(1);
+            }
+        }
+    }
+    let run_opts = proxy::RunOptions {
+        nbthread: None,
+        old_socks,
+    };
+    let pidfile = opts.pidfile.clone().or(cfg.global.pidfile.clone().map(Into::into));
+    let bound = match proxy::bind(cfg, run_opts) {
+        Ok(b) => b,
+        Err(e) => {
+            for line in e.lines() {
+                out.alert_plain(line);
+            }
+            exit(1)
+        }
+    };
+    let mut pidfd = None;
+    if let Some(p) = &pidfile {
+        let _ = std::fs::remove_file(p);
+        match std::fs::File::create(p) {
+            Ok(f) => pidfd = Some(f),
+            Err(_) => {
+                out.alert_plain(&format!(
+                    "[{}.main()] Cannot create pidfile {}",
+                    opts.argv0,
+                    p.display()
+                ));
+                exit(1);
+            }
+        }
+    }
+    let sig = if opts.old_terminate {
+        libc::SIGTERM
+    } else {
+        libc::SIGUSR1
+    };
+    tell_old_pids(&opts.old_pids, sig);
     if daemon {
-        // SAFETY: no thread has been started yet, so fork() duplicates a
-        // single-threaded process; the parent only exits.
+        // SAFETY: no thread has been started yet (bind() starts none), so
+        // fork() duplicates a single-threaded process; the parent only
+        // writes the pid file and exits.
         let pid = unsafe { libc::fork() };
         if pid < 0 {
-            out.alert_plain("[rhaproxy.main()] Cannot fork.");
+            out.alert_plain(&format!("[{}.main()] Cannot fork.", opts.argv0));
             exit(1);
         }
         if pid > 0 {
+            if let Some(f) = &mut pidfd {
+                let _ = writeln!(f, "{pid}");
+            }
             exit(0);
         }
         // SAFETY: detaching from the controlling terminal in the child.
         unsafe {
             libc::setsid();
         }
+        stdio_quiet();
+        out.quiet = true;
+    } else if let Some(f) = &mut pidfd {
+        let _ = writeln!(f, "{}", std::process::id());
     }
-    let pidfile = opts.pidfile.clone().or(cfg.global.pidfile.clone().map(Into::into));
-    if let Some(p) = &pidfile {
-        if let Err(e) = std::fs::write(p, format!("{}\n", std::process::id())) {
-            out.alert_plain(&format!(
-                "[rhaproxy.main()] Cannot create pidfile {} : {e}",
-                p.display()
-            ));
-            exit(1);
-        }
-    }
-    let run_opts = proxy::RunOptions { nbthread: None };
-    match proxy::run(cfg, run_opts) {
+    drop(pidfd);
+    match bound.run() {
         Ok(()) => exit(0),
         Err(e) => {
             for line in e.lines() {
@@ -149,6 +224,10 @@ fn main() {
                 eprintln!("{m}");
             }
             eprint!("{}", cli::usage(&prog));
+            exit(1)
+        }
+        cli::Action::Fatal(msg) => {
+            eprintln!("{:<11}({pid}) : {msg}", "[ALERT]");
             exit(1)
         }
         cli::Action::NotSupported(what) => {

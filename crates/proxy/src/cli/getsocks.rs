@@ -10,6 +10,10 @@
 //! The session's socket is made blocking (with 1 s timeouts) for the
 //! exchange, as HAProxy does, and the session ends afterwards.
 //!
+//! The receiving side ([`fetch`], for `-x`) lives here too: it returns the
+//! old process's sockets with what describes them, and `listener.rs` picks
+//! among them instead of binding anew.
+//!
 //! This module owns only the exchange; it must not change listeners (the
 //! sockets keep being served here until this process stops).
 
@@ -25,24 +29,73 @@ const MAX_SEND_FD: usize = 252;
 pub fn exported(ls: &[Listener]) -> Vec<(RawFd, Option<&str>)> {
     let mut v: Vec<(RawFd, Option<&str>)> = ls
         .iter()
-        .filter(|l| !l.inherited)
+        .filter(|l| !l.inherited && !l.closed.load(std::sync::atomic::Ordering::Acquire))
         .map(|l| (l.fd, l.iface.as_deref()))
         .collect();
     v.sort_unstable_by_key(|x| x.0);
     v
 }
 
+/// HAProxy's `SOCK_XFER_OPT_*` bits, which the receiver compares with
+/// what its own `bind` line asks for.
+pub const OPT_FOREIGN: u32 = 1;
+pub const OPT_V6ONLY: u32 = 2;
+pub const OPT_DGRAM: u32 = 4;
+
+fn getsockopt_int(fd: RawFd, level: i32, name: i32) -> i32 {
+    let mut v: i32 = 0;
+    let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: v and len are live and sized for an int option.
+    let r = unsafe { libc::getsockopt(fd, level, name, &mut v as *mut i32 as *mut libc::c_void, &mut len) };
+    if r < 0 {
+        0
+    } else {
+        v
+    }
+}
+
+/// The transfer options of a socket, read from the socket itself.
+fn sock_options(fd: RawFd) -> u32 {
+    let mut o = 0;
+    let Ok(a) = crate::sock::local_addr(fd) else {
+        return 0;
+    };
+    match a.family() {
+        libc::AF_INET
+            if getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_TRANSPARENT) != 0
+                || getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_FREEBIND) != 0 =>
+        {
+            o |= OPT_FOREIGN;
+        }
+        libc::AF_INET6 => {
+            if getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_TRANSPARENT) != 0
+                || getsockopt_int(fd, libc::IPPROTO_IP, libc::IP_FREEBIND) != 0
+            {
+                o |= OPT_FOREIGN;
+            }
+            if getsockopt_int(fd, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY) != 0 {
+                o |= OPT_V6ONLY;
+            }
+        }
+        _ => {}
+    }
+    if getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TYPE) == libc::SOCK_DGRAM {
+        o |= OPT_DGRAM;
+    }
+    o
+}
+
 /// The per-FD descriptors of one batch: no namespace, the interface name
-/// (truncated to IFNAMSIZ-1 like the kernel's names), four zero bytes.
+/// (truncated to IFNAMSIZ-1 like the kernel's names), the options.
 fn describe(batch: &[(RawFd, Option<&str>)]) -> Vec<u8> {
     let mut buf = Vec::with_capacity(batch.len() * 8);
-    for (_, iface) in batch {
+    for (fd, iface) in batch {
         buf.push(0);
         let name = iface.unwrap_or("").as_bytes();
         let name = &name[..name.len().min(libc::IFNAMSIZ - 1)];
         buf.push(name.len() as u8);
         buf.extend_from_slice(name);
-        buf.extend_from_slice(&[0, 0, 0, 0]);
+        buf.extend_from_slice(&sock_options(*fd).to_ne_bytes());
     }
     buf
 }
@@ -188,13 +241,204 @@ fn exchange(fd: RawFd, pending: &[u8], allowed: bool, ls: &[Listener]) -> Result
     Ok(())
 }
 
+/// A listening socket received from the old process.
+#[derive(Clone)]
+pub struct OldSock {
+    pub fd: RawFd,
+    pub addr: crate::sock::RawAddr,
+    pub iface: String,
+    pub options: u32,
+}
+
+impl std::fmt::Debug for OldSock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "OldSock(fd {}, iface {:?}, options {})",
+            self.fd, self.iface, self.options
+        )
+    }
+}
+
+/// One `recvmsg`: data into `buf`, FDs appended to `fds`.
+fn recv_fds(fd: RawFd, buf: &mut [u8], fds: &mut Vec<RawFd>) -> io::Result<usize> {
+    let space = {
+        // SAFETY: CMSG_SPACE only computes a size.
+        unsafe { libc::CMSG_SPACE((MAX_SEND_FD * std::mem::size_of::<RawFd>()) as u32) as usize }
+    };
+    let mut cbuf = vec![0u64; space.div_ceil(8)];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: msghdr is plain data; all-zero is a valid empty header.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = cbuf.as_mut_ptr() as *mut libc::c_void;
+    msg.msg_controllen = space as _;
+    let n = loop {
+        // SAFETY: the iovec and control buffer are live and sized as
+        // declared in `msg` for the call.
+        let r = unsafe { libc::recvmsg(fd, &mut msg, libc::MSG_CMSG_CLOEXEC) };
+        if r >= 0 {
+            break r as usize;
+        }
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINTR) {
+            return Err(e);
+        }
+    };
+    // SAFETY: the kernel filled the control buffer up to msg_controllen;
+    // CMSG_FIRSTHDR/NXTHDR stay within it and each SCM_RIGHTS payload holds
+    // (cmsg_len - CMSG_LEN(0)) bytes of ints, read unaligned.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let bytes = (*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize;
+                let p = libc::CMSG_DATA(c) as *const RawFd;
+                for i in 0..bytes / std::mem::size_of::<RawFd>() {
+                    fds.push(std::ptr::read_unaligned(p.add(i)));
+                }
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Ok(n)
+}
+
+fn recv_exact(fd: RawFd, buf: &mut [u8]) -> io::Result<()> {
+    let mut got = 0;
+    while got < buf.len() {
+        match crate::sock::recv(fd, &mut buf[got..]) {
+            Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => got += n,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Parses one FD's descriptor at the start of `d`: (iface, options, size).
+fn parse_desc(d: &[u8]) -> Option<(String, u32, usize)> {
+    let ns = *d.first()? as usize;
+    let il = *d.get(1 + ns)? as usize;
+    let iface = d.get(2 + ns..2 + ns + il)?;
+    let o = d.get(2 + ns + il..6 + ns + il)?;
+    Some((
+        String::from_utf8_lossy(iface).into_owned(),
+        u32::from_ne_bytes([o[0], o[1], o[2], o[3]]),
+        6 + ns + il,
+    ))
+}
+
+/// A blocking UNIX stream socket connected to `path`, or the socket given
+/// as `sockpair@<fd>` (master-worker: the master's end to a worker).
+fn connect_old(path: &str) -> Result<RawFd, String> {
+    let fail = || format!("Failed to connect to the old process socket '{path}'");
+    if let Some(n) = path.strip_prefix("sockpair@") {
+        return n.parse::<RawFd>().map_err(|_| fail());
+    }
+    // SAFETY: plain socket(2) call.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(fail());
+    }
+    let addr = crate::sock::RawAddr::from_unix(path, false).map_err(|_| fail())?;
+    // SAFETY: addr holds a valid sockaddr_un of addr.len bytes.
+    let r = unsafe { libc::connect(fd, &addr.storage as *const _ as *const libc::sockaddr, addr.len) };
+    if r < 0 {
+        crate::sock::close_raw(fd);
+        return Err(fail());
+    }
+    Ok(fd)
+}
+
+/// `-x <socket>`: asks the old process for its listening sockets. Errors
+/// are HAProxy's warning texts; the caller adds the final alert.
+pub fn fetch(path: &str) -> Result<Vec<OldSock>, String> {
+    let fd = connect_old(path)?;
+    set_timeouts(fd);
+    let r = fetch_on(fd);
+    if !path.starts_with("sockpair@") {
+        crate::sock::close_raw(fd);
+    }
+    r.map_err(|(e, fds)| {
+        for f in fds {
+            crate::sock::close_raw(f);
+        }
+        e
+    })
+}
+
+type FetchErr = (String, Vec<RawFd>);
+
+fn fetch_on(fd: RawFd) -> Result<Vec<OldSock>, FetchErr> {
+    let e = |s: &str, fds: &Vec<RawFd>| (s.to_string(), fds.clone());
+    let none = Vec::new();
+    send_all(fd, b"_getsocks\n").map_err(|_| e("Failed to get the number of sockets to be transferred !", &none))?;
+    let mut nb = [0u8; 4];
+    recv_exact(fd, &mut nb).map_err(|_| e("Failed to get the number of sockets to be transferred !", &none))?;
+    let total = i32::from_ne_bytes(nb).max(0) as usize;
+    let mut fds: Vec<RawFd> = Vec::with_capacity(total);
+    let mut desc: Vec<u8> = Vec::new();
+    let mut parsed: Vec<(String, u32)> = Vec::with_capacity(total);
+    let mut buf = vec![0u8; 64 * 1024];
+    while parsed.len() < total {
+        let before = fds.len();
+        let n = recv_fds(fd, &mut buf, &mut fds).map_err(|_| e("Failed to transfer sockets", &fds))?;
+        if n == 0 && fds.len() == before {
+            break;
+        }
+        if fds.len() > total {
+            return Err(e("Got to many sockets !", &fds));
+        }
+        desc.extend_from_slice(&buf[..n]);
+        let mut off = 0;
+        while parsed.len() < fds.len() {
+            match parse_desc(&desc[off..]) {
+                Some((iface, opts, used)) => {
+                    parsed.push((iface, opts));
+                    off += used;
+                }
+                None => break,
+            }
+        }
+        desc.drain(..off);
+        // A full batch waits for our acknowledgement before the next.
+        if parsed.len() == fds.len() && fds.len().is_multiple_of(MAX_SEND_FD) && fds.len() < total {
+            send_all(fd, &0i32.to_ne_bytes()).map_err(|_| e("Failed to transfer sockets", &fds))?;
+        }
+    }
+    if parsed.len() != total || fds.len() != total {
+        let msg = format!(
+            "We didn't get the expected number of sockets (expecting {total} got {})",
+            fds.len()
+        );
+        return Err((msg, fds));
+    }
+    let mut out = Vec::with_capacity(total);
+    for (f, (iface, options)) in fds.iter().zip(parsed) {
+        let addr = crate::sock::local_addr(*f).map_err(|_| e("Failed to get socket address", &fds))?;
+        out.push(OldSock {
+            fd: *f,
+            addr,
+            iface,
+            options,
+        });
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn descriptors_carry_interface_and_zero_options() {
-        let d = describe(&[(3, None), (4, Some("lo"))]);
+        let d = describe(&[(-1, None), (-1, Some("lo"))]);
         assert_eq!(d, vec![0, 0, 0, 0, 0, 0, 0, 2, b'l', b'o', 0, 0, 0, 0]);
     }
 }
