@@ -1886,6 +1886,17 @@ impl Parser {
                         missing(self);
                         return;
                     }
+                    let want = match k {
+                        "on-marked-down" => "shutdown-sessions",
+                        "on-marked-up" => "shutdown-backup-sessions",
+                        _ => v,
+                    };
+                    if v != want {
+                        self.diags.alert(format!(
+                            "[{file}:{line}] : {who} : '{k}' expects '{want}' but got '{v}'."
+                        ));
+                        return;
+                    }
                     let x = Some(v.to_string());
                     match k {
                         "track" => s.track = x,

@@ -1189,10 +1189,6 @@ pub fn unsupported_server_kw(s: &config::model::Server) -> Option<&'static str> 
         Some("observe")
     } else if s.on_error.is_some() {
         Some("on-error")
-    } else if s.on_marked_down.is_some() {
-        Some("on-marked-down")
-    } else if s.on_marked_up.is_some() {
-        Some("on-marked-up")
     } else {
         None
     }
@@ -1281,6 +1277,7 @@ pub fn set_stopped(
     let (a0, b0) = counts(px);
     let was_stopping = sv.admin.load(Relaxed) & crate::runtime::ADM_DRAIN != 0;
     sv.up.store(false, Relaxed);
+    shutdown_on_marked_down(cx, be, srv, sv);
     let now = reactor::now_ms();
     sv.last_change_ms.store(now, Relaxed);
     let xferred = if px.cfg.options.redispatch.is_some() {
@@ -1300,6 +1297,30 @@ pub fn set_stopped(
         set_backend_down(px, now);
     }
     sv.chk.down_trans.fetch_add(1, Relaxed);
+}
+
+/// `on-marked-down shutdown-sessions`: the server's streams end (on
+/// every thread, termination cause 'D') as it goes down or into
+/// maintenance.
+fn shutdown_on_marked_down(cx: &mut Cx<'_, Msg>, be: usize, srv: usize, sv: &ServerRt) {
+    if sv.cfg.on_marked_down.is_some() {
+        for t in 0..cx.nbthread() {
+            cx.send(t, Msg::KillServerStreams { be, srv, why: b'D' });
+        }
+    }
+}
+
+/// `on-marked-up shutdown-backup-sessions`: a non-backup server with a
+/// weight coming up ends the streams of every backup server (cause 'U').
+fn shutdown_on_marked_up(cx: &mut Cx<'_, Msg>, px: &ProxyRt, be: usize, sv: &ServerRt) {
+    if sv.cfg.on_marked_up.is_none() || sv.cfg.backup || sv.uweight.load(Relaxed) == 0 {
+        return;
+    }
+    for (bi, _) in px.servers.iter().enumerate().filter(|(_, b)| b.cfg.backup) {
+        for t in 0..cx.nbthread() {
+            cx.send(t, Msg::KillServerStreams { be, srv: bi, why: b'U' });
+        }
+    }
 }
 
 /// HAProxy's `set_backend_down()`: the alert quotes the name, the log
@@ -1387,6 +1408,7 @@ pub fn admin_changed_cause(
         if sv.chk.enabled {
             sv.chk.health.store(0, Relaxed);
         }
+        shutdown_on_marked_down(cx, be, srv, sv);
         let xferred = crate::backend::redistribute(rt, be, srv, |p| send_dequeued(cx, p, be));
         let (act, bck) = counts(px);
         let qlen = srv_qlen(px, srv);
@@ -1405,6 +1427,9 @@ pub fn admin_changed_cause(
             // Starts OK but is checked at once (HAProxy).
             sv.chk.health.store(sv.cfg.rise, Relaxed);
             sv.up.store(true, Relaxed);
+        }
+        if sv.up.load(Relaxed) {
+            shutdown_on_marked_up(cx, px, be, sv);
         }
         let state = format!(
             "{}/{}",
@@ -1466,6 +1491,7 @@ pub fn set_running(
         .fetch_add(now_s(now).saturating_sub(now_s(last)), Relaxed);
     sv.last_change_ms.store(now, Relaxed);
     sv.up.store(true, Relaxed);
+    shutdown_on_marked_up(cx, px, be, sv);
     let xferred = crate::backend::grab_from_px(rt, be, srv, |p| send_dequeued(cx, p, be));
     let (act, bck) = counts(px);
     let qlen = srv_qlen(px, srv);

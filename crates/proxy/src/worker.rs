@@ -70,7 +70,9 @@ pub enum Msg {
     /// `shutdown session` for a stream of this thread.
     KillStream { idx: u32, gen: u32 },
     /// `shutdown sessions server`: this thread's streams on that server.
-    KillServerStreams { be: usize, srv: usize },
+    /// `why`: the termination cause letter (K: killed from the CLI, D: the
+    /// server went down, U: a server came up, for `on-marked-*`).
+    KillServerStreams { be: usize, srv: usize, why: u8 },
     /// A listener this thread paused at a connection limit has room again.
     Resume { listener: usize },
     /// `set server <be>/<srv> fqdn`: thread 0 moves the server to a
@@ -431,15 +433,22 @@ impl Worker {
     /// Ends a stream at once (`shutdown session`), releasing everything
     /// it holds as a normal end would.
     pub fn kill_stream(&mut self, cx: &mut Cx<'_, Msg>, idx: u32, gen: u32) {
+        self.kill_stream_why(cx, idx, gen, b'K');
+    }
+
+    fn kill_stream_why(&mut self, cx: &mut Cx<'_, Msg>, idx: u32, gen: u32, why: u8) {
         let Some(mut s) = self.streams.take(idx, gen) else {
             return;
         };
-        s.term = crate::stream::Term { who: b'K', when: b'D' };
+        // A server going down or up (`on-marked-*`) cuts a TCP stream with
+        // no stage letter, as HAProxy's stream_shutdown() leaves it.
+        let when = if why != b'K' && s.http.is_none() { b'-' } else { b'D' };
+        s.term = crate::stream::Term { who: why, when };
         self.end_stream(cx, idx, gen, s);
     }
 
     /// Ends this thread's streams using server `srv` of backend `be`.
-    pub fn kill_server_streams(&mut self, cx: &mut Cx<'_, Msg>, be: usize, srv: usize) {
+    pub fn kill_server_streams(&mut self, cx: &mut Cx<'_, Msg>, be: usize, srv: usize, why: u8) {
         let victims: Vec<(u32, u32)> = self
             .streams
             .iter()
@@ -447,7 +456,7 @@ impl Worker {
             .map(|(i, g, _)| (i, g))
             .collect();
         for (i, g) in victims {
-            self.kill_stream(cx, i, g);
+            self.kill_stream_why(cx, i, g, why);
         }
     }
 
@@ -627,7 +636,7 @@ impl Handler for Worker {
                 let _ = reply.send(lines);
             }
             Msg::KillStream { idx, gen } => self.kill_stream(cx, idx, gen),
-            Msg::KillServerStreams { be, srv } => self.kill_server_streams(cx, be, srv),
+            Msg::KillServerStreams { be, srv, why } => self.kill_server_streams(cx, be, srv, why),
             Msg::ExtCheckDone { be, srv, pid, status } => {
                 let rt = self.rt.clone();
                 self.checks.on_ext_done(cx, &rt, be, srv, pid, status);

@@ -1361,9 +1361,9 @@ fn cmd_shutdown_sessions_server(c: &mut Ctx, args: &[String], _: Option<&[u8]>) 
     };
     for t in 0..c.cx.nbthread() {
         if t == c.cx.tid() {
-            c.w.kill_server_streams(c.cx, be, srv);
+            c.w.kill_server_streams(c.cx, be, srv, b'K');
         } else {
-            c.cx.send(t, crate::worker::Msg::KillServerStreams { be, srv });
+            c.cx.send(t, crate::worker::Msg::KillServerStreams { be, srv, why: b'K' });
         }
     }
     String::new()
@@ -1468,7 +1468,7 @@ pub(crate) fn force_health(
 /// server.
 pub(crate) fn kill_server_streams(cx: &mut Cx<'_, Msg>, be: usize, srv: usize) {
     for t in 0..cx.nbthread() {
-        cx.send(t, crate::worker::Msg::KillServerStreams { be, srv });
+        cx.send(t, crate::worker::Msg::KillServerStreams { be, srv, why: b'K' });
     }
 }
 
