@@ -551,6 +551,76 @@ mod tests {
         assert_eq!(w.len(), 3, "{w:?}");
     }
 
+    fn cfg_with(servers: Vec<Server>) -> crate::model::Config {
+        let mut p = crate::model::Proxy {
+            name: "be".into(),
+            servers,
+            ..Default::default()
+        };
+        p.cap.backend = true;
+        crate::model::Config {
+            proxies: vec![p],
+            ..Default::default()
+        }
+    }
+
+    fn unresolved(name: &str, methods: &str, resolvers: bool) -> Server {
+        Server {
+            name: name.into(),
+            addr: Some(crate::addr::Addr::Inet {
+                ip: "0.0.0.0".parse().unwrap(),
+                ports: crate::addr::Ports::Range(80, 80),
+                host: Some(format!("{name}.invalid")),
+                unresolved: true,
+            }),
+            init_methods: parse_init_addr(methods).unwrap(),
+            resolvers: resolvers.then(|| "dns".to_string()),
+            loc: Loc {
+                file: "f.cfg".into(),
+                line: 3,
+            },
+            ..Server::defaults()
+        }
+    }
+
+    #[test]
+    fn init_addr_decisions_as_srv_init_addr() {
+        let mut c = cfg_with(vec![
+            unresolved("a", "", true),
+            unresolved("b", "libc,10.0.0.1", false),
+            unresolved("c", "none", false),
+            unresolved("d", "", false),
+            unresolved("e", "last", false),
+        ]);
+        let msgs = init_addrs(&mut c, false);
+        let s = &c.proxies[0].servers;
+        assert!(s[0].init_rmaint && !s[1].init_rmaint && s[2].init_rmaint && !s[3].init_rmaint);
+        assert!(
+            matches!(&s[1].addr, Some(crate::addr::Addr::Inet { ip, unresolved: false, .. }) if ip.to_string() == "10.0.0.1")
+        );
+        assert_eq!(
+            msgs,
+            vec![
+                (false, "[f.cfg:3] : 'server be/a' : could not resolve address 'a.invalid', disabling server.".to_string()),
+                (false, "[f.cfg:3] : 'server be/b' : could not resolve address 'b.invalid', falling back to configured address.".to_string()),
+                (true, "[f.cfg:3] : 'server be/d' : could not resolve address 'd.invalid'.".to_string()),
+                (true, "[f.cfg:3] : 'server be/e' : no method found to resolve address 'e.invalid'.".to_string()),
+            ]
+        );
+        // -dr: every failure ends in maintenance with a warning.
+        let mut c = cfg_with(vec![unresolved("d", "", false)]);
+        let msgs = init_addrs(&mut c, true);
+        assert!(c.proxies[0].servers[0].init_rmaint);
+        assert_eq!(msgs.len(), 1);
+        assert!(!msgs[0].0 && msgs[0].1.ends_with("disabling server."));
+    }
+
+    #[test]
+    fn dns_names() {
+        assert!(valid_dns_name("a.b.c") && valid_dns_name("a.b."));
+        assert!(!valid_dns_name(".internal") && !valid_dns_name("a..b") && !valid_dns_name(&"x".repeat(64)));
+    }
+
     #[test]
     fn name_server_addresses() {
         assert_eq!(sockaddr("127.0.0.1:53").unwrap().port(), 53);

@@ -355,11 +355,9 @@ impl Runner {
                     continue;
                 }
                 if self.res[i].try_left == 0 {
+                    // 2.6 never counts these in `show resolvers`' timeout.
                     if self.res[i].nb_responses == 0 {
                         self.res[i].status = Status::Timeout;
-                        for ns in &r.ns {
-                            ns.timeout.fetch_add(1, Relaxed);
-                        }
                     }
                     self.report_error(cx, rt, i, now);
                     continue;
