@@ -719,6 +719,18 @@ pub const GLOBAL_CARRIED: &[&str] = &[
     "set-var-fmt",
     "nbproc",
     "default-path",
+    "crt-base",
+    "ca-base",
+    "ssl-default-bind-ciphers",
+    "ssl-default-bind-ciphersuites",
+    "ssl-default-bind-options",
+    "ssl-default-server-ciphers",
+    "ssl-default-server-ciphersuites",
+    "ssl-default-server-options",
+    "ssl-server-verify",
+    "tune.ssl.default-dh-param",
+    "tune.ssl.cachesize",
+    "tune.ssl.lifetime",
 ];
 
 /// Proxy keywords rhaproxy parses into the model (rules are kept as words

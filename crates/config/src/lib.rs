@@ -18,6 +18,7 @@ pub mod model;
 pub mod parser;
 mod proxy_kw;
 pub mod resolvers;
+pub mod ssl;
 pub use proxy_kw::parse_dynamic_server;
 pub mod tokenizer;
 pub mod units;

@@ -149,7 +149,87 @@ pub struct Global {
     /// `set-var`/`set-var-fmt` lines (proc-scope variables set once at
     /// start-up, in order).
     pub set_vars: Vec<RawLine>,
+    /// TLS settings of the `global` section (`crt-base`, `ssl-default-*`,
+    /// `tune.ssl.*`).
+    pub ssl: SslGlobal,
     pub loc: Loc,
+}
+
+/// A TLS protocol version rhaproxy's TLS library speaks (rustls has
+/// neither SSLv3 nor TLSv1.0/1.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVer {
+    Tls12,
+    Tls13,
+}
+
+/// TLS options shared by `bind` lines, `server` lines and the global
+/// `ssl-default-*` defaults they start from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SslOpts {
+    pub min_ver: Option<TlsVer>,
+    pub max_ver: Option<TlsVer>,
+    /// `no-tlsv12` / `no-tlsv13`.
+    pub no_tls12: bool,
+    pub no_tls13: bool,
+    pub no_tls_tickets: bool,
+    /// `prefer-client-ciphers`: the client's order of suites wins (the
+    /// default is the server's, as HAProxy sets it).
+    pub prefer_client_ciphers: bool,
+    /// OpenSSL-style cipher list (TLSv1.2) and TLSv1.3 suites as written.
+    pub ciphers: Option<String>,
+    pub ciphersuites: Option<String>,
+}
+
+/// `global` TLS settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SslGlobal {
+    pub crt_base: Option<String>,
+    pub ca_base: Option<String>,
+    pub bind: SslOpts,
+    pub server: SslOpts,
+    /// `ssl-server-verify none` (the default is `required`).
+    pub server_verify_none: bool,
+    /// `tune.ssl.cachesize` (sessions) and `tune.ssl.lifetime` (seconds).
+    pub cachesize: u32,
+    pub lifetime_s: u32,
+}
+
+impl Default for SslGlobal {
+    fn default() -> Self {
+        SslGlobal {
+            crt_base: None,
+            ca_base: None,
+            bind: SslOpts::default(),
+            server: SslOpts::default(),
+            server_verify_none: false,
+            cachesize: 20000,
+            lifetime_s: 300,
+        }
+    }
+}
+
+/// Client-certificate verification of a `bind ... ssl` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verify {
+    #[default]
+    None,
+    Optional,
+    Required,
+}
+
+/// The TLS part of a `bind` line (`ssl` and its options).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct BindSsl {
+    /// `crt` files, each resolved against `crt-base`; a directory stands
+    /// for all the certificate files in it (expanded at parse time).
+    pub crts: Vec<String>,
+    /// `alpn` protocols offered, in order (`h2` is dropped: no HTTP/2).
+    pub alpn: Vec<String>,
+    pub opts: SslOpts,
+    pub verify: Verify,
+    pub ca_file: Option<String>,
+    pub strict_sni: bool,
 }
 
 impl Default for Global {
@@ -201,6 +281,7 @@ impl Default for Global {
             set_dumpable: false,
             env_ops: Vec::new(),
             set_vars: Vec::new(),
+            ssl: SslGlobal::default(),
             loc: Loc::default(),
         }
     }
@@ -255,6 +336,8 @@ pub struct Bind {
     pub expose_fd_listeners: bool,
     pub proto: Option<String>,
     pub shards: Option<String>,
+    /// `ssl` (with `crt` & co.): TLS on this listener.
+    pub ssl: Option<Box<BindSsl>>,
     pub loc: Loc,
 }
 
@@ -319,6 +402,8 @@ pub struct Server {
     pub proto: Option<String>,
     pub non_stick: bool,
     pub agent_check: bool,
+    /// TLS toward the server (`ssl`, `check-ssl` and their options).
+    pub ssl: ServerSsl,
     pub loc: Loc,
 }
 
@@ -359,6 +444,26 @@ impl Pp2Opts {
     pub fn any(&self) -> bool {
         *self != Pp2Opts::default()
     }
+}
+
+/// The TLS options of a `server` (or `default-server`) line.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ServerSsl {
+    /// `ssl`: traffic to the server is TLS.
+    pub enabled: bool,
+    /// `check-ssl`: health checks are TLS. As in HAProxy, `ssl` implies it
+    /// when the check goes to the server itself (no `port`/`addr`).
+    pub check_ssl: bool,
+    /// `verify none|required` when written (None: `ssl-server-verify`).
+    pub verify_required: Option<bool>,
+    pub ca_file: Option<String>,
+    /// `sni <expr>`: the sample expression as written.
+    pub sni: Option<String>,
+    pub verifyhost: Option<String>,
+    pub alpn: Vec<String>,
+    /// `no-ssl-reuse`: no session resumption.
+    pub no_reuse: bool,
+    pub opts: SslOpts,
 }
 
 impl Server {

@@ -1211,6 +1211,92 @@ impl Parser {
                     loc: loc.clone(),
                 });
             }
+            "crt-base" | "ca-base" => {
+                if self.too_many(w, 1, &loc, kw) {
+                    return;
+                }
+                let cur = if kw == "crt-base" {
+                    &mut self.cfg.global.ssl.crt_base
+                } else {
+                    &mut self.cfg.global.ssl.ca_base
+                };
+                if cur.is_some() {
+                    self.diags.alert(format!("{pfx} '{kw}' already specified."));
+                } else if arg(1).is_empty() {
+                    self.diags
+                        .alert(format!("{pfx} global statement '{kw}' expects a directory path as an argument."));
+                } else {
+                    *cur = Some(arg(1).to_string());
+                }
+            }
+            "ssl-default-bind-ciphers"
+            | "ssl-default-bind-ciphersuites"
+            | "ssl-default-server-ciphers"
+            | "ssl-default-server-ciphersuites" => {
+                if self.too_many(w, 1, &loc, kw) {
+                    return;
+                }
+                if arg(1).is_empty() {
+                    self.diags.alert(format!("{pfx} '{kw}' : missing argument."));
+                    return;
+                }
+                let g = &mut self.cfg.global.ssl;
+                let o = if kw.starts_with("ssl-default-bind") { &mut g.bind } else { &mut g.server };
+                if kw.ends_with("suites") {
+                    o.ciphersuites = Some(arg(1).to_string());
+                } else {
+                    o.ciphers = Some(arg(1).to_string());
+                }
+            }
+            "ssl-default-bind-options" | "ssl-default-server-options" => {
+                let stmt = format!("global statement '{kw}'");
+                let mut i = 1;
+                while i < w.len() {
+                    let g = &mut self.cfg.global.ssl;
+                    let o = if kw == "ssl-default-bind-options" { &mut g.bind } else { &mut g.server };
+                    match crate::ssl::apply_opt(o, &w[i], w.get(i + 1).map(|s| s.as_str()), &stmt) {
+                        Ok(n) => i += n,
+                        Err(e) => {
+                            self.diags.alert(format!("{pfx} {e}"));
+                            return;
+                        }
+                    }
+                }
+            }
+            "ssl-server-verify" => match arg(1) {
+                "none" => self.cfg.global.ssl.server_verify_none = true,
+                "required" => self.cfg.global.ssl.server_verify_none = false,
+                _ => self.diags.alert(format!("{pfx} '{kw}' expects 'none' or 'required' as argument.")),
+            },
+            "tune.ssl.default-dh-param" => {
+                if arg(1).is_empty() {
+                    self.diags.alert(format!("{pfx} '{kw}' expects an integer argument."));
+                } else if atol(arg(1)) < 1024 {
+                    self.diags.alert(format!("{pfx} '{kw}' expects a value >= 1024."));
+                } else {
+                    // Nothing to tune, but the user must know it.
+                    self.diags.warning(format!(
+                        "{pfx} '{kw}' has no effect: rhaproxy's TLS library (rustls) has no DHE key exchange (ECDHE only) (rhaproxy)."
+                    ));
+                }
+            }
+            "tune.ssl.cachesize" | "tune.ssl.lifetime" => {
+                if arg(1).is_empty() {
+                    self.diags.alert(format!("{pfx} '{kw}' expects an integer argument."));
+                    return;
+                }
+                if kw == "tune.ssl.cachesize" {
+                    self.cfg.global.ssl.cachesize = atol(arg(1)).max(0) as u32;
+                } else {
+                    match parse_time_ms(arg(1)) {
+                        Ok(ms) => self.cfg.global.ssl.lifetime_s = ms / 1000,
+                        Err(_) => self.diags.alert(format!(
+                            "{pfx} unexpected character '{}' in argument to <{kw}>.",
+                            arg(1).trim_start_matches(|c: char| c.is_ascii_digit()).chars().next().unwrap_or(' ')
+                        )),
+                    }
+                }
+            }
             "unsetenv" => {
                 for n in &w[1..] {
                     self.env.insert(n.clone(), None);

@@ -36,6 +36,25 @@ pub(crate) const BIND_CARRIED: &[&str] = &[
     "tfo",
     "transparent",
     "accept-proxy",
+    "ssl",
+    "crt",
+    "alpn",
+    "ssl-min-ver",
+    "ssl-max-ver",
+    "ciphers",
+    "ciphersuites",
+    "no-sslv3",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "no-tls-tickets",
+    "force-tlsv12",
+    "force-tlsv13",
+    "prefer-client-ciphers",
+    "strict-sni",
+    "ca-file",
+    "verify",
 ];
 
 /// `server` options parsed into `model::Server` (others: "not supported yet").
@@ -95,6 +114,30 @@ pub(crate) const SERVER_CARRIED: &[&str] = &[
     "stick",
     "agent-check",
     "no-agent-check",
+    "ssl",
+    "no-ssl",
+    "check-ssl",
+    "no-check-ssl",
+    "verify",
+    "ca-file",
+    "sni",
+    "verifyhost",
+    "no-verifyhost",
+    "alpn",
+    "ssl-min-ver",
+    "ssl-max-ver",
+    "ciphers",
+    "ciphersuites",
+    "no-sslv3",
+    "no-tlsv10",
+    "no-tlsv11",
+    "no-tlsv12",
+    "no-tlsv13",
+    "no-tls-tickets",
+    "force-tlsv12",
+    "force-tlsv13",
+    "ssl-reuse",
+    "no-ssl-reuse",
 ];
 
 const TIMEOUT_LIST: &str = "'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin'";
@@ -1417,6 +1460,8 @@ impl Parser {
             }
         }
         let mut opts = Bind::default();
+        let mut ssl = BindSsl::default();
+        let mut ssl_on = false;
         let mut i = 2;
         while i < w.len() {
             let k = w[i].as_str();
@@ -1611,6 +1656,100 @@ impl Parser {
                     opts.accept_proxy = true;
                     i += 1
                 }
+                "ssl" => {
+                    ssl_on = true;
+                    i += 1
+                }
+                "strict-sni" => {
+                    ssl.strict_sni = true;
+                    i += 1
+                }
+                "crt" | "alpn" | "ciphers" | "ciphersuites" | "ca-file" | "verify" => {
+                    let Some(x) = need(self) else { return };
+                    let g = &self.cfg.global.ssl;
+                    let bpfx = format!("{pfx} 'bind {}' in section '{sect}' :", w[1]);
+                    match k {
+                        "crt" => {
+                            let path = crate::ssl::with_base(g.crt_base.as_deref(), &x);
+                            let files = if std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+                                match crate::ssl::dir_certs(&path) {
+                                    Ok(f) => f,
+                                    Err(e) => {
+                                        self.diags.alert(format!(
+                                            "{bpfx} unable to scan directory '{path}' : {}.",
+                                            crate::io_text(&e)
+                                        ));
+                                        return;
+                                    }
+                                }
+                            } else {
+                                vec![path]
+                            };
+                            for f in files {
+                                if let Err(e) = crate::ssl::precheck_cert(&f) {
+                                    self.diags.alert(format!("{bpfx} {e}"));
+                                    return;
+                                }
+                                ssl.crts.push(f);
+                            }
+                        }
+                        "alpn" => {
+                            ssl.alpn.clear();
+                            for proto in x.split(',').filter(|p| !p.is_empty()) {
+                                if proto == "h2" {
+                                    // No HTTP/2 here: offering only the
+                                    // protocols we speak makes h2 clients
+                                    // fall back to http/1.1 on the wire.
+                                    self.diags.warning(format!(
+                                        "{bpfx} 'alpn {x}' : 'h2' is not offered since rhaproxy does not speak HTTP/2 yet; clients negotiate http/1.1 (rhaproxy)."
+                                    ));
+                                    continue;
+                                }
+                                ssl.alpn.push(proto.to_string());
+                            }
+                        }
+                        "ciphers" => ssl.opts.ciphers = Some(x),
+                        "ciphersuites" => ssl.opts.ciphersuites = Some(x),
+                        "ca-file" => ssl.ca_file = Some(crate::ssl::with_base(g.ca_base.as_deref(), &x)),
+                        _ => match x.as_str() {
+                            "none" => ssl.verify = Verify::None,
+                            "optional" | "required" => {
+                                self.diags.alert(format!(
+                                    "{pfx} 'bind {}' in section '{sect}': 'verify {x}' (client certificates) is not supported yet (rhaproxy).",
+                                    w[1]
+                                ));
+                                return;
+                            }
+                            _ => {
+                                self.diags.alert(format!(
+                                    "{bpfx} 'verify' : unknown verify method '{x}', only 'none', 'optional', and 'required' are supported"
+                                ));
+                                return;
+                            }
+                        },
+                    }
+                    i += 2;
+                }
+                "ssl-min-ver"
+                | "ssl-max-ver"
+                | "no-sslv3"
+                | "no-tlsv10"
+                | "no-tlsv11"
+                | "no-tlsv12"
+                | "no-tlsv13"
+                | "no-tls-tickets"
+                | "force-tlsv12"
+                | "force-tlsv13"
+                | "prefer-client-ciphers" => {
+                    let stmt = format!("'bind {}' in section '{sect}'", w[1]);
+                    match crate::ssl::apply_opt(&mut ssl.opts, k, v, &stmt) {
+                        Ok(n) => i += n,
+                        Err(e) => {
+                            self.diags.alert(format!("{pfx} {e}"));
+                            return;
+                        }
+                    }
+                }
                 _ if keywords::BIND_KWS.contains(&k) => {
                     self.diags.alert(format!(
                         "{pfx} 'bind {}' in section '{sect}': '{k}' is not supported yet (rhaproxy).",
@@ -1632,6 +1771,12 @@ impl Parser {
                     return;
                 }
             }
+        }
+        if ssl_on {
+            if !self.finish_bind_ssl(&mut ssl, &p.name, &w[1], loc) {
+                return;
+            }
+            opts.ssl = Some(Box::new(ssl));
         }
         for mut b in binds {
             let (addr, raw) = (b.addr.take(), std::mem::take(&mut b.raw));
@@ -1689,6 +1834,89 @@ impl Parser {
             s.name = format!("{}{n}", w[1]);
             p.servers.push(s);
         }
+    }
+
+    /// Completes a `bind ... ssl` from the global defaults and checks what
+    /// HAProxy checks when it builds the TLS context (texts as HAProxy's).
+    fn finish_bind_ssl(&mut self, ssl: &mut BindSsl, px: &str, addr: &str, loc: &Loc) -> bool {
+        let g = &self.cfg.global.ssl.bind;
+        let o = &mut ssl.opts;
+        o.ciphers = o.ciphers.take().or(g.ciphers.clone());
+        o.ciphersuites = o.ciphersuites.take().or(g.ciphersuites.clone());
+        o.min_ver = o.min_ver.or(g.min_ver);
+        o.max_ver = o.max_ver.or(g.max_ver);
+        o.no_tls12 |= g.no_tls12;
+        o.no_tls13 |= g.no_tls13;
+        o.no_tls_tickets |= g.no_tls_tickets;
+        o.prefer_client_ciphers |= g.prefer_client_ciphers;
+        let at = format!("for bind '{addr}' at [{}:{}]", loc.file, loc.line);
+        let mut ok = true;
+        if let Some(c) = &o.ciphers {
+            if let Err(why) = crate::ssl::tls12_suites(c) {
+                self.diags.alert(format!(
+                    "Proxy '{px}': unable to set SSL cipher list to '{c}' {at}. {why} (rhaproxy)."
+                ));
+                ok = false;
+            }
+        }
+        if let Some(c) = &o.ciphersuites {
+            if let Err(why) = crate::ssl::tls13_suites(c) {
+                self.diags.alert(format!(
+                    "Proxy '{px}': unable to set TLS 1.3 cipher suites to '{c}' {at}. {why} (rhaproxy)."
+                ));
+                ok = false;
+            }
+        }
+        if ssl.crts.is_empty() {
+            self.diags
+                .alert(format!("Proxy '{px}': no SSL certificate specified {at} (use 'crt')."));
+            ok = false;
+        }
+        ok
+    }
+
+    /// Completes a server's TLS options from the global defaults and checks
+    /// what HAProxy checks when it prepares the server's TLS context.
+    fn finish_server_ssl(&mut self, ssl: &mut ServerSsl, who: &str, loc: &Loc) -> bool {
+        if !ssl.enabled && !ssl.check_ssl {
+            return true;
+        }
+        let g = &self.cfg.global.ssl;
+        let verify_none = !ssl.verify_required.unwrap_or(!g.server_verify_none);
+        let d = &g.server;
+        let o = &mut ssl.opts;
+        o.ciphers = o.ciphers.take().or(d.ciphers.clone());
+        o.ciphersuites = o.ciphersuites.take().or(d.ciphersuites.clone());
+        o.min_ver = o.min_ver.or(d.min_ver);
+        o.max_ver = o.max_ver.or(d.max_ver);
+        o.no_tls12 |= d.no_tls12;
+        o.no_tls13 |= d.no_tls13;
+        o.no_tls_tickets |= d.no_tls_tickets;
+        ssl.verify_required = Some(!verify_none);
+        let at = format!("[{}:{}] : {who} :", loc.file, loc.line);
+        if !verify_none && ssl.ca_file.is_none() {
+            self.diags.alert(format!(
+                "{at} verify is enabled by default but no CA file specified. If you're running on a LAN where you're certain to trust the server's certificate, please set an explicit 'verify none' statement on the 'server' line, or use 'ssl-server-verify none' in the global section to disable server-side verifications by default."
+            ));
+            return false;
+        }
+        if let Some(c) = &o.ciphers {
+            if let Err(why) = crate::ssl::tls12_suites(c) {
+                self.diags.alert(format!(
+                    "{at} unable to set SSL cipher list to '{c}'. {why} (rhaproxy)."
+                ));
+                return false;
+            }
+        }
+        if let Some(c) = &o.ciphersuites {
+            if let Err(why) = crate::ssl::tls13_suites(c) {
+                self.diags.alert(format!(
+                    "{at} unable to set TLS 1.3 cipher suites to '{c}'. {why} (rhaproxy)."
+                ));
+                return false;
+            }
+        }
+        true
     }
 
     fn parse_server(&mut self, p: &mut Proxy, w: &[String], loc: &Loc, is_default: bool, tmpl: bool) {
@@ -2023,6 +2251,74 @@ impl Parser {
                         _ => s.agent_check = false,
                     }
                 }
+                "ssl" | "no-ssl" | "check-ssl" | "no-check-ssl" | "no-verifyhost" | "ssl-reuse" | "no-ssl-reuse" => {
+                    take = 1;
+                    match k {
+                        "ssl" => s.ssl.enabled = true,
+                        "no-ssl" => s.ssl.enabled = false,
+                        "check-ssl" => s.ssl.check_ssl = true,
+                        "no-check-ssl" => s.ssl.check_ssl = false,
+                        "no-verifyhost" => s.ssl.verifyhost = None,
+                        "ssl-reuse" => s.ssl.no_reuse = false,
+                        _ => s.ssl.no_reuse = true,
+                    }
+                }
+                "verify" | "ca-file" | "sni" | "verifyhost" | "alpn" | "ciphers" | "ciphersuites" => {
+                    if v.is_empty() {
+                        missing(self);
+                        return;
+                    }
+                    match k {
+                        "verify" => match v {
+                            "none" => s.ssl.verify_required = Some(false),
+                            "required" => s.ssl.verify_required = Some(true),
+                            _ => {
+                                self.diags.alert(format!(
+                                    "[{file}:{line}] : {who} : 'verify' : unknown verify method '{v}', only 'none' and 'required' are supported."
+                                ));
+                                return;
+                            }
+                        },
+                        "ca-file" => {
+                            let path = crate::ssl::with_base(self.cfg.global.ssl.ca_base.as_deref(), v);
+                            if let Err(e) = std::fs::metadata(&path) {
+                                self.diags.alert(format!(
+                                    "[{file}:{line}] : {who} : Couldn't open the ca-file '{path}' ({}).",
+                                    crate::io_text(&e)
+                                ));
+                                return;
+                            }
+                            s.ssl.ca_file = Some(path)
+                        }
+                        "sni" => s.ssl.sni = Some(v.to_string()),
+                        "verifyhost" => s.ssl.verifyhost = Some(v.to_string()),
+                        "alpn" => {
+                            s.ssl.alpn.clear();
+                            for proto in v.split(',').filter(|p| !p.is_empty()) {
+                                if proto == "h2" {
+                                    self.diags.warning(format!(
+                                        "[{file}:{line}] : {who} : 'alpn {v}' : 'h2' is not offered since rhaproxy does not speak HTTP/2 yet (rhaproxy)."
+                                    ));
+                                    continue;
+                                }
+                                s.ssl.alpn.push(proto.to_string());
+                            }
+                        }
+                        "ciphers" => s.ssl.opts.ciphers = Some(v.to_string()),
+                        _ => s.ssl.opts.ciphersuites = Some(v.to_string()),
+                    }
+                }
+                "ssl-min-ver" | "ssl-max-ver" | "no-sslv3" | "no-tlsv10" | "no-tlsv11" | "no-tlsv12" | "no-tlsv13"
+                | "no-tls-tickets" | "force-tlsv12" | "force-tlsv13" => {
+                    let vv = w.get(i + 1).map(|x| x.as_str());
+                    match crate::ssl::apply_opt(&mut s.ssl.opts, k, vv, &who) {
+                        Ok(n) => take = n,
+                        Err(e) => {
+                            self.diags.alert(format!("[{file}:{line}] : {e}"));
+                            return;
+                        }
+                    }
+                }
                 _ if keywords::SERVER_KWS.contains(&k) => {
                     self.diags.alert(format!(
                         "[{file}:{line}] : {who} : '{k}' is not supported yet (rhaproxy)."
@@ -2047,6 +2343,9 @@ impl Parser {
             let name = std::mem::take(&mut p.default_server.name);
             p.default_server = Server { name, ..s };
         } else {
+            if !self.finish_server_ssl(&mut s.ssl, &who, loc) {
+                return;
+            }
             p.servers.push(s);
         }
     }

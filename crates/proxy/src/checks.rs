@@ -1584,6 +1584,10 @@ struct Running {
     /// connect of a server with `check-send-proxy`, or with `send-proxy*`
     /// and no check port or address of its own).
     pp: bool,
+    /// TLS over the check connection (`check-ssl`, or `ssl` on a server
+    /// checked on its own address): the rules run once its handshake is
+    /// done (a PROXY header goes first, in clear).
+    tls: Option<Box<crate::ssl_sock::Tls>>,
 }
 
 /// One thread's checks.
@@ -1664,6 +1668,7 @@ impl Runner {
                 linger: false,
                 pid: 0,
                 pp: false,
+                tls: None,
             });
         }
     }
@@ -1820,6 +1825,9 @@ impl Runner {
                 return;
             }
         }
+        if self.checks[i].tls.is_some() && (ev.readable() || ev.0 & (Events::HUP | Events::ERR | Events::RDHUP) != 0) {
+            return self.tls_read(cx, rt, i);
+        }
         if ev.readable() || ev.0 & (Events::HUP | Events::ERR | Events::RDHUP) != 0 {
             let mut tmp = [0u8; 4096];
             loop {
@@ -1847,6 +1855,53 @@ impl Runner {
             }
             self.advance(cx, rt, i);
         }
+    }
+
+    /// Reads a TLS check connection: handshake first (then the rules
+    /// run: `ok` is Layer6), then the response as for a plain one.
+    fn tls_read(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, i: usize) {
+        use crate::ssl_sock::Rx;
+        let fd = self.checks[i].fd;
+        let mut tmp = [0u8; 4096];
+        let mut ready = true;
+        loop {
+            let c = &mut self.checks[i];
+            let Some(t) = c.tls.as_deref_mut() else { return };
+            let was_hs = t.handshaking();
+            match t.recv(fd, &mut tmp, &mut ready) {
+                Rx::Data(n) => {
+                    let room = CHK_BUF.saturating_sub(c.inb.len());
+                    c.inb.extend_from_slice(&tmp[..n.min(room)]);
+                    if c.inb.len() >= CHK_BUF {
+                        c.eof = true;
+                        break;
+                    }
+                    if was_hs && !t.handshaking() {
+                        self.run_rules(cx, rt, i, Status::L6Ok);
+                        if self.checks[i].fd < 0 {
+                            return;
+                        }
+                    }
+                }
+                Rx::Again => {
+                    if t.pending() {
+                        cx.want_send(fd);
+                    }
+                    if t.handshaking() {
+                        return;
+                    }
+                    break;
+                }
+                Rx::Eof | Rx::Error if t.handshaking() => {
+                    return self.finish(cx, rt, i, Status::L6Rsp, 0, "SSL handshake failure".into());
+                }
+                Rx::Eof | Rx::Error => {
+                    c.eof = true;
+                    break;
+                }
+            }
+        }
+        self.advance(cx, rt, i);
     }
 
     /// Starts a check: a connection to the check address.
@@ -1893,6 +1948,22 @@ impl Runner {
         };
         self.checks[i].pp = default_connect && check_sends_proxy(&sv.cfg);
         self.connect(cx, rt, i, port);
+    }
+
+    /// The TLS layer of a new check connection: `check-ssl`, or `ssl` when
+    /// the check goes to the server's own address and port (HAProxy).
+    fn check_tls(sv: &ServerRt, port: Option<u16>) -> Option<Box<crate::ssl_sock::Tls>> {
+        let ctx = sv.tls.as_deref()?;
+        let ssl = &sv.cfg.ssl;
+        let own = port.is_none() && sv.cfg.check_port.is_none() && sv.cfg.check_addr.is_none();
+        if !(ssl.check_ssl || (ssl.enabled && own)) {
+            return None;
+        }
+        let ip = match Self::check_target(sv, port) {
+            Some(Target::Inet(a)) => Some(a.ip()),
+            _ => None,
+        };
+        crate::ssl_sock::Tls::connect(ctx, ctx.name(None, None, ip))
     }
 
     fn check_target(sv: &ServerRt, port: Option<u16>) -> Option<Target> {
@@ -1961,6 +2032,7 @@ impl Runner {
             Ok((fd, done)) => {
                 cx.fd_insert(fd, token(K_CHECK, be as u32, srv as u32));
                 self.checks[i].fd = fd;
+                self.checks[i].tls = Self::check_tls(sv, port);
                 if done {
                     self.on_connected(cx, rt, i);
                 } else {
@@ -1981,9 +2053,10 @@ impl Runner {
             let timer = self.checks[i].timer;
             cx.timer_arm(timer, cx.now() + tc as u64);
         }
-        let rules = self.rules[be].clone().expect("rules");
         if self.checks[i].pp {
-            // The PROXY header goes out before anything of the check.
+            // The PROXY header goes out before anything of the check, and
+            // below TLS.
+            let tls = self.checks[i].tls.take();
             let sv = &rt.proxies[be].servers[srv];
             let mut line = Vec::with_capacity(64);
             check_pp_line(&sv.cfg, fd, &mut line);
@@ -1993,9 +2066,27 @@ impl Runner {
                 // The send failed and the check is over.
                 return;
             }
+            self.checks[i].tls = tls;
         }
+        if let Some(t) = self.checks[i].tls.as_deref_mut() {
+            // ClientHello out; the rules run when the handshake is done.
+            match t.flush(fd) {
+                Ok(()) => {}
+                Err(e) if crate::sock::is_would_block(&e) => cx.want_send(fd),
+                Err(e) => return self.fail_conn(cx, rt, i, Some(e), false),
+            }
+            return;
+        }
+        self.run_rules(cx, rt, i, Status::L4Ok);
+    }
+
+    /// The check's connection is usable (after its TLS handshake if any):
+    /// a pure connect check ends with `ok`, others send or expect.
+    fn run_rules(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, i: usize, ok: Status) {
+        let be = self.checks[i].be as usize;
+        let rules = self.rules[be].clone().expect("rules");
         match &*rules {
-            Rules::L4 => self.finish(cx, rt, i, Status::L4Ok, 0, String::new()),
+            Rules::L4 => self.finish(cx, rt, i, ok, 0, String::new()),
             Rules::Http { req, .. } => {
                 self.checks[i].out.extend_from_slice(req);
                 self.flush(cx, rt, i);
@@ -2008,6 +2099,22 @@ impl Runner {
 
     fn flush(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, i: usize) {
         let fd = self.checks[i].fd;
+        let c = &mut self.checks[i];
+        if let Some(t) = c.tls.as_deref_mut() {
+            let mut ready = true;
+            match t.send(fd, &c.out, &[], &mut ready) {
+                Ok(n) => {
+                    c.out.drain(..n);
+                }
+                Err(e) => return self.fail_conn(cx, rt, i, Some(e), false),
+            }
+            if !ready || t.pending() || (!c.out.is_empty() && !t.handshaking()) {
+                cx.want_send(fd);
+            } else {
+                cx.stop_send(fd);
+            }
+            return;
+        }
         while !self.checks[i].out.is_empty() {
             match crate::sock::send(fd, &self.checks[i].out, false) {
                 Ok(n) => {
@@ -2065,6 +2172,7 @@ impl Runner {
                             cx.fd_delete(c.fd);
                             c.fd = -1;
                         }
+                        c.tls = None;
                         c.step += 1;
                         c.inb.clear();
                         c.eof = false;
@@ -2209,7 +2317,9 @@ impl Runner {
                 }
             }
         }
+        let hs = self.checks[i].tls.as_ref().is_some_and(|t| t.handshaking());
         let st = match (connected, expired) {
+            (true, true) if hs => Status::L6Tout,
             (false, true) => Status::L4Tout,
             (false, false) => Status::L4Con,
             (true, true) => tout,
@@ -2229,6 +2339,7 @@ impl Runner {
             cx.fd_delete(c.fd);
             c.fd = -1;
         }
+        c.tls = None;
         c.inb = Vec::new();
         c.out = Vec::new();
         let (be, srv) = (c.be as usize, c.srv as usize);

@@ -36,6 +36,7 @@ pub mod sample;
 pub mod server;
 pub mod slab;
 pub mod sock;
+pub mod ssl_sock;
 pub mod stats;
 pub mod stats_page;
 pub mod stream;

@@ -53,6 +53,8 @@ pub struct Listener {
     pub accept_proxy: bool,
     /// Closed by the soft stop (the FD number may be reused since).
     pub closed: std::sync::atomic::AtomicBool,
+    /// `bind ... ssl`: the TLS context its connections start with.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 /// What binding one socket produced: HAProxy reports warnings and goes on,
@@ -510,6 +512,7 @@ pub fn open_all(cfg: &Config, nbthread: usize, pool: &mut Vec<OldSock>) -> (Vec<
                         iface: None,
                         accept_proxy: false,
                         closed: Default::default(),
+                        tls: None,
                     },
                 ));
             }
@@ -536,10 +539,26 @@ pub fn open_all(cfg: &Config, nbthread: usize, pool: &mut Vec<OldSock>) -> (Vec<
                     n += port_count(addr);
                     continue;
                 }
+                let kind = if p.cap.backend { "proxy" } else { "frontend" };
+                let tls = match &b.ssl {
+                    None => None,
+                    Some(ssl) => {
+                        let sect = if p.cap.backend { "listen" } else { "frontend" };
+                        let at = b.loc.to_string();
+                        match crate::ssl_sock::bind_ctx(ssl, &cfg.global, &p.name, sect, &b.raw, &at) {
+                            Ok(c) => Some(c),
+                            Err(e) => {
+                                msgs.push((rank, order, vec![BindMsg::Alert(e)]));
+                                failed = true;
+                                n += port_count(addr);
+                                continue;
+                            }
+                        }
+                    }
+                };
                 let mut m = Msgs::default();
                 let fds = open_addr(addr, Some(b), backlog, b.mode, Owner::default(), &mut m, pool);
                 failed |= fds.is_none();
-                let kind = if p.cap.backend { "proxy" } else { "frontend" };
                 report(
                     rank,
                     order,
@@ -569,6 +588,7 @@ pub fn open_all(cfg: &Config, nbthread: usize, pool: &mut Vec<OldSock>) -> (Vec<
                             iface: b.interface.clone(),
                             accept_proxy: b.accept_proxy,
                             closed: Default::default(),
+                            tls: tls.clone(),
                         },
                     ));
                 }

@@ -1091,7 +1091,11 @@ pub fn log_txn(s: &mut Stream, env: &mut Env) {
         || !matches!(s.term.who, 0 | b'L')
         || (s.term.who == 0 && retries > 0)
         || (s.mode == Mode::Http && status >= 500);
+    let tls = s.cli_tls.as_deref();
     let info = LogInfo {
+        fe_ssl: tls.is_some(),
+        ssl_ver: tls.and_then(|t| t.protocol()),
+        ssl_cipher: tls.and_then(|t| t.cipher()),
         fe_name: &fe.name,
         be_name: be.map_or(fe.name.as_str(), |b| b.name.as_str()),
         srv_name: srv.map_or("<NOSRV>", |v| v.name.as_str()),
@@ -1174,6 +1178,7 @@ fn eval_samples(s: &mut Stream, rt: &crate::runtime::Runtime, fmt: &LogFmt, stat
         first_req: false,
         unique_id: if lg.has_uid { &lg.uid } else { b"" },
         pp: s.pp.as_deref(),
+        tls: s.cli_tls.as_deref(),
     };
     let uri: &[u8] = if lg.has_uri { &lg.uri } else { b"" };
     let mut parts = uri.splitn(3, |&c| c == b' ');

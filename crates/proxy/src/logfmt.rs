@@ -273,6 +273,11 @@ pub struct LogInfo<'a> {
     pub pid: u32,
     pub hostname: &'a str,
     pub unique_id: &'a [u8],
+    /// The client connection is TLS (`%ft` gets a '~'), with its
+    /// negotiated version and cipher (`%sslv`, `%sslc`).
+    pub fe_ssl: bool,
+    pub ssl_ver: Option<&'static str>,
+    pub ssl_cipher: Option<&'static str>,
 }
 
 fn find_var(name: &str) -> Option<(Var, bool)> {
@@ -953,11 +958,15 @@ fn render_var(v: Var, o: u8, li: &LogInfo<'_>, out: &mut Vec<u8>) -> bool {
                 out.push(b'"');
             }
             out.extend_from_slice(li.fe_name.as_bytes());
+            if li.fe_ssl {
+                out.push(b'~');
+            }
             if o & OPT_QUOTE != 0 {
                 out.push(b'"');
             }
         }
-        Var::SslCipher | Var::SslVersion => text(out, None, o),
+        Var::SslCipher => text(out, li.ssl_cipher.map(str::as_bytes), o),
+        Var::SslVersion => text(out, li.ssl_ver.map(str::as_bytes), o),
         Var::Backend => text(out, Some(li.be_name.as_bytes()), o),
         Var::Server => text(out, Some(li.srv_name.as_bytes()), o),
         Var::Th => num(out, li.t_handshake),

@@ -115,6 +115,8 @@ pub struct ServerRt {
     pub purge_sched: AtomicBool,
     /// Health check state (see `checks.rs`).
     pub chk: crate::checks::CheckState,
+    /// TLS context (`ssl` / `check-ssl`), None for plain servers.
+    pub tls: Option<std::sync::Arc<crate::ssl_sock::SrvCtx>>,
 }
 
 impl ServerRt {
@@ -148,6 +150,7 @@ impl ServerRt {
             est_need: AtomicU32::new(0),
             purge_sched: AtomicBool::new(false),
             chk: crate::checks::CheckState::new(&cfg),
+            tls: None,
             cfg,
         }
     }
@@ -187,6 +190,7 @@ impl ServerRt {
             est_need: AtomicU32::new(0),
             purge_sched: AtomicBool::new(false),
             chk: crate::checks::CheckState::new(&cfg),
+            tls: None,
             cfg,
         }
     }
@@ -437,7 +441,10 @@ impl Runtime {
                         ))
                     }
                 };
-                servers.push(ServerRt::new(s.clone(), id, target, nbthread));
+                let mut sv = ServerRt::new(s.clone(), id, target, nbthread);
+                sv.tls =
+                    crate::ssl_sock::server_ctx(&s.ssl, &format!("[{}] : 'server {}/{}' :", s.loc, p.name, s.name))?;
+                servers.push(sv);
             }
             let caps = if p.disabled {
                 Default::default()

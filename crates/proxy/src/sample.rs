@@ -320,6 +320,8 @@ pub struct Info<'a> {
     pub unique_id: &'a [u8],
     /// The client connection's PROXY protocol state, if it expected one.
     pub pp: Option<&'a crate::stream::proxy_hs::Pp>,
+    /// The client connection's TLS layer (`ssl_fc*` fetches).
+    pub tls: Option<&'a crate::ssl_sock::Tls>,
 }
 
 /// What is buffered of the body of the message under analysis (its head
@@ -531,6 +533,8 @@ pub enum Fetch {
     /// `fc_rcvd_proxy`, `fc_pp_authority`, `fc_pp_unique_id`: what the
     /// client connection's PROXY header brought.
     RcvdProxy,
+    /// `ssl_fc*` / `ssl_c_used`: the client connection's TLS layer.
+    Ssl(SslFc),
     PpAuthority,
     PpUniqueId,
     Uuid,
@@ -563,6 +567,23 @@ impl PartialEq for UlRef {
             _ => false,
         }
     }
+}
+
+/// What an `ssl_fc*` fetch reads of the front TLS connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SslFc {
+    /// `ssl_fc`: the connection is TLS.
+    Used,
+    Sni,
+    HasSni,
+    Protocol,
+    Cipher,
+    Alpn,
+    /// `ssl_fc_use_keysize` / `ssl_fc_alg_keysize`.
+    Keysize,
+    /// `ssl_c_used`, `ssl_fc_has_crt`: client certificates are not
+    /// requested, so never any.
+    ClientCert,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -871,6 +892,14 @@ pub fn parse_expr(s: &str, dir: Dir) -> Result<Expr, String> {
         "srv_id" => Fetch::SrvId,
         "so_name" => Fetch::SoName,
         "fc_rcvd_proxy" => Fetch::RcvdProxy,
+        "ssl_fc" => Fetch::Ssl(SslFc::Used),
+        "ssl_fc_sni" => Fetch::Ssl(SslFc::Sni),
+        "ssl_fc_has_sni" => Fetch::Ssl(SslFc::HasSni),
+        "ssl_fc_protocol" => Fetch::Ssl(SslFc::Protocol),
+        "ssl_fc_cipher" => Fetch::Ssl(SslFc::Cipher),
+        "ssl_fc_alpn" => Fetch::Ssl(SslFc::Alpn),
+        "ssl_fc_use_keysize" | "ssl_fc_alg_keysize" => Fetch::Ssl(SslFc::Keysize),
+        "ssl_c_used" | "ssl_fc_has_crt" => Fetch::Ssl(SslFc::ClientCert),
         "fc_pp_authority" => Fetch::PpAuthority,
         "fc_pp_unique_id" => Fetch::PpUniqueId,
         "uuid" => {
@@ -1295,6 +1324,20 @@ impl Fetch {
             Fetch::SrvId => cx.info.srv_id.map(|i| Smp::Int(i as i64)),
             Fetch::SoName => cx.info.so_name.map(|n| Smp::Str(n.into())),
             Fetch::RcvdProxy => Some(Smp::Bool(cx.info.pp.is_some_and(|p| p.rcvd))),
+            Fetch::Ssl(what) => {
+                let t = cx.info.tls;
+                let st = |v: Option<&[u8]>| v.map(|b| Smp::Str(b.to_vec()));
+                match what {
+                    SslFc::Used => Some(Smp::Bool(t.is_some())),
+                    SslFc::Sni => st(t?.sni().map(str::as_bytes)),
+                    SslFc::HasSni => Some(Smp::Bool(t?.sni().is_some())),
+                    SslFc::Protocol => st(t?.protocol().map(str::as_bytes)),
+                    SslFc::Cipher => st(t?.cipher().map(str::as_bytes)),
+                    SslFc::Alpn => st(t?.alpn()),
+                    SslFc::Keysize => t?.keysize().map(Smp::Int),
+                    SslFc::ClientCert => t.map(|_| Smp::Bool(false)),
+                }
+            }
             Fetch::PpAuthority | Fetch::PpUniqueId => {
                 let t = cx.info.pp.and_then(|p| p.tlvs.as_deref())?;
                 let v = if matches!(self, Fetch::PpAuthority) {
@@ -2064,8 +2107,12 @@ impl Expr {
                     what: CookWhat::Count | CookWhat::Int,
                     ..
                 } => M::Int,
-                Fetch::FirstReq | Fetch::RcvdProxy | Fetch::HttpAuth(_) => M::Bool,
+                Fetch::FirstReq
+                | Fetch::RcvdProxy
+                | Fetch::HttpAuth(_)
+                | Fetch::Ssl(SslFc::Used | SslFc::HasSni | SslFc::ClientCert) => M::Bool,
                 Fetch::HttpAuthGroup(_) => M::Auth,
+                Fetch::Ssl(SslFc::Keysize) => M::Int,
                 Fetch::Src | Fetch::Dst => M::Ip,
                 Fetch::Const(Smp::Bool(_)) => M::Bool,
                 Fetch::Const(Smp::Int(_)) => M::Int,

@@ -204,7 +204,12 @@ pub fn add(rt: &Runtime, spec: &str, rest: &[String]) -> String {
             .unwrap_or(1)
     });
     let nsrv = px.servers.len() + 1;
-    let sv = ServerRt::new(cfg, id, target, rt.nbthread);
+    let tls = match crate::ssl_sock::server_ctx(&cfg.ssl, &format!("'server {}/{}' :", px.name, cfg.name)) {
+        Ok(t) => t,
+        Err(e) => return format!("{e}\n"),
+    };
+    let mut sv = ServerRt::new(cfg, id, target, rt.nbthread);
+    sv.tls = tls;
     // Dynamic servers start in maintenance (`enable server` puts them in
     // the farm), as in HAProxy.
     sv.admin.store(ADM_MAINT | ADM_FRESH | ADM_HEALTH_ZERO, Relaxed);

@@ -265,6 +265,18 @@ pub fn send2(fd: RawFd, a: &[u8], b: &[u8]) -> io::Result<usize> {
     cvt_size(unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) })
 }
 
+/// Sends several slices in one system call, without SIGPIPE (writev
+/// would raise it on a reset connection).
+pub fn sendv(fd: RawFd, bufs: &[std::io::IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: plain data.
+    let mut msg: libc::msghdr = unsafe { zeroed() };
+    // IoSlice is ABI-compatible with iovec on Unix (std guarantees it).
+    msg.msg_iov = bufs.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = bufs.len().min(1024) as _;
+    // SAFETY: msg points to live iovecs that outlive the call.
+    cvt_size(unsafe { libc::sendmsg(fd, &msg, libc::MSG_NOSIGNAL) })
+}
+
 pub fn shutdown_write(fd: RawFd) {
     // SAFETY: no pointers; errors (ENOTCONN) are irrelevant here.
     unsafe {

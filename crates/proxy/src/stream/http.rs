@@ -515,6 +515,7 @@ fn proxy_reply<'r>(rt: &'r crate::runtime::Runtime, s: &Stream, code: u16) -> Op
 /// message (the request is gone), as after HAProxy's analysers.
 fn render_detached(rt: &crate::runtime::Runtime, s: &mut Stream, rep: &Reply) -> Vec<u8> {
     let mut inf = info(rt, s, s.req_count == 1);
+    inf.tls = s.cli_tls.as_deref();
     inf.pp = s.pp.as_deref();
     let mut hdrs = Vec::new();
     let mut edit = Edit::default();
@@ -696,6 +697,7 @@ fn info<'a>(rt: &'a crate::runtime::Runtime, s: &Stream, first_req: bool) -> Inf
         first_req,
         unique_id: b"",
         pp: None,
+        tls: None,
     }
 }
 
@@ -713,6 +715,7 @@ fn with_req_cx<R>(
     let rt = env.rt;
     s.ensure_dst();
     let mut inf = info(rt, s, s.req_count == 1);
+    inf.tls = s.cli_tls.as_deref();
     inf.pp = s.pp.as_deref();
     if let Some(l) = s.logs.as_deref().filter(|l| l.has_uid) {
         inf.unique_id = &l.uid;
@@ -1190,6 +1193,7 @@ fn response_rules(
     let srv_i = s.srv;
     s.ensure_dst();
     let mut inf = info(rt, s, s.req_count == 1);
+    inf.tls = s.cli_tls.as_deref();
     inf.pp = s.pp.as_deref();
     if let Some(l) = s.logs.as_deref().filter(|l| l.has_uid) {
         inf.unique_id = &l.uid;
@@ -1455,6 +1459,9 @@ pub fn try_reuse(s: &mut Stream, env: &mut Env, pp: Option<&[u8]>) -> Option<boo
         if s.sv.is_open() {
             env.cx.fd_delete(s.sv.fd);
             s.sv = super::Side::none();
+            if s.sv_tls.is_some() {
+                s.sv_tls = None;
+            }
         }
     }
     if pp.is_some() {
@@ -1495,6 +1502,10 @@ pub fn try_reuse(s: &mut Stream, env: &mut Env, pp: Option<&[u8]>) -> Option<boo
     // Not ready to read: the request is not even sent, so a recv now
     // would only return EAGAIN. The parked connection stayed polled for
     // reading, so a close or a response is still reported.
+    // Idle connections are plain (TLS ones stay private to their client).
+    if s.sv_tls.is_some() {
+        s.sv_tls = None;
+    }
     s.sv = super::Side {
         fd: conn.fd,
         ready_r: false,
@@ -1837,7 +1848,13 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
 
     // ---------------- end of transaction ----------------
     let t = s.http.as_ref().unwrap();
-    if t.res == Msg1::Done && s.res.drained() && (t.req == Msg1::Done || t.local) && t.pending_out.is_none() {
+    // Records still in the TLS layer are part of the response.
+    if t.res == Msg1::Done
+        && s.res.drained()
+        && !super::tls_pending(&s.cli_tls)
+        && (t.req == Msg1::Done || t.local)
+        && t.pending_out.is_none()
+    {
         end_txn(s, env)?;
         progress = true;
     }
@@ -1903,13 +1920,17 @@ fn client_abort(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
 
 /// Tunnel half-closes, as in TCP mode.
 fn tunnel_shutdowns(s: &mut Stream) -> Result<bool, End> {
-    if s.cli.shut_r && s.req.drained() && s.req.in_len() == 0 && s.sv.is_open() && !s.sv.shut_w {
-        crate::sock::shutdown_write(s.sv.fd);
-        s.sv.shut_w = true;
+    if s.cli.shut_r
+        && s.req.drained()
+        && s.req.in_len() == 0
+        && s.sv.is_open()
+        && !s.sv.shut_w
+        && !super::tls_pending(&s.sv_tls)
+    {
+        s.sv.shutw(&mut s.sv_tls);
     }
-    if s.sv.shut_r && s.res.drained() && s.res.in_len() == 0 && !s.cli.shut_w {
-        crate::sock::shutdown_write(s.cli.fd);
-        s.cli.shut_w = true;
+    if s.sv.shut_r && s.res.drained() && s.res.in_len() == 0 && !s.cli.shut_w && !super::tls_pending(&s.cli_tls) {
+        s.cli.shutw(&mut s.cli_tls);
     }
     if s.cli.shut_r && s.sv.shut_r && s.cli.shut_w && s.sv.shut_w {
         return Err(End);
@@ -3115,7 +3136,9 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
         let reused = t.conn_reused;
         let keep = reuse_ok && (max_reuse < 0 || reused < max_reuse as u32 + 1);
         let keep = keep && !(s.pp_noreuse && s.pp_out.is_some());
-        if keep && (b.cfg.http_reuse == HttpReuse::Never || s.pp_out.is_some()) {
+        // A TLS connection stays with its client (never in the shared idle
+        // lists, which keep bare sockets).
+        if keep && (b.cfg.http_reuse == HttpReuse::Never || s.pp_out.is_some() || s.sv_tls.is_some()) {
             if cli_ka {
                 // Private: stays with this client for its next request.
                 t.private = Some((be_i, srv_i));
@@ -3168,8 +3191,7 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
         // Close: if the whole request was read, a plain close cannot
         // destroy the response in flight; otherwise linger.
         if s.cli.is_open() && !s.cli.shut_w {
-            crate::sock::shutdown_write(s.cli.fd);
-            s.cli.shut_w = true;
+            s.cli.shutw(&mut s.cli_tls);
         }
         // An aborted request may still have body bytes on the way.
         if s.req.in_len() == 0 && (t.req == Msg1::Done || s.cli.shut_r) && !t.local && !t.req_aborted {
@@ -3221,6 +3243,24 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
 /// and in a clean state, so nothing is lost, and neither side keeps a
 /// FIN_WAIT/TIME_WAIT socket for it: in close mode (one request per client
 /// connection) that is one per request.
+/// The Host header of the request about to be sent (rewritten head in
+/// the output buffer, else the head forwarded from the input buffer), for
+/// `server ... sni req.hdr(host)`.
+pub fn outgoing_host(s: &Stream) -> Option<&[u8]> {
+    let head = match s.req.obuf.as_ref().filter(|b| !b.is_empty()) {
+        Some(b) => b.data(),
+        None => &s.req.ibuf.as_ref()?.data()[..s.req.fwd.min(s.req.in_len())],
+    };
+    let end = head.windows(4).position(|w| w == b"\r\n\r\n").unwrap_or(head.len());
+    head[..end].split(|&c| c == b'\n').skip(1).find_map(|l| {
+        let l = l.strip_suffix(b"\r").unwrap_or(l);
+        let colon = l.iter().position(|&c| c == b':')?;
+        l[..colon]
+            .eq_ignore_ascii_case(b"host")
+            .then(|| l[colon + 1..].trim_ascii())
+    })
+}
+
 fn close_clean_srv(s: &mut Stream, env: &mut Env) {
     if s.sv.is_open() {
         crate::sock::set_nolinger(s.sv.fd);
@@ -3380,7 +3420,11 @@ fn unique_id(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead) {
     let fe = &rt.proxies[s.fe];
     let be = s.be.map(|b| &rt.proxies[b]);
     let now = env.now();
+    let tls = s.cli_tls.as_deref();
     let li = crate::logfmt::LogInfo {
+        fe_ssl: tls.is_some(),
+        ssl_ver: tls.and_then(|t| t.protocol()),
+        ssl_cipher: tls.and_then(|t| t.cipher()),
         fe_name: &fe.name,
         be_name: be.map_or(fe.name.as_str(), |b| b.name.as_str()),
         srv_name: "<NOSRV>",
@@ -3407,6 +3451,7 @@ fn unique_id(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead) {
         ..Default::default()
     };
     let mut inf = info(rt, s, s.req_count == 1);
+    inf.tls = s.cli_tls.as_deref();
     inf.pp = s.pp.as_deref();
     let t: &mut Txn = s.http.as_mut().unwrap();
     let mut no_vars = Vars::default();

@@ -97,6 +97,14 @@ impl Side {
             exp: ETERNITY,
         }
     }
+    /// Shuts our write side (after close_notify on TLS).
+    pub fn shutw(&mut self, tls: &mut Option<Box<crate::ssl_sock::Tls>>) {
+        if let Some(t) = tls.as_deref_mut() {
+            t.close_notify(self.fd);
+        }
+        sock::shutdown_write(self.fd);
+        self.shut_w = true;
+    }
     pub fn is_open(&self) -> bool {
         self.fd >= 0
     }
@@ -261,6 +269,12 @@ pub struct Stream {
     /// server connections from then on (2.6.12 opens one per request for
     /// ids foo, bar, bar, bar), and neither does rhaproxy.
     pub pp_noreuse: bool,
+    /// The TLS layers over the client and server sockets (`bind ... ssl`,
+    /// `server ... ssl`); None on plain connections, whose I/O pays only
+    /// this check. Kept out of `Side` so that replacing a side stays free
+    /// of drop glue; whoever opens or closes a side sets its layer.
+    pub cli_tls: Option<Box<crate::ssl_sock::Tls>>,
+    pub sv_tls: Option<Box<crate::ssl_sock::Tls>>,
 }
 
 /// A PROXY header for a server connection, and how much of it left.
@@ -273,6 +287,12 @@ impl PpOut {
     fn pending(&self) -> bool {
         self.sent < self.bytes.len()
     }
+}
+
+/// TLS records wait for room in the socket.
+#[inline]
+pub fn tls_pending(t: &Option<Box<crate::ssl_sock::Tls>>) -> bool {
+    t.as_ref().is_some_and(|t| t.pending())
 }
 
 /// Accepts a client connection into a new stream on this thread.
@@ -346,6 +366,7 @@ pub fn accept(
     }
     let bufsize = rt.cfg.global.tune_bufsize as usize;
     let head_limit = bufsize.saturating_sub(rt.cfg.global.tune_maxrewrite as usize).max(1);
+    let tls = w.listeners[lidx].tls.as_ref().and_then(crate::ssl_sock::Tls::accept);
     let mode = fe.mode;
     let retries = fe.cfg.retries;
     let (idx, gen) = w.streams.insert_with(|i, g| {
@@ -388,6 +409,8 @@ pub fn accept(
             tm: crate::log::TxnTimes::new(now),
             logs: None,
             pp: None,
+            cli_tls: tls,
+            sv_tls: None,
         }
     });
     cx.fd_insert(fd, token(K_CLI_SIDE, idx, gen));
@@ -691,7 +714,7 @@ impl Stream {
         if !self.cli.ready_r || !self.want_read_cli() {
             return Io::Nothing;
         }
-        match recv_into(&mut self.cli, &mut self.req, env.pool) {
+        match recv_into(&mut self.cli, self.cli_tls.as_deref_mut(), &mut self.req, env.pool) {
             Some(n) => {
                 if n > 0 {
                     if let Some(l) = self.logs.as_deref_mut() {
@@ -717,7 +740,16 @@ impl Stream {
         if !self.sv.ready_r || !self.want_read_srv() {
             return Io::Nothing;
         }
-        match recv_into(&mut self.sv, &mut self.res, env.pool) {
+        match recv_into(&mut self.sv, self.sv_tls.as_deref_mut(), &mut self.res, env.pool) {
+            Some(_) if self.sv.err && self.sv_tls.as_ref().is_some_and(|t| t.handshaking()) => {
+                // A failed TLS handshake is a failed connection (HAProxy's
+                // L6 errors): retried or answered with a 503.
+                self.sv.err = false;
+                if !self.connect_failed(env, false) {
+                    self.cli.err = true;
+                }
+                Io::Progress
+            }
             Some(n) => {
                 if n > 0 {
                     let fe = &env.rt.proxies[self.fe];
@@ -740,7 +772,7 @@ impl Stream {
         if !self.sv.is_open() || self.sv.shut_w || self.sv.err || (self.sv.connecting && !self.sv.ready_w) {
             return Io::Nothing;
         }
-        if !(self.req.has_output() || self.pp_pending()) || !self.sv.ready_w {
+        if !(self.req.has_output() || self.pp_pending() || tls_pending(&self.sv_tls)) || !self.sv.ready_w {
             return Io::Nothing;
         }
         if self.pp_pending() {
@@ -773,7 +805,7 @@ impl Stream {
             http::before_send_srv(self, env);
         }
         let was_connecting = self.sv.connecting;
-        match send_from(&mut self.sv, &mut self.req) {
+        match send_from(&mut self.sv, self.sv_tls.as_deref_mut(), &mut self.req) {
             Some(_) => {
                 if was_connecting {
                     self.connected(env);
@@ -796,10 +828,15 @@ impl Stream {
     }
 
     fn send_cli(&mut self, env: &mut Env) -> Io {
-        if !self.cli.is_open() || self.cli.shut_w || self.cli.err || !self.cli.ready_w || !self.res.has_output() {
+        if !self.cli.is_open()
+            || self.cli.shut_w
+            || self.cli.err
+            || !self.cli.ready_w
+            || !(self.res.has_output() || tls_pending(&self.cli_tls))
+        {
             return Io::Nothing;
         }
-        match send_from(&mut self.cli, &mut self.res) {
+        match send_from(&mut self.cli, self.cli_tls.as_deref_mut(), &mut self.res) {
             Some(_) => {
                 self.touch_cli(env);
                 Io::Progress
@@ -822,15 +859,19 @@ impl Stream {
             && self.sv.is_open()
             && !self.sv.connecting
             && !self.sv.shut_w
+            && !tls_pending(&self.sv_tls)
         {
-            sock::shutdown_write(self.sv.fd);
-            self.sv.shut_w = true;
+            self.sv.shutw(&mut self.sv_tls);
             // The server's half-closed timeout starts now.
             self.touch_srv(env);
         }
-        if self.sv.shut_r && self.res.drained() && self.res.in_len() == 0 && !self.cli.shut_w {
-            sock::shutdown_write(self.cli.fd);
-            self.cli.shut_w = true;
+        if self.sv.shut_r
+            && self.res.drained()
+            && self.res.in_len() == 0
+            && !self.cli.shut_w
+            && !tls_pending(&self.cli_tls)
+        {
+            self.cli.shutw(&mut self.cli_tls);
             self.touch_cli(env);
         }
         // Over when both directions are closed end to end, or when the
@@ -851,6 +892,7 @@ impl Stream {
         } else {
             let mut info = self.l4_info(rt, None);
             info.pp = self.pp.as_deref();
+            info.tls = self.cli_tls.as_deref();
             crate::http_act::with_l4_cx(info, |cx| fe.switching.select(&rt.cfg, cx))
         };
         let Some(be) = chosen.or(fe.default_backend) else {
@@ -862,6 +904,7 @@ impl Stream {
         if !b.srv_rules.is_empty() {
             let mut info = self.l4_info(rt, Some(b));
             info.pp = self.pp.as_deref();
+            info.tls = self.cli_tls.as_deref();
             let sr = &b.srv_rules;
             self.forced_srv = crate::http_act::with_l4_cx(info, |cx| {
                 let force = sr.persist(cx) == crate::switching::Persist::Force;
@@ -1117,6 +1160,7 @@ impl Stream {
                     connecting: !done,
                     ..Side::none()
                 };
+                self.sv_tls = self.srv_tls(env, &target);
                 self.phase = SrvPhase::Connecting;
                 self.sv.exp = env.now().saturating_add(self.timeout_connect(env.rt));
                 if done {
@@ -1126,6 +1170,23 @@ impl Stream {
             }
             Err(_) => self.connect_failed_early(env),
         }
+    }
+
+    /// The TLS layer of a new connection to the assigned server, when the
+    /// server speaks TLS (`server ... ssl`).
+    fn srv_tls(&self, env: &Env, target: &Target) -> Option<Box<crate::ssl_sock::Tls>> {
+        let sv = &env.rt.proxies[self.be?].servers[self.srv?];
+        let ctx = sv.tls.as_deref().filter(|_| sv.cfg.ssl.enabled)?;
+        let host = match (&ctx.sni, self.mode) {
+            (crate::ssl_sock::SniSrc::ReqHost, Mode::Http) => http::outgoing_host(self),
+            _ => None,
+        };
+        let front = self.cli_tls.as_deref().and_then(|t| t.sni());
+        let ip = match target {
+            Target::Inet(a) => Some(a.ip()),
+            _ => None,
+        };
+        crate::ssl_sock::Tls::connect(ctx, ctx.name(host, front, ip))
     }
 
     fn connected(&mut self, env: &mut Env) {
@@ -1247,6 +1308,9 @@ impl Stream {
             env.cx.fd_delete(self.sv.fd);
         }
         self.sv = Side::none();
+        if self.sv_tls.is_some() {
+            self.sv_tls = None;
+        }
         self.res.release_all(env.pool);
         self.res.read_limit = env.pool.size();
     }
@@ -1309,7 +1373,7 @@ impl Stream {
             } else {
                 cx.stop_recv(self.cli.fd)
             }
-            if self.res.has_output() && !self.cli.ready_w && !self.cli.shut_w {
+            if (self.res.has_output() || tls_pending(&self.cli_tls)) && !self.cli.ready_w && !self.cli.shut_w {
                 cx.want_send(self.cli.fd)
             } else {
                 cx.stop_send(self.cli.fd)
@@ -1323,7 +1387,9 @@ impl Stream {
                 cx.stop_recv(self.sv.fd)
             }
             let want_w = self.sv.connecting
-                || ((self.req.has_output() || self.pp_pending()) && !self.sv.ready_w && !self.sv.shut_w);
+                || ((self.req.has_output() || self.pp_pending() || tls_pending(&self.sv_tls))
+                    && !self.sv.ready_w
+                    && !self.sv.shut_w);
             if want_w {
                 cx.want_send(self.sv.fd)
             } else {
@@ -1418,10 +1484,17 @@ impl Stream {
             env.cx.fd_delete(self.sv.fd);
             self.sv = Side::none();
         }
+        self.sv_tls = None;
         if self.cli.is_open() {
+            if !self.cli.shut_w && !self.cli.err {
+                if let Some(t) = self.cli_tls.as_deref_mut() {
+                    t.close_notify(self.cli.fd);
+                }
+            }
             env.cx.fd_delete(self.cli.fd);
             self.cli = Side::none();
         }
+        self.cli_tls = None;
         self.req.release_all(env.pool);
         self.res.release_all(env.pool);
         env.cx.timer_destroy(self.timer);
@@ -1459,7 +1532,7 @@ fn tcp_hash_key(s: &Stream, be: &crate::runtime::ProxyRt) -> crate::lb::HashKey 
 
 /// Reads once from a side into a channel. Some(n) on progress (n = bytes,
 /// 0 for a shutdown or an error), None when nothing could be read.
-fn recv_into(side: &mut Side, ch: &mut Chan, pool: &mut Pool) -> Option<usize> {
+fn recv_into(side: &mut Side, tls: Option<&mut crate::ssl_sock::Tls>, ch: &mut Chan, pool: &mut Pool) -> Option<usize> {
     let limit = ch.read_limit;
     let buf = ch.ibuf.get_or_insert_with(|| pool.get());
     if buf.len() >= limit {
@@ -1470,6 +1543,9 @@ fn recv_into(side: &mut Side, ch: &mut Chan, pool: &mut Pool) -> Option<usize> {
     let room_len = room.len().min(max);
     if room_len == 0 {
         return None;
+    }
+    if let Some(t) = tls {
+        return recv_tls(side, t, buf, room_len);
     }
     match sock::recv(side.fd, &mut room[..room_len]) {
         Ok(0) => {
@@ -1503,7 +1579,10 @@ fn recv_into(side: &mut Side, ch: &mut Chan, pool: &mut Pool) -> Option<usize> {
 }
 
 /// Sends `obuf` then the forwardable part of `ibuf`. Some(n) on progress.
-fn send_from(side: &mut Side, ch: &mut Chan) -> Option<usize> {
+fn send_from(side: &mut Side, tls: Option<&mut crate::ssl_sock::Tls>, ch: &mut Chan) -> Option<usize> {
+    if let Some(t) = tls {
+        return send_tls(side, t, ch);
+    }
     let out: &[u8] = ch.obuf.as_ref().map_or(&[], |b| b.data());
     let fwd = ch.fwd.min(ch.in_len());
     let body: &[u8] = match &ch.ibuf {
@@ -1547,4 +1626,62 @@ fn send_from(side: &mut Side, ch: &mut Chan) -> Option<usize> {
             None
         }
     }
+}
+
+/// `recv_into` through a TLS layer (kept out of line: plain streams never
+/// run it and their path stays as small as before).
+#[inline(never)]
+fn recv_tls(side: &mut Side, t: &mut crate::ssl_sock::Tls, buf: &mut Buf, room_len: usize) -> Option<usize> {
+    match t.recv(side.fd, &mut buf.room()[..room_len], &mut side.ready_r) {
+        crate::ssl_sock::Rx::Data(n) => {
+            buf.produce(n);
+            Some(n)
+        }
+        crate::ssl_sock::Rx::Again => None,
+        crate::ssl_sock::Rx::Eof => {
+            side.shut_r = true;
+            side.ready_r = false;
+            Some(0)
+        }
+        crate::ssl_sock::Rx::Error => {
+            side.err = true;
+            side.shut_r = true;
+            side.ready_r = false;
+            Some(0)
+        }
+    }
+}
+
+/// `send_from` through a TLS layer (out of line, as `recv_tls`).
+#[inline(never)]
+fn send_tls(side: &mut Side, t: &mut crate::ssl_sock::Tls, ch: &mut Chan) -> Option<usize> {
+    let out: &[u8] = ch.obuf.as_ref().map_or(&[], |b| b.data());
+    let fwd = ch.fwd.min(ch.in_len());
+    let body: &[u8] = match &ch.ibuf {
+        Some(b) => &b.data()[..fwd],
+        None => &[],
+    };
+    let n = match t.send(side.fd, out, body, &mut side.ready_w) {
+        Ok(n) => n,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => return None,
+        Err(_) => {
+            side.err = true;
+            side.ready_w = false;
+            return None;
+        }
+    };
+    if n == 0 {
+        return None;
+    }
+    let from_out = n.min(out.len());
+    if from_out > 0 {
+        ch.obuf.as_mut().unwrap().consume(from_out);
+    }
+    let from_in = n - from_out;
+    if from_in > 0 {
+        ch.ibuf.as_mut().unwrap().consume(from_in);
+        ch.fwd -= from_in;
+    }
+    ch.total += n as u64;
+    Some(n)
 }
