@@ -253,6 +253,8 @@ enum Action {
     /// `auth [realm <r>]`: the 401 asking for credentials; holds the
     /// `WWW-Authenticate` value (the realm defaults to the proxy's name).
     Auth(Box<[u8]>),
+    /// `use-service prometheus-exporter`: the exporter answers.
+    UseService,
     /// `tcp-request connection expect-proxy layer4`: the connection must
     /// start with a PROXY header, as with `accept-proxy` on its bind.
     ExpectProxy,
@@ -883,6 +885,20 @@ fn compile(
             // Written as is between the quotes, as HAProxy does.
             Action::Auth(format!("Basic realm=\"{realm}\"").into_bytes().into())
         }
+        "use-service" if kind == Kind::Req => {
+            match args.first().map(|a| a.as_str()) {
+                Some("prometheus-exporter") => {}
+                Some(name) => return Err(err(format!("'{name}' unknown service name."))),
+                None => return Err(err("expects a service name.".into())),
+            }
+            if let Some(w) = args.get(1) {
+                return Err(format!(
+                    "parsing [{}]: '{kw} {act}' expects either 'if' or 'unless' followed by a condition but found '{w}'.",
+                    l.loc
+                ));
+            }
+            Action::UseService
+        }
         "redirect" if kind == Kind::Req => Action::Redirect(Box::new(parse_redirect(args, true).map_err(err)?)),
         "set-path" | "set-pathq" | "set-query" | "set-uri" | "set-method" if kind == Kind::Req => {
             only(1)?;
@@ -1109,6 +1125,8 @@ pub enum Verdict {
     /// `auth`: the proxies' 401 message with this `WWW-Authenticate`
     /// value in place of any the message had.
     Auth(Box<[u8]>),
+    /// `use-service prometheus-exporter`: the exporter takes the request.
+    Service,
     /// `deny`/`tarpit`: a denial (counted) answered with `reply`; a
     /// tarpit holds the reply back for the given ms (`run` leaves 0; the
     /// caller knows the proxy's `timeout tarpit`).
@@ -1398,6 +1416,7 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
                 };
             }
             Action::Auth(v) => return Verdict::Auth(v.clone()),
+            Action::UseService => return Verdict::Service,
             Action::Redirect(rd) => {
                 if let Some(o) = rd.render(cx) {
                     return Verdict::Reply(rd.code, o);

@@ -27,6 +27,7 @@ pub mod listener;
 pub mod log;
 pub mod logfmt;
 pub mod map;
+pub mod promex;
 pub mod proxy_protocol;
 pub mod queue;
 pub mod regex;

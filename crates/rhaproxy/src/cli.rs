@@ -249,6 +249,7 @@ pub fn build_info() -> String {
         config::features::MAX_THREADS
     ));
     s.push_str("Built without OpenSSL support (USE_OPENSSL not set)\n");
+    s.push_str("Built with the Prometheus exporter as a service\n");
     s.push_str("Built without PCRE or PCRE2 support (using libc's regex instead)\n");
     s.push_str("Built without compression support (neither USE_ZLIB nor USE_SLZ are set).\n");
     s.push_str("Compression algorithms supported : identity(\"identity\")\n\n");
@@ -357,6 +358,6 @@ mod tests {
         assert!(s.starts_with("HAProxy version 2.6.12-rhaproxy-"));
         assert!(s.contains("  TARGET  = linux-glibc\n"));
         assert!(s.contains("Feature list : ") && s.contains("+EPOLL") && s.contains("-OPENSSL"));
-        assert!(s.contains("Available services : none"));
+        assert!(s.contains("Available services : prometheus-exporter"));
     }
 }

@@ -875,6 +875,11 @@ fn req_rules_part(
     }
     let f = head.flags;
     let cli_ka = client_keepalive(env, s, f) && !f.has(Flags::CL_TE_BOTH);
+    if v == Verdict::Service {
+        let px = if back { s.be.unwrap_or(s.fe) } else { s.fe };
+        promex_request(s, env, buf, head, px, cli_ka);
+        return Some(Ok(true));
+    }
     rules_reply(s, env, buf, head, cli_ka, v);
     Some(Ok(true))
 }
@@ -1170,7 +1175,8 @@ fn send_verdict(s: &mut Stream, env: &mut Env, v: Verdict) {
         | Verdict::BadReq
         | Verdict::RwFail
         | Verdict::Wait { .. }
-        | Verdict::Auth(_) => {}
+        | Verdict::Auth(_)
+        | Verdict::Service => {}
     }
 }
 
@@ -2744,7 +2750,6 @@ fn stats_request(
         rules_reply(s, env, buf, head, cli_ka, Verdict::Builtin(501));
         return Some(Ok(true));
     };
-    let is_head = head.meth == Method::Head;
     let mut h = String::with_capacity(160);
     h.push_str("HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: ");
     h.push_str(sp_mod::content_type(opts.fmt));
@@ -2753,6 +2758,26 @@ fn stats_request(
         use std::fmt::Write as _;
         let _ = write!(h, "refresh: {}\r\n", sp.refresh);
     }
+    send_local_page(s, env, buf, head, cli_ka, px_i, h, body);
+    Some(Ok(true))
+}
+
+/// Answers 200 with `h` (the status line and headers, without the blank
+/// line) and `body` in chunks, as HAProxy's applets do; the body drains
+/// through the pending output when larger than a buffer.
+#[allow(clippy::too_many_arguments)]
+fn send_local_page(
+    s: &mut Stream,
+    env: &mut Env,
+    buf: &mut crate::buffer::Buf,
+    head: &http::RequestHead,
+    cli_ka: bool,
+    px_i: usize,
+    mut h: String,
+    body: String,
+) {
+    let f = head.flags;
+    let is_head = head.meth == Method::Head;
     let ver11 = f.has(Flags::VER_11);
     if !is_head && ver11 {
         h.push_str("transfer-encoding: chunked\r\n");
@@ -2784,7 +2809,30 @@ fn stats_request(
         stats_bytes(s, env, px_i, 0, data.len() as u64);
         s.http.as_mut().unwrap().pending_out = Some(Box::new(PendingOut { data, off: 0 }));
     }
-    Some(Ok(true))
+}
+
+/// The Prometheus exporter (`http-request use-service
+/// prometheus-exporter`) answering a request that reached proxy `px_i`.
+fn promex_request(
+    s: &mut Stream,
+    env: &mut Env,
+    buf: &mut crate::buffer::Buf,
+    head: &http::RequestHead,
+    px_i: usize,
+    cli_ka: bool,
+) {
+    if s.be.is_none() {
+        inc(&env.rt.proxies[s.fe].fe_counters.intercepted);
+    }
+    let uri = head.uri.get(buf.data());
+    let Ok(scopes) = crate::promex::parse_query(uri) else {
+        // HAProxy's raw 400, the connection closed.
+        rules_reply(s, env, buf, head, false, Verdict::Builtin(400));
+        return;
+    };
+    let body = crate::promex::render(env.rt, env.listeners, env.cx.nbthread(), env.now(), &scopes);
+    let h = String::from("HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: text/plain; version=0.0.4\r\n");
+    send_local_page(s, env, buf, head, cli_ka, px_i, h, body);
 }
 
 /// Counts a stats page exchange's bytes as HAProxy does: the frontend
