@@ -511,6 +511,15 @@ fn states_match_haproxy() {
             .collect()
     };
     assert_eq!(rows(&ours), rows(&theirs));
+    // `show resolvers`: same layout, counters aside.
+    let layout = |p: &Px| -> String {
+        cli(&p.sock, "show resolvers dns", Duration::from_secs(5))
+            .lines()
+            .map(|l| l.trim_end_matches(|c: char| c.is_ascii_digit()))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(layout(&ours), layout(&theirs));
     for sv in ["s1", "s2", "t1", "t2", "t3"] {
         for col in ["status", "addr", "weight"] {
             assert_eq!(ours.stat(sv, col), theirs.stat(sv, col), "{sv} {col}");
