@@ -108,6 +108,40 @@ fn name_server(db: Db) -> SocketAddr {
     a
 }
 
+/// The same name server over TCP (2-byte length framing, several
+/// queries per connection).
+fn tcp_name_server(db: Db) -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let a = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                let mut c = c;
+                c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                loop {
+                    let mut len = [0u8; 2];
+                    if c.read_exact(&mut len).is_err() {
+                        return;
+                    }
+                    let mut q = vec![0u8; u16::from_be_bytes(len) as usize];
+                    if c.read_exact(&mut q).is_err() {
+                        return;
+                    }
+                    if let Some(r) = answer(&q, &db) {
+                        let mut out = (r.len() as u16).to_be_bytes().to_vec();
+                        out.extend_from_slice(&r);
+                        if c.write_all(&out).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    a
+}
+
 fn set(db: &Db, name: &str, z: Option<Zone>) {
     let mut d = db.lock().unwrap();
     match z {
@@ -173,7 +207,7 @@ struct Px {
 }
 
 impl Px {
-    fn start(prog: &Path, dir: &TempDir, tag: &str, ns: SocketAddr, resolvers: &str, backend: &str) -> Px {
+    fn start(prog: &Path, dir: &TempDir, tag: &str, ns: impl std::fmt::Display, resolvers: &str, backend: &str) -> Px {
         let port = free_port();
         let sock = dir.path().join(format!("{tag}.sock"));
         let cfg = format!(
@@ -407,6 +441,29 @@ fn set_server_fqdn_moves_to_the_new_name() {
     px.wait_line("b/s1 changed its IP from 127.0.0.1 to 127.0.0.2 by dns/ns1.");
     let state = cli(&px.sock, "show servers state b", t);
     assert!(state.lines().nth(2).unwrap().contains(" other.test "), "{state}");
+}
+
+#[test]
+fn tcp_name_server_answers() {
+    let db: Db = Default::default();
+    let port = twin_origins();
+    set(&db, "web.test", a([127, 0, 0, 2]));
+    let ns = tcp_name_server(db.clone());
+    let dir = TempDir::new("resolv-tcp");
+    let px = Px::start(
+        &bin("rhaproxy"),
+        &dir,
+        "rh",
+        format!("tcp@{ns}"),
+        FAST,
+        &format!("    server s1 web.test:{port} resolvers dns resolve-prefer ipv4 init-addr none\n"),
+    );
+    px.wait_body("two");
+    px.wait_line("b/s1 changed its IP from (none) to 127.0.0.2 by dns/ns1.");
+    set(&db, "web.test", a([127, 0, 0, 1]));
+    px.wait_body("one");
+    let out = cli(&px.sock, "show resolvers dns", Duration::from_secs(5));
+    assert!(out.contains("  snd_error:   0\n"), "{out}");
 }
 
 fn srv_zone(db: &Db, p1: u16, p2: u16) {

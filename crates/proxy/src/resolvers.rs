@@ -165,10 +165,22 @@ struct SrvDns {
     sect: Option<usize>,
 }
 
+/// A name server's socket: UDP (connected once at start) or TCP
+/// (`tcp@`, connected when a query is queued, queries and answers framed
+/// by a 2-byte length, reopened after the server closes it).
+struct Ns {
+    fd: RawFd,
+    tcp: bool,
+    addr: SocketAddr,
+    connecting: bool,
+    out: Vec<u8>,
+    inb: Vec<u8>,
+}
+
 /// The resolvers of the process, run by thread 0.
 #[derive(Default)]
 pub struct Runner {
-    socks: Vec<Vec<RawFd>>,
+    socks: Vec<Vec<Ns>>,
     timers: Vec<TimerId>,
     res: Vec<Resolution>,
     srv: Vec<Vec<SrvDns>>,
@@ -225,12 +237,26 @@ impl Runner {
         for (si, r) in rt.resolvers.iter().enumerate() {
             let mut fds = Vec::new();
             for (ni, ns) in r.cfg.nameservers.iter().enumerate() {
-                fds.push(open_udp(&ns.addr).map_or(-1, |fd| {
+                let mut s = Ns {
+                    fd: -1,
+                    tcp: ns.tcp,
+                    addr: ns.addr,
+                    connecting: false,
+                    out: Vec::new(),
+                    inb: Vec::new(),
+                };
+                if ns.tcp {
+                    fds.push(s);
+                    continue;
+                }
+                s.fd = open_udp(&ns.addr).map_or(-1, |fd| {
                     cx.fd_insert(fd, token(K_DNS, si as u32, ni as u32));
                     cx.want_recv(fd);
                     fd
-                }));
-                if fds[ni] < 0 {
+                });
+                let failed = s.fd < 0;
+                fds.push(s);
+                if failed {
                     eprintln!(
                         "{:<11}({}) : resolvers '{}': can't create socket for nameserver '{}'.",
                         "[ALERT]",
@@ -373,7 +399,7 @@ impl Runner {
                 } else {
                     res.try_left -= 1;
                 }
-                self.send(rt, i, now);
+                self.send(cx, rt, i, now);
             } else if self.res[i]
                 .last_resolution
                 .is_none_or(|l| now >= l + c.timeout_resolve as u64)
@@ -382,7 +408,7 @@ impl Runner {
                 res.running = true;
                 res.try_left = c.resolve_retries;
                 res.qtype = res.prefer;
-                self.send(rt, i, now);
+                self.send(cx, rt, i, now);
             }
         }
         self.arm(cx, rt, si, now);
@@ -402,7 +428,7 @@ impl Runner {
         cx.timer_arm(self.timers[si], next.max(now + 1));
     }
 
-    fn send(&mut self, rt: &Runtime, i: usize, now: u64) {
+    fn send(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, i: usize, now: u64) {
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let r = &rt.resolvers[self.res[i].sect];
         let res = &mut self.res[i];
@@ -414,14 +440,30 @@ impl Runner {
         let Some(q) = dns::build_query(res.id, &res.name, res.qtype, payload) else {
             return;
         };
-        for (ni, &fd) in self.socks[res.sect].iter().enumerate() {
-            if fd < 0 {
+        let sect = res.sect;
+        for ni in 0..self.socks[sect].len() {
+            let ns = &mut self.socks[sect][ni];
+            if ns.tcp {
+                if ns.fd < 0 && !tcp_open(cx, ns, sect, ni) {
+                    r.ns[ni].snd_error.fetch_add(1, Relaxed);
+                    continue;
+                }
+                ns.out.extend_from_slice(&(q.len() as u16).to_be_bytes());
+                ns.out.extend_from_slice(&q);
+                if !ns.connecting {
+                    cx.want_send(ns.fd);
+                }
+                r.ns[ni].sent.fetch_add(1, Relaxed);
+                self.res[i].nb_queries += 1;
                 continue;
             }
-            match crate::sock::send(fd, &q, false) {
+            if ns.fd < 0 {
+                continue;
+            }
+            match crate::sock::send(ns.fd, &q, false) {
                 Ok(_) => {
                     r.ns[ni].sent.fetch_add(1, Relaxed);
-                    res.nb_queries += 1;
+                    self.res[i].nb_queries += 1;
                 }
                 Err(_) => {
                     r.ns[ni].snd_error.fetch_add(1, Relaxed);
@@ -430,12 +472,86 @@ impl Runner {
         }
     }
 
+    /// Events on a TCP name server connection: finish connecting, flush
+    /// queued queries, read framed answers.
+    fn tcp_io(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, si: usize, ni: usize, ev: Events) {
+        let mut frames = Vec::new();
+        {
+            let ns = &mut self.socks[si][ni];
+            if ns.fd < 0 {
+                return;
+            }
+            if ns.connecting {
+                if !(ev.writable() || ev.error() || ev.hup()) {
+                    return;
+                }
+                if !matches!(crate::sock::take_error(ns.fd), Ok(None)) {
+                    tcp_close(cx, ns);
+                    return;
+                }
+                ns.connecting = false;
+                cx.want_recv(ns.fd);
+            }
+            while !ns.out.is_empty() {
+                match crate::sock::send(ns.fd, &ns.out, false) {
+                    Ok(n) => {
+                        ns.out.drain(..n);
+                    }
+                    Err(e) if crate::sock::is_would_block(&e) => break,
+                    Err(_) => {
+                        tcp_close(cx, ns);
+                        return;
+                    }
+                }
+            }
+            if ns.out.is_empty() {
+                cx.stop_send(ns.fd);
+            } else {
+                cx.want_send(ns.fd);
+            }
+            let mut eof = false;
+            loop {
+                match crate::sock::recv(ns.fd, &mut self.buf) {
+                    Ok(0) => {
+                        eof = true;
+                        break;
+                    }
+                    Ok(n) => ns.inb.extend_from_slice(&self.buf[..n]),
+                    Err(e) if crate::sock::is_would_block(&e) => break,
+                    Err(_) => {
+                        eof = true;
+                        break;
+                    }
+                }
+            }
+            while ns.inb.len() >= 2 {
+                let len = u16::from_be_bytes([ns.inb[0], ns.inb[1]]) as usize;
+                if ns.inb.len() < 2 + len {
+                    break;
+                }
+                frames.push(ns.inb[2..2 + len].to_vec());
+                ns.inb.drain(..2 + len);
+            }
+            if eof {
+                tcp_close(cx, ns);
+            }
+        }
+        for f in frames {
+            let now = cx.now();
+            self.response(cx, rt, si, ni, &f, now);
+        }
+    }
+
     /// Responses from name server `ni` of section `si`.
-    pub fn on_io(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, si: u32, ni: u32, _ev: Events) {
+    pub fn on_io(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, si: u32, ni: u32, ev: Events) {
         let (si, ni) = (si as usize, ni as usize);
-        let Some(&fd) = self.socks.get(si).and_then(|v| v.get(ni)) else {
+        let Some(ns) = self.socks.get(si).and_then(|v| v.get(ni)) else {
             return;
         };
+        if ns.tcp {
+            return self.tcp_io(cx, rt, si, ni, ev);
+        }
+        let fd = ns.fd;
         let mut buf = std::mem::take(&mut self.buf);
         // A pending ICMP error (refused port) is read once and skipped;
         // would-block ends the batch. The retry timer covers lost answers.
@@ -459,7 +575,8 @@ impl Runner {
     fn response(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, si: usize, ni: usize, b: &[u8], now: u64) {
         let r = &rt.resolvers[si];
         let st = &r.ns[ni];
-        if b.len() > r.cfg.accepted_payload_size as usize {
+        // Over TCP the length prefix allows up to 65535 bytes.
+        if !self.socks[si][ni].tcp && b.len() > r.cfg.accepted_payload_size as usize {
             st.too_big.fetch_add(1, Relaxed);
             return;
         }
@@ -537,7 +654,7 @@ impl Runner {
                 }
             } else if res.prefer == dns::T_A || res.prefer == dns::T_AAAA {
                 res.qtype = if res.prefer == dns::T_A { dns::T_AAAA } else { dns::T_A };
-                self.send(rt, i, now);
+                self.send(cx, rt, i, now);
             }
             return;
         }
@@ -818,6 +935,48 @@ impl Runner {
             }
         }
     }
+}
+
+/// Starts a non-blocking connection to a TCP name server.
+fn tcp_open(cx: &mut Cx<'_, Msg>, ns: &mut Ns, si: usize, ni: usize) -> bool {
+    let fam = if ns.addr.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    let Ok(fd) = crate::sock::socket(fam, libc::SOCK_STREAM) else {
+        return false;
+    };
+    match crate::sock::connect(fd, &crate::sock::RawAddr::from_inet(&ns.addr)) {
+        Ok(done) => {
+            cx.fd_insert(fd, token(K_DNS, si as u32, ni as u32));
+            ns.fd = fd;
+            ns.connecting = !done;
+            ns.out.clear();
+            ns.inb.clear();
+            cx.want_send(fd);
+            if done {
+                cx.want_recv(fd);
+            }
+            true
+        }
+        Err(_) => {
+            crate::sock::close_raw(fd);
+            false
+        }
+    }
+}
+
+/// Drops a TCP name server connection and what was queued on it (the
+/// retry timer asks again on a new one).
+fn tcp_close(cx: &mut Cx<'_, Msg>, ns: &mut Ns) {
+    if ns.fd >= 0 {
+        cx.fd_delete(ns.fd);
+    }
+    ns.fd = -1;
+    ns.connecting = false;
+    ns.out.clear();
+    ns.inb.clear();
 }
 
 fn open_udp(a: &SocketAddr) -> Option<RawFd> {

@@ -34,13 +34,6 @@ fn refuse(r: &mut Report, loc: &Loc, what: &str, px: &str) {
 /// Inspects a parsed configuration.
 pub fn check(cfg: &Config) -> Report {
     let mut r = Report::default();
-    // Name servers are asked over UDP only.
-    for ns in cfg.resolvers.iter().flat_map(|s| &s.nameservers).filter(|n| n.tcp) {
-        r.alerts.push(format!(
-            "parsing [{}] : 'nameserver {}' : DNS over TCP (tcp@) is not supported yet by rhaproxy: refusing to start rather than ignore it.",
-            ns.loc, ns.name
-        ));
-    }
     for p in &cfg.proxies {
         if p.disabled {
             continue;
