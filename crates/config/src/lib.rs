@@ -19,6 +19,7 @@ pub mod parser;
 mod proxy_kw;
 pub mod resolvers;
 pub mod ssl;
+pub mod stick_table;
 pub use proxy_kw::parse_dynamic_server;
 pub mod tokenizer;
 pub mod units;

@@ -459,7 +459,22 @@ impl Parser {
                 p.persist_rules.push(raw());
                 self.check_rule(p, is_def, &raw());
             }
-            "stick-table" => p.stick_table = Some(raw()),
+            "stick-table" => {
+                // A defaults section may declare one (for its rules'
+                // track-sc); HAProxy checks the grammar as it reads it.
+                match crate::stick_table::parse(w, false) {
+                    Err(e) => {
+                        self.diags.alert(format!("{pfx} {e}"));
+                        return;
+                    }
+                    Ok((_, warns)) => {
+                        for w in warns {
+                            self.diags.warning(format!("parsing [{file}:{line}]: {w}"));
+                        }
+                    }
+                }
+                p.stick_table = Some(raw())
+            }
             "stick" => p.sticks.push(raw()),
             "capture" | "declare" => p.captures.push(raw()),
             "compression" => p.compression.push(raw()),

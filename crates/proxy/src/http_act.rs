@@ -261,6 +261,23 @@ enum Action {
     /// `strict-mode on|off` (true: on): whether a rewrite that does not
     /// fit fails the message.
     StrictMode(bool),
+    /// `track-scN <key> [table <t>]`: at the session level (tcp-request
+    /// connection/session) or the stream's; `http`: count the request
+    /// (HTTP rules and HTTP-mode content rules), `status`: the response's
+    /// errors (http-response).
+    Track {
+        n: usize,
+        key: Expr,
+        table: crate::stick_table::TableRef,
+        session: bool,
+        http: bool,
+        status: bool,
+    },
+    /// `sc-inc-gpc0(N)`, `sc-inc-gpc1(N)`, `sc-inc-gpc(I,N)`.
+    IncGpc(usize, crate::stick_table::Gpc),
+    /// `sc-set-gpt0(N) <expr>` / `sc-set-gpt(I,N) <expr>`: (counter,
+    /// array index or None for gpt0, value).
+    SetGpt(usize, Option<u8>, Expr),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -573,7 +590,7 @@ pub fn check_rule_line(p: &Proxy, is_def: bool, l: &RawLine) -> Result<(), confi
         _ if l.words.get(1).is_some_and(|a| a == "capture") => return Ok(()),
         _ => Default::default(),
     };
-    match compile_line(p, is_def, l, &acls, &[], &caps) {
+    match crate::stick_table::with_proxy(&p.name, || compile_line(p, is_def, l, &acls, &[], &caps)) {
         // References to http-errors sections are resolved after parsing
         // (as HAProxy does); start-up reports those.
         Err(e) if e.starts_with("Proxy '") => Ok(()),
@@ -635,8 +652,9 @@ fn compile(
             act.split('(').next().unwrap_or(act)
         )
     };
-    // tcp rules take accept, reject and the variable actions only (and
-    // connection rules no variables: there is no stream yet).
+    // tcp rules take accept, reject, the stick counter actions and the
+    // variable actions only (and connection rules no variables: there is
+    // no stream yet).
     if kind.tcp() {
         let var = act.starts_with("set-var(") || act.starts_with("set-var-fmt(") || act.starts_with("unset-var(");
         let addr = matches!(act, "set-src" | "set-dst" | "set-src-port" | "set-dst-port")
@@ -649,7 +667,8 @@ fn compile(
                 px_desc(p, is_def)
             ));
         }
-        if !(act == "accept" || act == "reject" || addr || expect || (var && kind != Kind::TcpL4)) {
+        let stk = act.starts_with("track-sc") || act.starts_with("sc-inc-gpc") || act.starts_with("sc-set-gpt");
+        if !(act == "accept" || act == "reject" || addr || expect || stk || (var && kind != Kind::TcpL4)) {
             return Err(unsupported());
         }
     }
@@ -774,6 +793,86 @@ fn compile(
             only(1)?;
             let v = VarRef::parse(&a[12..a.len() - 1]).map_err(err)?;
             Action::SetVarFmt(v, lf(arg(0)?)?)
+        }
+        a if a.starts_with("track-sc") && kind != Kind::After => {
+            let n = match a.strip_prefix("track-sc").and_then(|d| d.parse::<usize>().ok()) {
+                Some(n) if n < crate::stick_table::MAX_SESS_STKCTR => n,
+                _ => {
+                    return Err(err(format!(
+                        "invalid stick table tracker index '{}', must be between 0 and {}",
+                        &a[8..],
+                        crate::stick_table::MAX_SESS_STKCTR - 1
+                    )))
+                }
+            };
+            let key = parse_expr(arg(0)?, dir).map_err(|e| err(format!("{a}: {e}")))?;
+            let tname = match args.get(1).map(|s| s.as_str()) {
+                None => None,
+                Some("table") => Some(arg(2)?),
+                Some(o) => return Err(err(format!("{a}: unexpected argument '{o}'"))),
+            };
+            only(if tname.is_some() { 3 } else { 1 })?;
+            let table = crate::stick_table::resolve(tname).map_err(|e| err(format!("{a}: {e}")))?;
+            let http = p.mode == config::model::Mode::Http && matches!(kind, Kind::Req | Kind::Res | Kind::TcpReq);
+            Action::Track {
+                n,
+                key,
+                table,
+                session: matches!(kind, Kind::TcpL4 | Kind::TcpSess),
+                http,
+                status: kind == Kind::Res,
+            }
+        }
+        a if (a.starts_with("sc-inc-gpc") || a.starts_with("sc-set-gpt")) && kind != Kind::After => {
+            // name(args): sc-inc-gpc0(N), sc-inc-gpc(I,N), sc-set-gpt0(N)
+            let (name, inner) = match a.split_once('(') {
+                Some((nm, rest)) if rest.ends_with(')') => (nm, &rest[..rest.len() - 1]),
+                _ => (a, ""),
+            };
+            let nums: Vec<&str> = if inner.is_empty() {
+                Vec::new()
+            } else {
+                inner.split(',').collect()
+            };
+            let num = |s: &str, max: usize| -> Result<usize, String> {
+                match s.trim().parse::<usize>() {
+                    Ok(v) if v < max => Ok(v),
+                    _ => Err(err(format!(
+                        "invalid stick table track ID '{s}'. The max allowed ID is {}",
+                        max - 1
+                    ))),
+                }
+            };
+            let sc_max = crate::stick_table::MAX_SESS_STKCTR;
+            let arr = config::stick_table::MAX_ARRAY as usize;
+            let (idx, n) = match (name, nums.as_slice()) {
+                ("sc-inc-gpc0" | "sc-inc-gpc1" | "sc-set-gpt0", [n]) => (None, num(n, sc_max)?),
+                ("sc-inc-gpc" | "sc-set-gpt", [i, n]) => (Some(num(i, arr)? as u8), num(n, sc_max)?),
+                ("sc-inc-gpc0" | "sc-inc-gpc1" | "sc-inc-gpc" | "sc-set-gpt0" | "sc-set-gpt", _) => {
+                    return Err(err(format!("missing or invalid stick table track ID in '{a}'")))
+                }
+                _ => return Err(unsupported()),
+            };
+            if name.starts_with("sc-inc-gpc") {
+                only(0)?;
+                let g = match (name, idx) {
+                    ("sc-inc-gpc0", _) => crate::stick_table::Gpc::Legacy(0),
+                    ("sc-inc-gpc1", _) => crate::stick_table::Gpc::Legacy(1),
+                    (_, i) => crate::stick_table::Gpc::Array(i.unwrap_or(0)),
+                };
+                Action::IncGpc(n, g)
+            } else {
+                only(1)?;
+                let v = arg(0)?;
+                let e = match v.parse::<i64>() {
+                    Ok(i) => Expr {
+                        fetch: crate::sample::Fetch::Const(crate::sample::Smp::Int(i)),
+                        convs: Vec::new(),
+                    },
+                    Err(_) => parse_expr(v, dir).map_err(err)?,
+                };
+                Action::SetGpt(n, idx, e)
+            }
         }
         "accept" if kind.tcp() => {
             only(0)?;
@@ -1393,6 +1492,56 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
             }
             Action::Allow | Action::Accept => return Verdict::Continue,
             Action::Reject => return Verdict::Reject,
+            Action::Track {
+                n,
+                key,
+                table,
+                session,
+                http,
+                status,
+            } => {
+                let (Some(stk), Some(t)) = (cx.info.stk, table.as_ref()) else {
+                    continue;
+                };
+                let Some(k) = key.eval(cx).and_then(|v| t.key_of(&v)) else {
+                    continue;
+                };
+                if let Some(tr) = stk.track(*n, *session, t, &k) {
+                    use config::stick_table::DataType as D;
+                    if *http {
+                        t.count(&tr.entry, D::HttpReqCnt, D::HttpReqRate, 1);
+                    }
+                    if *status {
+                        match cx.status() {
+                            Some(400..=499) => t.count(&tr.entry, D::HttpErrCnt, D::HttpErrRate, 1),
+                            Some(c @ 500..=599) if c != 501 && c != 505 => {
+                                t.count(&tr.entry, D::HttpFailCnt, D::HttpFailRate, 1)
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            Action::IncGpc(n, g) => {
+                if let Some(tr) = cx.info.stk.and_then(|s| s.get(*n)) {
+                    tr.table.inc_gpc(&tr.entry, *g);
+                }
+            }
+            Action::SetGpt(n, idx, e) => {
+                if let Some(tr) = cx.info.stk.and_then(|s| s.get(*n)) {
+                    if let Some(v) = e.eval(cx).and_then(|v| v.to_int()) {
+                        use config::stick_table::DataType as D;
+                        let ok = match idx {
+                            None => {
+                                tr.table.set(&tr.entry, D::Gpt0, 0, v as u64)
+                                    || tr.table.set(&tr.entry, D::Gpt, 0, v as u64)
+                            }
+                            Some(i) => tr.table.set(&tr.entry, D::Gpt, *i as usize, v as u64),
+                        };
+                        let _ = ok;
+                    }
+                }
+            }
             Action::Reply(rep, fin) => {
                 let v = match &**rep {
                     Reply::Default(code) => Verdict::Error(*code),
@@ -2064,10 +2213,10 @@ mod tests {
             assert_eq!(run(&r.tcp_req, cx), Verdict::Reject)
         });
         // What is not implemented is refused, naming the line.
-        p.tcp_request = vec![line("tcp-request content track-sc0 src")];
+        p.tcp_request = vec![line("tcp-request content silent-drop")];
         let e = ProxyRules::build(&p, &[], &Default::default()).unwrap_err();
         assert!(
-            e.contains("[t.cfg:4]") && e.contains("'tcp-request content track-sc0'"),
+            e.contains("[t.cfg:4]") && e.contains("'tcp-request content silent-drop'"),
             "{e}"
         );
         p.tcp_request = vec![line("tcp-request connection set-var(sess.a) int(1)")];

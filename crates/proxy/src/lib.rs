@@ -40,6 +40,7 @@ pub mod sock;
 pub mod ssl_sock;
 pub mod stats;
 pub mod stats_page;
+pub mod stick_table;
 pub mod stream;
 pub mod support;
 pub mod switching;

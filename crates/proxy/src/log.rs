@@ -1179,6 +1179,7 @@ fn eval_samples(s: &mut Stream, rt: &crate::runtime::Runtime, fmt: &LogFmt, stat
         unique_id: if lg.has_uid { &lg.uid } else { b"" },
         pp: s.pp.as_deref(),
         tls: s.cli_tls.as_deref(),
+        stk: Some(&s.stk),
     };
     let uri: &[u8] = if lg.has_uri { &lg.uri } else { b"" };
     let mut parts = uri.splitn(3, |&c| c == b' ');

@@ -13,7 +13,7 @@ use crate::queue::QueueSet;
 use config::model::{Config, Mode, Proxy, Server};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Where a server (or dispatch) connects to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -345,6 +345,21 @@ pub struct Runtime {
     pub so_names: Vec<Option<String>>,
     /// `resolvers` sections (counters for `show resolvers`).
     pub resolvers: Vec<crate::resolvers::ResolversRt>,
+    /// Stick tables, in declaration order (`show table`).
+    pub tables: Vec<Arc<crate::stick_table::Table>>,
+}
+
+/// The stick tables the proxies declare (named after their proxy).
+fn build_tables(cfg: &Config) -> Result<Vec<Arc<crate::stick_table::Table>>, String> {
+    let mut out = Vec::new();
+    for p in cfg.proxies.iter().filter(|p| !p.disabled) {
+        let Some(l) = &p.stick_table else {
+            continue;
+        };
+        let (def, _) = config::stick_table::parse(&l.words, false).map_err(|e| format!("parsing [{}] : {e}", l.loc))?;
+        out.push(Arc::new(crate::stick_table::Table::new(&p.name, def)));
+    }
+    Ok(out)
 }
 
 /// HAProxy 2.6's global maxconn when none is configured: the FDs the
@@ -419,6 +434,8 @@ impl Runtime {
     pub fn build(cfg: Config, nbthread: usize) -> Result<Runtime, String> {
         // Rules naming a userlist resolve it while they compile below.
         crate::auth::install(&cfg.userlists);
+        let tables = build_tables(&cfg)?;
+        crate::stick_table::install(tables.clone());
         let mut proxies = Vec::with_capacity(cfg.proxies.len());
         for (idx, p) in cfg.proxies.iter().enumerate() {
             let mut servers = Vec::with_capacity(p.servers.len());
@@ -496,14 +513,16 @@ impl Runtime {
                 rules: if p.disabled {
                     Default::default()
                 } else {
-                    crate::http_act::ProxyRules::build(p, &cfg.http_errors, &caps)?
+                    crate::stick_table::with_proxy(&p.name, || {
+                        crate::http_act::ProxyRules::build(p, &cfg.http_errors, &caps)
+                    })?
                 },
                 caps,
                 replies: crate::http_reply::ProxyReplies::build(p, &cfg.http_errors)?,
                 log: if p.disabled {
                     Default::default()
                 } else {
-                    crate::log::ProxyLog::build(&cfg, p)?
+                    crate::stick_table::with_proxy(&p.name, || crate::log::ProxyLog::build(&cfg, p))?
                 },
                 stats_page: crate::stats_page::StatsPage::build(p)?.map(Box::new),
             });
@@ -568,6 +587,7 @@ impl Runtime {
             listeners: AtomicU32::new(0),
             so_names: Vec::new(),
             resolvers: cfg.resolvers.iter().map(crate::resolvers::ResolversRt::new).collect(),
+            tables,
             cfg,
         };
         for be in rt.proxies.iter().filter(|p| p.is_backend) {

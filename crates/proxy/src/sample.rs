@@ -322,6 +322,8 @@ pub struct Info<'a> {
     pub pp: Option<&'a crate::stream::proxy_hs::Pp>,
     /// The client connection's TLS layer (`ssl_fc*` fetches).
     pub tls: Option<&'a crate::ssl_sock::Tls>,
+    /// The connection's tracked stick counters (`track-sc*`).
+    pub stk: Option<&'a crate::stick_table::StkCtrs>,
 }
 
 /// What is buffered of the body of the message under analysis (its head
@@ -542,6 +544,8 @@ pub enum Fetch {
         name: Vec<u8>,
     },
     UniqueId,
+    /// `sc*_*`, `src_*`, `table_cnt`/`table_avl`: stick counters.
+    Stk(Box<crate::stick_table::StkFetch>),
     /// `http_auth(<userlist>)`: Basic credentials valid in the userlist.
     HttpAuth(UlRef),
     /// `http_auth_group(<userlist>)`: the user name when the credentials
@@ -662,6 +666,8 @@ pub enum Conv {
     CutCrlf,
     /// `map*`: the shared map and the default value.
     Map(std::sync::Arc<crate::map::Expr>, Option<Smp>),
+    /// `table_*` and `in_table`: the sample as a key of a stick table.
+    Table(crate::stick_table::TableRef, crate::stick_table::StkWhat),
 }
 
 impl Conv {
@@ -926,6 +932,9 @@ pub fn parse_expr(s: &str, dir: Dir) -> Result<Expr, String> {
         "http_auth_user" => Fetch::HttpAuthUser,
         "http_auth_pass" => Fetch::HttpAuthPass,
         "http_auth_bearer" => Fetch::HttpAuthBearer((!a0.is_empty()).then(|| a0.into_bytes())),
+        _ if crate::stick_table::parse_fetch(name, &args).is_some() => {
+            Fetch::Stk(Box::new(crate::stick_table::parse_fetch(name, &args).unwrap()?))
+        }
         _ if is_haproxy_fetch(name) => return Err(format!("fetch method '{name}' is not supported yet by rhaproxy")),
         _ => return Err(format!("unknown fetch method '{name}'")),
     };
@@ -1098,6 +1107,10 @@ fn parse_conv(name: &str, a: &[String]) -> Result<Conv, String> {
             }
         }
         n if n == "map" || n.starts_with("map_") => parse_map_conv(n, a)?,
+        n if crate::stick_table::parse_conv(n, a).is_some() => {
+            let (t, w) = crate::stick_table::parse_conv(n, a).unwrap()?;
+            Conv::Table(t, w)
+        }
         "regsub" => {
             let re = a.first().ok_or("missing arguments (got 0/2) for converter 'regsub'")?;
             let sub = a
@@ -1394,6 +1407,7 @@ impl Fetch {
                     _ => None,
                 }
             }
+            Fetch::Stk(f) => crate::stick_table::eval_fetch(f, &cx.info),
             Fetch::UrlParam { name } => {
                 let u = cx.uri();
                 let q = u.iter().position(|&c| c == b'?')?;
@@ -1734,6 +1748,7 @@ pub fn convert(c: &Conv, v: Smp, vars: &mut Vars) -> Option<Smp> {
         }
         Conv::Regsub(re, sub, global) => Smp::Str(re.replace_all(&bytes(v), sub, *global)),
         Conv::Map(m, default) => return m.map(&v).or_else(|| default.clone()),
+        Conv::Table(t, w) => return crate::stick_table::eval_conv(t, *w, &v),
     })
 }
 
@@ -2113,6 +2128,16 @@ impl Expr {
                 | Fetch::Ssl(SslFc::Used | SslFc::HasSni | SslFc::ClientCert) => M::Bool,
                 Fetch::HttpAuthGroup(_) => M::Auth,
                 Fetch::Ssl(SslFc::Keysize) => M::Int,
+                Fetch::Stk(ref f)
+                    if f.what == crate::stick_table::StkWhat::Tracked
+                        && !matches!(
+                            f.src,
+                            crate::stick_table::StkSrc::Cnt(_) | crate::stick_table::StkSrc::Avl(_)
+                        ) =>
+                {
+                    M::Bool
+                }
+                Fetch::Stk(_) => M::Int,
                 Fetch::Src | Fetch::Dst => M::Ip,
                 Fetch::Const(Smp::Bool(_)) => M::Bool,
                 Fetch::Const(Smp::Int(_)) => M::Int,
@@ -2138,6 +2163,8 @@ impl Expr {
             ) => M::Int,
             Some(Conv::Not | Conv::Bool | Conv::Odd | Conv::Even | Conv::SecureMemcmp(_)) => M::Bool,
             Some(Conv::IpMask(_)) => M::Ip,
+            Some(Conv::Table(_, crate::stick_table::StkWhat::InTable)) => M::Bool,
+            Some(Conv::Table(..)) => M::Int,
             Some(Conv::Map(m, _)) => match m.out() {
                 Some(crate::map::Out::Int) => M::Int,
                 Some(crate::map::Out::Ip) => M::Ip,

@@ -53,9 +53,17 @@ pub fn check(cfg: &Config) -> Report {
                 refuse(&mut r, &first.loc, &what, &p.name);
             }
         }
-        for (kw, l) in [("stick-table", &p.stick_table), ("source", &p.source)] {
-            if let Some(l) = l {
-                refuse(&mut r, &l.loc, kw, &p.name);
+        if let Some(l) = &p.source {
+            refuse(&mut r, &l.loc, "source", &p.name);
+        }
+        // Tables are kept locally; pushing them to peers is not built.
+        if let Some(l) = &p.stick_table {
+            if let Some(i) = l.words.iter().position(|w| w == "peers") {
+                let what = format!(
+                    "stick-table ... peers {}",
+                    l.words.get(i + 1).map_or("", |s| s.as_str())
+                );
+                refuse(&mut r, &l.loc, &what, &p.name);
             }
         }
         // Cookie persistence runs (`cookie`), except dynamic server

@@ -364,7 +364,38 @@ static KEYWORDS: &[Kw] = &[
         0,
         cmd_pat_show
     ),
+    // Stick tables (crate::stick_table).
+    kw!(
+        &["clear", "table"],
+        Some("clear table <table> [<filter>]*         : remove an entry from a table (filter: data/key)"),
+        0,
+        cmd_table
+    ),
+    kw!(
+        &["set", "table"],
+        Some("set table <table> key <k> [data.* <v>]* : update or create a table entry's data"),
+        0,
+        cmd_table
+    ),
+    kw!(
+        &["show", "table"],
+        Some("show table <table> [<filter>]*          : report table usage stats or dump this table's contents (filter: data/key)"),
+        0,
+        cmd_table
+    ),
 ];
+
+/// `show|clear|set table ...` (no level needed to list tables; entries
+/// need operator, as in HAProxy).
+fn cmd_table(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {
+    use crate::stick_table::CliAct;
+    let act = match arg(args, 0) {
+        "show" => CliAct::Show,
+        "clear" => CliAct::Clear,
+        _ => CliAct::Set,
+    };
+    crate::stick_table::cli(act, args, c.has(Level::Operator))
+}
 
 /// HAProxy's `MAX_CLI_ARGS`.
 const MAX_ARGS: usize = 64;

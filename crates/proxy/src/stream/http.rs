@@ -517,6 +517,7 @@ fn render_detached(rt: &crate::runtime::Runtime, s: &mut Stream, rep: &Reply) ->
     let mut inf = info(rt, s, s.req_count == 1);
     inf.tls = s.cli_tls.as_deref();
     inf.pp = s.pp.as_deref();
+    inf.stk = Some(&s.stk);
     let mut hdrs = Vec::new();
     let mut edit = Edit::default();
     let mut vars = Vars::default();
@@ -698,6 +699,7 @@ fn info<'a>(rt: &'a crate::runtime::Runtime, s: &Stream, first_req: bool) -> Inf
         unique_id: b"",
         pp: None,
         tls: None,
+        stk: None,
     }
 }
 
@@ -717,6 +719,7 @@ fn with_req_cx<R>(
     let mut inf = info(rt, s, s.req_count == 1);
     inf.tls = s.cli_tls.as_deref();
     inf.pp = s.pp.as_deref();
+    inf.stk = Some(&s.stk);
     if let Some(l) = s.logs.as_deref().filter(|l| l.has_uid) {
         inf.unique_id = &l.uid;
     }
@@ -1201,6 +1204,7 @@ fn response_rules(
     let mut inf = info(rt, s, s.req_count == 1);
     inf.tls = s.cli_tls.as_deref();
     inf.pp = s.pp.as_deref();
+    inf.stk = Some(&s.stk);
     if let Some(l) = s.logs.as_deref().filter(|l| l.has_uid) {
         inf.unique_id = &l.uid;
     }
@@ -2901,6 +2905,9 @@ fn unauthorized(rt: &crate::runtime::Runtime, s: &mut Stream, realm: &str) -> Ve
 
 fn count_request(s: &Stream, env: &Env) {
     let now = env.now();
+    // The tracked counters see a new HTTP request (HAProxy's
+    // `stream_inc_http_req_ctr`, before the rules track more).
+    s.stk.inc_http_req();
     env.rt.proxies[s.fe].fe_counters.request(now);
     env.rt.cum_req.fetch_add(1, Relaxed);
 }
@@ -3166,6 +3173,13 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
         }
     }
     s.update_time_stats(env);
+    if s.stk.any() {
+        // The transaction's tracked counters: its errors, its bytes, and
+        // the end of what the content rules tracked for it.
+        s.stk.on_status(s.http.as_ref().map_or(0, |t| t.status));
+        s.stk.sync_bytes(s.req.total, s.res.total);
+        s.stk.stop_content();
+    }
     let t = s.http.as_mut().unwrap();
     let reuse_ok = !t.local
         && t.srv_keepalive
@@ -3501,6 +3515,7 @@ fn unique_id(s: &mut Stream, env: &Env, data: &[u8], head: &http::RequestHead) {
     let mut inf = info(rt, s, s.req_count == 1);
     inf.tls = s.cli_tls.as_deref();
     inf.pp = s.pp.as_deref();
+    inf.stk = Some(&s.stk);
     let t: &mut Txn = s.http.as_mut().unwrap();
     let mut no_vars = Vars::default();
     let vars = match t.rs.as_mut() {

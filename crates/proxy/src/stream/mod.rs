@@ -275,6 +275,8 @@ pub struct Stream {
     /// of drop glue; whoever opens or closes a side sets its layer.
     pub cli_tls: Option<Box<crate::ssl_sock::Tls>>,
     pub sv_tls: Option<Box<crate::ssl_sock::Tls>>,
+    /// Tracked stick counters (`track-sc*`); empty slots cost nothing.
+    pub stk: crate::stick_table::StkCtrs,
 }
 
 /// A PROXY header for a server connection, and how much of it left.
@@ -318,6 +320,8 @@ pub fn accept(
     let sess_now = !r.tcp_sess.is_empty() && !r.sess_at_request;
     // Set when a tcp-request connection rule changed the local address.
     let mut dst_set = None;
+    // Counters tracked by these rules, handed to the stream below.
+    let stk = crate::stick_table::StkCtrs::default();
     if !r.tcp_conn.is_empty() || sess_now {
         let dst = sock::local_addr(fd).ok().and_then(|a| a.to_inet());
         let mut info = crate::sample::Info {
@@ -327,6 +331,7 @@ pub fn accept(
             src,
             dst,
             first_req: true,
+            stk: Some(&stk),
             ..Default::default()
         };
         let mut ok = match crate::http_act::run_l4(&r.tcp_conn, &mut info) {
@@ -363,6 +368,7 @@ pub fn accept(
     // (see proxy_hs.rs).
     if !wait_pp {
         session_counters(rt, fe, now);
+        stk.count_session();
     }
     let bufsize = rt.cfg.global.tune_bufsize as usize;
     let head_limit = bufsize.saturating_sub(rt.cfg.global.tune_maxrewrite as usize).max(1);
@@ -411,6 +417,7 @@ pub fn accept(
             pp: None,
             cli_tls: tls,
             sv_tls: None,
+            stk,
         }
     });
     cx.fd_insert(fd, token(K_CLI_SIDE, idx, gen));
@@ -1458,6 +1465,9 @@ impl Stream {
     pub fn release(&mut self, env: &mut Env) {
         let rt = env.rt;
         self.update_time_stats(env);
+        if self.stk.any() {
+            self.stk.sync_bytes(self.req.total, self.res.total);
+        }
         if let Some(l) = self.logs.take() {
             if l.pending {
                 self.logs = Some(l);
@@ -1514,6 +1524,7 @@ impl Stream {
         }
         fe.feconn.fetch_sub(1, Relaxed);
         rt.curr_conns.fetch_sub(1, Relaxed);
+        self.stk.stop_all();
     }
 }
 

@@ -126,6 +126,7 @@ fn start_session(s: &mut Stream, env: &mut Env, l: &Listener) -> bool {
             dst: s.dst,
             first_req: true,
             pp: s.pp.as_deref(),
+            stk: Some(&s.stk),
             ..Default::default()
         };
         // Session rules do not change addresses (set-src is refused there).
@@ -136,6 +137,7 @@ fn start_session(s: &mut Stream, env: &mut Env, l: &Listener) -> bool {
         }
     }
     super::session_counters(rt, fe, now);
+    s.stk.count_session();
     if !fe.log.targets.is_empty() || fe.log.uid_fmt.is_some() {
         // The transaction's timers started at the accept (s.tm), before
         // the PROXY header: HAProxy's log times include the handshake.
