@@ -338,6 +338,143 @@ pub struct ProxyRules {
     pub redirects: Vec<Rule>,
     /// `option http-restrict-req-hdr-names`, applied between the two.
     pub restrict: config::model::RestrictHdrNames,
+    /// `stick match|on|store-request` (request side, in order) and
+    /// `stick store-response` rules of a backend.
+    pub stick_req: Vec<StickRule>,
+    pub stick_res: Vec<StickRule>,
+}
+
+/// One `stick` rule (HAProxy's `sticking_rule`).
+#[derive(Debug)]
+pub struct StickRule {
+    matches: bool,
+    stores: bool,
+    expr: Expr,
+    pub table: std::sync::Arc<crate::stick_table::Table>,
+    cond: Option<Cond>,
+}
+
+/// What a stream keeps to store once its server is known: (table, key).
+pub type StickStore = Vec<(std::sync::Arc<crate::stick_table::Table>, Vec<u8>)>;
+
+/// Runs the request-side stick rules (HAProxy's
+/// `process_sticking_rules`): returns the server id a `match` found
+/// (unless `assigned`: a server is already chosen), and queues the
+/// `store-request` keys, the first per table only.
+pub fn stick_request(rules: &[StickRule], cx: &mut Ctx<'_>, assigned: bool, store: &mut StickStore) -> Option<u32> {
+    let mut found = None;
+    for r in rules {
+        if r.stores && store.iter().any(|(t, _)| std::sync::Arc::ptr_eq(t, &r.table)) {
+            continue;
+        }
+        if r.cond.as_ref().is_some_and(|c| !c.eval(cx)) {
+            continue;
+        }
+        let Some(key) = r.expr.eval(cx).and_then(|v| r.table.key_of(&v)) else {
+            continue;
+        };
+        if r.matches {
+            if let Some(e) = r.table.lookup(&key) {
+                if !assigned && found.is_none() {
+                    found = r
+                        .table
+                        .read(&e, config::stick_table::DataType::ServerId, 0)
+                        .map(|v| v as u32);
+                }
+                r.table.touch(&e);
+            }
+        }
+        if r.stores {
+            store.push((r.table.clone(), key));
+        }
+    }
+    found
+}
+
+/// Queues the `store-response` keys (one per table beyond what the
+/// request stored, as HAProxy).
+pub fn stick_response(rules: &[StickRule], cx: &mut Ctx<'_>, store: &mut StickStore) {
+    let nbreq = store.len();
+    for r in rules {
+        if store[nbreq..].iter().any(|(t, _)| std::sync::Arc::ptr_eq(t, &r.table)) {
+            continue;
+        }
+        if r.cond.as_ref().is_some_and(|c| !c.eval(cx)) {
+            continue;
+        }
+        if let Some(key) = r.expr.eval(cx).and_then(|v| r.table.key_of(&v)) {
+            store.push((r.table.clone(), key));
+        }
+    }
+}
+
+/// Stores the server (its id and name) under every queued key (HAProxy's
+/// `process_store_rules`), unless the server is `non-stick`.
+pub fn stick_store(store: &mut StickStore, srv_id: u32, srv_name: &str, non_stick: bool) {
+    for (t, key) in store.drain(..) {
+        if non_stick {
+            continue;
+        }
+        if let Some(e) = t.get_or_create(&key) {
+            t.set(&e, config::stick_table::DataType::ServerId, 0, srv_id as u64);
+            t.set_server_key(&e, srv_name);
+        }
+    }
+}
+
+/// Compiles a `stick` line (texts of HAProxy's `cfg_parse_listen`).
+fn compile_stick(p: &Proxy, l: &RawLine, acls: &AclSet) -> Result<(bool, StickRule), String> {
+    let w = &l.words;
+    let arg = |i: usize| w.get(i).map(|s| s.as_str()).unwrap_or("");
+    let loc = &l.loc;
+    let (matches, stores, res, name) = match arg(1) {
+        "match" => (true, false, false, " match"),
+        "on" => (true, true, false, " on"),
+        "store-request" => (false, true, false, " store-request"),
+        "store-response" => (false, true, true, " store-response"),
+        _ => {
+            return Err(format!(
+                "parsing [{loc}] : '{}' expects 'on', 'match', or 'store-request'.",
+                w[0]
+            ))
+        }
+    };
+    if arg(2).is_empty() {
+        return Err(format!("parsing [{loc}] : '{}{name}' expects a fetch method.", w[0]));
+    }
+    let dir = if res { Dir::Res } else { Dir::Req };
+    let expr = parse_expr(arg(2), dir).map_err(|e| format!("parsing [{loc}] : '{}{name}' : {e}", w[0]))?;
+    let mut i = 3;
+    let mut tname = None;
+    if arg(i) == "table" {
+        tname = Some(arg(i + 1).to_string());
+        i += 2;
+    }
+    let cond = if arg(i) == "if" || arg(i) == "unless" {
+        Some(Cond::parse(&w[i..], acls, dir).map_err(|e| {
+            format!(
+                "parsing [{loc}] : '{}': error detected while parsing sticking condition : {e}.",
+                w[0]
+            )
+        })?)
+    } else if !arg(i).is_empty() {
+        return Err(format!("parsing [{loc}] : '{}': unknown keyword '{}'.", w[0], arg(i)));
+    } else {
+        None
+    };
+    let tn = tname.clone().unwrap_or_else(|| p.name.clone());
+    let table = crate::stick_table::find(&tn)
+        .ok_or_else(|| format!("Proxy '{}': unable to find stick-table '{tn}'.", p.name))?;
+    Ok((
+        res,
+        StickRule {
+            matches,
+            stores,
+            expr,
+            table,
+            cond,
+        },
+    ))
 }
 
 impl ProxyRules {
@@ -423,6 +560,16 @@ impl ProxyRules {
         }
         for l in &p.redirects {
             r.redirects.push(compile_redirect_kw(p, l, &acls)?);
+        }
+        if p.cap.backend {
+            for l in &p.sticks {
+                let (res, rule) = compile_stick(p, l, &acls)?;
+                if res {
+                    r.stick_res.push(rule);
+                } else {
+                    r.stick_req.push(rule);
+                }
+            }
         }
         Ok(r)
     }

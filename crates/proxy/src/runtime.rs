@@ -356,7 +356,33 @@ fn build_tables(cfg: &Config) -> Result<Vec<Arc<crate::stick_table::Table>>, Str
         let Some(l) = &p.stick_table else {
             continue;
         };
-        let (def, _) = config::stick_table::parse(&l.words, false).map_err(|e| format!("parsing [{}] : {e}", l.loc))?;
+        let (mut def, _) =
+            config::stick_table::parse(&l.words, false).map_err(|e| format!("parsing [{}] : {e}", l.loc))?;
+        // Tables that `stick` rules name store the server (id and name),
+        // as HAProxy adds these data types to them.
+        let named = |q: &Proxy| {
+            q.cap.backend
+                && !q.disabled
+                && q.sticks.iter().any(|s| {
+                    let w = &s.words;
+                    match w.iter().position(|x| x == "table") {
+                        Some(i) if i >= 3 => w.get(i + 1) == Some(&p.name),
+                        _ => q.name == p.name,
+                    }
+                })
+        };
+        if cfg.proxies.iter().any(named) {
+            use config::stick_table::{DataType, Store};
+            for dt in [DataType::ServerId, DataType::ServerKey] {
+                if !def.stores(dt) {
+                    def.store.push(Store {
+                        dt,
+                        nelem: 1,
+                        period: 0,
+                    });
+                }
+            }
+        }
         out.push(Arc::new(crate::stick_table::Table::new(&p.name, def)));
     }
     Ok(out)

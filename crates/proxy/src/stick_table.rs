@@ -58,6 +58,8 @@ pub struct Entry {
     /// Trackers and other holders (`use=` in `show table`).
     refs: AtomicU32,
     data: Mutex<Box<[u64]>>,
+    /// `server_key`: the stored server's name (stick rules).
+    server_key: Mutex<Option<Box<str>>>,
 }
 
 impl Entry {
@@ -197,6 +199,7 @@ impl Table {
             expire: AtomicU64::new(0),
             refs: AtomicU32::new(0),
             data: Mutex::new(vec![0u64; self.words].into_boxed_slice()),
+            server_key: Mutex::new(None),
         });
         ix.keys.insert(key.into(), e.clone());
         drop(ix);
@@ -355,6 +358,13 @@ impl Table {
         true
     }
 
+    /// Records the server name a stick rule stored (`server_key`).
+    pub fn set_server_key(&self, e: &Entry, name: &str) {
+        if self.stores(DataType::ServerKey) && !self.def.srvkey_addr {
+            *e.server_key.lock().unwrap() = Some(name.into());
+        }
+    }
+
     /// Takes a reference (a tracker).
     pub fn hold(&self, e: &Entry) {
         e.refs.fetch_add(1, Relaxed);
@@ -511,7 +521,8 @@ impl Table {
                         frq_read(&d[o..o + FRQ_WORDS], s.period, now)
                     );
                 } else if *dt == DataType::ServerKey {
-                    let _ = write!(out, " {label}=-");
+                    let k = e.server_key.lock().unwrap();
+                    let _ = write!(out, " {label}={}", k.as_deref().unwrap_or("-"));
                 } else if *dt == DataType::ServerId {
                     let _ = write!(out, " {label}={}", d[s.ofs as usize + i] as u32 as i32);
                 } else {
@@ -1058,7 +1069,8 @@ pub fn cli(act: CliAct, args: &[String], oper: bool) -> String {
         if act != CliAct::Show {
             return err_args();
         }
-        for t in tables() {
+        // HAProxy lists the tables last declared first.
+        for t in tables().iter().rev() {
             t.purge_expired();
             t.dump_head(&mut out);
         }

@@ -42,16 +42,9 @@ pub fn check(cfg: &Config) -> Report {
         // tcp-request and tcp-response are compiled by `http_act` at
         // start-up, which refuses what it does not implement word by word.
         // Captures are compiled by `capture`.
-        let lists: [(&str, &Vec<RawLine>); 2] = [("stick", &p.sticks), ("compression", &p.compression)];
-        for (kw, l) in lists {
-            if let Some(first) = l.first() {
-                let what = if kw == "stick" || kw == "compression" {
-                    first_words(first)
-                } else {
-                    kw.to_string()
-                };
-                refuse(&mut r, &first.loc, &what, &p.name);
-            }
+        // `stick` rules are compiled with the other rules (`http_act`).
+        if let Some(first) = p.compression.first() {
+            refuse(&mut r, &first.loc, &first_words(first), &p.name);
         }
         if let Some(l) = &p.source {
             refuse(&mut r, &l.loc, "source", &p.name);
@@ -133,8 +126,8 @@ mod tests {
         let mut cfg = Config::default();
         let p = Proxy {
             name: "p".into(),
-            sticks: vec![RawLine {
-                words: vec!["stick".into(), "on".into(), "src".into()],
+            compression: vec![RawLine {
+                words: vec!["compression".into(), "algo".into(), "gzip".into()],
                 loc: loc(7),
             }],
             servers: vec![Server {
@@ -149,7 +142,7 @@ mod tests {
         let r = check(&cfg);
         assert_eq!(r.alerts.len(), 1);
         assert!(
-            r.alerts[0].starts_with("parsing [t.cfg:7] : 'stick on'"),
+            r.alerts[0].starts_with("parsing [t.cfg:7] : 'compression algo'"),
             "{:?}",
             r.alerts
         );

@@ -815,6 +815,10 @@ fn request_rules(
             v = resolve_reply(rt, replies, v, cx);
         }
         if let Verdict::Deny { tarpit, .. } = &mut v {
+            // A denial is a client error for the tracked counters.
+            if let Some(stk) = cx.info.stk {
+                stk.on_status(400);
+            }
             // The backend counts denials of its own rules only (the
             // frontend's run before it is assigned, as in HAProxy).
             inc(&rt.proxies[fe_i].fe_counters.denied_req);
@@ -920,6 +924,35 @@ fn server_rules(
     let ck = &mut s.http.as_mut().unwrap().ck;
     ck.ignore = persist == crate::switching::Persist::Ignore;
     ck.force = persist == crate::switching::Persist::Force;
+}
+
+/// The backend's request-side `stick` rules: a `match` pins the request
+/// to the stored server unless one is chosen already (and that server is
+/// usable, or persistence is forced), `store-request` keys wait for the
+/// response.
+fn stick_rules(
+    s: &mut Stream,
+    env: &Env,
+    data: &[u8],
+    head: &http::RequestHead,
+    body: crate::sample::BodyView<'_>,
+    be_i: usize,
+) {
+    let be = &env.rt.proxies[be_i];
+    let assigned = s.forced_srv.is_some();
+    let mut store = std::mem::take(&mut s.stick_store);
+    let id = with_req_cx(s, env, data, head, body, |cx| {
+        http_act::stick_request(&be.rules.stick_req, cx, assigned, &mut store)
+    });
+    s.stick_store = store;
+    if let Some(i) = id.and_then(|id| super::stick_server(be, id, s.http.as_ref().is_some_and(|t| t.ck.force))) {
+        s.forced_srv = Some(i);
+    }
+}
+
+/// Stores the server that answered under the queued stick keys.
+fn store_server(s: &mut Stream, env: &Env) {
+    super::stick_store(s, env.rt);
 }
 
 /// Cookie persistence and `capture cookie` over the request's `Cookie`
@@ -1245,6 +1278,9 @@ fn response_rules(
         body,
     };
     let order = if be_i != fe_i { &[be_i, fe_i][..] } else { &[fe_i][..] };
+    if !after_only && resume.is_none() && !rt.proxies[be_i].rules.stick_res.is_empty() {
+        http_act::stick_response(&rt.proxies[be_i].rules.stick_res, &mut cx, &mut s.stick_store);
+    }
     if !after_only {
         // What the response may still grow by in its buffer (see
         // `http_act::charge`).
@@ -1707,6 +1743,7 @@ pub fn analyze(s: &mut Stream, env: &mut Env) -> Result<bool, End> {
                         inc(&fe.fe_counters.failed_req);
                         fe.fe_counters.response(400);
                         count_request(s, env);
+                        s.stk.on_status(400);
                     }
                     return Err(End);
                 }
@@ -2241,6 +2278,7 @@ fn request_head_new(
                 inc(&env.rt.proxies[fe_i].fe_counters.failed_req);
                 s.term = Term { who: b'C', when: b'R' };
                 count_request(s, env);
+                s.stk.on_status(400);
                 reply(s, env, 400, true);
                 return Ok(Err(true));
             }
@@ -2251,6 +2289,7 @@ fn request_head_new(
             inc(&env.rt.proxies[fe_i].fe_counters.failed_req);
             s.term = Term { who: b'P', when: b'R' };
             count_request(s, env);
+            s.stk.on_status(400);
             reply(s, env, e.status, true);
             return Ok(Err(true));
         }
@@ -2418,6 +2457,12 @@ fn request_process(
     }
     if env.rt.proxies[be_i].cookie.is_some() || env.rt.proxies[fe_i].caps.cookie.is_some() {
         cookie_request(s, env, buf, be_i);
+    }
+    // Then the stick rules (HAProxy's AN_REQ_STICKING_RULES).
+    if !env.rt.proxies[be_i].rules.stick_req.is_empty() {
+        let data = buf.data();
+        let bv = req_body_view(s, data, &head, buf.len()).unwrap_or_default();
+        stick_rules(s, env, data, &head, bv, be_i);
     }
     let data = buf.data();
     let mode = conn_mode(env, s);
@@ -3030,6 +3075,7 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
     let fe_rules = &env.rt.proxies[s.fe].rules;
     let has_res_rules = env.rt.proxies[be_i].cookie.is_some()
         || env.rt.proxies[s.fe].caps.cookie.is_some()
+        || !be_rules.stick_res.is_empty()
         || !(be_rules.res.is_empty()
             && be_rules.after.is_empty()
             && be_rules.tcp_res.is_empty()
@@ -3086,6 +3132,14 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         if let Some(st) = t.rs.as_ref().and_then(|r| r.edit.status) {
             t.status = st;
         }
+    }
+    if !interim && !s.stick_store.is_empty() {
+        store_server(s, env);
+    }
+    if !interim {
+        // A server's 4xx counts as an error of the tracked counters, its
+        // 5xx (but 501 and 505) as a failure.
+        s.stk.on_status(head.status);
     }
     let side = OutSide {
         added: &[],
@@ -3174,9 +3228,8 @@ fn end_txn(s: &mut Stream, env: &mut Env) -> Result<(), End> {
     }
     s.update_time_stats(env);
     if s.stk.any() {
-        // The transaction's tracked counters: its errors, its bytes, and
-        // the end of what the content rules tracked for it.
-        s.stk.on_status(s.http.as_ref().map_or(0, |t| t.status));
+        // The transaction's tracked counters: its bytes, and the end of
+        // what the content rules tracked for it.
         s.stk.sync_bytes(s.req.total, s.res.total);
         s.stk.stop_content();
     }

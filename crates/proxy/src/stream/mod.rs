@@ -277,6 +277,30 @@ pub struct Stream {
     pub sv_tls: Option<Box<crate::ssl_sock::Tls>>,
     /// Tracked stick counters (`track-sc*`); empty slots cost nothing.
     pub stk: crate::stick_table::StkCtrs,
+    /// Stick keys waiting for the server to be known (`stick on`,
+    /// `store-request`, `store-response`).
+    pub stick_store: crate::http_act::StickStore,
+}
+
+/// The server a `stick match` found by id, if it may be used (up, or
+/// persistence forced by `option persist` or `force-persist`).
+pub fn stick_server(be: &crate::runtime::ProxyRt, id: u32, force: bool) -> Option<usize> {
+    let i = be.servers.iter().position(|sv| !sv.is_deleted() && sv.id == id)?;
+    let sv = &be.servers[i];
+    let usable = sv.up.load(Relaxed) && !sv.in_maint();
+    (usable || force || be.cfg.options.persist).then_some(i)
+}
+
+/// Stores the stream's server under its queued stick keys (HAProxy's
+/// `process_store_rules`, once the server answered or, in TCP mode, is
+/// connected).
+pub fn stick_store(s: &mut Stream, rt: &Runtime) {
+    let (Some(be), Some(srv)) = (s.be, s.srv) else {
+        s.stick_store.clear();
+        return;
+    };
+    let sv = &rt.proxies[be].servers[srv];
+    crate::http_act::stick_store(&mut s.stick_store, sv.id, &sv.name, sv.cfg.non_stick);
 }
 
 /// A PROXY header for a server connection, and how much of it left.
@@ -418,6 +442,7 @@ pub fn accept(
             cli_tls: tls,
             sv_tls: None,
             stk,
+            stick_store: Vec::new(),
         }
     });
     cx.fd_insert(fd, token(K_CLI_SIDE, idx, gen));
@@ -927,6 +952,20 @@ impl Stream {
                 )
             });
         }
+        if !b.rules.stick_req.is_empty() {
+            let mut info = self.l4_info(rt, Some(b));
+            info.pp = self.pp.as_deref();
+            info.stk = Some(&self.stk);
+            let assigned = self.forced_srv.is_some();
+            let mut store = std::mem::take(&mut self.stick_store);
+            let id = crate::http_act::with_l4_cx(info, |cx| {
+                crate::http_act::stick_request(&b.rules.stick_req, cx, assigned, &mut store)
+            });
+            self.stick_store = store;
+            if let Some(i) = id.and_then(|id| stick_server(b, id, false)) {
+                self.forced_srv = Some(i);
+            }
+        }
         self.assign_and_connect(env)
     }
 
@@ -1204,6 +1243,9 @@ impl Stream {
         self.phase = SrvPhase::Connected;
         self.touch_srv(env);
         self.touch_cli(env);
+        if self.mode != Mode::Http && !self.stick_store.is_empty() {
+            stick_store(self, env.rt);
+        }
         if self.mode == Mode::Http {
             http::on_connected(self, env);
         }
