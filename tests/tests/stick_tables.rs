@@ -78,7 +78,13 @@ fn rate_limit_denies_after_n_requests() {
     codes.push(get(px.addr, "/").0);
     codes.push(get(px.addr, "/").0);
     assert_eq!(codes, [200, 200, 200, 429, 429]);
-    let t = cli(&px.sock, "show table fe", T);
+    // (the last connection's end is seen by the proxy shortly after ours)
+    let end = Instant::now() + T;
+    let mut t = cli(&px.sock, "show table fe", T);
+    while !t.contains(" use=0 ") && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(20));
+        t = cli(&px.sock, "show table fe", T);
+    }
     assert_eq!(
         masked(&t),
         "# table: fe, type: ip, size:102400, used:1\nPTR: key=127.0.0.1 use=0 exp=E gpc0=3 conn_cnt=5 conn_cur=0 http_req_cnt=5 http_req_rate(10000)=5\n\n"
@@ -127,8 +133,10 @@ fn conn_cur_counts_held_connections() {
     // A fourth connection sees itself counted; a fifth is rejected.
     let (c, b) = get(px.addr, "/");
     assert_eq!((c, b.as_str()), (200, "cur=4"));
+    // Once that one is gone, a fourth held connection.
+    until("conn_cnt=5 conn_cur=3 ");
     let mut fourth = TcpStream::connect(px.addr).unwrap();
-    until("conn_cur=4");
+    until("conn_cnt=6 conn_cur=4 ");
     let r = exchange(px.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", T);
     assert!(r.is_empty(), "{}", String::from_utf8_lossy(&r));
     drop(held);
