@@ -265,8 +265,8 @@ fn unsupported_check_keywords_are_refused() {
     for (body, kw) in [
         ("    server s1 127.0.0.1:1 check observe layer4\n", "'observe'"),
         (
-            "    option httpchk\n    http-check send-state\n    server s1 127.0.0.1:1 check\n",
-            "'http-check send-state'",
+            "    option httpchk\n    http-check disable-on-404\n    server s1 127.0.0.1:1 check\n",
+            "'http-check disable-on-404'",
         ),
         ("    server s1 127.0.0.1:1 check agent-check\n", "'agent-check'"),
     ] {

@@ -1,6 +1,7 @@
 //! `option mysql-check [user <u> [post-41|pre-41]]`, `option
-//! ldap-check` and `option ssl-hello-chk` end to end: the bytes the check sends and the result lines
-//! (status, code, info) for well-behaved and failing servers, against
+//! ldap-check`, `option ssl-hello-chk` and `http-check send-state` end to
+//! end: the bytes the check sends and the result lines (status, code,
+//! info) for well-behaved and failing servers, against
 //! fake servers on loopback. The expectations are what HAProxy 2.6.12
 //! sends and prints for the same configuration; when /usr/sbin/haproxy is
 //! installed the test runs it too.
@@ -232,6 +233,63 @@ fn option_errors_like_haproxy() {
                 "{}: {opt}: {err}",
                 prog.display()
             );
+        }
+    }
+}
+
+/// `http-check send-state`: every check request carries HAProxy's
+/// X-Haproxy-Server-State header, after the configured headers (compared
+/// once the servers are UP: state, address, names, node, weights,
+/// sessions, queue).
+#[test]
+fn http_check_send_state_header() {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let got: Arc<Mutex<Vec<String>>> = Arc::new(Mutex::new(Vec::new()));
+    let g = got.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let mut c = c;
+            c.set_read_timeout(Some(Duration::from_millis(500))).unwrap();
+            let mut buf = [0u8; 4096];
+            let n = c.read(&mut buf).unwrap_or(0);
+            g.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            let _ = c.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n");
+        }
+    });
+    let mut node = [0u8; 256];
+    // SAFETY: gethostname writes at most 256 bytes into the buffer.
+    unsafe { libc::gethostname(node.as_mut_ptr() as *mut libc::c_char, node.len()) };
+    let node = String::from_utf8_lossy(&node[..node.iter().position(|&c| c == 0).unwrap_or(0)]).into_owned();
+    let mut progs = vec![bin("rhaproxy")];
+    progs.extend(real_haproxy());
+    for prog in progs {
+        let dir = TempDir::new("chk-sendstate");
+        let cfg = format!(
+            "defaults\n  mode http\n  timeout client 5s\n  timeout server 5s\n  timeout connect 2s\nlisten li\n  bind 127.0.0.1:{}\n  option httpchk GET /h HTTP/1.1\\r\\nHost:\\ x\n  http-check send-state\n  server s1 127.0.0.1:{port} check inter 100 weight 3\n  server s2 127.0.0.1:{port} check inter 100\n",
+            free_port()
+        );
+        let path = dir.write("c.cfg", &cfg);
+        let mut c = Command::new(&prog);
+        c.arg("-db")
+            .arg("-f")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        got.lock().unwrap().clear();
+        let _p = Proc::spawn(c, "proxy");
+        let want = format!(
+            "GET /h HTTP/1.1\r\nhost: x\r\nx-haproxy-server-state: UP; address=127.0.0.1; port={port}; name=li/s1; node={node}; weight=3/4; scur=0/0; qcur=0\r\nconnection: close\r\n\r\n"
+        );
+        let deadline = Instant::now() + T;
+        while !got.lock().unwrap().contains(&want) {
+            assert!(
+                Instant::now() < deadline,
+                "{}: {:?}",
+                prog.display(),
+                got.lock().unwrap()
+            );
+            std::thread::sleep(Duration::from_millis(20));
         }
     }
 }

@@ -420,6 +420,73 @@ enum CustomRes {
     Done(Status, u32, String),
 }
 
+/// `http-check send-state`: HAProxy's `httpchk_build_status_header()`
+/// value for a server (its check state, address, names, node, weights,
+/// sessions and queue).
+fn server_state(rt: &Runtime, be: usize, srv: usize) -> String {
+    let px = &rt.proxies[be];
+    let sv = &px.servers[srv];
+    let (rise, fall) = (sv.cfg.rise, sv.cfg.fall);
+    let h = sv.chk.health.load(Relaxed);
+    let mut out = if !sv.chk.enabled {
+        "no check".to_string()
+    } else if sv.up.load(Relaxed) {
+        if h == rise + fall - 1 {
+            "UP".to_string()
+        } else {
+            format!("UP {}/{fall}", h as i64 - rise as i64 + 1)
+        }
+    } else if h > 0 {
+        format!("DOWN {h}/{rise}")
+    } else {
+        "DOWN".to_string()
+    };
+    let target = sv.target.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let (addr, port) = match target {
+        Target::Inet(a) | Target::InetPortOffset(a, _) => (a.ip().to_string(), a.port().to_string()),
+        Target::Unix(p) | Target::Abns(p) => (p, String::new()),
+    };
+    let node = rt.cfg.global.node.clone().unwrap_or_else(hostname);
+    // The weights of the usable servers of the serving group (the active
+    // ones, else the backups), as the LB sums them.
+    let usable = |b: &ServerRt| b.usable() && b.uweight.load(Relaxed) > 0;
+    let sum = |backup: bool| -> u32 {
+        px.servers
+            .iter()
+            .filter(|b| b.cfg.backup == backup && usable(b))
+            .map(|b| b.uweight.load(Relaxed))
+            .sum()
+    };
+    let tot = match sum(false) {
+        0 => sum(true),
+        t => t,
+    };
+    let (pxq, svq) = {
+        let q = px.queue.lock().unwrap_or_else(|e| e.into_inner());
+        (q.backend.len(), q.srv_len(srv))
+    };
+    out.push_str(&format!(
+        "; address={addr}; port={port}; name={}/{}; node={node}; weight={}/{tot}; scur={}/{}; qcur={svq}",
+        px.name,
+        sv.name,
+        sv.uweight.load(Relaxed),
+        sv.served.load(Relaxed),
+        px.beconn.load(Relaxed) as i64 - pxq as i64,
+    ));
+    out
+}
+
+fn hostname() -> String {
+    let mut b = [0u8; 256];
+    // SAFETY: gethostname writes at most the given length into our
+    // buffer; the result is read up to its first NUL (or the end).
+    let r = unsafe { libc::gethostname(b.as_mut_ptr() as *mut libc::c_char, b.len()) };
+    if r != 0 {
+        return String::new();
+    }
+    c_str(&b)
+}
+
 /// HAProxy's SSLv3 CLIENT HELLO for `option ssl-hello-chk`: a handshake
 /// record with the Unix time, a fixed 28-byte random, no session, 39
 /// common cipher suites and NULL compression.
@@ -536,6 +603,9 @@ pub enum Rules {
     Http {
         req: Vec<u8>,
         expects: Vec<Expect>,
+        /// `http-check send-state`: where the X-Haproxy-Server-State
+        /// header goes in `req` (after the configured headers).
+        state_at: Option<usize>,
     },
     /// tcp-check steps; an implicit connect comes first unless the first
     /// step is a connect.
@@ -771,7 +841,8 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
 /// The HTTP check request: `option httpchk [<meth>] [<uri>] [<ver>]`
 /// (a version may carry extra header lines after "\r\n", the pre-2.2
 /// idiom), then `http-check send` overrides; header names go lower case.
-fn http_request(p: &Proxy) -> Result<Vec<u8>, String> {
+/// The check request and the end of its configured headers.
+fn http_request(p: &Proxy) -> Result<(Vec<u8>, usize), String> {
     let opt = p.options.httpchk.clone().unwrap_or_default();
     let (mut meth, mut uri, mut ver) = ("OPTIONS".to_string(), "/".to_string(), "HTTP/1.0".to_string());
     match opt.as_slice() {
@@ -829,6 +900,7 @@ fn http_request(p: &Proxy) -> Result<Vec<u8>, String> {
     for (n, v) in &hdrs {
         req.extend_from_slice(format!("{n}: {v}\r\n").as_bytes());
     }
+    let hdrs_end = req.len();
     if !body.is_empty() {
         req.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
     }
@@ -837,7 +909,7 @@ fn http_request(p: &Proxy) -> Result<Vec<u8>, String> {
     }
     req.extend_from_slice(b"\r\n");
     req.extend_from_slice(&body);
-    Ok(req)
+    Ok((req, hdrs_end))
 }
 
 /// Compiles a backend's check rules; errors name file:line. `None` when
@@ -854,11 +926,13 @@ pub fn compile(p: &Proxy) -> Result<Option<Rules>, String> {
         ));
     }
     if httpchk || (!p.options.tcp_check && !p.http_check.is_empty()) {
-        let req = http_request(p)?;
+        let (req, hdrs_end) = http_request(p)?;
         let mut expects = Vec::new();
+        let mut state_at = None;
         for l in &p.http_check {
             match l.words.get(1).map(|s| s.as_str()) {
                 Some("send") | Some("comment") => {}
+                Some("send-state") => state_at = Some(hdrs_end),
                 Some("expect") => expects.push(parse_expect(l, &l.words[2..], true, &p.name)?),
                 other => {
                     return Err(refuse(
@@ -869,7 +943,7 @@ pub fn compile(p: &Proxy) -> Result<Option<Rules>, String> {
                 }
             }
         }
-        return Ok(Some(Rules::Http { req, expects }));
+        return Ok(Some(Rules::Http { req, expects, state_at }));
     }
     if let Some(o) = &p.options.other_check {
         if o.first().is_some_and(|w| w == "external-check") {
@@ -2087,8 +2161,17 @@ impl Runner {
         let rules = self.rules[be].clone().expect("rules");
         match &*rules {
             Rules::L4 => self.finish(cx, rt, i, ok, 0, String::new()),
-            Rules::Http { req, .. } => {
-                self.checks[i].out.extend_from_slice(req);
+            Rules::Http { req, state_at, .. } => {
+                let at = state_at.unwrap_or(req.len());
+                let srv = self.checks[i].srv as usize;
+                let out = &mut self.checks[i].out;
+                out.extend_from_slice(&req[..at]);
+                if state_at.is_some() {
+                    out.extend_from_slice(b"x-haproxy-server-state: ");
+                    out.extend_from_slice(server_state(rt, be, srv).as_bytes());
+                    out.extend_from_slice(b"\r\n");
+                }
+                out.extend_from_slice(&req[at..]);
                 self.flush(cx, rt, i);
             }
             Rules::Tcp { .. } => self.advance(cx, rt, i),
@@ -2571,15 +2654,15 @@ mod tests {
     fn check_request_forms() {
         let mut p = Proxy::default();
         p.options.httpchk = Some(vec![]);
-        assert_eq!(http_request(&p).unwrap(), b"OPTIONS / HTTP/1.0\r\n\r\n");
+        assert_eq!(http_request(&p).unwrap().0, b"OPTIONS / HTTP/1.0\r\n\r\n");
         p.options.httpchk = Some(vec!["GET".into(), "/h".into(), "HTTP/1.1".into()]);
         assert_eq!(
-            http_request(&p).unwrap(),
+            http_request(&p).unwrap().0,
             b"GET /h HTTP/1.1\r\nconnection: close\r\n\r\n"
         );
         p.options.httpchk = Some(vec!["HEAD".into(), "/".into(), "HTTP/1.1\\r\\nHost:\\ www".into()]);
         assert_eq!(
-            http_request(&p).unwrap(),
+            http_request(&p).unwrap().0,
             b"HEAD / HTTP/1.1\r\nhost: www\r\nconnection: close\r\n\r\n"
         );
         p.options.httpchk = Some(vec!["HEAD".into(), "/x".into()]);
@@ -2603,7 +2686,7 @@ mod tests {
             loc: Default::default(),
         });
         assert_eq!(
-            http_request(&p).unwrap(),
+            http_request(&p).unwrap().0,
             b"GET /y HTTP/1.1\r\nhost: www.x\r\nconnection: close\r\n\r\n"
         );
     }
