@@ -235,6 +235,13 @@ impl Runner {
         self.buf = vec![0u8; 65536];
         self.next_id = (pid() as u16).wrapping_mul(31).wrapping_add(cx.now() as u16);
         for (si, r) in rt.resolvers.iter().enumerate() {
+            // A section no server names (such as the implicit `default`)
+            // opens no socket and runs no timer.
+            let used = rt.proxies.iter().filter(|p| p.is_backend && !p.cfg.disabled).any(|p| {
+                p.servers
+                    .iter()
+                    .any(|s| s.cfg.resolvers.as_deref() == Some(r.cfg.name.as_str()))
+            });
             let mut fds = Vec::new();
             for (ni, ns) in r.cfg.nameservers.iter().enumerate() {
                 let mut s = Ns {
@@ -245,7 +252,7 @@ impl Runner {
                     out: Vec::new(),
                     inb: Vec::new(),
                 };
-                if ns.tcp {
+                if ns.tcp || !used {
                     fds.push(s);
                     continue;
                 }
@@ -416,6 +423,11 @@ impl Runner {
 
     fn arm(&mut self, cx: &mut Cx<'_, Msg>, rt: &Runtime, si: usize, now: u64) {
         let c = &rt.resolvers[si].cfg;
+        if !self.res.iter().any(|r| r.sect == si && !r.reqs.is_empty()) {
+            // Nothing to resolve: no wake-up (`set server fqdn` re-arms).
+            cx.timer_disarm(self.timers[si]);
+            return;
+        }
         let mut next = now + c.timeout_resolve as u64;
         for res in self.res.iter().filter(|r| r.sect == si && !r.reqs.is_empty()) {
             let t = if res.running {
