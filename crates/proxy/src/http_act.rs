@@ -54,7 +54,7 @@ struct Redirect {
 /// Parses the words after `redirect` up to the condition (HAProxy's
 /// `http_parse_redirect_rule()`); `use_fmt`: the target is a log-format
 /// (http-request rules) rather than text (the `redirect` keyword).
-fn parse_redirect(args: &[String], use_fmt: bool) -> Result<Redirect, String> {
+fn parse_redirect(args: &[String], use_fmt: bool, dir: Dir) -> Result<Redirect, String> {
     let mut kind = None;
     let mut dest = "";
     let mut r = Redirect {
@@ -122,7 +122,7 @@ fn parse_redirect(args: &[String], use_fmt: bool) -> Result<Redirect, String> {
     r.fmt = if r.kind == RedirKind::Prefix && dest == "/" {
         None
     } else if use_fmt {
-        Some(LogFmt::parse(dest, Dir::Req)?)
+        Some(LogFmt::parse(dest, dir)?)
     } else {
         Some(LogFmt::text(dest.as_bytes()))
     };
@@ -316,6 +316,23 @@ enum UriPart {
 pub struct Rule {
     act: Action,
     cond: Option<Cond>,
+    /// Where the rule was declared, for `last_rule_file`/`last_rule_line`
+    /// (None: the `redirect` keyword, which HAProxy does not report).
+    loc: Option<(&'static str, u32)>,
+}
+
+/// Configuration file names, kept for the process's life: a rule's
+/// location is then a plain copy for the stream that records it.
+fn intern_file(name: &str) -> &'static str {
+    static FILES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut f = FILES.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = f.iter().find(|n| **n == name) {
+        return n;
+    }
+    // One small allocation per configuration file, never freed.
+    let n: &'static str = Box::leak(name.to_string().into_boxed_str());
+    f.push(n);
+    n
 }
 
 /// A proxy's compiled HTTP rules, and its tcp rules.
@@ -589,7 +606,7 @@ pub(crate) fn compile_redirect_kw(p: &Proxy, l: &RawLine, acls: &AclSet) -> Resu
         .iter()
         .position(|w| w == "if" || w == "unless")
         .unwrap_or(args.len());
-    let rd = parse_redirect(&args[..cpos], false).map_err(err)?;
+    let rd = parse_redirect(&args[..cpos], false, Dir::Req).map_err(err)?;
     let cond = match cpos < args.len() {
         true => Some(Cond::parse(&args[cpos..], acls, Dir::Req).map_err(|e| err(format!("error in condition: {e}")))?),
         false => None,
@@ -597,6 +614,7 @@ pub(crate) fn compile_redirect_kw(p: &Proxy, l: &RawLine, acls: &AclSet) -> Resu
     Ok(Rule {
         act: Action::Redirect(Box::new(rd)),
         cond,
+        loc: None,
     })
 }
 
@@ -1145,7 +1163,13 @@ fn compile(
             }
             Action::UseService
         }
-        "redirect" if kind == Kind::Req => Action::Redirect(Box::new(parse_redirect(args, true).map_err(err)?)),
+        "redirect" if matches!(kind, Kind::Req | Kind::Res) => {
+            let rd = parse_redirect(args, true, dir).map_err(err)?;
+            if kind == Kind::Res && rd.kind != RedirKind::Location {
+                return Err(err("response only supports redirect type 'location'".into()));
+            }
+            Action::Redirect(Box::new(rd))
+        }
         "set-path" | "set-pathq" | "set-query" | "set-uri" | "set-method" if kind == Kind::Req => {
             only(1)?;
             let f = lf(arg(0)?)?;
@@ -1262,7 +1286,11 @@ fn compile(
         }
         _ => return Err(unsupported()),
     };
-    Ok(Rule { act: a, cond })
+    Ok(Rule {
+        act: a,
+        cond,
+        loc: Some((intern_file(&l.loc.file), l.loc.line as u32)),
+    })
 }
 
 /// The `auth` action's reply: `msg` (the proxies' 401 as it goes on the
@@ -1532,6 +1560,21 @@ pub fn run(rules: &[Rule], cx: &mut Ctx<'_>) -> Verdict {
 /// Runs a rule list, or resumes it at the rule that paused it (whose
 /// condition is not evaluated again, as in HAProxy).
 pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdict {
+    let mut at = None;
+    let v = run_list(rules, resume, cx, &mut at);
+    // The rule that ended the list with a final verdict (allow and accept
+    // included; a pause is not one) is the stream's last rule.
+    if let Some(loc) = at.and_then(|i| rules[i].loc) {
+        if !matches!(v, Verdict::Wait { .. }) {
+            cx.info.last_rule = Some(loc);
+        }
+    }
+    v
+}
+
+/// [`run_at`]'s loop; `at` ends as the index of the rule that stopped
+/// the list, None when the list ran to its end.
+fn run_list(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>, at: &mut Option<usize>) -> Verdict {
     let from = resume.unwrap_or(0);
     for (i, r) in rules.iter().enumerate().skip(from) {
         let resumed = resume == Some(i);
@@ -1540,6 +1583,7 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
                 continue;
             }
         }
+        *at = Some(i);
         match &r.act {
             Action::SetHeader { name, fmt, add } => {
                 let mut v = Vec::new();
@@ -1818,6 +1862,7 @@ pub fn run_at(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>) -> Verdic
             }
         }
     }
+    *at = None;
     Verdict::Continue
 }
 
@@ -1872,7 +1917,14 @@ pub fn set_proc_var(name: &str, fmt: bool, arg: &str) -> Result<(), String> {
     } else {
         Action::SetVar(v, parse_expr(arg, Dir::Req)?)
     };
-    run_l4(&[Rule { act, cond: None }], &mut crate::sample::Info::default());
+    run_l4(
+        &[Rule {
+            act,
+            cond: None,
+            loc: None,
+        }],
+        &mut crate::sample::Info::default(),
+    );
     Ok(())
 }
 
@@ -2130,6 +2182,30 @@ mod tests {
         assert!(rules(&["http-request strict-mode maybe"])
             .unwrap_err()
             .ends_with("Unexpected value 'maybe'. Only 'on' and 'off' are supported."));
+    }
+
+    #[test]
+    fn final_rules_are_the_last_rule() {
+        let r = rules(&[
+            "http-request set-var(txn.a) str(1)",
+            "http-request allow if { path /a }",
+            "http-request deny",
+        ])
+        .unwrap();
+        with_req(REQ, |cx| {
+            assert_eq!(run(&r.req, cx), Verdict::Continue);
+            // set-var is not final; the list ran to its end.
+            assert_eq!(cx.info.last_rule, Some(("t.cfg", 3)));
+        });
+        let r = rules(&["http-request set-var(txn.a) str(1)"]).unwrap();
+        with_req(REQ, |cx| {
+            run(&r.req, cx);
+            assert_eq!(cx.info.last_rule, None);
+        });
+        assert!(rules(&["http-response redirect location /x code 301"]).is_ok());
+        assert!(rules(&["http-response redirect prefix /x"])
+            .unwrap_err()
+            .ends_with("response only supports redirect type 'location'."));
     }
 
     #[test]

@@ -1173,6 +1173,7 @@ fn eval_samples(s: &mut Stream, rt: &crate::runtime::Runtime, fmt: &LogFmt, stat
         be_id: be.map(|b| b.id),
         srv_id: srv.map(|v| v.id),
         so_name: rt.so_names.get(s.lidx).and_then(|n| n.as_deref()),
+        last_rule: s.last_rule,
         src: s.src,
         dst: s.dst,
         first_req: false,

@@ -313,6 +313,9 @@ pub struct Info<'a> {
     pub srv_id: Option<u32>,
     /// The listener's explicit name (`bind ... name`).
     pub so_name: Option<&'a str>,
+    /// The last rule that gave a final verdict on this stream (file,
+    /// line): `last_rule_file`/`last_rule_line`.
+    pub last_rule: Option<(&'static str, u32)>,
     pub src: Option<std::net::SocketAddr>,
     pub dst: Option<std::net::SocketAddr>,
     pub first_req: bool,
@@ -532,6 +535,8 @@ pub enum Fetch {
     BeId,
     SrvId,
     SoName,
+    LastRuleFile,
+    LastRuleLine,
     /// `fc_rcvd_proxy`, `fc_pp_authority`, `fc_pp_unique_id`: what the
     /// client connection's PROXY header brought.
     RcvdProxy,
@@ -897,6 +902,11 @@ pub fn parse_expr(s: &str, dir: Dir) -> Result<Expr, String> {
         "be_id" => Fetch::BeId,
         "srv_id" => Fetch::SrvId,
         "so_name" => Fetch::SoName,
+        "last_rule_file" => Fetch::LastRuleFile,
+        "last_rule_line" => Fetch::LastRuleLine,
+        // `wait_end` (the WAIT_END ACL): true, since content rules only
+        // run once their message head is all there (the final pass).
+        "wait_end" => Fetch::Const(Smp::Bool(true)),
         "fc_rcvd_proxy" => Fetch::RcvdProxy,
         "ssl_fc" => Fetch::Ssl(SslFc::Used),
         "ssl_fc_sni" => Fetch::Ssl(SslFc::Sni),
@@ -1336,6 +1346,8 @@ impl Fetch {
             Fetch::BeId => cx.info.be_id.map(|i| Smp::Int(i as i64)),
             Fetch::SrvId => cx.info.srv_id.map(|i| Smp::Int(i as i64)),
             Fetch::SoName => cx.info.so_name.map(|n| Smp::Str(n.into())),
+            Fetch::LastRuleFile => cx.info.last_rule.map(|(f, _)| Smp::Str(f.into())),
+            Fetch::LastRuleLine => cx.info.last_rule.map(|(_, l)| Smp::Int(l as i64)),
             Fetch::RcvdProxy => Some(Smp::Bool(cx.info.pp.is_some_and(|p| p.rcvd))),
             Fetch::Ssl(what) => {
                 let t = cx.info.tls;

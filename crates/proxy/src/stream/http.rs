@@ -693,6 +693,7 @@ fn info<'a>(rt: &'a crate::runtime::Runtime, s: &Stream, first_req: bool) -> Inf
             _ => None,
         },
         so_name: rt.so_names.get(s.lidx).and_then(|n| n.as_deref()),
+        last_rule: s.last_rule,
         src: s.src,
         dst: s.dst,
         first_req,
@@ -761,6 +762,7 @@ fn with_req_cx<R>(
     let (m, u) = (cx.method().to_vec(), cx.uri().to_vec());
     *req_meth = m;
     *req_uri = u;
+    s.last_rule = cx.info.last_rule;
     let (src, dst) = (cx.info.src, cx.info.dst);
     if src != s.src || dst != s.dst {
         // set-src/set-dst: this transaction's view only.
@@ -1297,9 +1299,12 @@ fn response_rules(
                 count_rw_failed(rt, fe_i, Some(be_i), srv_i, n);
             }
             if v != Verdict::Continue {
-                return resolve_reply(rt, &[be_i, fe_i], v, &mut cx);
+                let v = resolve_reply(rt, &[be_i, fe_i], v, &mut cx);
+                s.last_rule = cx.info.last_rule;
+                return v;
             }
         }
+        s.last_rule = cx.info.last_rule;
         cx.edit.room = i64::MAX;
         if cr.opts.is_some() || cr.capture.is_some() {
             cookie_response(&cr, &mut cx, &mut t.ck);
@@ -2298,6 +2303,7 @@ fn request_head_new(
     let mut head = head;
     http::normalize_target(buf.data_mut(), &mut head, &mut t.hdrs);
     s.req_count += 1;
+    s.last_rule = None;
     if let Some(a) = s.conn_addrs.take() {
         // The previous transaction's set-src/set-dst end with it.
         [s.src, s.dst] = *a;
@@ -3122,8 +3128,10 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
             return Ok(true);
         }
         if v != Verdict::Continue {
-            if let Some(sv) = s.srv {
-                inc(&env.rt.proxies[be_i].servers[sv].counters.failed_resp);
+            // `return` or `redirect`: a local response replaces the
+            // server's (HAProxy's ACT_RET_ABRT, nothing counted), "LH".
+            if s.term.who == 0 {
+                s.term = Term { who: b'L', when: b'H' };
             }
             send_verdict(s, env, v);
             return Ok(true);

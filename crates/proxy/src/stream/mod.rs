@@ -280,6 +280,9 @@ pub struct Stream {
     /// Stick keys waiting for the server to be known (`stick on`,
     /// `store-request`, `store-response`).
     pub stick_store: crate::http_act::StickStore,
+    /// The last rule that gave a final verdict in this transaction
+    /// (`last_rule_file`/`last_rule_line`).
+    pub last_rule: Option<(&'static str, u32)>,
 }
 
 /// The server a `stick match` found by id, if it may be used (up, or
@@ -428,6 +431,7 @@ pub fn accept(
             conn_addrs: None,
             pp_out: None,
             pp_noreuse: false,
+            last_rule: None,
             req_count: 0,
             http: None,
             queue_exp: ETERNITY,
@@ -818,7 +822,7 @@ impl Stream {
                     if progress && was_connecting {
                         self.connected(env);
                     }
-                    if !done || !self.req.has_output() {
+                    if !done || !(self.req.has_output() || tls_pending(&self.sv_tls)) {
                         return if progress { Io::Progress } else { Io::Nothing };
                     }
                 }
