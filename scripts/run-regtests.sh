@@ -90,6 +90,16 @@ cleanup() {
 }
 trap cleanup EXIT
 cp -a "$SUITE" "$WORK/reg-tests"
+# The shared copy of the suite has its symlinks flattened into small text
+# files holding the link's target (checks/common.pem: "../ssl/common.pem"):
+# make them links again so the tests that load them (TLS) can, as in
+# HAProxy's tree.
+find "$WORK/reg-tests" -type f -size -200c -name '*.pem' 2>/dev/null | while IFS= read -r f; do
+    t=$(head -c 200 "$f")
+    case $t in
+        ../*) [ -f "$(dirname "$f")/$t" ] && ln -sf "$t" "$f" ;;
+    esac
+done
 mkdir -p "$OUTDIR"
 
 # Built-in fallback when no run.sh is around: varnishtest per test, in order.

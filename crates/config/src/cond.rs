@@ -418,7 +418,8 @@ mod tests {
         assert!(ev("defined(TESTVAR) && streq(1,1)").unwrap());
         assert!(!ev("defined(NOPE)").unwrap());
         assert!(ev("feature(EPOLL)").unwrap());
-        assert!(!ev("feature(OPENSSL)").unwrap());
+        assert!(ev("feature(OPENSSL)").unwrap());
+        assert!(!ev("feature(LUA)").unwrap());
         assert!(ev("feature(OPENSSL) || !feature(OPENSSL)").unwrap());
     }
 

@@ -731,6 +731,8 @@ pub const GLOBAL_CARRIED: &[&str] = &[
     "tune.ssl.default-dh-param",
     "tune.ssl.cachesize",
     "tune.ssl.lifetime",
+    "tune.ssl.capture-buffer-size",
+    "tune.ssl.capture-cipherlist-size",
 ];
 
 /// Proxy keywords rhaproxy parses into the model (rules are kept as words

@@ -1280,6 +1280,13 @@ impl Parser {
                     ));
                 }
             }
+            "tune.ssl.capture-buffer-size" | "tune.ssl.capture-cipherlist-size" => {
+                // Sizes the ClientHello capture of the ssl_fc_cipherlist_*
+                // fetches, which are refused: nothing else reads it.
+                if arg(1).is_empty() {
+                    self.diags.alert(format!("{pfx} '{kw}' expects an integer argument."));
+                }
+            }
             "tune.ssl.cachesize" | "tune.ssl.lifetime" => {
                 if arg(1).is_empty() {
                     self.diags.alert(format!("{pfx} '{kw}' expects an integer argument."));

@@ -248,7 +248,12 @@ pub fn build_info() -> String {
         "Built with multi-threading support (MAX_THREADS={}, default=1).\n",
         config::features::MAX_THREADS
     ));
-    s.push_str("Built without OpenSSL support (USE_OPENSSL not set)\n");
+    // TLS is rustls, not OpenSSL: the feature is there (+OPENSSL gates
+    // HAProxy's TLS reg-tests), the library lines say which one it is.
+    s.push_str("Built with SSL library version : rustls 0.23 (ring crypto provider), not OpenSSL\n");
+    s.push_str("SSL library supports TLS extensions : yes\n");
+    s.push_str("SSL library supports SNI : yes\n");
+    s.push_str("SSL library supports : TLSv1.2 TLSv1.3\n");
     s.push_str("Built with the Prometheus exporter as a service\n");
     s.push_str("Built without PCRE or PCRE2 support (using libc's regex instead)\n");
     s.push_str("Built without compression support (neither USE_ZLIB nor USE_SLZ are set).\n");
@@ -357,7 +362,7 @@ mod tests {
         let s = build_info();
         assert!(s.starts_with("HAProxy version 2.6.12-rhaproxy-"));
         assert!(s.contains("  TARGET  = linux-glibc\n"));
-        assert!(s.contains("Feature list : ") && s.contains("+EPOLL") && s.contains("-OPENSSL"));
+        assert!(s.contains("Feature list : ") && s.contains("+EPOLL") && s.contains("+OPENSSL"));
         assert!(s.contains("Available services : prometheus-exporter"));
     }
 }
