@@ -219,6 +219,14 @@ fn csv_is_show_stat_format() {
             b.starts_with(b"[[{\"objType\":\"Backend\"") || b.starts_with(b"[[{\"objType\":\"Server\""),
             "{who}"
         );
+        let (h, b) = get(i.fe, "/st;json-schema", None, "");
+        assert!(h.contains("content-type: application/json\r\n"), "{who}");
+        assert_eq!(b.len(), 2783, "{who}");
+        assert_eq!(
+            cli(&i.sock, "show schema json", T).as_bytes(),
+            [&b[..], b"\n"].concat(),
+            "{who}"
+        );
         let req = b"HEAD /st HTTP/1.1\r\nHost: x\r\n\r\n";
         let r = String::from_utf8_lossy(&exchange_quiet(i.fe, req, QUIET, T)).into_owned();
         assert_eq!(

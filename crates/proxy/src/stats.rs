@@ -968,6 +968,207 @@ pub fn render(rows: &[Row], format: Format) -> String {
     s
 }
 
+/// A JSON value, for the schema below.
+enum J {
+    Obj(Vec<(&'static str, J)>),
+    Arr(Vec<J>),
+    Str(&'static str),
+    Int(i64),
+    /// Written as is (HAProxy's text has a stray space in one list).
+    Raw(&'static str),
+}
+
+impl J {
+    fn write(&self, out: &mut String) {
+        match self {
+            J::Obj(kv) => {
+                out.push('{');
+                for (i, (k, v)) in kv.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    let _ = write!(out, "\"{k}\":");
+                    v.write(out);
+                }
+                out.push('}');
+            }
+            J::Arr(v) => {
+                out.push('[');
+                for (i, x) in v.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    x.write(out);
+                }
+                out.push(']');
+            }
+            J::Str(s) => {
+                let _ = write!(out, "\"{s}\"");
+            }
+            J::Int(n) => {
+                let _ = write!(out, "{n}");
+            }
+            J::Raw(r) => out.push_str(r),
+        }
+    }
+}
+
+/// The JSON schema of the `json` outputs (`show schema json`, the stats
+/// page's `;json-schema`), as HAProxy 2.6 describes them.
+pub fn json_schema() -> String {
+    use J::*;
+    let strs = |v: &[&'static str]| Arr(v.iter().map(|s| Str(s)).collect());
+    let reff = |r: &'static str| Obj(vec![("$ref", Str(r))]);
+    let int_min = |m: i64| Obj(vec![("type", Str("integer")), ("minimum", Int(m))]);
+    let string = || Obj(vec![("type", Str("string"))]);
+    let str_enum = |v: &[&'static str]| Obj(vec![("type", Str("string")), ("enum", strs(v))]);
+    let typed = |t: &'static str, value: J| {
+        Obj(vec![
+            ("properties", Obj(vec![("type", str_enum(&[t])), ("value", value)])),
+            ("required", strs(&["type", "value"])),
+        ])
+    };
+    let range = |lo: i64, hi: i64| {
+        Obj(vec![
+            ("type", Str("integer")),
+            ("minimum", Int(lo)),
+            ("maximum", Int(hi)),
+        ])
+    };
+    const JS_MAX: i64 = (1 << 53) - 1;
+    let common = |v: &mut Vec<(&'static str, J)>| {
+        v.push(("field", reff("#/definitions/field")));
+        v.push(("processNum", reff("#/definitions/processNum")));
+        v.push(("tags", reff("#/definitions/tags")));
+    };
+    let mut info_props = Vec::new();
+    common(&mut info_props);
+    info_props.push(("value", reff("#/definitions/typedValue")));
+    let mut stat_props = vec![
+        (
+            "objType",
+            Obj(vec![(
+                "enum",
+                strs(&["Frontend", "Backend", "Listener", "Server", "Unknown"]),
+            )]),
+        ),
+        ("proxyId", int_min(0)),
+        ("id", int_min(0)),
+    ];
+    common(&mut stat_props);
+    stat_props.push(("typedValue", reff("#/definitions/typedValue")));
+    let item = |title: &'static str, props: Vec<(&'static str, J)>, req: &[&'static str]| {
+        Obj(vec![
+            ("title", Str(title)),
+            ("type", Str("array")),
+            (
+                "items",
+                Obj(vec![
+                    ("title", Str("InfoItem")),
+                    ("type", Str("object")),
+                    ("properties", Obj(props)),
+                    ("required", strs(req)),
+                ]),
+            ),
+        ])
+    };
+    let tv = |n: &'static str| reff(n);
+    let schema = Obj(vec![
+        ("$schema", Str("http://json-schema.org/draft-04/schema#")),
+        (
+            "oneOf",
+            Arr(vec![
+                item("Info", info_props, &["field", "processNum", "tags", "value"]),
+                item(
+                    "Stat",
+                    stat_props,
+                    &["objType", "proxyId", "id", "field", "processNum", "tags", "value"],
+                ),
+                Obj(vec![
+                    ("title", Str("Error")),
+                    ("type", Str("object")),
+                    ("properties", Obj(vec![("errorStr", string())])),
+                    ("required", strs(&["errorStr"])),
+                ]),
+            ]),
+        ),
+        (
+            "definitions",
+            Obj(vec![
+                (
+                    "field",
+                    Obj(vec![
+                        ("type", Str("object")),
+                        ("pos", int_min(0)),
+                        ("name", string()),
+                        ("required", strs(&["pos", "name"])),
+                    ]),
+                ),
+                ("processNum", int_min(1)),
+                (
+                    "tags",
+                    Obj(vec![
+                        ("type", Str("object")),
+                        ("origin", str_enum(&["Metric", "Status", "Key", "Config", "Product", "Unknown"])),
+                        (
+                            "nature",
+                            Obj(vec![
+                                ("type", Str("string")),
+                                (
+                                    "enum",
+                                    Raw("[\"Gauge\",\"Limit\",\"Min\",\"Max\",\"Rate\",\"Counter\",\"Duration\",\"Age\",\"Time\",\"Name\",\"Output\",\"Avg\", \"Unknown\"]"),
+                                ),
+                            ]),
+                        ),
+                        ("scope", str_enum(&["Cluster", "Process", "Service", "System", "Unknown"])),
+                        ("required", strs(&["origin", "nature", "scope"])),
+                    ]),
+                ),
+                (
+                    "typedValue",
+                    Obj(vec![
+                        ("type", Str("object")),
+                        (
+                            "oneOf",
+                            Arr(vec![
+                                tv("#/definitions/typedValue/definitions/s32Value"),
+                                tv("#/definitions/typedValue/definitions/s64Value"),
+                                tv("#/definitions/typedValue/definitions/u32Value"),
+                                tv("#/definitions/typedValue/definitions/u64Value"),
+                                tv("#/definitions/typedValue/definitions/strValue"),
+                            ]),
+                        ),
+                        (
+                            "definitions",
+                            Obj(vec![
+                                ("s32Value", typed("s32", range(i32::MIN as i64, i32::MAX as i64))),
+                                ("s64Value", typed("s64", range(-JS_MAX, JS_MAX))),
+                                ("u32Value", typed("u32", range(0, u32::MAX as i64))),
+                                ("u64Value", typed("u64", range(0, JS_MAX))),
+                                ("strValue", typed("str", string())),
+                                (
+                                    "unknownValue",
+                                    Obj(vec![
+                                        (
+                                            "properties",
+                                            Obj(vec![("type", int_min(0)), ("value", str_enum(&["unknown"]))]),
+                                        ),
+                                        ("required", strs(&["type", "value"])),
+                                    ]),
+                                ),
+                            ]),
+                        ),
+                    ]),
+                ),
+            ]),
+        ),
+    ]);
+    let mut out = String::with_capacity(3072);
+    schema.write(&mut out);
+    out.push('\n');
+    out
+}
+
 /// `show info` fields in 2.6's positions: (name, typed tags, value); `None`
 /// for the fields 2.6 leaves empty here (zlib memory without zlib, an unset
 /// `description`), which keep their position but are never printed.
@@ -1148,6 +1349,18 @@ pub fn show_info(rt: &Runtime, nbthread: usize, now: u64, format: Format) -> Str
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_schema_shape() {
+        let s = json_schema();
+        assert!(
+            s.starts_with("{\"$schema\":\"http://json-schema.org/draft-04/schema#\",\"oneOf\":[{\"title\":\"Info\",")
+        );
+        assert!(s.ends_with("\"required\":[\"type\",\"value\"]}}}}}\n"));
+        assert!(s.contains("\"u64Value\":{\"properties\":{\"type\":{\"type\":\"string\",\"enum\":[\"u64\"]},\"value\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":9007199254740991}}"));
+        assert_eq!(s.matches('{').count(), s.matches('}').count());
+        assert_eq!(s.len(), 2783);
+    }
 
     #[test]
     fn header_is_2_6_12() {

@@ -599,9 +599,11 @@ pub struct PageCx<'a> {
     pub admin: bool,
 }
 
-/// The response body for a GET in the asked format; None for the JSON
-/// schema, which rhaproxy does not produce.
-pub fn body(sp: &StatsPage, o: &Opts, pc: &PageCx<'_>) -> Option<String> {
+/// The response body for a GET in the asked format.
+pub fn body(sp: &StatsPage, o: &Opts, pc: &PageCx<'_>) -> String {
+    if o.fmt == Fmt::JsonSchema {
+        return stats::json_schema();
+    }
     let f = StatFilter {
         up_only: o.up,
         no_maint: o.no_maint,
@@ -625,13 +627,12 @@ pub fn body(sp: &StatsPage, o: &Opts, pc: &PageCx<'_>) -> Option<String> {
             }
         }
     }
-    Some(match o.fmt {
+    match o.fmt {
         Fmt::Csv => stats::render(&rows, Format::Plain),
         Fmt::Typed => stats::render(&rows, Format::Typed),
         Fmt::Json => stats::render(&rows, Format::Json),
-        Fmt::JsonSchema => return None,
-        Fmt::Html => html(sp, o, pc, &rows),
-    })
+        Fmt::Html | Fmt::JsonSchema => html(sp, o, pc, &rows),
+    }
 }
 
 /// The Content-Type of a format.

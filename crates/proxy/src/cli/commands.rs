@@ -203,6 +203,12 @@ static KEYWORDS: &[Kw] = &[
         cmd_show_resolvers
     ),
     kw!(
+        &["show", "schema", "json"],
+        Some("show schema json                        : report schema used for stats"),
+        0,
+        cmd_show_schema_json
+    ),
+    kw!(
         &["show", "servers", "conn"],
         Some("show servers conn [<backend>]           : dump server connections status (all or for a single backend)"),
         0,
@@ -872,6 +878,10 @@ fn stat_format(words: &[String]) -> Result<crate::stats::Format, String> {
         }
     }
     Ok(f)
+}
+
+fn cmd_show_schema_json(_: &mut Ctx, _: &[String], _: Option<&[u8]>) -> String {
+    crate::stats::json_schema()
 }
 
 fn cmd_show_info(c: &mut Ctx, args: &[String], _: Option<&[u8]>) -> String {

@@ -2800,11 +2800,7 @@ fn stats_request(
         now: env.now(),
         admin,
     };
-    let Some(body) = sp_mod::body(sp, &opts, &pc) else {
-        // The JSON schema is not produced by rhaproxy.
-        rules_reply(s, env, buf, head, cli_ka, Verdict::Builtin(501));
-        return Some(Ok(true));
-    };
+    let body = sp_mod::body(sp, &opts, &pc);
     let mut h = String::with_capacity(160);
     h.push_str("HTTP/1.1 200 OK\r\ncache-control: no-cache\r\ncontent-type: ");
     h.push_str(sp_mod::content_type(opts.fmt));
