@@ -293,3 +293,223 @@ fn daemon_writes_pidfile_and_reloads_from_it() {
     assert!(wait_until(|| !alive(second)), "daemon stops on SIGTERM");
     reap.0.clear();
 }
+
+/// A master (`-W`) in its own process group, stderr to a file; the group
+/// is killed and the master reaped on drop (workers leave with it: their
+/// socketpair to the master closes).
+struct Master {
+    proc: Proc,
+    log: std::path::PathBuf,
+}
+
+impl Master {
+    fn spawn(dir: &TempDir, args: &[&str], env: &[(&str, &str)]) -> Master {
+        use std::os::unix::process::CommandExt;
+        let log = dir.path().join("master.log");
+        let mut c = Command::new(bin("rhaproxy"));
+        c.args(args).arg("-f").arg(dir.path().join("p.cfg"));
+        c.envs(env.iter().copied());
+        c.stdout(Stdio::null()).stderr(std::fs::File::create(&log).unwrap());
+        c.process_group(0);
+        Master {
+            proc: Proc::spawn(c, "master"),
+            log,
+        }
+    }
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Master {
+    fn drop(&mut self) {
+        if let Some(c) = &self.proc.child {
+            // SAFETY: the process group this test created for the master.
+            unsafe {
+                libc::kill(-(c.id() as i32), libc::SIGKILL);
+            }
+        }
+    }
+}
+
+/// `show proc` on the master CLI: (current worker pids, old worker pids,
+/// master line).
+fn show_proc(mcli: &std::path::Path) -> (Vec<i32>, Vec<i32>, String) {
+    let out = rhaproxy_tests::cli(mcli, "show proc", T);
+    let mut cur = Vec::new();
+    let mut old = Vec::new();
+    let mut master = String::new();
+    let mut section = 0;
+    for l in out.lines() {
+        if l.starts_with("# workers") {
+            section = 1;
+        } else if l.starts_with("# old workers") {
+            section = 2;
+        } else if l.starts_with('#') {
+            section = 3;
+        } else if l.contains(" master ") {
+            master = l.to_string();
+        } else if let Some(pid) = l.split_whitespace().next().and_then(|p| p.parse().ok()) {
+            match section {
+                1 => cur.push(pid),
+                2 => old.push(pid),
+                _ => {}
+            }
+        }
+    }
+    (cur, old, master)
+}
+
+/// `-W -S`: the master writes its pid, forks a worker; SIGUSR2 and the
+/// master CLI's `reload` replace the worker with no failed request; a
+/// configuration error keeps the running worker ("Loading failure!");
+/// `@1` reaches the worker's CLI; SIGTERM stops everything, status 0.
+#[test]
+fn master_worker_reloads_without_failed_requests() {
+    let dir = TempDir::new("mworker");
+    let port = free_port();
+    let stats = dir.path().join("stats");
+    let good = cfg(port, &stats, "");
+    dir.write("p.cfg", &good);
+    let mcli = dir.path().join("mcli");
+    let pidf = dir.path().join("pid");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut m = Master::spawn(
+        &dir,
+        &["-W", "-S", mcli.to_str().unwrap(), "-p", pidf.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        wait_listening(addr, T) && wait_unix(&mcli, T),
+        "master and worker up: {}",
+        m.log()
+    );
+    let mpid = m.proc.pid() as i32;
+    let txt = std::fs::read_to_string(&pidf).unwrap();
+    assert_eq!(txt, format!("{mpid}\n"), "pid file names the master");
+    let (cur, _, master) = show_proc(&mcli);
+    assert_eq!(cur.len(), 1, "one worker");
+    assert!(
+        master.starts_with(&format!("{mpid} ")) && master.contains("0 [failed: 0]"),
+        "{master}"
+    );
+    let info = rhaproxy_tests::cli(&mcli, "@1 show info", T);
+    assert!(info.contains(&format!("\nPid: {}\n", cur[0])), "{info}");
+
+    let load = Load::start(addr, 2);
+    let mut worker = cur[0];
+    for (n, how) in ["SIGUSR2", "reload"].iter().enumerate() {
+        let before = load.ok();
+        assert!(wait_until(|| load.ok() >= before + 20), "traffic flows before {how}");
+        if *how == "SIGUSR2" {
+            m.proc.signal(libc::SIGUSR2);
+        } else {
+            let _ = rhaproxy_tests::cli(&mcli, "reload", T);
+        }
+        let reloads = format!("{} [failed: 0]", n + 1);
+        assert!(
+            wait_until(|| {
+                let (cur, old, master) = show_proc(&mcli);
+                cur.len() == 1 && cur[0] != worker && old.is_empty() && master.contains(&reloads)
+            }),
+            "{how}: new worker, old one gone: {}",
+            m.log()
+        );
+        worker = show_proc(&mcli).0[0];
+    }
+    let before = load.ok();
+    assert!(wait_until(|| load.ok() >= before + 20), "traffic flows after");
+    let (ok, failed) = load.finish();
+    assert_eq!(failed, 0, "{failed} failed requests of {}", ok + failed);
+
+    // A broken configuration: the worker stays, the master says so.
+    dir.write("p.cfg", &format!("{good}    bogus_keyword\n"));
+    m.proc.signal(libc::SIGUSR2);
+    assert!(
+        wait_until(|| show_proc(&mcli).2.contains("3 [failed: 1]")),
+        "failed reload counted: {}",
+        m.log()
+    );
+    assert_eq!(show_proc(&mcli).0, vec![worker], "the worker is kept");
+    assert!(one_request(addr), "still serving");
+    let log = m.log();
+    assert!(
+        log.contains("unknown keyword 'bogus_keyword'") && log.contains(") : Loading failure!"),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("[NOTICE]   ({mpid}) : Reloading HAProxy")),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!("Former worker ({}) exited with code 0 (Exit)", cur[0])),
+        "{log}"
+    );
+
+    m.proc.signal(libc::SIGTERM);
+    let st = m.proc.wait_timeout(T).expect("master exits on SIGTERM");
+    assert_eq!(st.code(), Some(0), "{st:?}");
+    let log = m.log();
+    assert!(
+        log.contains("Exiting Master process...") && log.contains("All workers exited. Exiting... (0)"),
+        "{log}"
+    );
+    // SAFETY: signal 0 only checks whether the pid still exists.
+    assert!(wait_until(|| unsafe { libc::kill(worker, 0) } != 0), "worker gone");
+}
+
+/// A worker that dies takes the master down (exit-on-failure) with
+/// HAProxy's messages and the worker's status.
+#[test]
+fn master_leaves_when_its_worker_dies() {
+    let dir = TempDir::new("mworker-death");
+    let port = free_port();
+    let stats = dir.path().join("stats");
+    dir.write("p.cfg", &cfg(port, &stats, ""));
+    let mcli = dir.path().join("mcli");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let mut m = Master::spawn(&dir, &["-W", "-S", mcli.to_str().unwrap()], &[]);
+    assert!(wait_listening(addr, T) && wait_unix(&mcli, T), "up: {}", m.log());
+    let worker = show_proc(&mcli).0[0];
+    // SAFETY: the worker our master forked (listed by its CLI).
+    unsafe {
+        libc::kill(worker, libc::SIGKILL);
+    }
+    let st = m.proc.wait_timeout(T).expect("master exits");
+    assert_eq!(st.code(), Some(137), "{st:?}");
+    let log = m.log();
+    assert!(
+        log.contains(&format!(
+            "[ALERT]    ({}) : Current worker ({worker}) exited with code 137 (Killed)",
+            m.proc.pid()
+        )) && log.contains("exit-on-failure: killing every processes with SIGTERM")
+            && log.contains("All workers exited. Exiting... (137)"),
+        "{log}"
+    );
+}
+
+/// `-Ws`: READY=1 with the master's pid on $NOTIFY_SOCKET, RELOADING=1
+/// then READY=1 again around a reload.
+#[test]
+fn ws_notifies_systemd() {
+    let dir = TempDir::new("mworker-sd");
+    let port = free_port();
+    let stats = dir.path().join("stats");
+    dir.write("p.cfg", &cfg(port, &stats, ""));
+    let sock = dir.path().join("notify");
+    let rx = std::os::unix::net::UnixDatagram::bind(&sock).unwrap();
+    rx.set_read_timeout(Some(T)).unwrap();
+    let m = Master::spawn(&dir, &["-Ws"], &[("NOTIFY_SOCKET", sock.to_str().unwrap())]);
+    let mut buf = [0u8; 256];
+    let mut next = || {
+        let n = rx.recv(&mut buf).expect("a notification");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let mpid = m.proc.pid();
+    assert_eq!(next(), format!("READY=1\nMAINPID={mpid}"));
+    m.proc.signal(libc::SIGUSR2);
+    assert_eq!(next(), "RELOADING=1");
+    assert_eq!(next(), format!("READY=1\nMAINPID={mpid}"));
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    assert!(one_request(addr), "serving after the reload");
+}

@@ -99,6 +99,9 @@ pub struct Global {
     pub maxsessrate: u32,
     pub daemon: bool,
     pub master_worker: bool,
+    /// `master-worker no-exit-on-failure`: a worker that fails does not
+    /// take the others down.
+    pub mworker_no_exit_on_failure: bool,
     pub quiet: bool,
     pub pidfile: Option<String>,
     pub chroot: Option<String>,
@@ -239,6 +242,7 @@ impl Default for Global {
             maxconn: None,
             daemon: false,
             master_worker: false,
+            mworker_no_exit_on_failure: false,
             quiet: false,
             pidfile: None,
             chroot: None,

@@ -990,6 +990,7 @@ impl Parser {
                     self.diags.alert(format!("{pfx} '{kw}' only supports 'no-exit-on-failure' option."));
                 } else {
                     self.cfg.global.master_worker = true;
+                    self.cfg.global.mworker_no_exit_on_failure = w.len() > 1;
                 }
             }
             "quiet" => {

@@ -150,8 +150,10 @@ pub fn startup_msg(level: &str, text: &str) {
 }
 
 /// Starts the proxy and blocks until it stops (SIGTERM/SIGINT: at once;
-/// SIGUSR1: after current streams finish). Errors are alert texts.
-pub fn run(cfg: Config, opts: RunOptions) -> Result<(), String> {
+/// SIGUSR1: after current streams finish). Returns the exit status
+/// HAProxy leaves with: 143 after SIGTERM, 130 after SIGINT, else 0.
+/// Errors are alert texts.
+pub fn run(cfg: Config, opts: RunOptions) -> Result<i32, String> {
     bind(cfg, opts)?.run()
 }
 
@@ -209,13 +211,14 @@ pub fn bind(cfg: Config, mut opts: RunOptions) -> Result<Bound, String> {
 }
 
 impl Bound {
-    /// Starts the threads and blocks until the proxy stops.
-    pub fn run(self) -> Result<(), String> {
+    /// Starts the threads and blocks until the proxy stops; the exit
+    /// status as [`run`]'s.
+    pub fn run(self) -> Result<i32, String> {
         run_bound(self)
     }
 }
 
-fn run_bound(b: Bound) -> Result<(), String> {
+fn run_bound(b: Bound) -> Result<i32, String> {
     let Bound {
         mut rt,
         listeners,
@@ -257,6 +260,7 @@ fn run_bound(b: Bound) -> Result<(), String> {
     // The main thread only watches signals and the threads' ends, asleep
     // in poll() in between.
     let mut soft = false;
+    let mut status = 0;
     let mut fds = [
         libc::pollfd {
             fd: sfd.as_raw_fd(),
@@ -291,6 +295,9 @@ fn run_bound(b: Bound) -> Result<(), String> {
         while let Some(sig) = read_signal(sfd.as_raw_fd()) {
             match sig {
                 libc::SIGTERM | libc::SIGINT => {
+                    if status == 0 {
+                        status = 128 + sig;
+                    }
                     rt.stopping.store(true, Relaxed);
                     for t in 0..nbthread {
                         remote.send(t, worker::Msg::HardStop);
@@ -316,5 +323,5 @@ fn run_bound(b: Bound) -> Result<(), String> {
             reactor::fd::delete(l.fd, &[]);
         }
     }
-    Ok(())
+    Ok(status)
 }

@@ -55,6 +55,33 @@ pub struct Listener {
     pub closed: std::sync::atomic::AtomicBool,
     /// `bind ... ssl`: the TLS context its connections start with.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// A connected UNIX socket (the master's `sockpair@`), not a listening
+    /// one: each connection arrives as an FD passed over it, and its end
+    /// means the master is gone.
+    pub sockpair: bool,
+}
+
+/// Whether `fd` is a connected (not listening) UNIX stream socket: what the
+/// master gives its worker to pass it CLI connections.
+fn is_sockpair(fd: RawFd) -> bool {
+    let get = |opt| {
+        let mut v: i32 = 0;
+        let mut len = std::mem::size_of::<i32>() as libc::socklen_t;
+        // SAFETY: v and len are live and sized for an int option.
+        let r = unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                opt,
+                &mut v as *mut i32 as *mut libc::c_void,
+                &mut len,
+            )
+        };
+        (r == 0).then_some(v)
+    };
+    get(libc::SO_ACCEPTCONN) == Some(0)
+        && get(libc::SO_TYPE) == Some(libc::SOCK_STREAM)
+        && get(libc::SO_DOMAIN) == Some(libc::AF_UNIX)
 }
 
 /// What binding one socket produced: HAProxy reports warnings and goes on,
@@ -513,6 +540,7 @@ pub fn open_all(cfg: &Config, nbthread: usize, pool: &mut Vec<OldSock>) -> (Vec<
                         accept_proxy: false,
                         closed: Default::default(),
                         tls: None,
+                        sockpair: inherited && is_sockpair(fd),
                     },
                 ));
             }
@@ -589,6 +617,7 @@ pub fn open_all(cfg: &Config, nbthread: usize, pool: &mut Vec<OldSock>) -> (Vec<
                             accept_proxy: b.accept_proxy,
                             closed: Default::default(),
                             tls: tls.clone(),
+                            sockpair: false,
                         },
                     ));
                 }

@@ -168,6 +168,27 @@ impl Worker {
                     break;
                 }
             }
+            if l.sockpair {
+                match crate::cli::getsocks::recv_fd(l.fd) {
+                    Ok(Some(fd)) => {
+                        self.start_conn(cx, fd, None, lidx);
+                        continue;
+                    }
+                    Ok(None) => {
+                        // The master is gone: a worker does not outlive it
+                        // (HAProxy exits with a failure status, without a
+                        // clean deinit, other threads may be busy).
+                        std::process::exit(1);
+                    }
+                    Err(e) => {
+                        Self::unreserve(rt, l);
+                        if e.raw_os_error() == Some(libc::EINTR) {
+                            continue;
+                        }
+                        break;
+                    }
+                }
+            }
             let (fd, src) = match crate::sock::accept(l.fd) {
                 Ok((fd, addr)) => (fd, addr.to_inet()),
                 Err(e) => {

@@ -65,6 +65,12 @@ pub struct Options {
     pub old_terminate: bool,
     /// `-x <socket>`: take the listening sockets of the old process.
     pub old_socket: Option<String>,
+    /// `-W`/`-Ws`: master-worker mode.
+    pub master_worker: bool,
+    /// `-Ws`: tell systemd (NOTIFY_SOCKET) about readiness and reloads.
+    pub systemd: bool,
+    /// `-S <bind>[,<options>]`: master CLI sockets.
+    pub master_cli: Vec<String>,
     /// Program name (argv[0]).
     pub argv0: String,
 }
@@ -77,8 +83,6 @@ pub enum Action {
     BuildInfo,
     /// Usage on stderr, exit 1; optional alert first.
     Usage(Option<String>),
-    /// Flag recognised but refused for now.
-    NotSupported(String),
     /// A bad argument: alert text, exit 1 (no usage).
     Fatal(String),
 }
@@ -123,7 +127,11 @@ pub fn parse(argv0: &str, args: &[String]) -> Action {
             "-dW" => o.zero_warning = true,
             "-dD" => o.diag = true,
             "-dL" => o.dump_libs = true,
-            "-W" | "-Ws" => return Action::NotSupported(format!("master-worker mode ('{a}')")),
+            "-W" => o.master_worker = true,
+            "-Ws" => {
+                o.master_worker = true;
+                o.systemd = true;
+            }
             "-sf" | "-st" => {
                 o.old_terminate = a == "-st";
                 // Every following word up to the next option is a pid.
@@ -159,7 +167,14 @@ pub fn parse(argv0: &str, args: &[String]) -> Action {
                 i += 2;
                 continue;
             }
-            "-S" => return Action::NotSupported("the master CLI ('-S')".into()),
+            "-S" => {
+                let Some(v) = next(i).filter(|v| !v.starts_with('-')) else {
+                    return Action::Usage(None);
+                };
+                o.master_cli.push(v);
+                i += 2;
+                continue;
+            }
             "-cc" | "-f" | "-C" | "-p" | "-n" | "-N" | "-m" | "-L" => {
                 let Some(v) = next(i) else {
                     return Action::Usage(None);
@@ -347,7 +362,13 @@ mod tests {
         assert!(matches!(p(&["-f", "x", "-sf", "0"]), Action::Usage(_)));
         assert!(matches!(p(&["-f", "x", "-sf", "12ab"]), Action::Fatal(_)));
         assert!(matches!(p(&["-f", "x", "-x"]), Action::Usage(Some(_))));
-        assert!(matches!(p(&["-f", "x", "-W"]), Action::NotSupported(_)));
+        match p(&["-Ws", "-S", "/m,level operator", "-f", "x"]) {
+            Action::Run(o) => {
+                assert!(o.master_worker && o.systemd);
+                assert_eq!(o.master_cli, vec!["/m,level operator".to_string()]);
+            }
+            a => panic!("{a:?}"),
+        }
         match p(&["-cc", "1"]) {
             Action::Run(o) => assert_eq!(o.check_condition.as_deref(), Some("1")),
             a => panic!("{a:?}"),

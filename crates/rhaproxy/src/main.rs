@@ -4,6 +4,7 @@
 //! the configuration language in `config`.
 
 mod cli;
+mod mworker;
 
 pub use cli::Options;
 use config::{Diag, Level};
@@ -47,8 +48,28 @@ fn tell_old_pids(pids: &[i32], sig: i32) -> usize {
         .count()
 }
 
+/// Leaves after the proxy stopped: a hard stop asked by SIGTERM/SIGINT
+/// ends by that signal, as HAProxy 2.6's worker (which leaves them to
+/// their default action) does, so a parent sees the same status.
+pub(crate) fn leave(code: i32) -> ! {
+    if code > 128 {
+        let sig = code - 128;
+        // SAFETY: restoring the default action and unblocking the signal
+        // so that raising it ends the process as the default action does.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, sig);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+            libc::raise(sig);
+        }
+    }
+    exit(code)
+}
+
 /// Points stdin, stdout and stderr at /dev/null (a daemon has no tty).
-fn stdio_quiet() {
+pub(crate) fn stdio_quiet() {
     // SAFETY: open/dup2/close on descriptors this process owns; 0-2 are
     // replaced atomically by dup2.
     unsafe {
@@ -148,7 +169,7 @@ fn start(mut cfg: config::Config, opts: &Options, out: &mut Printer) -> ! {
     }
     drop(pidfd);
     match bound.run() {
-        Ok(()) => exit(0),
+        Ok(code) => leave(code),
         Err(e) => {
             for line in e.lines() {
                 out.alert_plain(line);
@@ -230,10 +251,6 @@ fn main() {
             eprintln!("{:<11}({pid}) : {msg}", "[ALERT]");
             exit(1)
         }
-        cli::Action::NotSupported(what) => {
-            eprintln!("{:<11}({pid}) : {what} is not supported yet in rhaproxy.", "[ALERT]");
-            exit(1)
-        }
         cli::Action::Run(o) => *o,
     };
     let mut out = Printer {
@@ -246,14 +263,14 @@ fn main() {
     if let Some(dir) = &opts.chdir {
         if let Err(e) = std::env::set_current_dir(dir) {
             out.alert(format!("Cannot chdir to {} : {}", dir.display(), config::io_text(&e)));
-            exit(1);
+            fail_load(&opts);
         }
     }
     let files = match config::expand_paths(&opts.cfg_files) {
         Ok(f) => f,
         Err(m) => {
             out.alert(m);
-            exit(1)
+            fail_load(&opts)
         }
     };
     let lopts = config::LoadOptions {
@@ -272,14 +289,14 @@ fn main() {
         if !loaded.aborted {
             out.alert("Fatal errors found in configuration.");
         }
-        exit(1);
+        fail_load(&opts);
     }
     if loaded.unresolved {
-        exit(1);
+        fail_load(&opts);
     }
     if loaded.warnings && (opts.zero_warning || loaded.config.global.zero_warning) {
         out.alert("Some warnings were found and 'zero-warning' is set. Aborting.");
-        exit(1);
+        fail_load(&opts);
     }
     let has_listener = loaded.config.has_listener();
     if opts.check {
@@ -299,7 +316,19 @@ fn main() {
     }
     if !has_listener {
         out.alert("[haproxy.main()] No enabled listener found (check for 'bind' directives) ! Exiting.");
-        exit(1);
+        fail_load(&opts);
+    }
+    if opts.master_worker || loaded.config.global.master_worker {
+        mworker::run(loaded.config, &opts, &mut out)
     }
     start(loaded.config, &opts, &mut out)
+}
+
+/// A configuration that cannot start: exit 1, except in a master
+/// re-executed to reload, which keeps its workers (HAProxy's wait mode).
+fn fail_load(opts: &Options) -> ! {
+    if mworker::is_reexec() && !opts.check {
+        mworker::failed_reload(opts)
+    }
+    exit(1)
 }

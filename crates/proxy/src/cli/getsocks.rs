@@ -308,6 +308,39 @@ fn recv_fds(fd: RawFd, buf: &mut [u8], fds: &mut Vec<RawFd>) -> io::Result<usize
     Ok(n)
 }
 
+/// Receives one FD passed over the master's socketpair (`Ok(None)`: the
+/// other end closed). Non-blocking like the socket.
+pub fn recv_fd(fd: RawFd) -> io::Result<Option<RawFd>> {
+    let mut b = [0u8; 1];
+    let mut fds = Vec::new();
+    let n = recv_fds(fd, &mut b, &mut fds)?;
+    if n == 0 && fds.is_empty() {
+        return Ok(None);
+    }
+    let mut it = fds.into_iter();
+    let first = it.next();
+    for extra in it {
+        crate::sock::close_raw(extra);
+    }
+    match first {
+        Some(f) => {
+            // SAFETY: fcntl on the FD we just received.
+            unsafe {
+                let fl = libc::fcntl(f, libc::F_GETFL);
+                libc::fcntl(f, libc::F_SETFL, fl | libc::O_NONBLOCK);
+            }
+            Ok(Some(f))
+        }
+        None => Err(io::ErrorKind::WouldBlock.into()),
+    }
+}
+
+/// Passes `what` over the connected UNIX socket `fd` (one byte of data),
+/// as HAProxy's `send_fd_uxst`.
+pub fn send_fd(fd: RawFd, what: RawFd) -> io::Result<()> {
+    send_fds(fd, &[0], &[what]).map(|_| ())
+}
+
 fn recv_exact(fd: RawFd, buf: &mut [u8]) -> io::Result<()> {
     let mut got = 0;
     while got < buf.len() {
@@ -334,12 +367,34 @@ fn parse_desc(d: &[u8]) -> Option<(String, u32, usize)> {
     ))
 }
 
-/// A blocking UNIX stream socket connected to `path`, or the socket given
-/// as `sockpair@<fd>` (master-worker: the master's end to a worker).
+/// A blocking UNIX stream socket connected to `path`; for
+/// `sockpair@<fd>` (master-worker: the master's end of a worker's
+/// socketpair), a new socketpair whose other end is passed to the worker,
+/// which serves it as a CLI connection.
 fn connect_old(path: &str) -> Result<RawFd, String> {
     let fail = || format!("Failed to connect to the old process socket '{path}'");
     if let Some(n) = path.strip_prefix("sockpair@") {
-        return n.parse::<RawFd>().map_err(|_| fail());
+        let dst = n.parse::<RawFd>().map_err(|_| fail())?;
+        let mut sv = [0; 2];
+        // SAFETY: socketpair fills the two-int array.
+        if unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
+                0,
+                sv.as_mut_ptr(),
+            )
+        } < 0
+        {
+            return Err("socketpair(): Cannot create socketpair. Giving up.".into());
+        }
+        let r = send_fd(dst, sv[0]);
+        crate::sock::close_raw(sv[0]);
+        if r.is_err() {
+            crate::sock::close_raw(sv[1]);
+            return Err("socketpair: cannot transfer socket.".into());
+        }
+        return Ok(sv[1]);
     }
     // SAFETY: plain socket(2) call.
     let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
@@ -362,9 +417,7 @@ pub fn fetch(path: &str) -> Result<Vec<OldSock>, String> {
     let fd = connect_old(path)?;
     set_timeouts(fd);
     let r = fetch_on(fd);
-    if !path.starts_with("sockpair@") {
-        crate::sock::close_raw(fd);
-    }
+    crate::sock::close_raw(fd);
     r.map_err(|(e, fds)| {
         for f in fds {
             crate::sock::close_raw(f);
