@@ -156,7 +156,18 @@ impl Parser {
                 } else {
                     (false, raw)
                 };
-                match sockaddr(rest) {
+                // `$VAR`/`${VAR}` expand as in any address (an unset one
+                // leaves ":53", the wildcard, as HAProxy reads it).
+                let expanded = match self.addr(rest, crate::addr::AddrUse::Stats, true) {
+                    Ok(crate::addr::Addr::Inet {
+                        ip,
+                        ports: crate::addr::Ports::Range(p, _),
+                        host: None,
+                        ..
+                    }) => Ok(SocketAddr::new(ip, p)),
+                    _ => sockaddr(rest),
+                };
+                match expanded {
                     Ok(addr) => self.cfg.resolvers[i].nameservers.push(Nameserver {
                         name: name.to_string(),
                         addr,
