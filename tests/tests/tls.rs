@@ -351,8 +351,8 @@ fn certificate_errors_as_haproxy() {
         ("ssl-min-ver TLSv1.0", "'TLSv1.0' is not supported"),
         ("ciphers AES256-SHA", "unable to set SSL cipher list to 'AES256-SHA'"),
         (
-            "verify required ca-file x.pem",
-            "'verify required' (client certificates) is not supported yet",
+            "verify required",
+            "verify is enabled but no CA file specified for bind '127.0.0.1:1'",
         ),
     ] {
         let cfg = format!("defaults\nfrontend f\n    bind 127.0.0.1:1 ssl crt {d}/a.pem {opt}\n");
@@ -482,4 +482,58 @@ backend notls\n    server s 127.0.0.1:{pp} ssl verify none check inter 200\n",
         assert!(std::time::Instant::now() < deadline, "checks: {got:?}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// Client certificates: `verify required` refuses a client without one,
+/// `verify optional` lets it in; a certificate signed by `ca-file` is seen
+/// by `ssl_c_used`/`ssl_c_verify`, one from another CA fails the handshake.
+#[test]
+fn client_certificates() {
+    if !have_openssl() {
+        return;
+    }
+    let dir = TempDir::new("tls-ccert");
+    make_ca_and_leaf(&dir, &["client.test"]);
+    let other = TempDir::new("tls-ccert-other");
+    make_ca_and_leaf(&other, &["client.test"]);
+    make_cert(&dir, "srv", "srv.test", &["srv.test"]);
+    let d = dir.path().display();
+    let (p1, p2, p3) = (free_port(), free_port(), free_port());
+    let addr = |p: u16| -> SocketAddr { format!("127.0.0.1:{p}").parse().unwrap() };
+    let cfg = format!(
+        "defaults\n    mode http\n    timeout client 3s\n    timeout server 3s\n    timeout connect 3s\n\
+frontend req\n    bind 127.0.0.1:{p1} ssl crt {d}/srv.pem verify required ca-file {d}/ca.crt\n\
+    bind 127.0.0.1:{p2} ssl crt {d}/srv.pem verify optional ca-file {d}/ca.crt\n\
+    http-request return status 200 content-type text/plain lf-string \"used=%[ssl_c_used] verify=%[ssl_c_verify]\"\n\
+frontend plain\n    bind 127.0.0.1:{p3}\n    default_backend mtls\n\
+backend mtls\n    server s 127.0.0.1:{p1} ssl verify none crt {d}/leaf.pem\n"
+    );
+    let _p = spawn(&dir, &cfg, &[addr(p1), addr(p2), addr(p3)]);
+    // `server ... crt`: rhaproxy shows its client certificate.
+    let r = rhaproxy_tests::exchange(addr(p3), b"GET / HTTP/1.1\r\nhost: h\r\nconnection: close\r\n\r\n", T);
+    let r = String::from_utf8_lossy(&r);
+    assert!(r.ends_with("used=1 verify=0"), "{r}");
+    let with_cert = |d: &TempDir| -> Arc<rustls::ClientConfig> {
+        use rustls::pki_types::pem::PemObject;
+        let prov = Arc::new(rustls::crypto::ring::default_provider());
+        let chain = vec![CertificateDer::from_pem_file(d.path().join("leaf.crt")).unwrap()];
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(d.path().join("leaf.key")).unwrap();
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(prov.clone())
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAll(prov)))
+                .with_client_auth_cert(chain, key)
+                .unwrap(),
+        )
+    };
+    let s = tls_requests(addr(p1), with_cert(&dir), "srv.test", &[GET]).unwrap();
+    assert!(s.bodies[0].ends_with("used=1 verify=0"), "{}", s.bodies[0]);
+    assert!(tls_requests(addr(p1), client_cfg(false, &[]), "srv.test", &[GET]).is_err());
+    assert!(tls_requests(addr(p1), with_cert(&other), "srv.test", &[GET]).is_err());
+    let s = tls_requests(addr(p2), client_cfg(false, &[]), "srv.test", &[GET]).unwrap();
+    assert!(s.bodies[0].ends_with("used=0 verify=0"), "{}", s.bodies[0]);
+    let s = tls_requests(addr(p2), with_cert(&dir), "srv.test", &[GET]).unwrap();
+    assert!(s.bodies[0].ends_with("used=1 verify=0"), "{}", s.bodies[0]);
 }

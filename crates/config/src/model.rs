@@ -467,6 +467,8 @@ pub struct ServerSsl {
     pub alpn: Vec<String>,
     /// `no-ssl-reuse`: no session resumption.
     pub no_reuse: bool,
+    /// `crt`: the client certificate (chain + key) shown to the server.
+    pub crt: Option<String>,
     pub opts: SslOpts,
 }
 

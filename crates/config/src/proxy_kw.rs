@@ -138,6 +138,7 @@ pub(crate) const SERVER_CARRIED: &[&str] = &[
     "force-tlsv13",
     "ssl-reuse",
     "no-ssl-reuse",
+    "crt",
 ];
 
 const TIMEOUT_LIST: &str = "'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin'";
@@ -1725,16 +1726,20 @@ impl Parser {
                         }
                         "ciphers" => ssl.opts.ciphers = Some(x),
                         "ciphersuites" => ssl.opts.ciphersuites = Some(x),
-                        "ca-file" => ssl.ca_file = Some(crate::ssl::with_base(g.ca_base.as_deref(), &x)),
-                        _ => match x.as_str() {
-                            "none" => ssl.verify = Verify::None,
-                            "optional" | "required" => {
-                                self.diags.alert(format!(
-                                    "{pfx} 'bind {}' in section '{sect}': 'verify {x}' (client certificates) is not supported yet (rhaproxy).",
-                                    w[1]
-                                ));
+                        "ca-file" => {
+                            let path = crate::ssl::with_base(g.ca_base.as_deref(), &x);
+                            if let Err(e) = std::fs::metadata(&path) {
+                                self.diags
+                                    .alert(format!("Couldn't open the ca-file '{path}' ({}).", crate::io_text(&e)));
+                                self.diags.alert(format!("{bpfx} 'ca-file' : unable to load {path}"));
                                 return;
                             }
+                            ssl.ca_file = Some(path)
+                        }
+                        _ => match x.as_str() {
+                            "none" => ssl.verify = Verify::None,
+                            "optional" => ssl.verify = Verify::Optional,
+                            "required" => ssl.verify = Verify::Required,
                             _ => {
                                 self.diags.alert(format!(
                                     "{bpfx} 'verify' : unknown verify method '{x}', only 'none', 'optional', and 'required' are supported"
@@ -1885,6 +1890,12 @@ impl Parser {
         if ssl.crts.is_empty() {
             self.diags
                 .alert(format!("Proxy '{px}': no SSL certificate specified {at} (use 'crt')."));
+            ok = false;
+        }
+        if ssl.verify != Verify::None && ssl.ca_file.is_none() {
+            self.diags.alert(format!(
+                "Proxy '{px}': verify is enabled but no CA file specified {at}."
+            ));
             ok = false;
         }
         ok
@@ -2278,7 +2289,7 @@ impl Parser {
                         _ => s.ssl.no_reuse = true,
                     }
                 }
-                "verify" | "ca-file" | "sni" | "verifyhost" | "alpn" | "ciphers" | "ciphersuites" => {
+                "verify" | "ca-file" | "sni" | "verifyhost" | "alpn" | "ciphers" | "ciphersuites" | "crt" => {
                     if v.is_empty() {
                         missing(self);
                         return;
@@ -2306,6 +2317,14 @@ impl Parser {
                             s.ssl.ca_file = Some(path)
                         }
                         "sni" => s.ssl.sni = Some(v.to_string()),
+                        "crt" => {
+                            let path = crate::ssl::with_base(self.cfg.global.ssl.crt_base.as_deref(), v);
+                            if let Err(e) = crate::ssl::precheck_cert(&path) {
+                                self.diags.alert(format!("[{file}:{line}] : {who} : {e}"));
+                                return;
+                            }
+                            s.ssl.crt = Some(path)
+                        }
                         "verifyhost" => s.ssl.verifyhost = Some(v.to_string()),
                         "alpn" => {
                             s.ssl.alpn.clear();

@@ -590,9 +590,12 @@ pub enum SslFc {
     Alpn,
     /// `ssl_fc_use_keysize` / `ssl_fc_alg_keysize`.
     Keysize,
-    /// `ssl_c_used`, `ssl_fc_has_crt`: client certificates are not
-    /// requested, so never any.
+    /// `ssl_c_used`, `ssl_fc_has_crt`: the client sent a certificate.
     ClientCert,
+    /// `ssl_c_verify`, `ssl_c_ca_err`, `ssl_c_err`: 0 (X509_V_OK), as a
+    /// certificate that fails verification fails the handshake here
+    /// (no `ca-ignore-err`/`crt-ignore-err`).
+    VerifyErr,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -916,6 +919,7 @@ pub fn parse_expr(s: &str, dir: Dir) -> Result<Expr, String> {
         "ssl_fc_alpn" => Fetch::Ssl(SslFc::Alpn),
         "ssl_fc_use_keysize" | "ssl_fc_alg_keysize" => Fetch::Ssl(SslFc::Keysize),
         "ssl_c_used" | "ssl_fc_has_crt" => Fetch::Ssl(SslFc::ClientCert),
+        "ssl_c_verify" | "ssl_c_ca_err" | "ssl_c_err" => Fetch::Ssl(SslFc::VerifyErr),
         "fc_pp_authority" => Fetch::PpAuthority,
         "fc_pp_unique_id" => Fetch::PpUniqueId,
         "uuid" => {
@@ -1360,7 +1364,8 @@ impl Fetch {
                     SslFc::Cipher => st(t?.cipher().map(str::as_bytes)),
                     SslFc::Alpn => st(t?.alpn()),
                     SslFc::Keysize => t?.keysize().map(Smp::Int),
-                    SslFc::ClientCert => t.map(|_| Smp::Bool(false)),
+                    SslFc::ClientCert => t.map(|t| Smp::Bool(t.client_cert())),
+                    SslFc::VerifyErr => t.map(|_| Smp::Int(0)),
                 }
             }
             Fetch::PpAuthority | Fetch::PpUniqueId => {
@@ -2139,7 +2144,7 @@ impl Expr {
                 | Fetch::HttpAuth(_)
                 | Fetch::Ssl(SslFc::Used | SslFc::HasSni | SslFc::ClientCert) => M::Bool,
                 Fetch::HttpAuthGroup(_) => M::Auth,
-                Fetch::Ssl(SslFc::Keysize) => M::Int,
+                Fetch::Ssl(SslFc::Keysize | SslFc::VerifyErr) => M::Int,
                 Fetch::Stk(ref f)
                     if f.what == crate::stick_table::StkWhat::Tracked
                         && !matches!(

@@ -233,6 +233,12 @@ impl Tls {
         }
     }
 
+    /// The client presented a certificate (verified, or the handshake
+    /// would have failed).
+    pub fn client_cert(&self) -> bool {
+        self.conn.peer_certificates().is_some_and(|c| !c.is_empty())
+    }
+
     pub fn alpn(&self) -> Option<&[u8]> {
         self.conn.alpn_protocol()
     }
@@ -446,11 +452,37 @@ pub fn bind_ctx(
         ));
     }
     let prov = Arc::new(prov);
-    let mut cfg = ServerConfig::builder_with_provider(prov)
+    let builder = ServerConfig::builder_with_provider(prov.clone())
         .with_protocol_versions(&vers)
-        .map_err(|e| format!("Proxy '{px}': unable to set up TLS for bind '{addr}' at [{at}]: {e}."))?
-        .with_no_client_auth()
-        .with_cert_resolver(Arc::new(res));
+        .map_err(|e| format!("Proxy '{px}': unable to set up TLS for bind '{addr}' at [{at}]: {e}."))?;
+    let builder = match b.verify {
+        config::model::Verify::None => builder.with_no_client_auth(),
+        v => {
+            // Client certificates checked against `ca-file`; `optional`
+            // lets clients without one in (a bad one still fails).
+            let path = b.ca_file.as_deref().unwrap_or("");
+            let mut roots = rustls::RootCertStore::empty();
+            if let Ok(it) = CertificateDer::pem_file_iter(path) {
+                for c in it.flatten() {
+                    let _ = roots.add(c);
+                }
+            }
+            if roots.is_empty() {
+                return Err(format!("{bpfx} 'ca-file' : unable to load {path}"));
+            }
+            let vb = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), prov);
+            let vb = if v == config::model::Verify::Optional {
+                vb.allow_unauthenticated()
+            } else {
+                vb
+            };
+            builder.with_client_cert_verifier(
+                vb.build()
+                    .map_err(|e| format!("{bpfx} 'ca-file' : unable to load {path} ({e})"))?,
+            )
+        }
+    };
+    let mut cfg = builder.with_cert_resolver(Arc::new(res));
     cfg.alpn_protocols = b.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     // HAProxy sets the server's preference unless `prefer-client-ciphers`.
     cfg.ignore_client_order = !b.opts.prefer_client_ciphers;
@@ -634,6 +666,20 @@ fn name_matches(ee: &CertificateDer<'_>, name: &ServerName<'_>) -> bool {
     })
 }
 
+/// The one client certificate of a server line (`crt`), whatever the
+/// server asks for.
+#[derive(Debug)]
+struct ClientCert(Arc<CertifiedKey>);
+
+impl rustls::client::ResolvesClientCert for ClientCert {
+    fn resolve(&self, _: &[&[u8]], _: &[rustls::SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.clone())
+    }
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
 /// Parses `sni <expr>`: the forms rhaproxy evaluates.
 fn sni_src(expr: &str) -> Result<SniSrc, String> {
     let e = expr.trim();
@@ -703,12 +749,19 @@ pub fn server_ctx(s: &ServerSsl, who: &str) -> Result<Option<Arc<SrvCtx>>, Strin
     if vers.is_empty() {
         return Err(format!("{who} all SSL/TLS versions are disabled."));
     }
-    let mut cfg = ClientConfig::builder_with_provider(prov)
+    let builder = ClientConfig::builder_with_provider(prov.clone())
         .with_protocol_versions(&vers)
         .map_err(|e| format!("{who} unable to set up TLS: {e}."))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier))
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    let mut cfg = match &s.crt {
+        None => builder.with_no_client_auth(),
+        Some(path) => {
+            // The client certificate shown to the server (`crt`).
+            let (ck, _) = load_cert(path, &prov).map_err(|e| format!("{who} {e}"))?;
+            builder.with_client_cert_resolver(Arc::new(ClientCert(ck)))
+        }
+    };
     cfg.alpn_protocols = s.alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     if s.no_reuse {
         cfg.resumption = rustls::client::Resumption::disabled();
