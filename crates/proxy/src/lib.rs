@@ -22,6 +22,7 @@ pub mod hash;
 pub mod http_act;
 pub mod http_reply;
 pub mod idle;
+pub mod json_query;
 pub mod lb;
 pub mod listener;
 pub mod log;

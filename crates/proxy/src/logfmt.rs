@@ -351,8 +351,7 @@ impl LogFmt {
                     i += 2;
                 }
                 Some(b'[') => {
-                    let end = s[i + 2..]
-                        .find(']')
+                    let end = expr_end(&b[i + 2..])
                         .ok_or_else(|| format!("missing ']' in log-format expression '{}'", &s[i..]))?
                         + i
                         + 2;
@@ -1194,6 +1193,15 @@ mod tests {
         let mut out = Vec::new();
         with_req(b"GET /p?q=1 HTTP/1.1\r\nX-A: v\r\n\r\n", |cx| lf.render(cx, &mut out));
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn brackets_inside_converter_arguments() {
+        // The expression ends at the first ']' outside the arguments.
+        assert_eq!(
+            render(r#"<%[str('{"a":[1,{"c":"x"}]}'),json_query('$.a[1].c')]>"#),
+            "<x>"
+        );
     }
 
     #[test]

@@ -608,6 +608,11 @@ pub enum CookWhat {
 /// A converter.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Conv {
+    /// `json_query(<path>[,"int"])`.
+    JsonQuery {
+        path: Vec<u8>,
+        int: bool,
+    },
     Lower,
     Upper,
     Length,
@@ -695,6 +700,7 @@ impl Conv {
                 | Conv::UrlDec(_)
                 | Conv::UrlEnc
                 | Conv::Json(_)
+                | Conv::JsonQuery { .. }
                 | Conv::B64Dec
                 | Conv::Ub64Dec
                 | Conv::Strcmp(_)
@@ -1086,6 +1092,19 @@ fn parse_conv(name: &str, a: &[String]) -> Result<Conv, String> {
             "utf8ps" => JsonIn::Utf8 { skip: true, partial: true },
             _ => return Err("invalid args in converter 'json' : Unexpected input code type. Allowed value are 'ascii', 'utf8', 'utf8s', 'utf8p' and 'utf8ps'".into()),
         }),
+        "json_query" => {
+            let bad = |m: &str| format!("invalid args in converter 'json_query' : {m}");
+            let path = a.first().map(|p| p.as_bytes().to_vec()).unwrap_or_default();
+            if path.is_empty() {
+                return Err(bad("json_path must not be empty"));
+            }
+            let int = match a.get(1).map(|x| x.as_str()) {
+                None | Some("") => false,
+                Some("int") => true,
+                Some(_) => return Err(bad("output_type only supports \"int\" as argument")),
+            };
+            Conv::JsonQuery { path, int }
+        }
         "b64dec" => Conv::B64Dec,
         "hex2i" => Conv::HexToInt,
         "cpl" => Conv::Cpl,
@@ -1714,6 +1733,7 @@ pub fn convert(c: &Conv, v: Smp, vars: &mut Vars) -> Option<Smp> {
         Conv::Be2Dec { sep, chunk, trunc } => Smp::Str(be2(&bytes(v), sep, *chunk, *trunc, true)),
         Conv::Be2Hex { sep, chunk, trunc } => Smp::Str(be2(&bytes(v), sep, *chunk, *trunc, false)),
         Conv::Json(how) => Smp::Str(json_escape(&bytes(v), *how)?),
+        Conv::JsonQuery { path, int } => crate::json_query::query(&bytes(v), path, *int)?,
         Conv::B64Dec => Smp::Bin(base64_dec(&bytes(v), false)?),
         Conv::Ub64Dec => Smp::Bin(base64_dec(&bytes(v), true)?),
         Conv::Ub64Enc => {
