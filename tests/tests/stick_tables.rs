@@ -269,3 +269,52 @@ fn show_table_matches_haproxy() {
     }
     assert_eq!(outs[1], outs[0]);
 }
+
+/// A `peers` section whose only peer is this process (`localpeer`): its
+/// `table` (known as `<section>/<table>`) and a `stick-table ... peers`
+/// work locally; a remote peer is refused at start-up naming its line,
+/// unless `-L` names another peer (the section is then removed, as
+/// HAProxy does with sections lacking the local peer).
+#[test]
+fn peers_local_only_and_remote_refused() {
+    let dir = TempDir::new("stk-peers");
+    let port = free_port();
+    let body = format!(
+        "peers mine\n    peer me 127.0.0.1:{}\n    table pt type string len 10 size 5 store gpc0\n\nfrontend fe\n    bind 127.0.0.1:{{PORT}}\n    stick-table type ip size 10 store gpc0 peers mine\n    http-request track-sc1 path table mine/pt\n    http-request sc-inc-gpc0(1)\n    http-request return status 200 content-type text/plain lf-string \"pt=%[sc1_get_gpc0]\"\n",
+        free_port()
+    );
+    let cfg = |extra: &str| {
+        format!(
+            "global\n    localpeer me\n    stats socket {}/s.sock level admin\n\ndefaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 2s\n\n{}{extra}",
+            dir.path().display(),
+            body.replace("{PORT}", &port.to_string())
+        )
+    };
+    let path = dir.write("p.cfg", &cfg(""));
+    let p = spawn_proxy(&bin("rhaproxy"), &path, "p");
+    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let sock = dir.path().join("s.sock");
+    assert!(wait_unix(&sock, T) && wait_listening(addr, T));
+    assert_eq!(get(addr, "/").1, "pt=1");
+    assert_eq!(get(addr, "/").1, "pt=2");
+    assert_eq!(
+        masked(&cli(&sock, "show table mine/pt", T)),
+        "# table: mine/pt, type: string, size:5, used:1\nPTR: key=/ use=0 exp=E gpc0=2\n\n"
+    );
+    drop(p);
+    // A remote peer: refused, naming the line.
+    let remote = cfg("").replace(
+        "    table pt",
+        &format!("    peer other 127.0.0.2:{}\n    table pt", free_port()),
+    );
+    let path = dir.write("r.cfg", &remote);
+    let mut c = std::process::Command::new(bin("rhaproxy"));
+    c.arg("-f").arg(&path);
+    let out = rhaproxy_tests::run(c, T);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("r.cfg:13] : remote peer 'other' in peers section 'mine' is not supported yet"),
+        "{err}"
+    );
+}

@@ -22,6 +22,7 @@ pub(crate) fn post_parse(parser: &mut Parser) {
     }
     let cfg = &mut parser.cfg;
     let d = &mut parser.diags;
+    crate::peers::post_parse(cfg, parser.opts.local_peer.as_deref(), d);
     for p in cfg.proxies.iter_mut().filter(|p| !p.disabled) {
         external_check(p, &cfg.global, d);
     }

@@ -670,6 +670,7 @@ pub const BIND_KWS: &[&str] = &[
 /// Global keywords rhaproxy parses into the model. Every other keyword of
 /// `GLOBAL_REGISTERED`/`GLOBAL_COMMON` is reported "not supported yet".
 pub const GLOBAL_CARRIED: &[&str] = &[
+    "localpeer",
     "daemon",
     "master-worker",
     "quiet",

@@ -16,6 +16,7 @@ pub mod features;
 pub mod keywords;
 pub mod model;
 pub mod parser;
+pub mod peers;
 mod proxy_kw;
 pub mod resolvers;
 pub mod ssl;

@@ -33,6 +33,8 @@ pub struct Config {
     /// `resolvers` sections in declaration order, then HAProxy's implicit
     /// `default` one (from /etc/resolv.conf) unless one is declared.
     pub resolvers: Vec<Resolvers>,
+    /// `peers` sections in declaration order.
+    pub peers: Vec<crate::peers::Peers>,
 }
 
 impl Config {
@@ -91,6 +93,8 @@ pub struct CpuMap {
 /// The `global` section.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Global {
+    /// `localpeer` (or `-L`): this process's name in `peers` sections.
+    pub localpeer: Option<String>,
     pub nbthread: Option<u32>,
     pub maxconn: Option<u32>,
     /// `maxconnrate` / `maxsessrate`: per-process accept rates (per
@@ -238,6 +242,7 @@ pub struct BindSsl {
 impl Default for Global {
     fn default() -> Self {
         Global {
+            localpeer: None,
             nbthread: None,
             maxconn: None,
             daemon: false,

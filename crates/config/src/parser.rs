@@ -25,6 +25,8 @@ pub struct LoadOptions {
     /// (so `-c` reports a bad fetch or converter argument). The engine
     /// lives in the `proxy` crate; `None` only records the words.
     pub rule_check: Option<RuleCheck>,
+    /// `-L`: this process's name in `peers` sections (over `localpeer`).
+    pub local_peer: Option<String>,
 }
 
 /// See [`LoadOptions::rule_check`]: given the proxy as parsed so far (the
@@ -76,6 +78,8 @@ enum Section {
     Userlist,
     /// Index into `cfg.resolvers`.
     Resolvers(usize),
+    /// Index into `cfg.peers`.
+    Peers(usize),
     /// A section kind rhaproxy does not parse yet; its lines are skipped.
     Unsupported,
     /// A proxy header HAProxy refused (extra words): no proxy was created
@@ -529,7 +533,16 @@ impl Parser {
                 self.section = Section::Resolvers(self.cfg.resolvers.len() - 1);
                 return true;
             }
-            "peers" | "cache" | "program" | "ring" | "mailers" | "fcgi-app" | "log-forward" => {
+            "peers" => {
+                self.section_name = words.get(1).cloned().unwrap_or_else(|| w0.clone());
+                self.section = Section::Unsupported;
+                if !self.peers_header(&words, loc) {
+                    return false;
+                }
+                self.section = Section::Peers(self.cfg.peers.len() - 1);
+                return true;
+            }
+            "cache" | "program" | "ring" | "mailers" | "fcgi-app" | "log-forward" => {
                 self.section_name = words.get(1).cloned().unwrap_or_else(|| w0.clone());
                 self.diags.alert(format!(
                     "parsing [{file}:{line}] : '{w0}' sections are not supported yet."
@@ -558,6 +571,10 @@ impl Parser {
             }
             Section::HttpErrors(i) => {
                 self.parse_http_errors(i, &words, loc);
+                true
+            }
+            Section::Peers(i) => {
+                self.parse_peers_line(i, &words, loc);
                 true
             }
             Section::Resolvers(i) => {
@@ -1132,6 +1149,19 @@ impl Parser {
                 }
             }
             "stats" => self.parse_global_stats(w, &loc),
+            "localpeer" => {
+                if arg(1).is_empty() {
+                    self.diags.alert(format!("{pfx} '{kw}' expects a name as an argument."));
+                    return;
+                }
+                if self.cfg.global.localpeer.is_some() {
+                    self.diags.warning(format!(
+                        "{pfx} '{kw}' ignored since it is already set by using the '-L' command line argument or a previous '{kw}' directive."
+                    ));
+                    return;
+                }
+                self.cfg.global.localpeer = Some(arg(1).to_string());
+            }
             "hard-stop-after" => match parse_time_ms(arg(1)) {
                 Ok(v) if !arg(1).is_empty() => self.cfg.global.hard_stop_after_ms = Some(v),
                 Ok(_) | Err(TimeError::Empty) => self.diags.alert(format!("{pfx} '{kw}' expects <time> as argument.")),

@@ -349,43 +349,75 @@ pub struct Runtime {
     pub tables: Vec<Arc<crate::stick_table::Table>>,
 }
 
+/// Tables that `stick` rules name store the server (id and name), as
+/// HAProxy adds these data types to them.
+fn stick_stores(cfg: &Config, name: &str, def: &mut config::stick_table::TableDef) {
+    let named = |q: &Proxy| {
+        q.cap.backend
+            && !q.disabled
+            && q.sticks.iter().any(|s| {
+                let w = &s.words;
+                match w.iter().position(|x| x == "table") {
+                    Some(i) if i >= 3 => w.get(i + 1).is_some_and(|t| t == name),
+                    _ => q.name == name,
+                }
+            })
+    };
+    if cfg.proxies.iter().any(named) {
+        use config::stick_table::{DataType, Store};
+        for dt in [DataType::ServerId, DataType::ServerKey] {
+            if !def.stores(dt) {
+                def.store.push(Store {
+                    dt,
+                    nelem: 1,
+                    period: 0,
+                });
+            }
+        }
+    }
+}
+
 /// The stick tables the proxies declare (named after their proxy).
 fn build_tables(cfg: &Config) -> Result<Vec<Arc<crate::stick_table::Table>>, String> {
-    let mut out = Vec::new();
+    // (declaration place, table): HAProxy lists tables by declaration.
+    let mut out: Vec<(config::model::Loc, Arc<crate::stick_table::Table>)> = Vec::new();
     for p in cfg.proxies.iter().filter(|p| !p.disabled) {
         let Some(l) = &p.stick_table else {
             continue;
         };
         let (mut def, _) =
             config::stick_table::parse(&l.words, false).map_err(|e| format!("parsing [{}] : {e}", l.loc))?;
-        // Tables that `stick` rules name store the server (id and name),
-        // as HAProxy adds these data types to them.
-        let named = |q: &Proxy| {
-            q.cap.backend
-                && !q.disabled
-                && q.sticks.iter().any(|s| {
-                    let w = &s.words;
-                    match w.iter().position(|x| x == "table") {
-                        Some(i) if i >= 3 => w.get(i + 1) == Some(&p.name),
-                        _ => q.name == p.name,
-                    }
-                })
-        };
-        if cfg.proxies.iter().any(named) {
-            use config::stick_table::{DataType, Store};
-            for dt in [DataType::ServerId, DataType::ServerKey] {
-                if !def.stores(dt) {
-                    def.store.push(Store {
-                        dt,
-                        nelem: 1,
-                        period: 0,
-                    });
-                }
+        stick_stores(cfg, &p.name, &mut def);
+        if let Some(pn) = &def.peers {
+            if !cfg.peers.iter().any(|ps| &ps.name == pn) {
+                return Err(format!("Proxy '{}': unable to find sync peers '{pn}'.", p.name));
             }
         }
-        out.push(Arc::new(crate::stick_table::Table::new(&p.name, def)));
+        out.push((l.loc.clone(), Arc::new(crate::stick_table::Table::new(&p.name, def))));
     }
-    Ok(out)
+    // `table <name> ...` in peers sections (referenced by their own name).
+    for ps in cfg.peers.iter().filter(|ps| !ps.disabled) {
+        for l in &ps.tables {
+            let (mut def, _) =
+                config::stick_table::parse(&l.words, true).map_err(|e| format!("parsing [{}] : {e}", l.loc))?;
+            stick_stores(cfg, &l.words[1], &mut def);
+            out.push((
+                l.loc.clone(),
+                Arc::new(crate::stick_table::Table::new(&l.words[1], def)),
+            ));
+        }
+    }
+    // Files in the order they were read (first seen among the tables).
+    let mut files: Vec<String> = Vec::new();
+    for (loc, _) in &out {
+        if !files.contains(&loc.file) {
+            files.push(loc.file.clone());
+        }
+    }
+    let proxy_files: Vec<&str> = cfg.proxies.iter().map(|p| p.loc.file.as_str()).collect();
+    files.sort_by_key(|f| proxy_files.iter().position(|p| p == f).unwrap_or(usize::MAX));
+    out.sort_by_key(|(loc, _)| (files.iter().position(|f| *f == loc.file), loc.line));
+    Ok(out.into_iter().map(|(_, t)| t).collect())
 }
 
 /// HAProxy 2.6's global maxconn when none is configured: the FDs the

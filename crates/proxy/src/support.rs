@@ -31,9 +31,30 @@ fn refuse(r: &mut Report, loc: &Loc, what: &str, px: &str) {
     ));
 }
 
+/// This process's name among peers: `localpeer` / `-L`, else the host name
+/// (as HAProxy).
+pub fn local_peer(cfg: &Config) -> String {
+    cfg.global
+        .localpeer
+        .clone()
+        .unwrap_or_else(|| crate::log::hostname().to_string())
+}
+
 /// Inspects a parsed configuration.
 pub fn check(cfg: &Config) -> Report {
     let mut r = Report::default();
+    // Peers: the local peer is accepted (its tables work locally; its
+    // listener, which only serves other peers, is not opened); remote
+    // peers would need the peers protocol, which is not built.
+    let me = local_peer(cfg);
+    for ps in cfg.peers.iter().filter(|ps| !ps.disabled) {
+        for peer in ps.peers.iter().filter(|x| x.name != me && x.addr.is_some()) {
+            r.alerts.push(format!(
+                "parsing [{}] : remote peer '{}' in peers section '{}' is not supported yet by rhaproxy (stick tables are not synchronised): refusing to start rather than ignore it.",
+                peer.loc, peer.name, ps.name
+            ));
+        }
+    }
     for p in &cfg.proxies {
         if p.disabled {
             continue;
@@ -49,16 +70,8 @@ pub fn check(cfg: &Config) -> Report {
         if let Some(l) = &p.source {
             refuse(&mut r, &l.loc, "source", &p.name);
         }
-        // Tables are kept locally; pushing them to peers is not built.
-        if let Some(l) = &p.stick_table {
-            if let Some(i) = l.words.iter().position(|w| w == "peers") {
-                let what = format!(
-                    "stick-table ... peers {}",
-                    l.words.get(i + 1).map_or("", |s| s.as_str())
-                );
-                refuse(&mut r, &l.loc, &what, &p.name);
-            }
-        }
+        // A table naming a peers section is kept locally: the remote
+        // peers of that section are refused above.
         // Cookie persistence runs (`cookie`), except dynamic server
         // cookies (`dynamic` + `dynamic-cookie-key`).
         if let Some(l) = p

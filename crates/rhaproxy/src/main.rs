@@ -277,6 +277,7 @@ fn main() {
         ignore_unresolved: opts.ignore_unresolved,
         diag_mode: opts.diag,
         rule_check: Some(proxy::http_act::check_rule_line),
+        local_peer: opts.local_peer.clone(),
     };
     let loaded = config::load(&files, &lopts);
     for d in &loaded.diags {
@@ -321,7 +322,12 @@ fn main() {
     if opts.master_worker || loaded.config.global.master_worker {
         mworker::run(loaded.config, &opts, &mut out)
     }
-    start(loaded.config, &opts, &mut out)
+    let mut cfg = loaded.config;
+    // `-L` names the local peer, over the configuration's `localpeer`.
+    if let Some(l) = &opts.local_peer {
+        cfg.global.localpeer = Some(l.clone());
+    }
+    start(cfg, &opts, &mut out)
 }
 
 /// A configuration that cannot start: exit 1, except in a master
