@@ -26,15 +26,23 @@ struct Px {
 fn start(dir: &TempDir, prog: &Path, name: &str, body: &str) -> Px {
     let sock = dir.path().join(format!("{name}.sock"));
     let port = free_port();
+    // A `{READY}` listener takes the readiness probe, so that the
+    // frontend's counters see only the test's connections.
+    let ready = free_port();
     let cfg = format!(
         "global\n    nbthread 2\n    stats socket {} level admin\n\ndefaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 2s\n\n{}",
         sock.display(),
-        body.replace("{PORT}", &port.to_string())
+        body.replace("{PORT}", &port.to_string()).replace("{READY}", &ready.to_string())
     );
     let path = dir.write(&format!("{name}.cfg"), &cfg);
     let p = spawn_proxy(prog, &path, name);
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    assert!(wait_unix(&sock, T) && wait_listening(addr, T), "{name} did not start");
+    let probe = if body.contains("{READY}") {
+        format!("127.0.0.1:{ready}").parse().unwrap()
+    } else {
+        addr
+    };
+    assert!(wait_unix(&sock, T) && wait_listening(probe, T), "{name} did not start");
     Px { _p: p, sock, addr }
 }
 
@@ -224,7 +232,7 @@ fn show_table_matches_haproxy() {
     };
     let (a, b) = (free_port(), free_port());
     let body = format!(
-        "frontend fe\n    bind 127.0.0.1:{{PORT}}\n    stick-table type ip size 1k store conn_cur,conn_cnt,conn_rate(3s),sess_cnt,http_req_cnt,http_err_cnt,gpc(2),gpt(2),gpc_rate(2,5s)\n    tcp-request connection track-sc1 src\n    http-request sc-inc-gpc(1,1) if {{ path /g }}\n    http-request sc-set-gpt(1,1) 42 if {{ path /g }}\n    http-request deny if {{ path /d }}\n    default_backend be\n\nbackend be\n    stick-table type string len 8 size 10 store gpc0,http_req_rate(10s)\n    stick on src table st\n    http-request track-sc2 req.hdr(host)\n    http-request sc-inc-gpc0(2)\n    server s1 127.0.0.1:{a}\n\nbackend st\n    stick-table type ip size 5\n\nbackend tt\n    stick-table type integer size 5\n\n{}",
+        "frontend fe\n    bind 127.0.0.1:{{PORT}}\n    stick-table type ip size 1k store conn_cur,conn_cnt,conn_rate(3s),sess_cnt,http_req_cnt,http_err_cnt,gpc(2),gpt(2),gpc_rate(2,5s)\n    tcp-request connection track-sc1 src\n    http-request sc-inc-gpc(1,1) if {{ path /g }}\n    http-request sc-set-gpt(1,1) 42 if {{ path /g }}\n    http-request deny if {{ path /d }}\n    default_backend be\n\nfrontend ready\n    bind 127.0.0.1:{{READY}}\n\nbackend be\n    stick-table type string len 8 size 10 store gpc0,http_req_rate(10s)\n    stick on src table st\n    http-request track-sc2 req.hdr(host)\n    http-request sc-inc-gpc0(2)\n    server s1 127.0.0.1:{a}\n\nbackend st\n    stick-table type ip size 5\n\nbackend tt\n    stick-table type integer size 5\n\n{}",
         origin_listens(a, b)
     );
     let dir = TempDir::new("stk-vs");
