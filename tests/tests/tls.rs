@@ -433,7 +433,9 @@ backend const\n    server s 127.0.0.1:{po} ssl verify required ca-file {d}/ca.cr
 backend host\n    server s 127.0.0.1:{po} ssl verify required ca-file {d}/ca.crt sni req.hdr(host)\n\
 backend none\n    server s 127.0.0.1:{po} ssl verify none\n\
 backend httpchk\n    option httpchk GET /health\n    server s 127.0.0.1:{po} ssl verify none check inter 200\n\
-backend notls\n    server s 127.0.0.1:{pp} ssl verify none check inter 200\n",
+backend notls\n    server s 127.0.0.1:{pp} ssl verify none check inter 200\n\
+backend chksni\n    option httpchk GET /x\n    http-check expect string sni=origin.test\n\
+    server s 127.0.0.1:{po} ssl verify none check-sni origin.test check inter 200\n",
         sock.display()
     );
     let _p = spawn(&dir, &cfg, &[addr(po), addr(pp), addr(pf)]);
@@ -464,6 +466,7 @@ backend notls\n    server s 127.0.0.1:{pp} ssl verify none check inter 200\n",
         ("const", "UP", "L6OK"),
         ("httpchk", "UP", "L7OK"),
         ("notls", "DOWN", "L6RSP"),
+        ("chksni", "UP", "L7OK"),
     ];
     loop {
         let stat = rhaproxy_tests::cli(&sock, "show stat", T);

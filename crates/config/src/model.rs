@@ -474,6 +474,8 @@ pub struct ServerSsl {
     pub no_reuse: bool,
     /// `crt`: the client certificate (chain + key) shown to the server.
     pub crt: Option<String>,
+    /// `check-sni <name>`: the SNI of TLS health checks.
+    pub check_sni: Option<String>,
     pub opts: SslOpts,
 }
 

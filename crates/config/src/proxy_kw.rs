@@ -139,6 +139,7 @@ pub(crate) const SERVER_CARRIED: &[&str] = &[
     "ssl-reuse",
     "no-ssl-reuse",
     "crt",
+    "check-sni",
 ];
 
 const TIMEOUT_LIST: &str = "'client', 'server', 'connect', 'check', 'queue', 'http-keep-alive', 'http-request', 'tunnel', 'tarpit', 'client-fin' and 'server-fin'";
@@ -2289,7 +2290,8 @@ impl Parser {
                         _ => s.ssl.no_reuse = true,
                     }
                 }
-                "verify" | "ca-file" | "sni" | "verifyhost" | "alpn" | "ciphers" | "ciphersuites" | "crt" => {
+                "verify" | "ca-file" | "sni" | "verifyhost" | "alpn" | "ciphers" | "ciphersuites" | "crt"
+                | "check-sni" => {
                     if v.is_empty() {
                         missing(self);
                         return;
@@ -2317,6 +2319,7 @@ impl Parser {
                             s.ssl.ca_file = Some(path)
                         }
                         "sni" => s.ssl.sni = Some(v.to_string()),
+                        "check-sni" => s.ssl.check_sni = Some(v.to_string()),
                         "crt" => {
                             let path = crate::ssl::with_base(self.cfg.global.ssl.crt_base.as_deref(), v);
                             if let Err(e) = crate::ssl::precheck_cert(&path) {

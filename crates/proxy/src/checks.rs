@@ -2037,7 +2037,16 @@ impl Runner {
             Some(Target::Inet(a)) => Some(a.ip()),
             _ => None,
         };
-        crate::ssl_sock::Tls::connect(ctx, ctx.name(None, None, ip))
+        // `check-sni` names the check's connection; else no SNI.
+        let name = match ssl
+            .check_sni
+            .as_deref()
+            .map(|n| rustls::pki_types::ServerName::try_from(n.to_ascii_lowercase()))
+        {
+            Some(Ok(n)) => n,
+            _ => ctx.name(None, None, ip),
+        };
+        crate::ssl_sock::Tls::connect(ctx, name)
     }
 
     fn check_target(sv: &ServerRt, port: Option<u16>) -> Option<Target> {
