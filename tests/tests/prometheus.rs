@@ -1,6 +1,7 @@
 //! The Prometheus exporter (`http-request use-service prometheus-exporter`)
 //! against HAProxy 2.6.12: response headers, metric names, HELP and TYPE
-//! lines, labels and order, NaN for unset limits, the state gauges, and
+//! lines, labels and order, NaN for unset limits, the state gauges, the
+//! stick tables, and
 //! the `scope=` / `no-maint` parameters (a bare `scope` is a 400). The
 //! values checked were recorded from /usr/sbin/haproxy; when it is
 //! installed the test also runs it on the same configuration and compares
@@ -40,6 +41,7 @@ frontend tfe
     bind 127.0.0.1:{tp}
     default_backend tbe
 backend be
+    stick-table type ip size 1m expire 10s store http_req_rate(10s)
     server s1 127.0.0.1:{dead}
     server s2 127.0.0.1:{dead} maxqueue 10 maxconn 12 pool-max-conn 42
     server s3 127.0.0.1:{dead} disabled
@@ -121,6 +123,7 @@ fn exposition_like_haproxy() {
         "haproxy_backend_agg_server_status{proxy=\"be\",state=\"UP\"} 2\n",
         "haproxy_backend_downtime_seconds_total{proxy=\"stats\"} NaN\n",
         "haproxy_server_max_queue_time_seconds{proxy=\"be\",server=\"s1\"} 0.000000\n",
+        "# HELP haproxy_sticktable_size Stick table size.\n# TYPE haproxy_sticktable_size gauge\nhaproxy_sticktable_size{name=\"be\",type=\"ip\"} 1048576\n",
     ] {
         assert!(body.contains(want), "missing {want:?}");
     }

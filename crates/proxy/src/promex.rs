@@ -6,8 +6,7 @@
 //!
 //! Values come from `show info` and the `show stat` rows (`stats`); this
 //! module only names and formats them. It must not touch sockets nor
-//! stream state (`stream/http.rs` sends what it returns). Stick tables are
-//! not exported (rhaproxy has none yet).
+//! stream state (`stream/http.rs` sends what it returns).
 
 use crate::listener::{Kind as LKind, Listener};
 use crate::runtime::{ProxyRt, Runtime, ServerRt};
@@ -476,6 +475,9 @@ fn avg_secs(c: &crate::counters::Counters, field: &str) -> Option<String> {
     Some(secs(avg as u64))
 }
 
+/// How a stick-table gauge is read.
+type TableGauge = fn(&crate::stick_table::Table) -> u64;
+
 /// The whole exposition for these scopes.
 pub fn render(rt: &Runtime, listeners: &[Listener], nbthread: usize, now: u64, sc: &Scopes) -> String {
     let mut o = Out {
@@ -693,6 +695,28 @@ pub fn render(rt: &Runtime, listeners: &[Listener], nbthread: usize, now: u64, s
                     }
                     f => o.line("server", m, &[("proxy", pn), ("server", sn)], &val(r.field(f))),
                 }
+            }
+        }
+    }
+    if sc.sticktable {
+        let metrics: [(&str, &str, TableGauge); 2] = [
+            ("size", "Stick table size.", |t| t.def.size),
+            ("used", "Number of entries used in this stick table.", |t| {
+                t.used() as u64
+            }),
+        ];
+        for (name, help, get) in metrics {
+            let m = M {
+                sect: P,
+                field: "",
+                name,
+                counter: false,
+                help,
+            };
+            o.hdr = true;
+            for t in rt.tables.iter().filter(|t| t.def.size > 0) {
+                let labels = [("name", t.name.as_str()), ("type", t.def.ktype.name())];
+                o.line("sticktable", &m, &labels, &get(t).to_string());
             }
         }
     }
