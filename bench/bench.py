@@ -243,10 +243,21 @@ def to_ms(v):
     return {"us": x / 1000, "ms": x, "s": x * 1000}[m.group(2)]
 
 
+def pin_cmd(a, cpus):
+    """Command prefix pinning a process to `cpus`; with --rt it also runs
+    SCHED_RR (priority 10), so that builds and tests of other users of a
+    shared box cannot preempt the load generator, origin or proxy. Both
+    targets get the same treatment; numbers under --rt are a different
+    scheduling regime (no wake-up preemption between load generator and
+    origin), only comparable with other --rt runs."""
+    pre = ["chrt", "-r", "10"] if getattr(a, "rt", False) else []
+    return pre + ["taskset", "-c", cpus]
+
+
 def load_cmd(case, a, dur):
     url_host = f"127.0.0.1:{a.port_proxy}"
     path = url_path(case)
-    pin = ["taskset", "-c", a.pin_load]
+    pin = pin_cmd(a, a.pin_load)
     if case["tool"] == "wrk":
         cmd = pin + ["wrk", "-t", str(case["threads"]), "-c", str(case["conns"]),
                      "-d", f"{dur}s", "--latency"]
@@ -342,12 +353,12 @@ class Env:
             with open(conf, "w") as f:
                 f.write(nginx_conf(self.tmp, a))
             err = os.path.join(self.tmp, "nginx.stderr")
-            self.origin = spawn(["taskset", "-c", a.pin_origin, a.nginx, "-c", conf,
+            self.origin = spawn(pin_cmd(a, a.pin_origin) + [a.nginx, "-c", conf,
                                  "-p", self.tmp], err=open(err, "w"))
             wait_listen(self.origin, a.port_nginx, err, what="nginx")
         else:
             err = os.path.join(self.tmp, "httpterm.stderr")
-            self.origin = spawn(["taskset", "-c", a.pin_origin,
+            self.origin = spawn(pin_cmd(a, a.pin_origin) + [
                                  os.path.join(a.bin, "httpterm"), "-t", "1",
                                  "-L", f"127.0.0.1:{a.port_origin}"],
                                 err=open(err, "w"))
@@ -360,7 +371,7 @@ class Env:
             f.write(haproxy_cfg(self.case, a))
         err = os.path.join(self.tmp, f"{target}.stderr")
         binary = target_binary(a, target)
-        p = spawn(["taskset", "-c", a.pin_proxy, binary, "-db", "-f", cfg],
+        p = spawn(pin_cmd(a, a.pin_proxy) + [binary, "-db", "-f", cfg],
                   err=open(err, "w"))
         try:
             wait_listen(p, a.port_proxy, err, what=target)
@@ -844,6 +855,8 @@ def parse_args(argv):
     ap.add_argument("--haproxy", default="/usr/sbin/haproxy")
     ap.add_argument("--nginx", default="/usr/sbin/nginx")
     ap.add_argument("--pin", default="0/0/1", help="CPUs for load/origin/proxy")
+    ap.add_argument("--rt", action="store_true",
+                    help="run load generator, origin and proxies SCHED_RR (shared, noisy boxes)")
     ap.add_argument("--port-base", type=int, default=28900)
     ap.add_argument("--idle-conns", type=int, default=9000)
     ap.add_argument("--max-oth", type=float, default=15.0, help="redo a round above this oth%%")
