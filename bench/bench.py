@@ -157,11 +157,14 @@ def haproxy_cfg(case, a):
     lines += ["listen bench", f"    bind 127.0.0.1:{a.port_proxy}"]
     if case.get("reuse") and case["mode"] == "http":
         lines.append(f"    http-reuse {case['reuse']}")
+    lines += [f"    {r}" for r in case.get("rules", [])]
     port = a.port_nginx if case["origin"] == "nginx" else a.port_origin
-    srv = f"    server s1 127.0.0.1:{port}"
-    if case.get("srv_maxconn"):
-        srv += f" maxconn {case['srv_maxconn']}"
-    lines.append(srv)
+    # "servers": N servers on the same origin, so the LB picks among N
+    for k in range(1, case.get("servers", 1) + 1):
+        srv = f"    server s{k} 127.0.0.1:{port}"
+        if case.get("srv_maxconn"):
+            srv += f" maxconn {case['srv_maxconn']}"
+        lines.append(srv)
     return "\n".join(lines) + "\n"
 
 
@@ -225,6 +228,16 @@ for _m in ("tcp", "http"):
              close=True, stop_on_error=True)
     add_case(f"{_m}-idle", mode=_m, kind="idle", timeout="60s",
              maxconn_global=9990)
+# what most real configurations carry: forwardfor, a header set on the
+# request, an ACL on a header, response header edits
+add_case("http-ka-1k-rules", mode="http", servers=2, rules=[
+    "option forwardfor",
+    "http-request set-header X-Forwarded-Proto http",
+    "acl blocked hdr(host) -m str blocked.example",
+    "http-request deny if blocked",
+    "http-response set-header X-Frame-Options DENY",
+    "http-response del-header X-Powered-By",
+])
 
 
 def url_path(case):
@@ -556,13 +569,32 @@ def report(case, targets, runs, na):
 
 # ---------------------------------------------------------------- callgrind
 
+ALLOC_FNS = ("malloc", "calloc", "realloc", "posix_memalign", "aligned_alloc", "memalign")
+
+
 def callgrind_total(path):
-    tot = None
+    """(total Ir, calls into the C allocator) of a callgrind output file.
+    Calls are read from the call edges ("cfn=" then "calls=" lines, with
+    callgrind's "(id) name" compression); both proxies allocate through
+    glibc's malloc family (HAProxy for what its pools do not cover)."""
+    tot, allocs, names, callee = None, 0, {}, None
     with open(path) as f:
         for line in f:
             if line.startswith(("summary:", "totals:")):
                 tot = int(line.split()[1])
-    return tot
+            elif line.startswith(("fn=", "cfn=")):
+                # fn= and cfn= share one id space: a name is given once,
+                # on whichever line mentions the function first.
+                m = re.match(r"c?fn=(?:\((\d+)\))?\s*(.*)", line.strip())
+                if m.group(1) and m.group(2):
+                    names[m.group(1)] = m.group(2)
+                if line.startswith("cfn="):
+                    callee = m.group(2) or names.get(m.group(1), "")
+            elif line.startswith("calls=") and callee is not None:
+                if callee.split("'")[0] in ALLOC_FNS:
+                    allocs += int(line.split()[0][6:])
+                callee = None
+    return tot, allocs
 
 
 def callgrind_run(a, case, target, nreq, tmp):
@@ -626,12 +658,15 @@ def callgrind_main(argv):
                         i1, _ = callgrind_run(a, case, t, a.n1, env.tmp)
                         i2, f2 = callgrind_run(a, case, t, a.n2, env.tmp)
                     except Unsupported as e:
-                        rows.append((name, t, None, None, str(e)))
+                        rows.append((name, t, None, None, str(e), None))
                         print(f"{name} {t}: N/A ({e})", file=sys.stderr, flush=True)
                         continue
+                    (i1, m1), (i2, m2) = i1, i2
                     per = (i2 - i1) / (a.n2 - a.n1)
-                    rows.append((name, t, per, i1 - a.n1 * per, ""))
-                    print(f"{name} {t}: Ir({a.n1})={i1} Ir({a.n2})={i2} -> {per:.0f}/req",
+                    mper = (m2 - m1) / (a.n2 - a.n1)
+                    rows.append((name, t, per, i1 - a.n1 * per, "", mper))
+                    print(f"{name} {t}: Ir({a.n1})={i1} Ir({a.n2})={i2} -> {per:.0f}/req, "
+                          f"allocations {m1} -> {m2}: {mper:.2f}/req",
                           file=sys.stderr, flush=True)
                     if a.keep:
                         os.makedirs(a.keep, exist_ok=True)
@@ -640,15 +675,15 @@ def callgrind_main(argv):
                 env.close()
     finally:
         cleanup()
-    print(f"\n| case | target | instructions/req | startup Ir | ratio to {targets[0]} |")
-    print("|---|---|---:|---:|---:|")
+    print(f"\n| case | target | instructions/req | startup Ir | ratio to {targets[0]} | malloc calls/req |")
+    print("|---|---|---:|---:|---:|---:|")
     ref = {r[0]: r[2] for r in rows if r[1] == targets[0]}
-    for name, t, per, start, na in rows:
+    for name, t, per, start, na, mper in rows:
         if per is None:
-            print(f"| {name} | {t} | N/A | | {na} |")
+            print(f"| {name} | {t} | N/A | | {na} | |")
             continue
         ratio = f"{per / ref[name]:.2f}" if ref.get(name) else "-"
-        print(f"| {name} | {t} | {per:.0f} | {start / 1e6:.1f}M | {ratio} |")
+        print(f"| {name} | {t} | {per:.0f} | {start / 1e6:.1f}M | {ratio} | {mper:.2f} |")
     return 0
 
 

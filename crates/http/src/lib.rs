@@ -7,12 +7,14 @@
 //! per-request path allocates: heads are spans into the caller's buffer and
 //! header lists live in caller-owned reusable vectors.
 
+pub mod added;
 pub mod body;
 pub mod chars;
 pub mod errors;
 pub mod head;
 pub mod serialize;
 
+pub use added::{AddedHdrs, NO_ADDED};
 pub use body::{BodyDecoder, BodyError, BodyEvent};
 pub use chars::{eq_ignore_case, list_items};
 pub use errors::{builtin_error, builtin_error_htx, parse_errorfile, ErrorFile, ErrorFileError};

@@ -10,6 +10,7 @@
 //! allocating. It must not choose the connection mode (the proxy does) nor
 //! frame bodies (see `body`).
 
+use crate::added::AddedHdrs;
 use crate::chars::{connection_value, eq_ignore_case, is_lws, list_items};
 use crate::head::{Flags, Header, HeaderKind, RequestHead, ResponseHead, Span};
 
@@ -50,7 +51,7 @@ pub struct OutSide<'a> {
     /// Headers added by rules: after the parsed ones, before the
     /// X-Forwarded-For and connection headers, where HAProxy's output has
     /// them (names lower-cased like every other).
-    pub added: &'a [(Vec<u8>, Vec<u8>)],
+    pub added: &'a AddedHdrs,
 }
 
 struct W<'a> {
@@ -150,8 +151,8 @@ fn write_headers(
     Ok(())
 }
 
-fn write_added(w: &mut W<'_>, added: &[(Vec<u8>, Vec<u8>)]) -> Result<(), NeedsRoom> {
-    for (n, v) in added {
+fn write_added(w: &mut W<'_>, added: &AddedHdrs) -> Result<(), NeedsRoom> {
+    for (n, v) in added.iter() {
         w.put_lower(n)?;
         w.put(b": ")?;
         w.put(v)?;
@@ -164,7 +165,7 @@ fn write_xff(
     w: &mut W<'_>,
     buf: &[u8],
     headers: &[Header],
-    added: &[(Vec<u8>, Vec<u8>)],
+    added: &AddedHdrs,
     ff: &Option<ForwardFor<'_>>,
 ) -> Result<(), NeedsRoom> {
     if let Some(ff) = ff {
@@ -285,7 +286,7 @@ mod tests {
     }
 
     const KA: OutSide<'static> = OutSide {
-        added: &[],
+        added: &crate::NO_ADDED,
         conn: ConnMode::KeepAlive,
         req_ver11: true,
         forward_for: None,
@@ -325,7 +326,7 @@ mod tests {
         let o = fwd_req(b"GET / HTTP/1.0\r\n\r\n", KA);
         assert_eq!(o, b"GET / HTTP/1.0\r\nconnection: keep-alive\r\n\r\n");
         let close = OutSide {
-            added: &[],
+            added: &crate::NO_ADDED,
             conn: ConnMode::Close,
             ..KA
         };
@@ -356,7 +357,8 @@ mod tests {
 
     #[test]
     fn added_headers_before_xff_and_connection() {
-        let added = [(b"X-Proto".to_vec(), b"https".to_vec())];
+        let mut added = AddedHdrs::new();
+        added.push(b"X-Proto", b"https");
         let ff = ForwardFor {
             header: b"x-forwarded-for",
             value: b"127.0.0.1",
@@ -377,7 +379,8 @@ mod tests {
             b"GET /a HTTP/1.1\r\nhost: h\r\nx-proto: https\r\nx-forwarded-for: 127.0.0.1\r\nconnection: close\r\n\r\n"
         );
         // if-none sees a header a rule added.
-        let added = [(b"x-forwarded-for".to_vec(), b"1.1.1.1".to_vec())];
+        let mut added = AddedHdrs::new();
+        added.push(b"x-forwarded-for", b"1.1.1.1");
         let side = OutSide {
             added: &added,
             forward_for: Some(ForwardFor { if_none: true, ..ff }),
@@ -398,7 +401,7 @@ mod tests {
         let o = fwd_req(
             b"GET / HTTP/1.1\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
             OutSide {
-                added: &[],
+                added: &crate::NO_ADDED,
                 forward_for: Some(ff),
                 original_to: None,
                 ..KA
@@ -412,7 +415,7 @@ mod tests {
         let o = fwd_req(
             b"GET / HTTP/1.1\r\nX-Forwarded-For: 1.2.3.4\r\n\r\n",
             OutSide {
-                added: &[],
+                added: &crate::NO_ADDED,
                 forward_for: Some(ff),
                 original_to: None,
                 ..KA
@@ -463,7 +466,7 @@ mod tests {
             b"HTTP/1.0 200 OK\r\ncontent-length: 2\r\nconnection: keep-alive\r\n\r\n"
         );
         let close = OutSide {
-            added: &[],
+            added: &crate::NO_ADDED,
             conn: ConnMode::Close,
             ..KA
         };

@@ -245,7 +245,7 @@ fn forwarded_heads_match_haproxy_keepalive() {
     forwarded(
         "forward.tsv",
         OutSide {
-            added: &[],
+            added: &http::NO_ADDED,
             conn: ConnMode::KeepAlive,
             req_ver11: true,
             forward_for: Some(ff),
@@ -264,7 +264,7 @@ fn forwarded_heads_match_haproxy_httpclose() {
     forwarded(
         "forward_httpclose.tsv",
         OutSide {
-            added: &[],
+            added: &http::NO_ADDED,
             conn: ConnMode::Close,
             req_ver11: true,
             forward_for: Some(ff),

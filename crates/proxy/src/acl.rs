@@ -277,6 +277,33 @@ impl Acl {
     }
 
     pub fn eval(&self, cx: &mut Ctx<'_>) -> bool {
+        let bytes_kind = matches!(
+            self.kind,
+            MatchKind::Found
+                | MatchKind::Str
+                | MatchKind::Beg
+                | MatchKind::End
+                | MatchKind::Sub
+                | MatchKind::Dir
+                | MatchKind::Dom
+                | MatchKind::Len
+                | MatchKind::Reg
+        );
+        if bytes_kind && self.expr.convs.is_empty() && self.files.is_empty() {
+            let found = self.kind == MatchKind::Found;
+            let hit = self
+                .expr
+                .fetch
+                .any_borrowed(cx, &mut |b| found || self.pats.iter().any(|p| self.match_bytes(b, p)));
+            if let Some(hit) = hit {
+                return hit;
+            }
+        }
+        self.eval_samples(cx)
+    }
+
+    /// The general path: every value as a sample, converters applied.
+    fn eval_samples(&self, cx: &mut Ctx<'_>) -> bool {
         let mut vals = Vec::new();
         self.expr.eval_all(cx, &mut vals);
         match self.kind {
@@ -300,18 +327,7 @@ impl Acl {
     }
 
     fn match_one(&self, v: &Smp, p: &Pat) -> bool {
-        let int_ok = |x: i64| match *p {
-            Pat::Range(lo, hi) => lo <= x && x <= hi,
-            Pat::Cmp(o, y) => match o {
-                IntOp::Eq => x == y,
-                IntOp::Ne => x != y,
-                IntOp::Lt => x < y,
-                IntOp::Le => x <= y,
-                IntOp::Gt => x > y,
-                IntOp::Ge => x >= y,
-            },
-            _ => false,
-        };
+        let int_ok = |x: i64| int_matches(x, p);
         match self.kind {
             MatchKind::Int | MatchKind::Bool => v.to_int().is_some_and(int_ok),
             MatchKind::Len => int_ok(bytes_of(v).len() as i64),
@@ -320,34 +336,62 @@ impl Acl {
                 _ => false,
             },
             MatchKind::Found => true,
-            MatchKind::Reg => match p {
-                Pat::Re(r) => r.is_match(&bytes_of(v)),
-                _ => false,
-            },
-            _ => {
-                let Pat::Bytes(pat) = p else { return false };
-                let b = bytes_of(v);
-                let b: std::borrow::Cow<[u8]> = if self.icase {
-                    b.to_ascii_lowercase().into()
+            _ => self.match_bytes(&bytes_of(v), p),
+        }
+    }
+
+    /// The string methods (`-m str|beg|end|sub|dir|dom|len|reg`) on one
+    /// value. Patterns of `-i` ACLs are stored lower-cased, so the value is
+    /// compared ignoring case rather than copied lower-cased.
+    fn match_bytes(&self, b: &[u8], p: &Pat) -> bool {
+        if self.kind == MatchKind::Len {
+            return int_matches(b.len() as i64, p);
+        }
+        if let Pat::Re(r) = p {
+            return self.kind == MatchKind::Reg && r.is_match(b);
+        }
+        let Pat::Bytes(pat) = p else { return false };
+        let eq = |x: &[u8], y: &[u8]| if self.icase { x.eq_ignore_ascii_case(y) } else { x == y };
+        match self.kind {
+            MatchKind::Str => eq(b, pat),
+            MatchKind::Beg => b.len() >= pat.len() && eq(&b[..pat.len()], pat),
+            MatchKind::End => b.len() >= pat.len() && eq(&b[b.len() - pat.len()..], pat),
+            MatchKind::Sub => pat.is_empty() || b.windows(pat.len()).any(|w| eq(w, pat)),
+            MatchKind::Dir | MatchKind::Dom => {
+                let sep = if self.kind == MatchKind::Dir { b'/' } else { b'.' };
+                if self.icase {
+                    delimited(&b.to_ascii_lowercase(), pat, sep)
                 } else {
-                    b.into()
-                };
-                match self.kind {
-                    MatchKind::Str => *b == pat[..],
-                    MatchKind::Beg => b.starts_with(pat),
-                    MatchKind::End => b.ends_with(pat),
-                    MatchKind::Sub => pat.is_empty() || b.windows(pat.len()).any(|w| w == &pat[..]),
-                    MatchKind::Dir => delimited(&b, pat, b'/'),
-                    MatchKind::Dom => delimited(&b, pat, b'.'),
-                    _ => false,
+                    delimited(b, pat, sep)
                 }
             }
+            _ => false,
         }
     }
 }
 
-fn bytes_of(v: &Smp) -> Vec<u8> {
-    v.clone().into_bytes()
+/// An integer against a range or comparison pattern.
+fn int_matches(x: i64, p: &Pat) -> bool {
+    match *p {
+        Pat::Range(lo, hi) => lo <= x && x <= hi,
+        Pat::Cmp(o, y) => match o {
+            IntOp::Eq => x == y,
+            IntOp::Ne => x != y,
+            IntOp::Lt => x < y,
+            IntOp::Le => x <= y,
+            IntOp::Gt => x > y,
+            IntOp::Ge => x >= y,
+        },
+        _ => false,
+    }
+}
+
+/// A sample's bytes: borrowed for strings and binaries, printed otherwise.
+fn bytes_of(v: &Smp) -> std::borrow::Cow<'_, [u8]> {
+    match v {
+        Smp::Str(s) | Smp::Bin(s) => std::borrow::Cow::Borrowed(s),
+        o => std::borrow::Cow::Owned(o.clone().into_bytes()),
+    }
 }
 
 /// `-m dir`/`-m dom`: the pattern appears delimited by `sep` (or the ends).
@@ -592,6 +636,42 @@ mod tests {
         assert!(cond(&[], "if { http_first_req }"));
         assert!(cond(&[], "if METH_GET HTTP_1.1 TRUE"));
         assert!(!cond(&[], "if FALSE"));
+    }
+
+    /// The borrowed fast path (no sample built) answers as the general one.
+    #[test]
+    fn borrowed_path_agrees_with_samples() {
+        let exprs = [
+            "hdr(host) -i WWW.example.com",
+            "hdr(host) www.example.com",
+            "hdr_beg(host) -i WWW",
+            "hdr_end(host) .COM",
+            "hdr_end(host) -i .COM",
+            "hdr_sub(host) -i AMPLE",
+            "hdr_dom(host) -i EXAMPLE",
+            "hdr_dir(host) -i www.example.com",
+            "hdr_len(host) 15",
+            "hdr_len(host) gt 3",
+            "hdr_reg(host) ^w+\\.",
+            "hdr(x-none) -m found",
+            "req.hdr(x-n) -m found",
+            "req.hdr(x-n) -m str 2",
+            "req.fhdr(x-n) -m str 2",
+            "path /img/a.png",
+            "path_beg -i /IMG",
+            "path_dir -i IMG",
+            "path_len 10",
+            "url_sub ?",
+            "method GET",
+            "method -i post",
+            "query -m found",
+        ];
+        for e in exprs {
+            let acl = Acl::parse(&w(e), Dir::Req).unwrap_or_else(|err| panic!("{e}: {err}"));
+            crate::sample::tests::with_req(REQ, |cx| {
+                assert_eq!(acl.eval(cx), acl.eval_samples(cx), "{e}");
+            });
+        }
     }
 
     #[test]

@@ -1421,13 +1421,16 @@ fn header_matches(name: &[u8], pat: &[u8], how: &NameMatch) -> bool {
     if let NameMatch::Reg(r) = how {
         return r.is_match(name);
     }
-    let n = name.to_ascii_lowercase();
+    // `pat` is lower-case: compare ignoring case instead of lower-casing
+    // a copy of every header name.
+    let n = name;
+    let eq = |x: &[u8], y: &[u8]| x.eq_ignore_ascii_case(y);
     match how {
         NameMatch::Reg(_) => false,
-        NameMatch::Str => n == pat,
-        NameMatch::Beg => n.starts_with(pat),
-        NameMatch::End => n.ends_with(pat),
-        NameMatch::Sub => pat.is_empty() || n.windows(pat.len()).any(|w| w == pat),
+        NameMatch::Str => eq(n, pat),
+        NameMatch::Beg => n.len() >= pat.len() && eq(&n[..pat.len()], pat),
+        NameMatch::End => n.len() >= pat.len() && eq(&n[n.len() - pat.len()..], pat),
+        NameMatch::Sub => pat.is_empty() || n.windows(pat.len()).any(|w| eq(w, pat)),
     }
 }
 
@@ -1586,21 +1589,28 @@ fn run_list(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>, at: &mut Op
         *at = Some(i);
         match &r.act {
             Action::SetHeader { name, fmt, add } => {
-                let mut v = Vec::new();
+                // Rendered into the transaction's scratch: no allocation
+                // per request once the scratch and the arena are warm.
+                let mut v = std::mem::take(&mut cx.edit.tmp);
+                v.clear();
                 fmt.render(cx, &mut v);
                 let mut cost = hdr_cost(name, &v);
                 if !*add {
                     cost -= hdrs_cost(cx, |n| http::eq_ignore_case(n, name));
                 }
-                match charge(cx, cost) {
-                    Err(v) => return v,
+                let charged = charge(cx, cost);
+                if let Ok(true) = charged {
+                    if !*add {
+                        cx.del_headers(|n| http::eq_ignore_case(n, name));
+                    }
+                    cx.edit.added.push_lower(name, &v);
+                }
+                cx.edit.tmp = v;
+                match charged {
+                    Err(verdict) => return verdict,
                     Ok(false) => continue,
                     Ok(true) => {}
                 }
-                if !*add {
-                    cx.del_headers(|n| http::eq_ignore_case(n, name));
-                }
-                cx.edit.added.push((name.to_ascii_lowercase(), v));
             }
             Action::DelHeader { name, how } => {
                 let freed = hdrs_cost(cx, |n| header_matches(n, name, how));
@@ -1636,7 +1646,9 @@ fn run_list(rules: &[Rule], resume: Option<usize>, cx: &mut Ctx<'_>, at: &mut Op
                     // Rewritten occurrences move after the other headers,
                     // in their order (the codec re-serialises the head).
                     cx.del_headers(|n| http::eq_ignore_case(n, name));
-                    cx.edit.added.extend(vals);
+                    for (n, v) in &vals {
+                        cx.edit.added.push(n, v);
+                    }
                 }
             }
             Action::PatEdit { r, op, key, value } => {
@@ -1979,7 +1991,8 @@ fn edit_head(head: &[u8], edit: &crate::sample::Edit, out: &mut Vec<u8>, with_ad
         out.extend_from_slice(c);
     } else if let Some(code) = edit.status {
         out.extend_from_slice(a);
-        out.extend_from_slice(format!(" {code} ").as_bytes());
+        // Into the caller's vector: no temporary string per response.
+        let _ = std::io::Write::write_fmt(out, format_args!(" {code} "));
         match &edit.reason {
             Some(r) => out.extend_from_slice(r),
             None => out.extend_from_slice(reason(code).as_bytes()),
@@ -1990,7 +2003,7 @@ fn edit_head(head: &[u8], edit: &crate::sample::Edit, out: &mut Vec<u8>, with_ad
     let body_at = head.len().saturating_sub(2);
     out.extend_from_slice(&head[line_end..body_at.max(line_end)]);
     if with_added {
-        for (n, v) in &edit.added {
+        for (n, v) in edit.added.iter() {
             out.extend_from_slice(n);
             out.extend_from_slice(b": ");
             out.extend_from_slice(v);
@@ -2272,7 +2285,7 @@ mod tests {
             cx.body.complete = true;
             cx.vars.unset(&VarRef::parse("txn.n").unwrap());
             let again = run_at(&r.req, Some(2), cx);
-            let hdrs: Vec<Vec<u8>> = cx.edit.added.iter().map(|(_, v)| v.clone()).collect();
+            let hdrs: Vec<Vec<u8>> = cx.edit.added.iter().map(|(_, v)| v.to_vec()).collect();
             assert_eq!(hdrs, [b"ab".to_vec()]);
             assert_eq!(cx.vars.get(&VarRef::parse("txn.n").unwrap()), None);
             (v, again)
@@ -2333,7 +2346,11 @@ mod tests {
         .unwrap();
         let hs = with_req(REQ, |cx| {
             run(&r.req, cx);
-            cx.edit.added.clone()
+            cx.edit
+                .added
+                .iter()
+                .map(|(n, v)| (n.to_vec(), v.to_vec()))
+                .collect::<Vec<_>>()
         });
         assert_eq!(hs, [(b"x-m".to_vec(), b"v3".to_vec())]);
         // One reference per file name, whoever created it (as HAProxy).
@@ -2479,7 +2496,7 @@ mod tests {
     #[test]
     fn edits_on_serialised_heads() {
         let mut e = crate::sample::Edit::default();
-        e.added.push((b"x-b".to_vec(), b"2".to_vec()));
+        e.added.push(b"x-b", b"2");
         let mut o = Vec::new();
         apply_edit(b"GET / HTTP/1.1\r\nhost: h\r\n\r\n", &e, &mut o);
         assert_eq!(o, b"GET / HTTP/1.1\r\nhost: h\r\nx-b: 2\r\n\r\n");

@@ -340,7 +340,7 @@ pub fn prepare_errorfile(content: &[u8]) -> Result<ErrMsg, String> {
     };
     let closes = head.flags.has(Flags::CONN_CLOSE);
     let side = OutSide {
-        added: &[],
+        added: &http::NO_ADDED,
         conn: if closes { ConnMode::Close } else { ConnMode::KeepAlive },
         req_ver11: true,
         forward_for: None,

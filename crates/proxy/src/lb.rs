@@ -31,6 +31,9 @@ pub struct LbState {
     consistent: bool,
     rng: u64,
     draws: u32,
+    /// The eligible servers of the pick in progress: kept for its
+    /// capacity, so a pick (one per request) allocates nothing.
+    elig: Vec<usize>,
 }
 
 #[derive(Default, Clone, Copy, PartialEq, Eq, Debug)]
@@ -52,21 +55,24 @@ fn eff_weight(s: &ServerRt) -> u32 {
     s.uweight.load(Relaxed)
 }
 
-/// Servers eligible now: usable actives, else usable backups.
-fn eligible(servers: &[ServerRt], allbackups: bool) -> Vec<usize> {
-    let act: Vec<usize> = (0..servers.len())
-        .filter(|&i| !servers[i].cfg.backup && servers[i].usable() && eff_weight(&servers[i]) > 0)
-        .collect();
-    if !act.is_empty() {
-        return act;
+/// Whether server `i` can take traffic and is of the wanted kind.
+fn candidate(servers: &[ServerRt], i: usize, backup: bool) -> bool {
+    servers[i].cfg.backup == backup && servers[i].usable() && eff_weight(&servers[i]) > 0
+}
+
+/// Servers eligible now into `out`: usable actives, else usable backups
+/// (only the first one without `option allbackups`).
+fn eligible_into(servers: &[ServerRt], allbackups: bool, out: &mut Vec<usize>) {
+    out.clear();
+    out.extend((0..servers.len()).filter(|&i| candidate(servers, i, false)));
+    if !out.is_empty() {
+        return;
     }
-    let bck: Vec<usize> = (0..servers.len())
-        .filter(|&i| servers[i].cfg.backup && servers[i].usable() && eff_weight(&servers[i]) > 0)
-        .collect();
+    let backups = (0..servers.len()).filter(|&i| candidate(servers, i, true));
     if allbackups {
-        bck
+        out.extend(backups);
     } else {
-        bck.into_iter().take(1).collect()
+        out.extend(backups.take(1));
     }
 }
 
@@ -173,8 +179,8 @@ impl LbState {
     }
 
     /// Whether any server may be picked at all (HAProxy: `tot_weight`).
-    pub fn has_eligible(&self, servers: &[ServerRt], allbackups: bool) -> bool {
-        !eligible(servers, allbackups).is_empty()
+    pub fn has_eligible(&self, servers: &[ServerRt], _allbackups: bool) -> bool {
+        (0..servers.len()).any(|i| candidate(servers, i, false) || candidate(servers, i, true))
     }
 
     fn next_rand(&mut self) -> u64 {
@@ -260,15 +266,23 @@ impl LbState {
     /// `hash-balance-factor` bound. `avoid` (the server of a failed
     /// attempt) is skipped unless it is the only choice.
     pub fn pick_with(&mut self, servers: &[ServerRt], allbackups: bool, key: HashKey, p: &Pick) -> Option<usize> {
-        let elig = eligible(servers, allbackups);
-        if elig.is_empty() {
-            return None;
-        }
+        let mut elig = std::mem::take(&mut self.elig);
+        eligible_into(servers, allbackups, &mut elig);
+        let r = if elig.is_empty() {
+            None
+        } else {
+            self.pick_among(servers, &elig, key, p)
+        };
+        self.elig = elig;
+        r
+    }
+
+    fn pick_among(&mut self, servers: &[ServerRt], elig: &[usize], key: HashKey, p: &Pick) -> Option<usize> {
         let full = |i: usize| p.full.is_some_and(|f| f(i));
         let ok = |i: usize| !full(i) && Some(i) != p.avoid;
         match (self.algo, key) {
             (a, k) if a == Algo::StaticRr || (a == Algo::Hash && k.is_none() && !self.consistent) => {
-                self.rebuild_map(servers, &elig);
+                self.rebuild_map(servers, elig);
                 let n = self.map.len();
                 let mut avoided = None;
                 for _ in 0..n {
@@ -296,31 +310,36 @@ impl LbState {
                         (l + 1) * 256 / eff_weight(s).max(1) as u64
                     }
                 };
-                let pick = |cands: &[usize], pos: usize| -> Option<usize> {
-                    let min = cands.iter().map(|&i| load(i)).min()?;
-                    let tied: Vec<usize> = cands.iter().copied().filter(|&i| load(i) == min).collect();
-                    Some(tied[pos % tied.len()])
+                // The `pos`-th of the servers tied at the lowest load,
+                // without collecting them. Loads may move meanwhile (other
+                // threads): the first tied server is the fallback.
+                let pick = |accept: &dyn Fn(usize) -> bool, pos: usize| -> Option<usize> {
+                    let (min, first) = elig
+                        .iter()
+                        .copied()
+                        .filter(|&i| accept(i))
+                        .map(|i| (load(i), i))
+                        .min_by_key(|&(l, _)| l)?;
+                    let tied = |i: &usize| accept(*i) && load(*i) == min;
+                    let n = elig.iter().filter(|i| tied(i)).count().max(1);
+                    Some(elig.iter().copied().filter(|i| tied(i)).nth(pos % n).unwrap_or(first))
                 };
-                let cands: Vec<usize> = elig.iter().copied().filter(|&i| ok(i)).collect();
-                let r = pick(&cands, self.pos).or_else(|| {
-                    let c: Vec<usize> = elig.iter().copied().filter(|&i| !full(i)).collect();
-                    pick(&c, self.pos)
-                });
+                let r = pick(&ok, self.pos).or_else(|| pick(&|i| !full(i), self.pos));
                 self.pos = self.pos.wrapping_add(1);
                 r
             }
             (Algo::First, _) => {
                 // Lowest id with a free slot.
-                let mut by_id = elig.clone();
-                by_id.sort_by_key(|&i| servers[i].id);
-                by_id
-                    .iter()
-                    .copied()
-                    .find(|&i| ok(i))
-                    .or_else(|| by_id.iter().copied().find(|&i| !full(i)))
+                let lowest = |accept: &dyn Fn(usize) -> bool| {
+                    elig.iter()
+                        .copied()
+                        .filter(|&i| accept(i))
+                        .min_by_key(|&i| servers[i].id)
+                };
+                lowest(&ok).or_else(|| lowest(&|i| !full(i)))
             }
             (Algo::Random, _) => {
-                self.rebuild_map(servers, &elig);
+                self.rebuild_map(servers, elig);
                 let mut best: Option<usize> = None;
                 for _ in 0..self.draws {
                     let r = self.next_rand();
@@ -339,11 +358,11 @@ impl LbState {
                 best.filter(|&i| !full(i))
             }
             (Algo::Hash, Some(h)) if self.consistent => {
-                self.rebuild_ring(servers, &elig);
+                self.rebuild_ring(servers, elig);
                 let n = self.ring.len();
                 let start = self.ring.partition_point(|&(pt, _)| pt < h);
                 let bounded = p.balance_factor > 0;
-                let eligible_load = |i: usize| !bounded || bounded_load_ok(servers, &elig, i, p.balance_factor);
+                let eligible_load = |i: usize| !bounded || bounded_load_ok(servers, elig, i, p.balance_factor);
                 for k in 0..n {
                     let i = self.ring[(start + k) % n].1;
                     if Some(i) != p.avoid && eligible_load(i) {
@@ -353,7 +372,7 @@ impl LbState {
                 Some(self.ring[start % n].1)
             }
             (Algo::Hash, Some(h)) => {
-                self.rebuild_map(servers, &elig);
+                self.rebuild_map(servers, elig);
                 Some(self.map[(h as usize) % self.map.len()])
             }
             _ => {

@@ -234,8 +234,13 @@ impl Vars {
 /// What rules changed in a message, applied when it is serialised.
 #[derive(Debug)]
 pub struct Edit {
-    /// Headers added by rules (after the parsed ones), names as given.
-    pub added: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Headers added by rules (after the parsed ones), names as given;
+    /// one reusable arena, so adding costs no allocation once warm.
+    pub added: http::AddedHdrs,
+    /// Scratch for rendering a value before it is added, and for a head
+    /// whose start line is rewritten (kept for their capacity, like `added`).
+    pub tmp: Vec<u8>,
+    pub tmp2: Vec<u8>,
     pub method: Option<Vec<u8>>,
     pub uri: Option<Vec<u8>>,
     pub status: Option<u16>,
@@ -258,7 +263,9 @@ pub struct Edit {
 impl Default for Edit {
     fn default() -> Edit {
         Edit {
-            added: Vec::new(),
+            added: http::AddedHdrs::new(),
+            tmp: Vec::new(),
+            tmp2: Vec::new(),
             method: None,
             uri: None,
             status: None,
@@ -418,7 +425,7 @@ impl Ctx<'_> {
         for h in self.hdrs.iter() {
             f(h.name.get(self.buf), h.value.get(self.buf));
         }
-        for (n, v) in &self.edit.added {
+        for (n, v) in self.edit.added.iter() {
             f(n, v);
         }
     }
@@ -426,7 +433,7 @@ impl Ctx<'_> {
     pub fn header_values(&self, name: &[u8], full: bool) -> Vec<&[u8]> {
         let mut out: Vec<&[u8]> = Vec::new();
         let parsed = self.hdrs.iter().map(|h| (h.name.get(self.buf), h.value.get(self.buf)));
-        let added = self.edit.added.iter().map(|(n, v)| (&n[..], &v[..]));
+        let added = self.edit.added.iter();
         for (n, v) in parsed.chain(added) {
             if !eq_ignore_case(n, name) {
                 continue;
@@ -439,11 +446,27 @@ impl Ctx<'_> {
         }
         out
     }
+    /// Whether `f` holds for a value of header `name` (split on commas
+    /// unless `full`), parsed headers first, then added ones, as
+    /// [`Ctx::header_values`] lists them but without collecting or copying.
+    pub fn any_header_value(&self, name: &[u8], full: bool, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
+        let parsed = self.hdrs.iter().map(|h| (h.name.get(self.buf), h.value.get(self.buf)));
+        for (n, v) in parsed.chain(self.edit.added.iter()) {
+            if !eq_ignore_case(n, name) {
+                continue;
+            }
+            let hit = if full { f(trim(v)) } else { split_values_until(v, f) };
+            if hit {
+                return true;
+            }
+        }
+        false
+    }
     /// Removes every header whose name satisfies `pred`.
     pub fn del_headers(&mut self, mut pred: impl FnMut(&[u8]) -> bool) {
         let buf = self.buf;
         self.hdrs.retain(|h| !pred(h.name.get(buf)));
-        self.edit.added.retain(|(n, _)| !pred(n));
+        self.edit.added.retain(|n, _| !pred(n));
     }
 }
 
@@ -451,6 +474,15 @@ impl Ctx<'_> {
 /// element trimmed, as HAProxy's `http_find_header` walks values: an empty
 /// value is one empty element, and so is what follows a trailing comma.
 fn split_values<'a>(v: &'a [u8], out: &mut Vec<&'a [u8]>) {
+    split_values_until(v, &mut |x| {
+        out.push(x);
+        false
+    });
+}
+
+/// [`split_values`] without collecting: `f` sees each element in turn and
+/// stops the walk by returning true (the result then).
+fn split_values_until<'a>(v: &'a [u8], f: &mut dyn FnMut(&'a [u8]) -> bool) -> bool {
     let (mut start, mut quoted, mut esc) = (0, false, false);
     for (i, &c) in v.iter().enumerate() {
         if esc {
@@ -464,11 +496,13 @@ fn split_values<'a>(v: &'a [u8], out: &mut Vec<&'a [u8]>) {
         } else if c == b'"' {
             quoted = true;
         } else if c == b',' {
-            out.push(trim(&v[start..i]));
+            if f(trim(&v[start..i])) {
+                return true;
+            }
             start = i + 1;
         }
     }
-    out.push(trim(&v[start..]));
+    f(trim(&v[start..]))
 }
 
 fn trim(v: &[u8]) -> &[u8] {
@@ -1260,6 +1294,29 @@ impl Fetch {
             }
             f => out.extend(f.eval(cx)),
         }
+    }
+
+    /// For the fetches that read the message where it lies (headers, start
+    /// line): whether `f` holds for one of the values [`Fetch::eval_all`]
+    /// would give, without building samples (no copy, no allocation: the
+    /// common ACLs on `hdr`, `path`, `url`... run on every request). None
+    /// for the other fetches.
+    pub fn any_borrowed(&self, cx: &Ctx<'_>, f: &mut dyn FnMut(&[u8]) -> bool) -> Option<bool> {
+        Some(match self {
+            Fetch::Hdr { dir, name, full, occ } if *occ == 0 => *dir == cx.dir && cx.any_header_value(name, *full, f),
+            Fetch::Method => f(cx.method()),
+            Fetch::Path => {
+                let p = uri_path(cx.uri());
+                !p.is_empty() && f(p)
+            }
+            Fetch::PathQ => f(uri_pathq(cx.uri())),
+            Fetch::Url => f(cx.uri()),
+            Fetch::Query => {
+                let u = cx.uri();
+                u.iter().position(|&c| c == b'?').is_some_and(|q| f(&u[q + 1..]))
+            }
+            _ => return None,
+        })
     }
 
     /// One value (headers: the last occurrence unless `occ` says).

@@ -658,7 +658,7 @@ fn conn_header(bytes: &[u8], keep: bool, req_ver11: bool) -> Option<Vec<u8>> {
         _ => return None,
     };
     let side = OutSide {
-        added: &[],
+        added: &http::NO_ADDED,
         conn: if keep { ConnMode::KeepAlive } else { ConnMode::Close },
         req_ver11,
         forward_for: None,
@@ -759,9 +759,12 @@ fn with_req_cx<R>(
     }
     // Response-side fetches (capture.req.uri, method) see the request as
     // forwarded.
-    let (m, u) = (cx.method().to_vec(), cx.uri().to_vec());
-    *req_meth = m;
-    *req_uri = u;
+    // Copied into the pooled rule state's own vectors (no allocation once
+    // they have grown to the request line's size).
+    req_meth.clear();
+    req_meth.extend_from_slice(cx.method());
+    req_uri.clear();
+    req_uri.extend_from_slice(cx.uri());
     s.last_rule = cx.info.last_rule;
     let (src, dst) = (cx.info.src, cx.info.dst);
     if src != s.src || dst != s.dst {
@@ -1004,19 +1007,20 @@ fn cookie_request(s: &mut Stream, env: &Env, buf: &mut crate::buffer::Buf, be_i:
     if let Some(rs) = t.rs.as_mut() {
         let mut j = 0;
         while j < rs.edit.added.len() {
-            let (name, v) = &mut rs.edit.added[j];
-            if !http::eq_ignore_case(name, b"cookie") {
+            if !http::eq_ignore_case(rs.edit.added.get(j).0, b"cookie") {
                 j += 1;
                 continue;
             }
-            let len = v.len();
-            let (n, srv) = crate::cookie::request_header(v, &rq, &mut t.ck, &find);
+            let (len, n, srv) = rs.edit.added.with_value_mut(j, |v| {
+                let (n, srv) = crate::cookie::request_header(v, &rq, &mut t.ck, &find);
+                (v.len(), n, srv)
+            });
             chosen = chosen.or(srv);
             if n == 0 && len > 0 {
                 rs.edit.added.remove(j);
                 continue;
             }
-            v.truncate(n);
+            rs.edit.added.truncate_value(j, n);
             j += 1;
         }
     }
@@ -1081,7 +1085,7 @@ fn cookie_response(cr: &CookieRes<'_>, cx: &mut Ctx<'_>, st: &mut crate::cookie:
     }
     let mut j = 0;
     while j < cx.edit.added.len() {
-        let (name, v) = &mut cx.edit.added[j];
+        let (name, v) = cx.edit.added.get(j);
         if !http::eq_ignore_case(name, b"set-cookie") {
             j += 1;
             continue;
@@ -1092,20 +1096,27 @@ fn cookie_response(cr: &CookieRes<'_>, cx: &mut Ctx<'_>, st: &mut crate::cookie:
                 cx.edit.added.remove(j);
             }
             SetCookie::Replace(nv) => {
-                *v = nv;
+                cx.edit.added.set_value(j, &nv);
                 j += 1;
             }
         }
     }
-    cx.edit.added.extend(moved);
+    for (n, v) in &moved {
+        cx.edit.added.push(n, v);
+    }
     let (Some(o), Some(srv_ck)) = (cr.opts, cr.srv) else {
         return;
     };
-    let mut v = Vec::new();
-    if !crate::cookie::insert(o, st, srv_ck, cr.direct, wall_secs(), &mut v) {
+    let mut v = std::mem::take(&mut cx.edit.tmp);
+    v.clear();
+    let inserted = crate::cookie::insert(o, st, srv_ck, cr.direct, wall_secs(), &mut v);
+    if inserted {
+        cx.edit.added.push(b"set-cookie", &v);
+    }
+    cx.edit.tmp = v;
+    if !inserted {
         return;
     }
-    cx.edit.added.push((b"set-cookie".to_vec(), v));
     if o.nocache {
         let pragma = cx.header_values(b"pragma", true).first().copied();
         let cc = cx.header_values(b"cache-control", false);
@@ -1113,7 +1124,7 @@ fn cookie_response(cr: &CookieRes<'_>, cx: &mut Ctx<'_>, st: &mut crate::cookie:
         let validator =
             !cx.header_values(b"etag", true).is_empty() || !cx.header_values(b"last-modified", true).is_empty();
         if crate::cookie::cacheable(st.meth_cacheable, cr.status, pragma, cc.into_iter(), expires, validator) {
-            cx.edit.added.push((b"cache-control".to_vec(), b"private".to_vec()));
+            cx.edit.added.push(b"cache-control", b"private");
         }
     }
 }
@@ -1438,35 +1449,41 @@ fn rules_reply(
     send_verdict(s, env, v);
 }
 
-/// Serialises a head into `ob` with `write`, then, if rules edited the
-/// message, re-emits it with the edits (through a temporary: only streams
-/// with edits pay for it). False: it does not fit.
+/// Serialises a head into `ob` with `write`, then, if rules rewrote the
+/// start line, re-emits it with the new line (through the transaction's
+/// two scratch vectors, which keep their capacity from one request to the
+/// next: no allocation once warm). False: it does not fit.
 fn emit_head(
     ob: &mut crate::buffer::Buf,
-    rs: &Option<Box<RuleState>>,
-    write: impl FnOnce(&mut [u8], &[(Vec<u8>, Vec<u8>)]) -> Result<usize, http::NeedsRoom>,
+    rs: &mut Option<Box<RuleState>>,
+    write: impl FnOnce(&mut [u8], &http::AddedHdrs) -> Result<usize, http::NeedsRoom>,
 ) -> bool {
-    let edit = rs.as_ref().map(|r| &r.edit).filter(|e| !e.is_empty());
-    let added: &[(Vec<u8>, Vec<u8>)] = edit.map_or(&[], |e| &e.added[..]);
-    match edit.filter(|e| e.method.is_some() || e.uri.is_some() || e.status.is_some()) {
+    let line_edit = |e: &crate::sample::Edit| e.method.is_some() || e.uri.is_some() || e.status.is_some();
+    let Some(r) = rs.as_mut().filter(|r| line_edit(&r.edit)) else {
         // Added headers are written in place by the serializer.
-        None => match write(ob.room(), added) {
+        let added = rs.as_ref().map_or(&http::NO_ADDED, |r| &r.edit.added);
+        return match write(ob.room(), added) {
             Ok(n) => {
                 ob.produce(n);
                 true
             }
             Err(_) => false,
-        },
-        // A rewritten start line: serialised aside, then its first line
-        // replaced (set-method/set-uri/set-status are rare).
-        Some(e) => {
-            let mut tmp = vec![0u8; ob.free()];
-            let Ok(n) = write(&mut tmp, added) else { return false };
-            let mut v = Vec::with_capacity(n + 256);
-            http_act::apply_line(&tmp[..n], e, &mut v);
-            ob.put(&v)
+        };
+    };
+    let e = &mut r.edit;
+    let (mut tmp, mut out) = (std::mem::take(&mut e.tmp), std::mem::take(&mut e.tmp2));
+    tmp.clear();
+    tmp.resize(ob.free(), 0);
+    out.clear();
+    let ok = match write(&mut tmp, &e.added) {
+        Ok(n) => {
+            http_act::apply_line(&tmp[..n], e, &mut out);
+            ob.put(&out)
         }
-    }
+        Err(_) => false,
+    };
+    (e.tmp, e.tmp2) = (tmp, out);
+    ok
 }
 
 /// The current server connection came from an idle list or was kept
@@ -2487,7 +2504,7 @@ fn request_process(
         if l.has_uid {
             let t = s.http.as_mut().unwrap();
             let rs = t.rs.get_or_insert_with(rs_take);
-            rs.edit.added.push((h.clone(), l.uid.clone()));
+            rs.edit.added.push(h, &l.uid);
         }
     }
     let be = &env.rt.proxies[be_i];
@@ -2521,7 +2538,6 @@ fn request_process(
             ip_len = fmt_ip(ip, &mut ip_txt);
         }
     }
-    let hdr_name_lc: String = ff.map(|f| f.header.to_ascii_lowercase()).unwrap_or_default();
     let mut ot_txt = [0u8; 64];
     let mut ot_len = 0;
     let ot = bo.originalto.as_ref().or(fo.originalto.as_ref());
@@ -2539,11 +2555,12 @@ fn request_process(
         }
     }
     let side = OutSide {
-        added: &[],
+        added: &http::NO_ADDED,
         conn: srv_conn,
         req_ver11: f.has(Flags::VER_11),
         forward_for: ff.filter(|_| ip_len > 0).map(|_| http::ForwardFor {
-            header: hdr_name_lc.as_bytes(),
+            // The serializer lower-cases it as it writes.
+            header: ff.map_or(&b""[..], |f| f.header.as_bytes()),
             value: &ip_txt[..ip_len],
             if_none: !ff_always,
         }),
@@ -2555,7 +2572,7 @@ fn request_process(
     t.hash = request_hash(data, head.uri.get(data), &t.hdrs, be);
     let ob = s.req.obuf.get_or_insert_with(|| env.pool.get());
     ob.clear();
-    let written = emit_head(ob, &t.rs, |room, added| {
+    let written = emit_head(ob, &mut t.rs, |room, added| {
         http::write_request_head(data, &head, &t.hdrs, &OutSide { added, ..side }, room)
     });
     if let Some(rs) = t.rs.as_mut() {
@@ -3146,7 +3163,7 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
         s.stk.on_status(head.status);
     }
     let side = OutSide {
-        added: &[],
+        added: &http::NO_ADDED,
         conn: if t.cli_keepalive || upgrade {
             ConnMode::KeepAlive
         } else {
@@ -3158,7 +3175,7 @@ fn response_head_in(s: &mut Stream, env: &mut Env, buf: &mut crate::buffer::Buf)
     };
     t.res_mark = s.res.total;
     let ob = s.res.obuf.get_or_insert_with(|| env.pool.get());
-    let written = emit_head(ob, &t.rs, |room, added| {
+    let written = emit_head(ob, &mut t.rs, |room, added| {
         http::write_response_head(data, &head, &t.hdrs, &OutSide { added, ..side }, room)
     });
     match written {
