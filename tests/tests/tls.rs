@@ -206,14 +206,33 @@ fn sni_selection_alpn_and_fetches() {
     let b = make_cert(&certs, "b", "b.test", &["b.test", "*.wild.test"]);
     let port = free_port();
     let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let lport = free_port();
+    let laddr: SocketAddr = format!("127.0.0.1:{lport}").parse().unwrap();
+    // crt-list: b first (the default), a only for its filter's name.
+    let list = dir.write(
+        "list.txt",
+        &format!(
+            "# comment\n{0}/b.pem [ ]\n\n{0}/a.pem alias.test\n",
+            certs.path().display()
+        ),
+    );
     let cfg = format!(
         "global\n    nbthread 1\n    tune.ssl.default-dh-param 2048\n\
 defaults\n    mode http\n    timeout client 3s\n    timeout server 3s\n    timeout connect 3s\n\
 frontend f\n    bind 127.0.0.1:{port} ssl crt {} alpn h2,http/1.1\n\
+    bind 127.0.0.1:{lport} ssl crt-list {}\n\
     http-request return status 200 content-type text/plain lf-string \"fc=%[ssl_fc] sni=%[ssl_fc_sni] proto=%[ssl_fc_protocol] cipher=%[ssl_fc_cipher] alpn=%[ssl_fc_alpn] cert=%[ssl_c_used] hasni=%[ssl_fc_has_sni]\"\n",
-        certs.path().display()
+        certs.path().display(),
+        list.display()
     );
-    let _p = spawn(&dir, &cfg, &[addr]);
+    let _p = spawn(&dir, &cfg, &[addr, laddr]);
+    let s = tls_requests(laddr, client_cfg(false, &[]), "alias.test", &[GET]).unwrap();
+    assert_eq!(s.cert, a, "crt-list filter");
+    let s = tls_requests(laddr, client_cfg(false, &[]), "a.test", &[GET]).unwrap();
+    assert_eq!(
+        s.cert, b,
+        "a's own name is replaced by its filter: default (first) certificate"
+    );
     let h2 = ["h2", "http/1.1"];
     // SNI picks the certificate; h2 is not offered, so http/1.1 is chosen.
     let s = tls_requests(addr, client_cfg(false, &h2), "b.test", &[GET, GET]).unwrap();

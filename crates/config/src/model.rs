@@ -231,6 +231,9 @@ pub struct BindSsl {
     /// `crt` files, each resolved against `crt-base`; a directory stands
     /// for all the certificate files in it (expanded at parse time).
     pub crts: Vec<String>,
+    /// SNI filters of each `crts` entry (from a `crt-list` line; empty:
+    /// the certificate's own names). `!name` excludes a name.
+    pub crt_filters: Vec<Vec<String>>,
     /// `alpn` protocols offered, in order (`h2` is dropped: no HTTP/2).
     pub alpn: Vec<String>,
     pub opts: SslOpts,

@@ -55,6 +55,7 @@ pub(crate) const BIND_CARRIED: &[&str] = &[
     "strict-sni",
     "ca-file",
     "verify",
+    "crt-list",
 ];
 
 /// `server` options parsed into `model::Server` (others: "not supported yet").
@@ -1681,6 +1682,51 @@ impl Parser {
                     ssl.strict_sni = true;
                     i += 1
                 }
+                "crt-list" => {
+                    let Some(x) = need(self) else { return };
+                    let bpfx = format!("{pfx} 'bind {}' in section '{sect}' : 'crt-list' :", w[1]);
+                    let text = match std::fs::read_to_string(&x) {
+                        Ok(t) => t,
+                        Err(e) => {
+                            self.diags
+                                .alert(format!("{bpfx} cannot open file '{x}' : {}", crate::io_text(&e)));
+                            return;
+                        }
+                    };
+                    for (n, l) in text.lines().enumerate() {
+                        let l = l.trim();
+                        if l.is_empty() || l.starts_with('#') {
+                            continue;
+                        }
+                        // <crtfile> [<ssl options>] [[!]<snifilter> ...]
+                        let (path, rest) = l.split_once(char::is_whitespace).unwrap_or((l, ""));
+                        let rest = rest.trim();
+                        let filters = match rest.strip_prefix('[') {
+                            Some(r) => {
+                                let (opts, after) = r.split_once(']').unwrap_or((r, ""));
+                                if !opts.trim().is_empty() {
+                                    self.diags.alert(format!(
+                                        "{bpfx} per-certificate options '[{}]' at line {} of '{x}' are not supported yet (rhaproxy).",
+                                        opts.trim(),
+                                        n + 1
+                                    ));
+                                    return;
+                                }
+                                after
+                            }
+                            None => rest,
+                        };
+                        let path = crate::ssl::with_base(self.cfg.global.ssl.crt_base.as_deref(), path);
+                        if let Err(e) = crate::ssl::precheck_cert(&path) {
+                            self.diags.alert(format!("{bpfx} {e}"));
+                            return;
+                        }
+                        ssl.crts.push(path);
+                        ssl.crt_filters
+                            .push(filters.split_whitespace().map(|f| f.to_ascii_lowercase()).collect());
+                    }
+                    i += 2;
+                }
                 "crt" | "alpn" | "ciphers" | "ciphersuites" | "ca-file" | "verify" => {
                     let Some(x) = need(self) else { return };
                     let g = &self.cfg.global.ssl;
@@ -1708,6 +1754,7 @@ impl Parser {
                                     return;
                                 }
                                 ssl.crts.push(f);
+                                ssl.crt_filters.push(Vec::new());
                             }
                         }
                         "alpn" => {

@@ -433,8 +433,15 @@ pub fn bind_ctx(
         wild: HashMap::new(),
         default: None,
     };
-    for path in &b.crts {
-        let (ck, names) = load_cert(path, &prov).map_err(|e| format!("{bpfx} {e}"))?;
+    for (i, path) in b.crts.iter().enumerate() {
+        let (ck, mut names) = load_cert(path, &prov).map_err(|e| format!("{bpfx} {e}"))?;
+        // A crt-list line's filters replace the certificate's own names
+        // (`!name` only removes one of them).
+        let filters = b.crt_filters.get(i).map_or(&[][..], |f| &f[..]);
+        if filters.iter().any(|f| !f.starts_with('!')) {
+            names = filters.iter().filter(|f| !f.starts_with('!')).cloned().collect();
+        }
+        names.retain(|n| !filters.iter().any(|f| f.strip_prefix('!') == Some(n.as_str())));
         for n in names {
             match n.strip_prefix("*.") {
                 Some(parent) => res.wild.entry(parent.to_string()).or_insert_with(|| ck.clone()),
