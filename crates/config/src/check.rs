@@ -17,6 +17,13 @@ fn kind(p: &Proxy) -> &'static str {
 
 /// Runs the checks, recording diagnostics in `parser.diags`.
 pub(crate) fn post_parse(parser: &mut Parser) {
+    for p in &parser.cfg.programs {
+        if p.command.is_empty() {
+            parser
+                .diags
+                .alert(format!("The program section '{}' lacks a command to launch.", p.name));
+        }
+    }
     if !userlist_postinit(&mut parser.cfg.userlists, &mut parser.diags) {
         return;
     }
@@ -488,5 +495,37 @@ mod tests {
         // declared: after `app`, before `app2` (2.6.12: 1 and 3).
         let got = ids("listen app\n    bind :8080\nglobal\n    stats timeout 3s\nlisten app2\n    bind :8080\n");
         assert_eq!(got, [("app".into(), 1), ("app2".into(), 3)]);
+    }
+}
+
+#[cfg(test)]
+mod program_tests {
+    use crate::{load_str, LoadOptions};
+
+    #[test]
+    fn program_sections_parse_and_need_a_command() {
+        let l = load_str(
+            "t.cfg",
+            "program a\n    command sleep 10\n    no option start-on-reload\nprogram b\n",
+            &LoadOptions::default(),
+        );
+        let p = &l.config.programs;
+        assert_eq!(p.len(), 2);
+        assert_eq!(p[0].command, vec!["sleep".to_string(), "10".to_string()]);
+        assert!(!p[0].start_on_reload && p[1].start_on_reload);
+        assert!(l.fatal);
+        assert!(l
+            .diags
+            .iter()
+            .any(|d| d.text.contains("The program section 'b' lacks a command to launch.")));
+        let l = load_str(
+            "t.cfg",
+            "program a\n    command x\n    bogus 1\n",
+            &LoadOptions::default(),
+        );
+        assert!(l
+            .diags
+            .iter()
+            .any(|d| d.text.contains("unknown keyword 'bogus' in 'program' section")));
     }
 }

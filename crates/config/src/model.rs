@@ -35,6 +35,23 @@ pub struct Config {
     pub resolvers: Vec<Resolvers>,
     /// `peers` sections in declaration order.
     pub peers: Vec<crate::peers::Peers>,
+    /// `program` sections (master-worker mode runs them).
+    pub programs: Vec<Program>,
+}
+
+/// A `program` section: a command the master starts beside the worker.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Program {
+    pub name: String,
+    /// `command <cmd> [args...]`.
+    pub command: Vec<String>,
+    /// `user` / `group`, resolved when the configuration is read.
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// `option start-on-reload` (the default): a reload starts a new
+    /// instance; `no option start-on-reload` keeps the running one.
+    pub start_on_reload: bool,
+    pub loc: Loc,
 }
 
 impl Config {

@@ -80,6 +80,8 @@ enum Section {
     Resolvers(usize),
     /// Index into `cfg.peers`.
     Peers(usize),
+    /// Index into `cfg.programs`.
+    Program(usize),
     /// A section kind rhaproxy does not parse yet; its lines are skipped.
     Unsupported,
     /// A proxy header HAProxy refused (extra words): no proxy was created
@@ -442,6 +444,75 @@ impl Parser {
         true
     }
 
+    /// A line of a `program` section (HAProxy's `cfg_parse_program`).
+    fn parse_program(&mut self, i: usize, w: &[String], kwm: Kwm, loc: &Loc) {
+        let (file, line) = (&loc.file, loc.line);
+        let arg = |n: usize| w.get(n).map(String::as_str).unwrap_or("");
+        match arg(0) {
+            "command" => {
+                if arg(1).is_empty() {
+                    self.diags.alert(format!(
+                        "parsing [{file}:{line}]: '{}' expects a command with optional arguments separated in words.",
+                        arg(0)
+                    ));
+                    return;
+                }
+                self.cfg.programs[i].command = w[1..].to_vec();
+            }
+            "option" => {
+                if arg(1).is_empty() {
+                    self.diags
+                        .alert(format!("parsing [{file}:{line}]: '{}' expects an option name.", arg(0)));
+                } else if arg(1) == "start-on-reload" {
+                    if w.len() > 2 {
+                        self.diags.alert(format!(
+                            "parsing [{file}:{line}] : '{} {}' cannot handle unexpected argument '{}'.",
+                            arg(0),
+                            arg(1),
+                            arg(2)
+                        ));
+                        return;
+                    }
+                    self.cfg.programs[i].start_on_reload = kwm != Kwm::No;
+                } else {
+                    self.diags
+                        .alert(format!("parsing [{file}:{line}] : unknown option '{}'.", arg(1)));
+                }
+            }
+            "user" | "group" => {
+                let user = arg(0) == "user";
+                if arg(1).is_empty() {
+                    self.diags.alert(format!(
+                        "parsing [{file}:{line}]: '{}' expects a {} name.",
+                        arg(0),
+                        if user { "user" } else { "group" }
+                    ));
+                    return;
+                }
+                let p = &self.cfg.programs[i];
+                if (user && p.uid.is_some()) || (!user && p.gid.is_some()) {
+                    let what = if user { "user/uid" } else { "group/gid" };
+                    self.diags.alert_nonfatal(format!(
+                        "parsing [{file}:{line}] : {what} already specified. Continuing."
+                    ));
+                    return;
+                }
+                match lookup_id(user, arg(1)) {
+                    Ok(id) if user => self.cfg.programs[i].uid = Some(id),
+                    Ok(id) => self.cfg.programs[i].gid = Some(id),
+                    Err(e) => self.diags.alert(format!(
+                        "parsing [{file}:{line}] : cannot find {} id for '{}' ({e})",
+                        if user { "user" } else { "group" },
+                        arg(1)
+                    )),
+                }
+            }
+            kw => self.diags.alert(format!(
+                "parsing [{file}:{line}] : unknown keyword '{kw}' in 'program' section"
+            )),
+        }
+    }
+
     fn end_section(&mut self) {
         self.section = Section::None;
     }
@@ -542,7 +613,37 @@ impl Parser {
                 self.section = Section::Peers(self.cfg.peers.len() - 1);
                 return true;
             }
-            "cache" | "program" | "ring" | "mailers" | "fcgi-app" | "log-forward" => {
+            "program" => {
+                self.section_name = words.get(1).cloned().unwrap_or_else(|| w0.clone());
+                self.section = Section::Unsupported;
+                if words.len() > 2 {
+                    self.diags.alert(format!(
+                        "parsing [{file}:{line}] : '{w0}' cannot handle unexpected argument '{}'.",
+                        words[2]
+                    ));
+                    return false;
+                }
+                let Some(name) = words.get(1).filter(|n| !n.is_empty()) else {
+                    self.diags
+                        .alert(format!("parsing [{file}:{line}] : '{w0}' expects an <id> argument"));
+                    return false;
+                };
+                if self.cfg.programs.iter().any(|p| &p.name == name) {
+                    self.diags.alert(format!(
+                        "parsing [{file}:{line}]: '{name}' program section already exists in the configuration."
+                    ));
+                    return false;
+                }
+                self.cfg.programs.push(crate::model::Program {
+                    name: name.clone(),
+                    start_on_reload: true,
+                    loc,
+                    ..Default::default()
+                });
+                self.section = Section::Program(self.cfg.programs.len() - 1);
+                return true;
+            }
+            "cache" | "ring" | "mailers" | "fcgi-app" | "log-forward" => {
                 self.section_name = words.get(1).cloned().unwrap_or_else(|| w0.clone());
                 self.diags.alert(format!(
                     "parsing [{file}:{line}] : '{w0}' sections are not supported yet."
@@ -583,6 +684,10 @@ impl Parser {
             }
             Section::Userlist => {
                 self.parse_userlist(&words, loc);
+                true
+            }
+            Section::Program(i) => {
+                self.parse_program(i, &words, kwm, &loc);
                 true
             }
             Section::Defaults(i) => {

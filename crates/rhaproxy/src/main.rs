@@ -286,6 +286,14 @@ fn main() {
         }
         out.emit(d);
     }
+    let master = opts.master_worker || loaded.config.global.master_worker;
+    if !loaded.config.programs.is_empty() && !master {
+        out.alert("Can't use a 'program' section without master worker mode.");
+        if !loaded.fatal {
+            out.alert("Fatal errors found in configuration.");
+        }
+        fail_load(&opts);
+    }
     if loaded.fatal {
         if !loaded.aborted {
             out.alert("Fatal errors found in configuration.");
@@ -319,7 +327,7 @@ fn main() {
         out.alert("[haproxy.main()] No enabled listener found (check for 'bind' directives) ! Exiting.");
         fail_load(&opts);
     }
-    if opts.master_worker || loaded.config.global.master_worker {
+    if master {
         mworker::run(loaded.config, &opts, &mut out)
     }
     let mut cfg = loaded.config;

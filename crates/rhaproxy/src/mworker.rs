@@ -34,6 +34,8 @@ struct Proc {
     ts: u64,
     version: String,
     leaving: bool,
+    /// A `program` section's process (its name), not a worker.
+    prog: Option<String>,
 }
 
 /// A master CLI session.
@@ -210,7 +212,7 @@ impl Master {
                 "w" => {
                     for w in v.split(',').filter(|w| !w.is_empty()) {
                         let f: Vec<&str> = w.split(':').collect();
-                        if f.len() != 5 {
+                        if f.len() != 6 {
                             continue;
                         }
                         let (Ok(pid), Ok(ipc), Ok(reloads), Ok(ts)) =
@@ -218,7 +220,9 @@ impl Master {
                         else {
                             continue;
                         };
-                        set_cloexec(ipc, true);
+                        if ipc >= 0 {
+                            set_cloexec(ipc, true);
+                        }
                         self.workers.push(Proc {
                             pid,
                             ipc,
@@ -226,6 +230,7 @@ impl Master {
                             ts,
                             version: f[4].to_string(),
                             leaving: false,
+                            prog: (!f[5].is_empty()).then(|| f[5].to_string()),
                         });
                     }
                 }
@@ -245,8 +250,10 @@ impl Master {
             .workers
             .iter()
             .map(|w| {
-                let v: String = w.version.chars().filter(|c| !":,;=".contains(*c)).collect();
-                format!("{}:{}:{}:{}:{v}", w.pid, w.ipc, w.reloads, w.ts)
+                let clean = |t: &str| -> String { t.chars().filter(|c| !":,;=".contains(*c)).collect() };
+                let v = clean(&w.version);
+                let n = clean(w.prog.as_deref().unwrap_or(""));
+                format!("{}:{}:{}:{}:{v}:{n}", w.pid, w.ipc, w.reloads, w.ts)
             })
             .collect();
         format!(
@@ -277,7 +284,92 @@ impl Master {
     }
 
     fn current(&self) -> Option<&Proc> {
-        self.workers.iter().find(|w| !w.leaving)
+        self.workers.iter().find(|w| !w.leaving && w.prog.is_none())
+    }
+
+    /// Starts the `program` sections (HAProxy's `mworker_ext_launch_all`):
+    /// on a reload, a program with `no option start-on-reload` keeps its
+    /// running instance.
+    fn launch_programs(&mut self, cfg: &config::Config, reexec: bool) {
+        for p in &cfg.programs {
+            if reexec && !p.start_on_reload {
+                for w in self
+                    .workers
+                    .iter_mut()
+                    .filter(|w| w.prog.as_deref() == Some(p.name.as_str()))
+                {
+                    w.leaving = false;
+                }
+                continue;
+            }
+            let _ = std::io::stderr().flush();
+            // SAFETY: the master is single-threaded; the child only
+            // changes identity and executes the command.
+            let pid = unsafe { libc::fork() };
+            if pid < 0 {
+                msg("[ALERT]", &format!("Cannot fork program '{}'.", p.name));
+                exit(1);
+            }
+            if pid == 0 {
+                close(self.sfd);
+                for (fd, _) in &self.cli {
+                    close(*fd);
+                }
+                for w in &self.workers {
+                    close(w.ipc);
+                }
+                unblock_all_signals();
+                let argv0 = &p.command[0];
+                // SAFETY: setgroups/setgid/setuid with plain values in the
+                // child before exec.
+                unsafe {
+                    if let Some(g) = p.gid {
+                        if libc::getgroups(0, std::ptr::null_mut()) > 0 && libc::setgroups(0, std::ptr::null()) == -1 {
+                            msg("[WARNING]", &format!("[{argv0}.main()] Failed to drop supplementary groups. Using 'gid'/'group' without 'uid'/'user' is generally useless."));
+                        }
+                        if libc::setgid(g) == -1 {
+                            msg("[ALERT]", &format!("[{argv0}.main()] Cannot set gid {g}."));
+                            exit(1);
+                        }
+                    }
+                    if let Some(u) = p.uid {
+                        if libc::setuid(u) == -1 {
+                            msg(
+                                "[ALERT]",
+                                &format!("[{argv0}.main()] Cannot set uid {}.", p.gid.map_or(-1, |g| g as i64)),
+                            );
+                            exit(1);
+                        }
+                    }
+                }
+                let args: Vec<std::ffi::CString> = p
+                    .command
+                    .iter()
+                    .map(|a| std::ffi::CString::new(a.as_str()).unwrap_or_default())
+                    .collect();
+                let mut argv: Vec<*const libc::c_char> = args.iter().map(|a| a.as_ptr()).collect();
+                argv.push(std::ptr::null());
+                // SAFETY: a NULL-terminated array of live C strings.
+                unsafe {
+                    libc::execvp(argv[0], argv.as_ptr());
+                }
+                let e = std::io::Error::last_os_error();
+                let t = e.to_string();
+                let t = &t[..t.find(" (os error").unwrap_or(t.len())];
+                msg("[ALERT]", &format!("Cannot execute {argv0}: {t}"));
+                exit(1);
+            }
+            notice(&format!("New program '{}' ({pid}) forked", p.name));
+            self.workers.push(Proc {
+                pid,
+                ipc: -1,
+                reloads: 0,
+                ts: now(),
+                version: "-".into(),
+                leaving: false,
+                prog: Some(p.name.clone()),
+            });
+        }
     }
 }
 
@@ -390,17 +482,18 @@ pub fn run(cfg: config::Config, opts: &Options, out: &mut Printer) -> ! {
         }
     }
     m.sfd = signalfd();
+    // Every known process is from before this load until said otherwise.
+    for w in &mut m.workers {
+        w.leaving = true;
+    }
+    let known: Vec<i32> = m.workers.iter().map(|w| w.pid).collect();
+    m.launch_programs(&cfg, reexec);
     match m.spawn_worker(cfg, out) {
         Ok(pid) => {
             notice(&format!("New worker ({pid}) forked"));
             notice("Loading success.");
             m.failed = 0;
-            let old: Vec<i32> = m.workers.iter().filter(|w| w.pid != pid).map(|w| w.pid).collect();
-            for w in &mut m.workers {
-                if w.pid != pid {
-                    w.leaving = true;
-                }
-            }
+            let old: Vec<i32> = m.workers.iter().filter(|w| w.leaving).map(|w| w.pid).collect();
             for p in old {
                 // SAFETY: kill(2) on a worker of ours (not reaped yet).
                 unsafe {
@@ -409,6 +502,14 @@ pub fn run(cfg: config::Config, opts: &Options, out: &mut Printer) -> ! {
             }
         }
         Err(()) => {
+            // Programs started for this load go with it.
+            for w in m.workers.iter().filter(|w| !known.contains(&w.pid)) {
+                // SAFETY: kill(2) on a child we just forked.
+                unsafe {
+                    libc::kill(w.pid, libc::SIGTERM);
+                }
+            }
+            m.workers.retain(|w| known.contains(&w.pid));
             if !reexec {
                 exit(1);
             }
@@ -430,9 +531,6 @@ pub fn failed_reload(opts: &Options) -> ! {
 impl Master {
     fn load_failed(&mut self) {
         self.failed += 1;
-        for w in &mut self.workers {
-            w.leaving = false;
-        }
         let min = self.workers.iter().map(|w| w.reloads).min().unwrap_or(0);
         for w in &mut self.workers {
             w.leaving = w.reloads > min;
@@ -563,6 +661,7 @@ impl Master {
             ts: now(),
             version: config::features::VERSION.to_string(),
             leaving: false,
+            prog: None,
         });
         Ok(pid)
     }
@@ -677,8 +776,11 @@ impl Master {
                 let w = self.workers.remove(i);
                 close(w.ipc);
                 if !w.leaving {
-                    let text = format!("Current worker ({pid}) exited with code {status} ({why})");
-                    if status < 128 {
+                    let text = match &w.prog {
+                        None => format!("Current worker ({pid}) exited with code {status} ({why})"),
+                        Some(n) => format!("Current program '{n}' ({pid}) exited with code {status} ({why})"),
+                    };
+                    if status < 128 && w.prog.is_none() {
                         msg("[WARNING]", &text);
                     } else {
                         msg("[ALERT]", &text);
@@ -691,10 +793,11 @@ impl Master {
                         self.exitcode = status;
                     }
                 } else {
-                    msg(
-                        "[WARNING]",
-                        &format!("Former worker ({pid}) exited with code {status} ({why})"),
-                    );
+                    let text = match &w.prog {
+                        None => format!("Former worker ({pid}) exited with code {status} ({why})"),
+                        Some(n) => format!("Former program '{n}' ({pid}) exited with code {status} ({why})"),
+                    };
+                    msg("[WARNING]", &text);
                 }
                 continue;
             }
@@ -882,7 +985,7 @@ impl Master {
         }
         if let Some(pid) = p.strip_prefix('!') {
             return match pid.parse::<i32>() {
-                Ok(pid) if self.workers.iter().any(|w| w.pid == pid) => pid,
+                Ok(pid) if self.workers.iter().any(|w| w.pid == pid && w.prog.is_none()) => pid,
                 _ => -1,
             };
         }
@@ -891,6 +994,7 @@ impl Master {
             Ok(_) => self
                 .workers
                 .iter()
+                .filter(|w| w.prog.is_none())
                 .min_by_key(|w| w.reloads)
                 .map(|w| w.pid)
                 .unwrap_or(-1),
@@ -1008,7 +1112,7 @@ impl Master {
     /// Runs `cmd` on a worker's CLI (a new connection passed over its
     /// socketpair) and returns the answer.
     fn forward(&self, pid: i32, cmd: &str) -> Vec<u8> {
-        let Some(w) = self.workers.iter().find(|w| w.pid == pid) else {
+        let Some(w) = self.workers.iter().find(|w| w.pid == pid && w.ipc >= 0) else {
             return Vec::new();
         };
         let mut sv = [0; 2];
@@ -1067,7 +1171,9 @@ impl Master {
             config::features::VERSION
         ));
         s.push_str("# workers\n");
-        for w in self.workers.iter().filter(|w| !w.leaving) {
+        let workers = || self.workers.iter().filter(|w| w.prog.is_none());
+        let programs = || self.workers.iter().filter(|w| w.prog.is_some());
+        for w in workers().filter(|w| !w.leaving) {
             s.push_str(&format!(
                 "{:<15} {:<15} {:<15} {:<15} {:<15}\n",
                 w.pid,
@@ -1077,9 +1183,9 @@ impl Master {
                 w.version
             ));
         }
-        if self.workers.iter().any(|w| w.leaving) {
+        if workers().any(|w| w.leaving) {
             s.push_str("# old workers\n");
-            for w in self.workers.iter().filter(|w| w.leaving) {
+            for w in workers().filter(|w| w.leaving) {
                 s.push_str(&format!(
                     "{:<15} {:<15} {:<15} {:<15} {:<15}\n",
                     w.pid,
@@ -1091,6 +1197,25 @@ impl Master {
             }
         }
         s.push_str("# programs\n");
+        let line = |w: &Proc| {
+            format!(
+                "{:<15} {:<15} {:<15} {:<15} {:<15}\n",
+                w.pid,
+                w.prog.as_deref().unwrap_or(""),
+                w.reloads,
+                up(w.ts),
+                "-"
+            )
+        };
+        for w in programs().filter(|w| !w.leaving) {
+            s.push_str(&line(w));
+        }
+        if programs().any(|w| w.leaving) {
+            s.push_str("# old programs\n");
+            for w in programs().filter(|w| w.leaving) {
+                s.push_str(&line(w));
+            }
+        }
         s
     }
 }
