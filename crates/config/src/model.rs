@@ -704,6 +704,9 @@ pub struct Options {
     pub transparent: bool,
     /// `option httpchk [<method> <uri> [<version>]]` words.
     pub httpchk: Option<Vec<String>>,
+    /// Where `option httpchk` was written (a proxy's own one drops the
+    /// `http-check` rules of its defaults section).
+    pub httpchk_loc: Option<Loc>,
     pub tcp_check: bool,
     pub ssl_hello_chk: bool,
     /// Other health-check options kept raw (mysql-check, pgsql-check, ...).

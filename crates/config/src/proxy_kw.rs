@@ -1321,6 +1321,7 @@ impl Parser {
                     return;
                 }
                 o.httpchk = Some(w[2..].to_vec());
+                o.httpchk_loc = Some(loc.clone());
                 // The last check option wins, as HAProxy's PR_O2_CHK_ANY.
                 o.other_check = None;
             }

@@ -871,6 +871,11 @@ fn http_request(p: &Proxy) -> Result<(Vec<u8>, usize), String> {
             return Err(refuse(l, "http-check send (more than one)", &p.name));
         }
         let w = &l.words[2..];
+        // Headers given here replace those of `option httpchk` (HAProxy
+        // merges the rule into the option's request that way).
+        if w.iter().any(|x| x == "hdr") {
+            hdrs.clear();
+        }
         let mut i = 0;
         while i < w.len() {
             let arg = |k: usize| {
@@ -912,12 +917,49 @@ fn http_request(p: &Proxy) -> Result<(Vec<u8>, usize), String> {
     Ok((req, hdrs_end))
 }
 
+/// HAProxy keeps a proxy's `http-check`/`tcp-check` rules in a rule set
+/// of its own: a proxy declaring some does not run those of its defaults
+/// section (which it only uses when it declares none). The option-like
+/// `http-check send-state`/`disable-on-404` are inherited either way.
+fn own_check_rules(p: &Proxy) -> Proxy {
+    let mut q = p.clone();
+    let is_opt = |l: &RawLine| {
+        matches!(
+            l.words.get(1).map(|s| s.as_str()),
+            Some("send-state" | "disable-on-404")
+        )
+    };
+    let mine = |l: &RawLine| l.loc.file == p.loc.file && l.loc.line > p.loc.line;
+    // `option httpchk` written in the proxy itself starts a new rule set
+    // too (the defaults' `http-check send` rules are dropped).
+    let own_opt = p.options.httpchk_loc.as_ref().is_some_and(|l| {
+        mine(&RawLine {
+            words: Vec::new(),
+            loc: l.clone(),
+        })
+    });
+    let own_http = q.http_check.iter().any(|l| !is_opt(l) && mine(l));
+    for (k, v) in [&mut q.http_check, &mut q.tcp_check].into_iter().enumerate() {
+        if (k == 0 && own_opt) || v.iter().any(|l| !is_opt(l) && mine(l)) {
+            v.retain(|l| is_opt(l) || mine(l));
+        }
+    }
+    // Own rules with an inherited `option httpchk`: the option's request
+    // stayed in the defaults' rule set; HAProxy's defaults apply.
+    if own_http && !own_opt && q.options.httpchk.is_some() {
+        q.options.httpchk = Some(Vec::new());
+    }
+    q
+}
+
 /// Compiles a backend's check rules; errors name file:line. `None` when
 /// no server of the backend is checked.
 pub fn compile(p: &Proxy) -> Result<Option<Rules>, String> {
     if !p.servers.iter().any(|s| s.check) {
         return Ok(None);
     }
+    let own = own_check_rules(p);
+    let p = &own;
     let httpchk = p.options.httpchk.is_some();
     if httpchk && p.options.tcp_check {
         return Err(format!(
