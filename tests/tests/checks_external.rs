@@ -116,13 +116,14 @@ fn program_gets_haproxy_arguments_and_environment() {
     progs.extend(real_haproxy());
     for prog in progs {
         let dir = TempDir::new("extchk-env");
-        let out = dir.path().join("out");
+        // One file per server: both servers' checks may run at once.
+        let out = dir.path().join("out-s1");
         script(
             &dir,
             "dump.sh",
             &format!(
-                "[ -e {o} ] || {{ echo \"$@\" > {o}.tmp; /usr/bin/env | LC_ALL=C /usr/bin/sort >> {o}.tmp; mv {o}.tmp {o}; }}\nexit 0\n",
-                o = out.display()
+                "o={}/out-$HAPROXY_SERVER_NAME\n[ -e $o ] || {{ echo \"$@\" > $o.$$; /usr/bin/env | LC_ALL=C /usr/bin/sort >> $o.$$; mv $o.$$ $o; }}\nexit 0\n",
+                dir.path().display()
             ),
         );
         let port = free_port();
