@@ -202,6 +202,49 @@ pub fn silent_origin() -> SocketAddr {
     addr
 }
 
+/// Reads one HTTP head (request or response) from `c` into `buf`, then
+/// takes it out of `buf` (what follows it stays there for the next call)
+/// and returns it as text. None when the peer closes or the read fails
+/// (or times out) before a complete head.
+pub fn read_head(c: &mut impl Read, buf: &mut Vec<u8>) -> Option<String> {
+    let mut tmp = [0u8; 4096];
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..end + 4]).into_owned();
+            buf.drain(..end + 4);
+            return Some(head);
+        }
+        match c.read(&mut tmp) {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => buf.extend_from_slice(&tmp[..n]),
+        }
+    }
+}
+
+/// A keep-alive HTTP/1 origin on `l`, one thread per connection (reads
+/// time out after 10 s): for each request head, `answer(head)` gives the
+/// whole response to send, or None to close the connection. Request
+/// bodies are not read. Lives until the test process ends.
+pub fn http_origin(l: TcpListener, answer: impl Fn(&str) -> Option<Vec<u8>> + Send + Sync + 'static) {
+    let answer = std::sync::Arc::new(answer);
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let answer = answer.clone();
+            std::thread::spawn(move || {
+                let mut c = c;
+                let _ = c.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut buf = Vec::new();
+                while let Some(head) = read_head(&mut c, &mut buf) {
+                    match answer(&head) {
+                        Some(r) if c.write_all(&r).is_ok() => {}
+                        _ => return,
+                    }
+                }
+            });
+        }
+    });
+}
+
 /// Runs a command to completion with a timeout, capturing output.
 pub fn run(mut cmd: Command, timeout: Duration) -> Output {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());

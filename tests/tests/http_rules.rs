@@ -4,7 +4,7 @@
 //! its response body. Expected local replies are the bytes HAProxy 2.6.12
 //! sends for the same rules (captured from /usr/sbin/haproxy).
 
-use rhaproxy_tests::{bin, cli, exchange, free_port, run, wait_listening, Proc, TempDir};
+use rhaproxy_tests::{bin, cli, exchange, free_port, read_head, run, wait_listening, Proc, TempDir};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::process::Command;
@@ -21,20 +21,14 @@ fn echo_origin() -> SocketAddr {
         for c in l.incoming() {
             let Ok(mut c) = c else { continue };
             std::thread::spawn(move || {
-                let mut buf = Vec::new();
-                let mut tmp = [0u8; 4096];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match c.read(&mut tmp) {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                    }
-                }
+                let Some(head) = read_head(&mut c, &mut Vec::new()) else {
+                    return;
+                };
                 let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Srv: secret\r\nConnection: close\r\n\r\n",
-                    buf.len()
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nX-Srv: secret\r\nConnection: close\r\n\r\n{head}",
+                    head.len()
                 );
                 let _ = c.write_all(resp.as_bytes());
-                let _ = c.write_all(&buf);
             });
         }
     });
@@ -135,14 +129,7 @@ fn keep_alive_survives_a_return_and_sess_vars_persist() {
     c.set_read_timeout(Some(T)).unwrap();
     let read_one = |c: &mut std::net::TcpStream, req: &str| {
         c.write_all(req.as_bytes()).unwrap();
-        let mut buf = Vec::new();
-        let mut tmp = [0u8; 1024];
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = c.read(&mut tmp).unwrap();
-            assert!(n > 0, "connection closed after {:?}", String::from_utf8_lossy(&buf));
-            buf.extend_from_slice(&tmp[..n]);
-        }
-        String::from_utf8(buf).unwrap()
+        read_head(c, &mut Vec::new()).expect("a response head before the close")
     };
     let a = read_one(&mut c, "GET / HTTP/1.1\r\nHost: h\r\nX-Id: c1\r\n\r\n");
     assert_eq!(
@@ -176,14 +163,7 @@ fn pooled_transactions_keep_variables_to_their_client() {
     let rq = |c: &mut std::net::TcpStream, extra: &str| {
         c.write_all(format!("GET / HTTP/1.1\r\nHost: h\r\n{extra}\r\n").as_bytes())
             .unwrap();
-        let mut buf = Vec::new();
-        let mut tmp = [0u8; 1024];
-        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-            let n = c.read(&mut tmp).unwrap();
-            assert!(n > 0, "connection closed after {:?}", String::from_utf8_lossy(&buf));
-            buf.extend_from_slice(&tmp[..n]);
-        }
-        String::from_utf8(buf).unwrap()
+        read_head(c, &mut Vec::new()).expect("a response head before the close")
     };
     let exp = |t: &str, s: &str, first: u8| {
         format!("HTTP/1.1 200 OK\r\nx-t: t={t}\r\nx-s: s={s}\r\nx-first: {first}\r\ncontent-length: 0\r\n\r\n")
@@ -546,13 +526,8 @@ fn named_origin(name: &'static str, http: bool) -> SocketAddr {
         for mut c in l.incoming().flatten() {
             std::thread::spawn(move || {
                 if http {
-                    let mut buf = Vec::new();
-                    let mut tmp = [0u8; 1024];
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match c.read(&mut tmp) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                        }
+                    if read_head(&mut c, &mut Vec::new()).is_none() {
+                        return;
                     }
                     let _ = write!(
                         c,

@@ -8,7 +8,7 @@
 //! record), `show resolvers` counts, and `show servers state` / `show
 //! stat` agree with the real HAProxy 2.6 on the same config and answers.
 
-use rhaproxy_tests::{bin, cli, free_port, real_haproxy, wait_unix, Proc, TempDir};
+use rhaproxy_tests::{bin, cli, free_port, http_origin, real_haproxy, wait_unix, Proc, TempDir};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -159,29 +159,8 @@ fn a(ip: [u8; 4]) -> Option<Zone> {
 
 /// An HTTP origin on `l` answering `name` as body.
 fn origin_on(l: TcpListener, name: &'static str) {
-    std::thread::spawn(move || {
-        for c in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut c = c;
-                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                let mut buf = Vec::new();
-                let mut tmp = [0u8; 4096];
-                loop {
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match c.read(&mut tmp) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                        }
-                    }
-                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                    buf.drain(..end);
-                    let r = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{name}", name.len());
-                    if c.write_all(r.as_bytes()).is_err() {
-                        return;
-                    }
-                }
-            });
-        }
+    http_origin(l, move |_| {
+        Some(format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{name}", name.len()).into_bytes())
     });
 }
 

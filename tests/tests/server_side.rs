@@ -3,7 +3,9 @@
 //! bounded soak (nbthread 64, maxconn 4, http-reuse always, a server that
 //! closes half of the time) with zero client errors.
 
-use rhaproxy_tests::{bin, cli, free_port, spawn_rhaproxy, wait_listening, wait_unix, Proc, TempDir};
+use rhaproxy_tests::{
+    bin, cli, free_port, http_origin, read_head, spawn_rhaproxy, wait_listening, wait_unix, Proc, TempDir,
+};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Command, Stdio};
@@ -17,33 +19,11 @@ fn slow_origin(delay: Duration) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
     let addr = l.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s2 = seen.clone();
-    std::thread::spawn(move || {
-        for c in l.incoming().flatten() {
-            let seen = s2.clone();
-            std::thread::spawn(move || {
-                let mut c = c;
-                c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-                let mut buf = Vec::new();
-                let mut tmp = [0u8; 4096];
-                loop {
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match c.read(&mut tmp) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                        }
-                    }
-                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
-                    buf.drain(..end);
-                    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-                    seen.lock().unwrap().push(path);
-                    std::thread::sleep(delay);
-                    if c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").is_err() {
-                        return;
-                    }
-                }
-            });
-        }
+    http_origin(l, move |head| {
+        let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
+        s2.lock().unwrap().push(path);
+        std::thread::sleep(delay);
+        Some(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok".to_vec())
     });
     (addr, seen)
 }
@@ -223,21 +203,8 @@ fn scripted_origin(script: fn(usize) -> Act) -> (SocketAddr, Arc<Mutex<Vec<Strin
                 let mut c = c;
                 c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
                 let mut buf = Vec::new();
-                let mut tmp = [0u8; 4096];
-                loop {
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match c.read(&mut tmp) {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                        }
-                    }
-                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                    let path = String::from_utf8_lossy(&buf[..end])
-                        .split_whitespace()
-                        .nth(1)
-                        .unwrap_or("")
-                        .to_string();
-                    buf.drain(..end);
+                while let Some(head) = read_head(&mut c, &mut buf) {
+                    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
                     let n = {
                         let mut s = seen.lock().unwrap();
                         s.push(path);
@@ -572,16 +539,7 @@ fn counting_origin(
                 let mut c = c;
                 c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
                 let mut buf = Vec::new();
-                let mut tmp = [0u8; 4096];
-                'conn: loop {
-                    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match c.read(&mut tmp) {
-                            Ok(0) | Err(_) => break 'conn,
-                            Ok(n) => buf.extend_from_slice(&tmp[..n]),
-                        }
-                    }
-                    let end = buf.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
-                    buf.drain(..end);
+                while read_head(&mut c, &mut buf).is_some() {
                     std::thread::sleep(delay);
                     if c.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok").is_err() {
                         break;
