@@ -24,6 +24,14 @@ pub(crate) fn post_parse(parser: &mut Parser) {
                 .alert(format!("The program section '{}' lacks a command to launch.", p.name));
         }
     }
+    // HAProxy's cfg_fcgi_apps_postparser(): every application needs a
+    // document root; HAProxy walks them last declared first and stops at
+    // the first one without.
+    if let Some(app) = parser.cfg.fcgi_apps.iter().rev().find(|a| a.docroot.is_none()) {
+        parser
+            .diags
+            .alert(format!("fcgi-app '{}': no docroot configured.", app.name));
+    }
     if !userlist_postinit(&mut parser.cfg.userlists, &mut parser.diags) {
         return;
     }
@@ -483,6 +491,37 @@ mod tests {
         let l = crate::load_str("ids.cfg", text, &Default::default());
         assert!(!l.fatal, "{:?}", l.diags);
         l.config.proxies.iter().map(|p| (p.name.clone(), p.id)).collect()
+    }
+
+    #[test]
+    fn fcgi_app_sections_are_checked_as_haproxy() {
+        let alerts = |text: &str| -> Vec<String> {
+            let l = crate::load_str("fcgi.cfg", text, &Default::default());
+            l.diags
+                .iter()
+                .map(|d| d.text.clone())
+                .filter(|t| !t.contains("Error(s) found"))
+                .collect()
+        };
+        let ok = crate::load_str(
+            "fcgi.cfg",
+            "fcgi-app php\n    docroot /var/www\n    index index.php\n    option keep-conn\n",
+            &Default::default(),
+        );
+        assert!(!ok.fatal, "{:?}", ok.diags);
+        assert_eq!(ok.config.fcgi_apps[0].docroot.as_deref(), Some("/var/www"));
+        assert_eq!(ok.config.fcgi_apps[0].lines.len(), 3);
+        let a = alerts("fcgi-app a\n    docroot /x\nfcgi-app b\nfcgi-app c\n");
+        assert_eq!(a, ["fcgi-app 'c': no docroot configured."]);
+        let a = alerts("fcgi-app a\n    foo\n    docroot /x /y\n");
+        assert!(
+            a[0].ends_with("fcgi.cfg:2]: unknown keyword 'foo' in 'fcgi-app' section"),
+            "{a:?}"
+        );
+        assert!(
+            a[1].ends_with("fcgi.cfg:3] : 'docroot /x' cannot handle unexpected argument '/y'."),
+            "{a:?}"
+        );
     }
 
     #[test]

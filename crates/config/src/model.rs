@@ -28,6 +28,9 @@ pub struct Config {
     pub proxies: Vec<Proxy>,
     /// `http-errors` sections.
     pub http_errors: Vec<HttpErrors>,
+    /// `fcgi-app` sections: parsed and checked, never used (a backend's
+    /// `use-fcgi-app` is refused).
+    pub fcgi_apps: Vec<FcgiApp>,
     /// `userlist` sections, in declaration order.
     pub userlists: Vec<Userlist>,
     /// `resolvers` sections in declaration order, then HAProxy's implicit
@@ -923,6 +926,15 @@ pub struct Proxy {
     pub external_check_command: Option<String>,
     pub external_check_path: Option<String>,
     pub source: Option<RawLine>,
+    pub loc: Loc,
+}
+
+/// An `fcgi-app <name>` section, its lines kept as read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FcgiApp {
+    pub name: String,
+    pub docroot: Option<String>,
+    pub lines: Vec<RawLine>,
     pub loc: Loc,
 }
 

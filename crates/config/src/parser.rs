@@ -82,6 +82,8 @@ enum Section {
     Peers(usize),
     /// Index into `cfg.programs`.
     Program(usize),
+    /// Index into `cfg.fcgi_apps`.
+    FcgiApp(usize),
     /// A section kind rhaproxy does not parse yet; its lines are skipped.
     Unsupported,
     /// A proxy header HAProxy refused (extra words): no proxy was created
@@ -643,7 +645,41 @@ impl Parser {
                 self.section = Section::Program(self.cfg.programs.len() - 1);
                 return true;
             }
-            "cache" | "ring" | "mailers" | "fcgi-app" | "log-forward" => {
+            "fcgi-app" => {
+                self.section_name = words.get(1).cloned().unwrap_or_else(|| w0.clone());
+                self.section = Section::Unsupported;
+                let Some(name) = words.get(1).filter(|n| !n.is_empty()) else {
+                    self.diags
+                        .alert(format!("parsing [{file}:{line}]: '{w0}' expects <name> as argument."));
+                    return true;
+                };
+                if let Some(w) = words.get(2) {
+                    self.diags.alert(format!(
+                        "parsing [{file}:{line}] : '{w0}' cannot handle unexpected argument '{w}'."
+                    ));
+                    return true;
+                }
+                if let Some(c) = invalid_char(name) {
+                    self.diags.alert(format!(
+                        "parsing [{file}:{line}]: character '{c}' is not permitted in '{w0}' name '{name}'."
+                    ));
+                    return true;
+                }
+                if let Some(prev) = self.cfg.fcgi_apps.iter().find(|a| a.name == *name) {
+                    self.diags.alert(format!(
+                        "Parsing [{file}:{line}]: fcgi-app section '{name}' has the same name as another one declared at {}:{}.",
+                        prev.loc.file, prev.loc.line
+                    ));
+                }
+                self.cfg.fcgi_apps.push(FcgiApp {
+                    name: name.clone(),
+                    loc,
+                    ..Default::default()
+                });
+                self.section = Section::FcgiApp(self.cfg.fcgi_apps.len() - 1);
+                return true;
+            }
+            "cache" | "ring" | "mailers" | "log-forward" => {
                 self.section_name = words.get(1).cloned().unwrap_or_else(|| w0.clone());
                 self.diags.alert(format!(
                     "parsing [{file}:{line}] : '{w0}' sections are not supported yet."
@@ -688,6 +724,10 @@ impl Parser {
             }
             Section::Program(i) => {
                 self.parse_program(i, &words, kwm, &loc);
+                true
+            }
+            Section::FcgiApp(i) => {
+                self.parse_fcgi_app(i, &words, loc);
                 true
             }
             Section::Defaults(i) => {
@@ -1706,6 +1746,48 @@ impl Parser {
 
     /// Finishes loading: ids, cross-references, warnings. Call once after
     /// all files parsed without fatal error.
+    /// A line of an `fcgi-app` section (HAProxy's `cfg_parse_fcgi_app()`
+    /// keywords and argument checks); kept, as nothing uses the section.
+    fn parse_fcgi_app(&mut self, i: usize, words: &[String], loc: Loc) {
+        let (file, line) = (&loc.file, loc.line);
+        let kw = words[0].as_str();
+        let arg = words.get(1).map(|s| s.as_str()).unwrap_or("");
+        let needs = match kw {
+            "docroot" => Some("path"),
+            "index" => Some("filename"),
+            "path-info" => Some("regex"),
+            "acl" | "set-param" | "unset-param" | "pass-header" | "hide-header" | "option" | "log-stderr" => None,
+            _ => {
+                self.diags.alert(format!(
+                    "parsing [{file}:{line}]: unknown keyword '{kw}' in 'fcgi-app' section"
+                ));
+                return;
+            }
+        };
+        if let Some(what) = needs {
+            if arg.is_empty() {
+                self.diags.alert(format!(
+                    "parsing [{file}:{line}] : '{kw}' expects <{what}> as argument."
+                ));
+                return;
+            }
+            if let Some(w) = words.get(2) {
+                self.diags.alert(format!(
+                    "parsing [{file}:{line}] : '{kw} {arg}' cannot handle unexpected argument '{w}'."
+                ));
+                return;
+            }
+        }
+        let app = &mut self.cfg.fcgi_apps[i];
+        if kw == "docroot" {
+            app.docroot = Some(arg.to_string());
+        }
+        app.lines.push(RawLine {
+            words: words.to_vec(),
+            loc,
+        });
+    }
+
     pub fn finish(&mut self) {
         crate::check::post_parse(self);
         crate::resolvers::check_servers(self);
