@@ -563,6 +563,31 @@ impl Worker {
             }
             cx.fd_delete_shared(l.fd);
         }
+        // HAProxy's notice that each frontend stopped listening, with its
+        // totals (on stderr; a run-time warning has no version header).
+        if self.rt.cfg.global.quiet {
+            return;
+        }
+        let mut seen = Vec::new();
+        for l in listeners.iter() {
+            if let LKind::Proxy(px) = l.kind {
+                if !seen.contains(&px) {
+                    seen.push(px);
+                }
+            }
+        }
+        seen.sort_unstable();
+        let pid = std::process::id();
+        for px in seen {
+            let p = &self.rt.proxies[px];
+            eprintln!(
+                "{:<11}({pid}) : Proxy {} stopped (cumulated conns: FE: {}, BE: {}).",
+                "[WARNING]",
+                self.rt.cfg.proxies[px].name,
+                p.fe_counters.cum_conn.load(Relaxed),
+                p.be_counters.cum_conn.load(Relaxed)
+            );
+        }
     }
 
     fn stop_listeners(&mut self, cx: &mut Cx<'_, Msg>) {
