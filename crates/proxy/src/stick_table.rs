@@ -697,6 +697,8 @@ pub enum StkWhat {
     InTable,
     /// `table_expire([default])`: ms until the entry expires.
     Expire(Option<i64>),
+    /// `table_idle([default])`: ms since the entry was last updated.
+    Idle(Option<i64>),
 }
 
 /// Where a fetch finds its entry.
@@ -872,13 +874,14 @@ pub fn parse_fetch(name: &str, args: &[String]) -> Option<Result<StkFetch, Strin
 pub fn parse_conv(name: &str, args: &[String]) -> Option<Result<(TableRef, StkWhat), String>> {
     let (what, ti) = if name == "in_table" {
         (StkWhat::InTable, 0)
-    } else if name == "table_expire" {
+    } else if name == "table_expire" || name == "table_idle" {
         let d = args.get(1).map(|d| {
             d.trim()
                 .parse::<i64>()
                 .map_err(|_| format!("invalid args in converter '{name}' : failed to parse '{d}' as type 'integer'"))
         });
         match d.transpose() {
+            Ok(d) if name == "table_idle" => (StkWhat::Idle(d), 0),
             Ok(d) => (StkWhat::Expire(d), 0),
             Err(e) => return Some(Err(e)),
         }
@@ -920,6 +923,14 @@ pub fn eval(t: &Table, e: Option<&Arc<Entry>>, what: StkWhat) -> Option<crate::s
             };
             t.def.expire?;
             int(e.expire.load(Relaxed).saturating_sub(now_ms()))
+        }
+        StkWhat::Idle(d) => {
+            let Some(e) = e else {
+                return d.map(Smp::Int);
+            };
+            // The expiry date is the last update plus `expire`.
+            let last = e.expire.load(Relaxed).saturating_sub(t.def.expire.unwrap_or(0) as u64);
+            int(now_ms().saturating_sub(last))
         }
         _ if e.is_none() => {
             // A missing entry reads 0, unless the table lacks the data.
@@ -1422,6 +1433,26 @@ mod tests {
         let mut s = String::new();
         t.dump_entry(&a, &mut s);
         assert!(s.ends_with(": key=1 use=1 exp=0 gpc0=1\n"), "{s}");
+    }
+
+    #[test]
+    fn expire_and_idle_converters() {
+        use crate::sample::Smp;
+        let t = table("stick-table type integer size 2 expire 30s");
+        let e = t.get_or_create(&7u32.to_le_bytes()).unwrap();
+        let exp = eval(&t, Some(&e), StkWhat::Expire(None))
+            .and_then(|v| v.to_int())
+            .unwrap();
+        assert!((29_000..=30_000).contains(&exp), "{exp}");
+        assert!(
+            eval(&t, Some(&e), StkWhat::Idle(None))
+                .and_then(|v| v.to_int())
+                .unwrap()
+                < 1000
+        );
+        // Absent keys: the default, else no sample.
+        assert_eq!(eval(&t, None, StkWhat::Idle(Some(66))), Some(Smp::Int(66)));
+        assert_eq!(eval(&t, None, StkWhat::Expire(None)), None);
     }
 
     #[test]
