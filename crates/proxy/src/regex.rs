@@ -48,9 +48,63 @@ impl Drop for Regex {
 
 const MAX_MATCH: usize = 10;
 
+/// `\d` and `\D` as PCRE reads them (the HAProxy rhaproxy is compared
+/// with is built with PCRE2): glibc's ERE knows `\w \s` and friends but
+/// would read `\d` as a plain `d`. Outside brackets they become `[0-9]`
+/// and `[^0-9]`; inside one, `\d` becomes the range `0-9` (`\D` there has
+/// no POSIX spelling and is left to regcomp).
+fn digit_classes(pat: &str) -> std::borrow::Cow<'_, str> {
+    if !pat.contains("\\d") && !pat.contains("\\D") {
+        return pat.into();
+    }
+    let b = pat.as_bytes();
+    let mut o = String::with_capacity(pat.len() + 8);
+    let (mut i, mut in_br) = (0, false);
+    while i < b.len() {
+        let c = b[i];
+        if c == b'\\' && i + 1 < b.len() {
+            match (b[i + 1], in_br) {
+                (b'd', false) => o.push_str("[0-9]"),
+                (b'D', false) => o.push_str("[^0-9]"),
+                (b'd', true) => o.push_str("0-9"),
+                (n, _) => {
+                    o.push('\\');
+                    o.push(n as char);
+                }
+            }
+            i += 2;
+            continue;
+        }
+        if c == b'[' && !in_br {
+            in_br = true;
+            o.push('[');
+            i += 1;
+            // A ']' right after '[' or '[^' is a member, not the end.
+            if b.get(i) == Some(&b'^') {
+                o.push('^');
+                i += 1;
+            }
+            if b.get(i) == Some(&b']') {
+                o.push(']');
+                i += 1;
+            }
+            continue;
+        }
+        if c == b']' && in_br {
+            in_br = false;
+        }
+        // Multi-byte characters are copied whole.
+        let len = pat[i..].chars().next().map_or(1, char::len_utf8);
+        o.push_str(&pat[i..i + len]);
+        i += len;
+    }
+    o.into()
+}
+
 impl Regex {
     pub fn new(pat: &str, icase: bool) -> Result<Regex, String> {
-        let c = CString::new(pat).map_err(|_| format!("regex '{pat}' contains a NUL byte"))?;
+        let c =
+            CString::new(digit_classes(pat).into_owned()).map_err(|_| format!("regex '{pat}' contains a NUL byte"))?;
         // SAFETY: regex_t is a plain C struct; all-zero is a valid
         // initial state for regcomp to fill.
         let mut re: Box<libc::regex_t> = Box::new(unsafe { std::mem::zeroed() });
@@ -180,7 +234,20 @@ fn expand(fmt: &[u8], s: &[u8], m: &[Option<(usize, usize)>; MAX_MATCH], o: &mut
 
 #[cfg(test)]
 mod tests {
-    use super::Regex;
+    use super::{digit_classes, Regex};
+
+    #[test]
+    fn digit_escapes_as_pcre() {
+        assert_eq!(digit_classes(r"^/(\d+)/x\D$"), r"^/([0-9]+)/x[^0-9]$");
+        assert_eq!(digit_classes(r"[\d.]+"), r"[0-9.]+");
+        assert_eq!(digit_classes(r"\\d"), r"\\d");
+        let r = Regex::new(r"^/img/(\d+)\.png$", false).unwrap();
+        assert!(r.is_match(b"/img/42.png"));
+        assert!(!r.is_match(b"/img/dd.png"));
+        assert_eq!(r.replace(b"/img/42.png", b"n=\\1").as_deref(), Some(&b"n=42"[..]));
+        // glibc's own GNU escapes keep working.
+        assert!(Regex::new(r"^\w+\s\w+$", false).unwrap().is_match(b"ab cd"));
+    }
 
     #[test]
     fn match_and_replace() {
