@@ -119,7 +119,7 @@ fn rate_limit_denies_after_n_requests() {
 #[test]
 fn conn_cur_counts_held_connections() {
     let dir = TempDir::new("stk-conn");
-    let body = "frontend fe\n    bind 127.0.0.1:{PORT}\n    stick-table type ip size 10 store conn_cur,conn_cnt,sess_cnt\n    tcp-request connection track-sc1 src\n    tcp-request connection reject if { sc1_conn_cur gt 4 }\n    http-request return status 200 content-type text/plain lf-string \"cur=%[sc1_conn_cur]\"\n";
+    let body = "frontend ready\n    bind 127.0.0.1:{READY}\n\nfrontend fe\n    bind 127.0.0.1:{PORT}\n    stick-table type ip size 10 store conn_cur,conn_cnt,sess_cnt\n    tcp-request connection track-sc1 src\n    tcp-request connection reject if { sc1_conn_cur gt 4 }\n    http-request return status 200 content-type text/plain lf-string \"cur=%[sc1_conn_cur]\"\n";
     let px = start(&dir, &bin("rhaproxy"), "r", body);
     let held: Vec<TcpStream> = (0..3).map(|_| TcpStream::connect(px.addr).unwrap()).collect();
     let until = |want: &str| {
@@ -132,31 +132,24 @@ fn conn_cur_counts_held_connections() {
             std::thread::sleep(Duration::from_millis(20));
         }
     };
-    let t = until("conn_cur=3");
-    // (the harness's readiness probe was one more connection)
-    assert!(
-        t.contains(" use=3 ") && t.contains("conn_cnt=4 conn_cur=3 sess_cnt=4"),
-        "{t}"
-    );
+    let t = until(" use=3 exp=0 conn_cnt=3 conn_cur=3 sess_cnt=3");
+    assert!(t.contains(" use=3 exp=0 conn_cnt=3 conn_cur=3 sess_cnt=3"), "{t}");
     // A fourth connection sees itself counted; a fifth is rejected.
     let (c, b) = get(px.addr, "/");
     assert_eq!((c, b.as_str()), (200, "cur=4"));
     // Once that one is gone, a fourth held connection.
-    until("conn_cnt=5 conn_cur=3 ");
+    until("conn_cnt=4 conn_cur=3 ");
     let mut fourth = TcpStream::connect(px.addr).unwrap();
-    until("conn_cnt=6 conn_cur=4 ");
+    until("conn_cnt=5 conn_cur=4 ");
     let r = exchange(px.addr, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", T);
     assert!(r.is_empty(), "{}", String::from_utf8_lossy(&r));
     drop(held);
     use std::io::Write;
     let _ = fourth.write_all(b"x");
     drop(fourth);
-    let t = until("conn_cur=0");
     // The rejected connection was counted, but never became a session.
-    assert!(
-        t.contains(" use=0 ") && t.contains("conn_cnt=7 conn_cur=0 sess_cnt=6"),
-        "{t}"
-    );
+    let t = until(" use=0 exp=0 conn_cnt=6 conn_cur=0 sess_cnt=5");
+    assert!(t.contains(" use=0 exp=0 conn_cnt=6 conn_cur=0 sess_cnt=5"), "{t}");
 }
 
 fn origin_listens(a: u16, b: u16) -> String {
