@@ -1249,7 +1249,7 @@ pub struct Tracked {
 /// (content level: `tcp-request content`, `http-request`, released after
 /// each HTTP transaction). Fetches read the stream slot first.
 #[derive(Default, Debug)]
-pub struct StkCtrs {
+pub struct StkSlots {
     slots: [std::cell::RefCell<Option<Tracked>>; 6],
     /// Bytes of each direction already added to the counters.
     bytes_done: std::cell::Cell<(u64, u64)>,
@@ -1257,7 +1257,7 @@ pub struct StkCtrs {
 
 pub const MAX_SESS_STKCTR: usize = 3;
 
-impl StkCtrs {
+impl StkSlots {
     /// The counter `n` (0..2) as fetches see it.
     pub fn get(&self, n: usize) -> Option<Tracked> {
         if n >= MAX_SESS_STKCTR {
@@ -1324,7 +1324,7 @@ impl StkCtrs {
 
     /// Moves the session-level slots of `other` (rules run before the
     /// stream existed) into this one.
-    pub fn adopt(&self, other: StkCtrs) {
+    pub fn adopt(&self, other: StkSlots) {
         for (i, s) in other.slots.iter().enumerate() {
             if let Some(t) = s.borrow_mut().take() {
                 *self.slots[i].borrow_mut() = Some(t);
@@ -1390,9 +1390,101 @@ impl StkCtrs {
     }
 }
 
-impl Drop for StkCtrs {
+impl Drop for StkSlots {
     fn drop(&mut self) {
         self.stop_all();
+    }
+}
+
+/// A stream's tracked counters as the stream holds them: nothing but a
+/// pointer until a rule first tracks something, then [`StkSlots`] from a
+/// per-thread pool (no allocation per connection once warm). Most streams
+/// track nothing, and an idle keep-alive connection should cost little.
+#[derive(Default, Debug)]
+pub struct StkCtrs(std::cell::OnceCell<Box<StkSlots>>);
+
+thread_local! {
+    // Boxes, not values: the pool recycles the streams' allocations.
+    #[allow(clippy::vec_box)]
+    static STK_POOL: std::cell::RefCell<Vec<Box<StkSlots>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Slots kept per thread for reuse; more are freed.
+const STK_POOL_MAX: usize = 1024;
+
+impl StkCtrs {
+    fn slots(&self) -> Option<&StkSlots> {
+        self.0.get().map(|b| &**b)
+    }
+    /// The counter `n` (0..2) as fetches see it.
+    pub fn get(&self, n: usize) -> Option<Tracked> {
+        self.slots()?.get(n)
+    }
+    pub fn any(&self) -> bool {
+        self.slots().is_some_and(StkSlots::any)
+    }
+    /// `track-scN` (see [`StkSlots::track`]).
+    pub fn track(&self, n: usize, session: bool, t: &Arc<Table>, key: &[u8]) -> Option<Tracked> {
+        let slots = self
+            .0
+            .get_or_init(|| STK_POOL.with(|p| p.borrow_mut().pop()).unwrap_or_default());
+        slots.track(n, session, t, key)
+    }
+    pub fn each(&self, f: impl FnMut(&Tracked)) {
+        if let Some(s) = self.slots() {
+            s.each(f)
+        }
+    }
+    pub fn stop_content(&self) {
+        if let Some(s) = self.slots() {
+            s.stop_content()
+        }
+    }
+    pub fn stop_all(&self) {
+        if let Some(s) = self.slots() {
+            s.stop_all()
+        }
+    }
+    pub fn count_session(&self) {
+        if let Some(s) = self.slots() {
+            s.count_session()
+        }
+    }
+    pub fn inc_http_req(&self) {
+        if let Some(s) = self.slots() {
+            s.inc_http_req()
+        }
+    }
+    pub fn on_status(&self, status: u16) {
+        if let Some(s) = self.slots() {
+            s.on_status(status)
+        }
+    }
+    pub fn sync_bytes(&self, req_total: u64, res_total: u64) {
+        if let Some(s) = self.slots() {
+            s.sync_bytes(req_total, res_total)
+        }
+    }
+    pub fn add_bytes(&self, inb: u64, outb: u64) {
+        if let Some(s) = self.slots() {
+            s.add_bytes(inb, outb)
+        }
+    }
+}
+
+impl Drop for StkCtrs {
+    fn drop(&mut self) {
+        if let Some(mut b) = self.0.take() {
+            // What dropping the slots would do, then back to the pool as new.
+            b.stop_all();
+            *b = StkSlots::default();
+            STK_POOL.with(|p| {
+                let mut p = p.borrow_mut();
+                if p.len() < STK_POOL_MAX {
+                    p.push(b);
+                }
+            });
+        }
     }
 }
 
