@@ -86,7 +86,7 @@ pub fn assign(be: &ProxyRt, key: HashKey, tid: usize, token: u64, now_ms: u64, a
     }
     let mut q = be.queue.lock().unwrap_or_else(|e| e.into_inner());
     let mut lb = be.lb.lock().unwrap_or_else(|e| e.into_inner());
-    if !lb.has_eligible(&be.servers, be.cfg.options.allbackups) {
+    if !lb.has_eligible(&be.servers) {
         return Assign::NoServer;
     }
     let all_full = lb.queue_means_full() && !q.backend.is_empty() && q.backend.len() as u32 != be.beconn.load(Relaxed);

@@ -178,8 +178,10 @@ impl LbState {
         self.algo == Algo::Hash
     }
 
-    /// Whether any server may be picked at all (HAProxy: `tot_weight`).
-    pub fn has_eligible(&self, servers: &[ServerRt], _allbackups: bool) -> bool {
+    /// Whether any server may be picked at all (HAProxy: `tot_weight`): a
+    /// usable active or backup server (`allbackups` only decides how many
+    /// backups share the load, not whether one exists).
+    pub fn has_eligible(&self, servers: &[ServerRt]) -> bool {
         (0..servers.len()).any(|i| candidate(servers, i, false) || candidate(servers, i, true))
     }
 
