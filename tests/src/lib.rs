@@ -202,6 +202,34 @@ pub fn silent_origin() -> SocketAddr {
     addr
 }
 
+/// Spawns `prog -db -f cfg` in `cwd` with stderr written to `err` (for
+/// [`wait_line`]), stdout discarded.
+pub fn spawn_logged(prog: &Path, cfg: &Path, err: &Path, cwd: &Path, name: &str) -> Proc {
+    let f = std::fs::File::create(err).expect("create stderr file");
+    let mut c = Command::new(prog);
+    c.arg("-db")
+        .arg("-f")
+        .arg(cfg)
+        .current_dir(cwd)
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(f));
+    Proc::spawn(c, name)
+}
+
+/// Waits (up to `timeout`) for a line of file `err` containing `what` and
+/// returns it; panics with the file's contents otherwise.
+pub fn wait_line(err: &Path, what: &str, timeout: Duration) -> String {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let e = std::fs::read_to_string(err).unwrap_or_default();
+        if let Some(l) = e.lines().find(|l| l.contains(what)) {
+            return l.to_string();
+        }
+        assert!(Instant::now() < deadline, "no line with {what:?} in:\n{e}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Reads one HTTP head (request or response) from `c` into `buf`, then
 /// takes it out of `buf` (what follows it stays there for the next call)
 /// and returns it as text. None when the peer closes or the read fails

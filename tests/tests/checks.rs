@@ -5,11 +5,11 @@
 //! 2.6's exact format; `option log-health-checks` and maintenance
 //! lines on syslog with their levels.
 
-use rhaproxy_tests::{bin, cli, free_port, wait_unix, Proc, TempDir};
+use rhaproxy_tests::{bin, cli, free_port, spawn_logged, wait_line, wait_unix, Proc, TempDir};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// An HTTP origin on `l` answering `name` as body, and `check_status` to
@@ -75,14 +75,7 @@ impl Rh {
         );
         let path = dir.write("c.cfg", &cfg);
         let err = dir.path().join("stderr");
-        let f = std::fs::File::create(&err).unwrap();
-        let mut c = Command::new(bin("rhaproxy"));
-        c.arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(f));
-        let p = Proc::spawn(c, "rhaproxy");
+        let p = spawn_logged(&bin("rhaproxy"), &path, &err, dir.path(), "rhaproxy");
         assert!(wait_unix(&sock, Duration::from_secs(5)), "stats socket");
         Rh {
             _p: p,
@@ -92,21 +85,9 @@ impl Rh {
         }
     }
 
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.err).unwrap_or_default()
-    }
-
     /// Waits for a stderr line containing `what`; returns it.
     fn wait_line(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let e = self.stderr();
-            if let Some(l) = e.lines().find(|l| l.contains(what)) {
-                return l.to_string();
-            }
-            assert!(Instant::now() < deadline, "no line with {what:?} in:\n{e}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_line(&self.err, what, Duration::from_secs(5))
     }
 
     fn body(&self) -> String {

@@ -6,10 +6,10 @@
 //! and reaped, and `-c` reports HAProxy's alerts and warnings. Texts were
 //! compared with /usr/sbin/haproxy on the same configurations.
 
-use rhaproxy_tests::{bin, cli, free_port, real_haproxy, wait_unix, Proc, TempDir};
+use rhaproxy_tests::{bin, cli, free_port, real_haproxy, spawn_logged, wait_line, wait_unix, Proc, TempDir};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(5);
@@ -35,15 +35,7 @@ impl Run {
         );
         let path = dir.write("c.cfg", &cfg);
         let err = dir.path().join("stderr");
-        let f = std::fs::File::create(&err).unwrap();
-        let mut c = Command::new(prog);
-        c.arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(f));
-        let p = Proc::spawn(c, "proxy");
+        let p = spawn_logged(prog, &path, &err, dir.path(), "proxy");
         assert!(wait_unix(&sock, T), "stats socket");
         Run { _p: p, sock, err }
     }
@@ -55,22 +47,15 @@ impl Run {
     /// The first stderr line containing `what` after "(pid) : ", the check
     /// duration masked.
     fn wait_line(&self, what: &str) -> String {
-        let deadline = Instant::now() + T;
-        loop {
-            let e = self.stderr();
-            if let Some(l) = e.lines().find(|l| l.contains(what)) {
-                let t = l.split_once(") : ").map_or(l, |x| x.1).to_string();
-                return match t.find("check duration: ") {
-                    Some(p) => {
-                        let rest = &t[p + 16..];
-                        let end = rest.find("ms").unwrap();
-                        format!("{}check duration: Nms{}", &t[..p], &rest[end + 2..])
-                    }
-                    None => t,
-                };
+        let l = wait_line(&self.err, what, T);
+        let t = l.split_once(") : ").map_or(&l[..], |x| x.1).to_string();
+        match t.find("check duration: ") {
+            Some(p) => {
+                let rest = &t[p + 16..];
+                let end = rest.find("ms").unwrap();
+                format!("{}check duration: Nms{}", &t[..p], &rest[end + 2..])
             }
-            assert!(Instant::now() < deadline, "no line with {what:?} in:\n{e}");
-            std::thread::sleep(Duration::from_millis(20));
+            None => t,
         }
     }
 

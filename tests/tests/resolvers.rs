@@ -8,12 +8,13 @@
 //! record), `show resolvers` counts, and `show servers state` / `show
 //! stat` agree with the real HAProxy 2.6 on the same config and answers.
 
-use rhaproxy_tests::{bin, cli, free_port, http_origin, real_haproxy, wait_unix, Proc, TempDir};
+use rhaproxy_tests::{
+    bin, cli, free_port, http_origin, real_haproxy, spawn_logged, wait_line, wait_unix, Proc, TempDir,
+};
 use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -195,14 +196,7 @@ impl Px {
         );
         let path = dir.write(&format!("{tag}.cfg"), &cfg);
         let err = dir.path().join(format!("{tag}.err"));
-        let f = std::fs::File::create(&err).unwrap();
-        let mut c = Command::new(prog);
-        c.arg("-db")
-            .arg("-f")
-            .arg(&path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(f));
-        let p = Proc::spawn(c, tag);
+        let p = spawn_logged(prog, &path, &err, dir.path(), tag);
         assert!(wait_unix(&sock, Duration::from_secs(5)), "stats socket");
         Px {
             _p: p,
@@ -212,20 +206,8 @@ impl Px {
         }
     }
 
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(&self.err).unwrap_or_default()
-    }
-
     fn wait_line(&self, what: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        loop {
-            let e = self.stderr();
-            if let Some(l) = e.lines().find(|l| l.contains(what)) {
-                return l.to_string();
-            }
-            assert!(Instant::now() < deadline, "no line with {what:?} in:\n{e}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_line(&self.err, what, Duration::from_secs(5))
     }
 
     /// Status code and body of one request.
